@@ -1,0 +1,14 @@
+"""Heterogeneous treatment effects with Bayesian hierarchical models, scikit-learn style."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._estimator import HierarchicalHTE
+from ._summary import HeterogeneitySummary
+from .diagnostics import SamplingWarning
+
+try:
+    __version__ = version("sklearn-hier")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"
+
+__all__ = ["HierarchicalHTE", "HeterogeneitySummary", "SamplingWarning", "__version__"]

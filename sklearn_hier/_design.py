@@ -1,0 +1,358 @@
+"""From a data frame to the model's design: groups, group-level predictors and controls.
+
+Groups are the unique combinations of the modifiers' levels. Each column that
+enters the model is described by a :class:`ColumnCoding` learned at fit time
+(levels, bin edges, categories), so that new data are encoded exactly as the
+training data were and unseen categories are caught with a clear error.
+"""
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from ._validation import check_no_missing, find_columns
+
+#: Above this many groups the default NUTS fit is slow and memory hungry.
+MANY_GROUPS = 20_000
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return is_numeric_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype)
+
+
+@dataclass
+class ColumnCoding:
+    """How one column of ``X`` is turned into levels and model columns.
+
+    ``kind`` is ``"numeric"`` (used as given), ``"categorical"`` (one-hot with
+    the first category as reference) or ``"binned"`` (a continuous column cut
+    into intervals; each bin enters group-level predictors as the mean of the
+    training values that fell in it, so its coefficient keeps the column's units).
+    """
+
+    name: Hashable
+    kind: str
+    categories: list = field(default_factory=list)
+    edges: np.ndarray | None = None
+    scores: np.ndarray | None = None
+
+    @classmethod
+    def learn(cls, series: pd.Series, bins=None) -> "ColumnCoding":
+        name = series.name
+        if bins is not None:
+            if not _is_numeric(series):
+                raise ValueError(
+                    f"bins given for column {name!r}, which is not numeric "
+                    f"(dtype {series.dtype}); only numeric modifiers can be binned."
+                )
+            values = series.to_numpy(dtype=float)
+            if np.ndim(bins) == 0:
+                n_bins = int(bins)
+                if n_bins < 2:
+                    raise ValueError(f"bins for column {name!r} must be at least 2; got {bins}.")
+                edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)))
+            else:
+                edges = np.unique(np.asarray(bins, dtype=float))
+            if edges.size < 2:
+                raise ValueError(
+                    f"column {name!r} has too few distinct values to bin into {bins!r}; "
+                    "use fewer bins or leave it unbinned."
+                )
+            codes = cls._bin_codes(values, edges)
+            labels = [cls._bin_label(edges, k) for k in range(edges.size - 1)]
+            used = np.unique(codes)
+            # drop bins no training value fell in: a level with no rows cannot be a group
+            scores = np.array([values[codes == k].mean() for k in used])
+            keep_labels = [labels[k] for k in used]
+            return cls(name, "binned", keep_labels, edges, scores)
+        if is_bool_dtype(series) or _is_numeric(series):
+            return cls(name, "numeric")
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            present = set(series.unique().tolist())
+            categories = [c for c in series.cat.categories if c in present]
+        else:
+            categories = sorted(series.unique().tolist(), key=str)
+        return cls(name, "categorical", categories)
+
+    @staticmethod
+    def _bin_codes(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+        # values beyond the outer edges fall into the outermost bins
+        inner = edges[1:-1]
+        return np.searchsorted(inner, values, side="right")
+
+    @staticmethod
+    def _bin_label(edges: np.ndarray, k: int) -> str:
+        closing = "]" if k == edges.size - 2 else ")"
+        return f"[{edges[k]:.4g}, {edges[k + 1]:.4g}{closing}"
+
+    def levels_of(self, series: pd.Series) -> pd.Series:
+        """Row values as levels: numbers for numeric, labels for binned and categorical."""
+        if self.kind == "numeric":
+            return series.astype(float)
+        if self.kind == "binned":
+            all_labels = [self._bin_label(self.edges, k) for k in range(self.edges.size - 1)]
+            codes = self._bin_codes(series.to_numpy(dtype=float), self.edges)
+            labels = np.asarray(all_labels, dtype=object)[codes]
+            return pd.Series(labels, index=series.index, name=series.name)
+        return series
+
+    def codes(self, levels: pd.Series) -> np.ndarray:
+        """Category codes of categorical or binned levels; unseen values raise."""
+        cat = pd.Categorical(levels, categories=self.categories)
+        codes = np.asarray(cat.codes, dtype=np.int64)
+        unseen = codes < 0
+        if unseen.any():
+            examples = sorted({str(v) for v in np.asarray(levels, dtype=object)[unseen]})[:5]
+            what = "bin" if self.kind == "binned" else "level"
+            raise ValueError(
+                f"column {self.name!r} has {what}(s) {examples} never seen in training "
+                f"(known: {[str(c) for c in self.categories][:20]}). A categorical level "
+                "unseen in training has no coefficient; recode it to a known level or refit."
+            )
+        return codes
+
+    @property
+    def feature_names(self) -> list[str]:
+        if self.kind == "categorical":
+            return [f"{self.name}[{c}]" for c in self.categories[1:]]
+        return [str(self.name)]
+
+    def encode(self, levels: pd.Series) -> np.ndarray:
+        """Model columns for these levels: (n, len(feature_names)) float64."""
+        if self.kind == "numeric":
+            return levels.to_numpy(dtype=float)[:, None]
+        codes = self.codes(levels)
+        if self.kind == "binned":
+            return self.scores[codes][:, None]
+        width = len(self.categories) - 1
+        return (codes[:, None] == np.arange(1, width + 1)[None, :]).astype(float)
+
+
+def _encode_all(codings: Sequence[ColumnCoding], frame: pd.DataFrame) -> np.ndarray:
+    blocks = [c.encode(frame[c.name]) for c in codings]
+    if not blocks:
+        return np.zeros((len(frame), 0))
+    return np.hstack(blocks)
+
+
+@dataclass
+class Design:
+    """The fitted design: what defines a group, its predictors, and the controls."""
+
+    modifiers: list[ColumnCoding]
+    predictors: list[ColumnCoding]
+    controls: list[ColumnCoding]
+    modifier_levels: list[np.ndarray]
+    groups: pd.DataFrame
+    group_keys: np.ndarray
+    Z: np.ndarray
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.groups)
+
+    @property
+    def modifier_names(self) -> list:
+        return [m.name for m in self.modifiers]
+
+    @property
+    def predictor_names(self) -> list[str]:
+        return [n for c in self.predictors for n in c.feature_names]
+
+    @property
+    def control_names(self) -> list[str]:
+        return [n for c in self.controls for n in c.feature_names]
+
+    @property
+    def group_labels(self) -> list[str]:
+        return group_labels(self.groups, self.modifier_names)
+
+    # ------------------------------------------------------------------ fit
+    @classmethod
+    def learn(
+        cls,
+        X: pd.DataFrame,
+        *,
+        modifiers: Sequence,
+        group_predictors,
+        bins: Mapping | None,
+    ) -> tuple["Design", np.ndarray]:
+        """Learn the design from training data; return it and each row's group index."""
+        if isinstance(modifiers, str) or not isinstance(modifiers, Sequence):
+            raise ValueError(
+                f"modifiers must be a list of column names; got {modifiers!r}. "
+                "Write modifiers=['col'] for a single modifier."
+            )
+        modifiers = list(modifiers)
+        if not modifiers:
+            raise ValueError("modifiers is empty: name at least one column that defines groups.")
+        if len(set(map(str, modifiers))) != len(modifiers):
+            raise ValueError(f"modifiers lists a column more than once: {modifiers}.")
+        find_columns(X, modifiers, param="modifiers")
+        bins = dict(bins or {})
+        find_columns(X, list(bins), param="bins")
+        stray = [c for c in bins if c not in modifiers]
+        if stray:
+            raise ValueError(
+                f"bins names column(s) {stray} that are not modifiers; only modifiers are binned."
+            )
+
+        predictor_cols = _resolve_group_predictors(X, modifiers, group_predictors)
+        control_cols = [c for c in X.columns if c not in modifiers and c not in predictor_cols]
+        check_no_missing(X, modifiers, what="modifier")
+        check_no_missing(
+            X, [c for c in predictor_cols if c not in modifiers], what="group predictor"
+        )
+        check_no_missing(X, control_cols, what="control")
+
+        mod_codings = [ColumnCoding.learn(X[c], bins.get(c)) for c in modifiers]
+        levels_frame = pd.DataFrame({m.name: m.levels_of(X[m.name]) for m in mod_codings})
+        modifier_levels = []
+        for m in mod_codings:
+            if m.kind == "numeric":
+                modifier_levels.append(np.unique(levels_frame[m.name].to_numpy()))
+            else:
+                modifier_levels.append(np.asarray(m.categories, dtype=object))
+            if len(modifier_levels[-1]) < 2:
+                raise ValueError(
+                    f"modifier {m.name!r} has a single level ({modifier_levels[-1][0]!r}) in the "
+                    "data; it cannot define groups. Drop it from modifiers."
+                )
+        codes = _level_codes(mod_codings, modifier_levels, levels_frame)
+        keys = _combine_codes(codes, [len(lv) for lv in modifier_levels])
+        group_keys, row_group = np.unique(keys, return_inverse=True)
+        first_row = np.zeros(group_keys.size, dtype=np.int64)
+        first_row[row_group[::-1]] = np.arange(len(X))[::-1]
+        groups = levels_frame.iloc[first_row].reset_index(drop=True)
+
+        pred_codings = []
+        for col in predictor_cols:
+            if col in modifiers:
+                pred_codings.append(mod_codings[modifiers.index(col)])
+                continue
+            varying = pd.Series(X[col].to_numpy()).groupby(row_group).nunique()
+            if (varying > 1).any():
+                bad = groups.iloc[int(np.flatnonzero(varying.to_numpy() > 1)[0])]
+                raise ValueError(
+                    f"group predictor {col!r} varies within a group (e.g. the group "
+                    f"{dict(bad)}); group-level predictors must be constant within each "
+                    "group. Use it as a modifier or a control instead."
+                )
+            groups[col] = X[col].to_numpy()[first_row]
+            pred_codings.append(ColumnCoding.learn(groups[col]))
+        design = cls(
+            modifiers=mod_codings,
+            predictors=pred_codings,
+            controls=[ColumnCoding.learn(X[c]) for c in control_cols],
+            modifier_levels=modifier_levels,
+            groups=groups,
+            group_keys=group_keys,
+            Z=_encode_all(pred_codings, groups),
+        )
+        return design, row_group.astype(np.int64)
+
+    # -------------------------------------------------------------- predict
+    def assign(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """Group index of each row of new data.
+
+        Rows whose group was not seen in training get indices ``n_groups + j``
+        pointing into the returned table of new groups (modifier values and
+        group-level predictors).
+        """
+        find_columns(X, self.modifier_names, param="modifiers (columns needed to find groups)")
+        extra = [c.name for c in self.predictors if c.name not in self.modifier_names]
+        check_no_missing(X, self.modifier_names, what="modifier")
+        levels_frame = pd.DataFrame({m.name: m.levels_of(X[m.name]) for m in self.modifiers})
+        codes = _level_codes(self.modifiers, self.modifier_levels, levels_frame)
+        seen_level = (codes >= 0).all(axis=1)
+        keys = _combine_codes(np.where(codes < 0, 0, codes), [len(v) for v in self.modifier_levels])
+        pos = np.searchsorted(self.group_keys, keys).clip(0, self.n_groups - 1)
+        found = seen_level & (self.group_keys[pos] == keys)
+        row_group = np.where(found, pos, -1).astype(np.int64)
+        new_groups = self.groups.iloc[:0].copy()
+        if not found.all():
+            find_columns(X, extra, param="group_predictors (needed for groups unseen in training)")
+            check_no_missing(X, extra, what="group predictor")
+            unseen = np.flatnonzero(~found)
+            sub = levels_frame.iloc[unseen].reset_index(drop=True)
+            for col in extra:
+                sub[col] = X[col].to_numpy()[unseen]
+            new_id = sub.groupby(self.modifier_names, sort=True, dropna=False).ngroup().to_numpy()
+            first = pd.Series(np.arange(len(sub))).groupby(new_id).first().to_numpy()
+            new_groups = sub.iloc[first].reset_index(drop=True)
+            row_group[unseen] = self.n_groups + new_id
+        return row_group, new_groups
+
+    def predictors_of(self, groups: pd.DataFrame) -> np.ndarray:
+        """Group-level predictor matrix Z for a table of groups."""
+        return _encode_all(self.predictors, groups)
+
+    def level_codes_of(self, groups: pd.DataFrame) -> np.ndarray:
+        """(n_groups, n_modifiers) level codes; -1 marks a numeric level unseen in training."""
+        return _level_codes(self.modifiers, self.modifier_levels, groups)
+
+    def control_matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """Controls as a float64 matrix (numeric as given, categoricals one-hot)."""
+        names = [c.name for c in self.controls]
+        find_columns(X, names, param="controls (columns used in fit)")
+        check_no_missing(X, names, what="control")
+        return _encode_all(self.controls, X)
+
+
+def _resolve_group_predictors(X: pd.DataFrame, modifiers: list, group_predictors) -> list:
+    if isinstance(group_predictors, str):
+        if group_predictors != "modifiers":
+            raise ValueError(
+                f"group_predictors must be 'modifiers', None or a list of columns; "
+                f"got {group_predictors!r}."
+            )
+        return list(modifiers)
+    if group_predictors is None:
+        return []
+    cols = list(group_predictors)
+    find_columns(X, cols, param="group_predictors")
+    return cols
+
+
+def _level_codes(
+    codings: Sequence[ColumnCoding], levels: Sequence[np.ndarray], frame
+) -> np.ndarray:
+    codes = np.empty((len(frame), len(codings)), dtype=np.int64)
+    for k, (coding, lv) in enumerate(zip(codings, levels, strict=True)):
+        values = frame[coding.name]
+        if coding.kind == "numeric":
+            v = values.to_numpy(dtype=float)
+            pos = np.searchsorted(lv, v).clip(0, len(lv) - 1)
+            codes[:, k] = np.where(lv[pos] == v, pos, -1)
+        else:
+            codes[:, k] = coding.codes(values)
+    return codes
+
+
+def _combine_codes(codes: np.ndarray, radices: Sequence[int]) -> np.ndarray:
+    """One integer per row whose order is the lexicographic order of the codes."""
+    if float(np.prod(np.asarray(radices, dtype=float))) >= 2.0**62:
+        raise ValueError(
+            f"the modifiers have too many level combinations ({' x '.join(map(str, radices))}) "
+            "to index; bin continuous modifiers or use fewer of them."
+        )
+    keys = np.zeros(codes.shape[0], dtype=np.int64)
+    for k, radix in enumerate(radices):
+        keys = keys * radix + codes[:, k]
+    return keys
+
+
+def group_labels(groups: pd.DataFrame, names: Sequence) -> list[str]:
+    """Readable labels such as ``"white=1, male=0, intl=3, hawk=5"``."""
+    parts = []
+    for name in names:
+        col = groups[name]
+        if _is_numeric(col):
+            values = [f"{v:g}" for v in col.to_numpy(dtype=float)]
+        else:
+            values = [str(v) for v in col]
+        parts.append([f"{name}={v}" for v in values])
+    return [", ".join(p) for p in zip(*parts, strict=True)] if parts else []

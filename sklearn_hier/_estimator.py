@@ -1,0 +1,563 @@
+"""HierarchicalHTE: heterogeneous treatment effects from a Bayesian varying-slopes model."""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._design import MANY_GROUPS, Design
+from ._inference import SamplerSettings, run_nuts
+from ._model import ModelSizes
+from ._posterior import CoefficientLayout, build_inference_data, flat
+from ._statistics import RowDesign, gaussian_cell_statistics, gaussian_row_data
+from ._summary import HeterogeneitySummary, check_prob, heterogeneity, interval, summarize
+from ._validation import as_frame, binary_treatment, numeric_outcome
+from .diagnostics import check_sampling
+
+#: Parameters whose convergence decides whether a fit is trustworthy.
+KEY_PARAMETERS = ("b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "group_effect")
+
+
+class HierarchicalHTE(BaseEstimator):
+    """Heterogeneous treatment effects from a Bayesian hierarchical (varying-slopes) model.
+
+    Rows are divided into groups, one per unique combination of the
+    ``modifiers``' values. Each group g gets its own intercept alpha_g and
+    treatment effect theta_g, drawn from a common bivariate normal with an LKJ
+    prior on their correlation. The means of both are linear in group-level
+    predictors Z (by default the modifiers themselves), so
+    ``theta_g = b_treatment + Z_g . lambda + u_g`` with ``u_g ~ Normal(0, sigma_theta)``.
+    Every other column of ``X`` is a control with a fixed coefficient. The
+    posterior is sampled with NUTS (NumPyro) and kept as ArviZ ``InferenceData``.
+
+    Parameters
+    ----------
+    modifiers : list of str or int
+        Columns of ``X`` whose level combinations define the groups. Numeric
+        columns are used as given (each distinct value is a level), categorical
+        or string columns by category; continuous columns can be binned with ``bins``.
+    group_predictors : "modifiers", list of str or int, or None, default="modifiers"
+        Group-level predictors Z of the intercepts and effects. ``"modifiers"``
+        uses the modifiers (numeric as given, categorical one-hot, binned as the
+        mean of each bin); a list names columns (modifiers, or other columns
+        that are constant within each group); ``None`` uses none, so the effects
+        shrink towards one common mean.
+    bins : dict, default=None
+        ``{column: n_bins}`` cuts a continuous modifier at quantiles,
+        ``{column: edges}`` at the given edges. Values outside the outer edges
+        fall into the outermost bins. Edges are kept in ``bin_edges_``.
+    structure : {"nested", "additive"}, default="nested"
+        ``"nested"``: one varying intercept and slope per group,
+        ``(1 + treat | group)``. ``"additive"``: one varying intercept and slope
+        per level of each modifier, ``(1 + treat | v1) + (1 + treat | v2) + ...``,
+        each with its own scales and LKJ prior; a group's effect is the sum over
+        its levels.
+    treated_value : scalar, default=None
+        For a treatment with two values other than 0/1 (e.g. "ally"/"none"),
+        the value that means treated.
+    prior_intercept_scale : float, default=1.0
+        Scale of the normal prior on the intercept, which (as in brms) is the
+        expected outcome at the mean of the population-level columns.
+    prior_coef_scale : float, default=0.5
+        Scale of the normal prior on every population-level coefficient: the
+        controls, the treatment effect and each lambda.
+    prior_sd_scale : float, default=1.0
+        Scale of the half-normal prior on the group-level standard deviations
+        (sigma_alpha and sigma_theta).
+    prior_sigma_scale : float, default=1.0
+        Scale of the half-normal prior on the residual standard deviation.
+    lkj_concentration : float, default=1.0
+        LKJ shape eta for the intercept-effect correlation (1 is uniform).
+    reduce_data : bool, default=True
+        Fit the Gaussian likelihood from exact per-group sufficient statistics:
+        the same posterior at a cost per gradient independent of the number of
+        rows. ``False`` evaluates it row by row (for checking).
+    num_warmup, num_samples, num_chains : int, default=1000, 1000, 4
+        NUTS warm-up iterations, kept draws per chain, and chains.
+    target_accept : float, default=0.95
+        NUTS target acceptance probability (Stan's ``adapt_delta``); higher
+        values take smaller steps and avoid divergences.
+    max_tree_depth : int, default=10
+        Maximum NUTS tree depth.
+    dense_mass : bool, default=False
+        Adapt a dense rather than diagonal mass matrix.
+    chain_method : {"parallel", "vectorized"}, default="parallel"
+        ``"parallel"`` runs chains in threads, one per CPU core (fastest on
+        CPUs); ``"vectorized"`` batches them into one program (best on GPUs).
+    progress_bar : bool, default=False
+        Show a progress bar while sampling.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the sampler. An int makes fits reproducible.
+
+    Attributes
+    ----------
+    idata_ : arviz.InferenceData
+        Posterior draws with labelled coordinates (``group``, ``control``,
+        ``group_predictor``) and sampler statistics.
+    groups_ : pandas.DataFrame
+        One row per group seen in training: the modifiers' levels, ``n`` and
+        ``n_treated``.
+    n_groups_ : int
+        Number of groups.
+    bin_edges_ : dict
+        Bin edges of every binned modifier.
+    design_ : Design
+        The learned design (levels, categories, bins, predictor encodings).
+    diagnostics_ : pandas.DataFrame
+        R-hat and effective sample sizes of the key parameters.
+    treatment_name_ : str
+        Name of the treatment (the Series name when one was passed).
+    n_features_in_ : int
+        Number of columns of ``X`` seen in fit.
+    feature_names_in_ : ndarray of str
+        Column names of ``X`` seen in fit, when they are all strings.
+    fit_seconds_ : float
+        Wall time of the last fit.
+
+    See Also
+    --------
+    sklearn_hier.diagnostics.SamplingWarning : warning raised for sampling problems.
+
+    Notes
+    -----
+    With the default priors (intercept 1, coefficients 0.5, group sds 1, sigma 1,
+    LKJ 1) the model is exactly the brms specification of Alley (2024)::
+
+        y ~ 1 + controls + treat * (z1 + z2 + ...) + (1 + treat | group)
+
+    These scales suit outcomes measured in units near 1 (proportions, binary
+    or standardised outcomes): a warning says so when ``y`` has a standard
+    deviation far from 1. Rescale ``y`` or pass scales in its units otherwise.
+    Prior scales are traced inputs of the compiled sampler, so grid searches
+    over them do not recompile.
+
+    References
+    ----------
+    Alley, J. (2024). Using Hierarchical Models to Estimate Heterogeneous Effects.
+
+    Feller, A. and Gelman, A. (2015). Hierarchical Models for Causal Effects.
+
+    Examples
+    --------
+    >>> from sklearn_hier import HierarchicalHTE
+    >>> from sklearn_hier.datasets import load_tomz_weeks
+    >>> df = load_tomz_weeks()
+    >>> X = df[["white", "male", "regime", "stakes"]]
+    >>> est = HierarchicalHTE(modifiers=["white", "male"], num_warmup=300,
+    ...                       num_samples=300, random_state=0)
+    >>> est.fit(X, df["force"], treatment=df["alliance"]).n_groups_
+    4
+    >>> est.effect_by_group()[["white", "male", "n"]].shape
+    (4, 3)
+    """
+
+    _parameter_constraints: dict = {
+        "modifiers": [list, tuple],
+        "group_predictors": [StrOptions({"modifiers"}), list, tuple, None],
+        "bins": [dict, None],
+        "structure": [StrOptions({"nested", "additive"})],
+        "treated_value": "no_validation",
+        "prior_intercept_scale": [Interval(Real, 0, None, closed="neither")],
+        "prior_coef_scale": [Interval(Real, 0, None, closed="neither")],
+        "prior_sd_scale": [Interval(Real, 0, None, closed="neither")],
+        "prior_sigma_scale": [Interval(Real, 0, None, closed="neither")],
+        "lkj_concentration": [Interval(Real, 0, None, closed="neither")],
+        "reduce_data": ["boolean"],
+        "num_warmup": [Interval(Integral, 1, None, closed="left")],
+        "num_samples": [Interval(Integral, 1, None, closed="left")],
+        "num_chains": [Interval(Integral, 1, None, closed="left")],
+        "target_accept": [Interval(Real, 0, 1, closed="neither")],
+        "max_tree_depth": [Interval(Integral, 1, 20, closed="both")],
+        "dense_mass": ["boolean"],
+        "chain_method": [StrOptions({"parallel", "vectorized"})],
+        "progress_bar": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        *,
+        modifiers=(),
+        group_predictors="modifiers",
+        bins=None,
+        structure="nested",
+        treated_value=None,
+        prior_intercept_scale=1.0,
+        prior_coef_scale=0.5,
+        prior_sd_scale=1.0,
+        prior_sigma_scale=1.0,
+        lkj_concentration=1.0,
+        reduce_data=True,
+        num_warmup=1000,
+        num_samples=1000,
+        num_chains=4,
+        target_accept=0.95,
+        max_tree_depth=10,
+        dense_mass=False,
+        chain_method="parallel",
+        progress_bar=False,
+        random_state=None,
+    ):
+        self.modifiers = modifiers
+        self.group_predictors = group_predictors
+        self.bins = bins
+        self.structure = structure
+        self.treated_value = treated_value
+        self.prior_intercept_scale = prior_intercept_scale
+        self.prior_coef_scale = prior_coef_scale
+        self.prior_sd_scale = prior_sd_scale
+        self.prior_sigma_scale = prior_sigma_scale
+        self.lkj_concentration = lkj_concentration
+        self.reduce_data = reduce_data
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.num_chains = num_chains
+        self.target_accept = target_accept
+        self.max_tree_depth = max_tree_depth
+        self.dense_mass = dense_mass
+        self.chain_method = chain_method
+        self.progress_bar = progress_bar
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, treatment=None):
+        """Fit the hierarchical model by NUTS.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+            Modifiers, group-level predictors and controls. Every column that
+            is not a modifier or group predictor is a control.
+        y : array-like of shape (n_samples,)
+            Outcome.
+        treatment : array-like of shape (n_samples,)
+            Binary treatment (0/1 or bool; see ``treated_value`` otherwise).
+
+        Returns
+        -------
+        self : HierarchicalHTE
+            The fitted estimator.
+        """
+        started = time.perf_counter()
+        frame = as_frame(X)
+        n_rows = frame.shape[0]
+        self.n_features_in_ = frame.shape[1]
+        if all(isinstance(c, str) for c in frame.columns):
+            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        outcome = numeric_outcome(y, n_rows=n_rows)
+        treat = binary_treatment(treatment, n_rows=n_rows, treated_value=self.treated_value)
+        self.treatment_name_ = (
+            str(treatment.name)
+            if isinstance(treatment, pd.Series) and treatment.name is not None
+            else "treatment"
+        )
+        design, row_group = Design.learn(
+            frame,
+            modifiers=self.modifiers,
+            group_predictors=self.group_predictors,
+            bins=self.bins,
+        )
+        if design.n_groups > MANY_GROUPS:
+            raise ValueError(
+                f"the modifiers define {design.n_groups} groups, more than the {MANY_GROUPS} "
+                "this sampler handles well; bin continuous modifiers (bins={...}) or use "
+                "fewer modifiers."
+            )
+        controls = design.control_matrix(frame)
+        self._reject_treatment_as_control(design, controls, treat)
+        self._warn_prior_scale(outcome)
+
+        rows = RowDesign(controls, design.Z, row_group, treat, outcome)
+        if self.reduce_data:
+            data = gaussian_cell_statistics(rows)
+            likelihood = "gaussian_cells"
+        else:
+            data = gaussian_row_data(rows)
+            likelihood = "gaussian_rows"
+        xbar = data["xbar"]
+        if self.structure == "additive":
+            data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
+        sizes = ModelSizes(
+            structure=self.structure,
+            likelihood=likelihood,
+            n_groups=design.n_groups,
+            n_coef=rows.n_coef,
+            level_counts=tuple(len(v) for v in design.modifier_levels),
+        )
+        settings = SamplerSettings(
+            num_warmup=int(self.num_warmup),
+            num_samples=int(self.num_samples),
+            max_tree_depth=int(self.max_tree_depth),
+            dense_mass=bool(self.dense_mass),
+            vectorized=self.chain_method == "vectorized",
+            progress_bar=bool(self.progress_bar),
+        )
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        result = run_nuts(
+            sizes,
+            settings,
+            data,
+            self._priors(),
+            num_chains=int(self.num_chains),
+            target_accept=float(self.target_accept),
+            seed=seed,
+        )
+        n = np.bincount(row_group, minlength=design.n_groups)
+        n_treated = np.bincount(row_group, weights=treat, minlength=design.n_groups).astype(int)
+        self.design_ = design
+        self.idata_ = build_inference_data(
+            result,
+            design=design,
+            layout=CoefficientLayout(len(design.control_names), len(design.predictor_names)),
+            xbar=xbar,
+            structure=self.structure,
+            group_counts=(n, n_treated),
+        )
+        self.groups_ = design.groups[design.modifier_names].assign(n=n, n_treated=n_treated)
+        self.n_groups_ = design.n_groups
+        self.bin_edges_ = {m.name: m.edges for m in design.modifiers if m.kind == "binned"}
+        self.seed_ = seed
+        self.diagnostics_ = check_sampling(
+            self.idata_, KEY_PARAMETERS, max_tree_depth=self.max_tree_depth, stacklevel=4
+        )
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _priors(self) -> dict:
+        return {
+            "intercept": float(self.prior_intercept_scale),
+            "coef": float(self.prior_coef_scale),
+            "sd": float(self.prior_sd_scale),
+            "sigma": float(self.prior_sigma_scale),
+            "lkj": float(self.lkj_concentration),
+        }
+
+    @staticmethod
+    def _reject_treatment_as_control(design, controls, treat) -> None:
+        for j, name in enumerate(design.control_names):
+            if np.array_equal(controls[:, j], treat) or np.array_equal(controls[:, j], 1 - treat):
+                raise ValueError(
+                    f"column {name!r} of X is the treatment itself; it would be a control "
+                    "perfectly collinear with the treatment. Drop it from X."
+                )
+
+    def _warn_prior_scale(self, outcome: np.ndarray) -> None:
+        scale = float(outcome.std())
+        if scale > 0 and not (0.1 <= scale <= 10.0):
+            warnings.warn(
+                f"y has standard deviation {scale:.3g}, but the prior scales "
+                f"(coefficients {self.prior_coef_scale}, sds {self.prior_sd_scale}, sigma "
+                f"{self.prior_sigma_scale}) are in y's units and suit outcomes near unit "
+                "scale. Standardise y or set the prior scales in its units.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    # -------------------------------------------------------------- effects
+    def _effect_draws(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Draws (S, n_groups_known + n_new) of group effects and each row's column."""
+        check_is_fitted(self)
+        frame = self._frame_for_predict(X)
+        row_group, new_groups = self.design_.assign(frame)
+        draws = flat(self.idata_, "group_effect")
+        if len(new_groups):
+            draws = np.concatenate([draws, self._new_group_effects(new_groups)], axis=1)
+        return draws, row_group
+
+    def _new_group_effects(self, new_groups: pd.DataFrame) -> np.ndarray:
+        """Effects of groups unseen in training, drawn from the population model."""
+        design = self.design_
+        Z_new = design.predictors_of(new_groups)
+        effect = flat(self.idata_, "b_treatment")[:, None] + flat(self.idata_, "lambda") @ Z_new.T
+        rng = np.random.default_rng(self.seed_)
+        sd = flat(self.idata_, "sd_effect")
+        if self.structure == "nested":
+            return effect + sd[:, None] * rng.standard_normal(effect.shape)
+        codes = design.level_codes_of(new_groups)
+        level_effect = flat(self.idata_, "level_effect")
+        start = 0
+        for k, levels in enumerate(design.modifier_levels):
+            known = codes[:, k] >= 0
+            part = level_effect[:, start + np.where(known, codes[:, k], 0)]
+            noise = sd[:, k, None] * rng.standard_normal(effect.shape)
+            effect = effect + np.where(known[None, :], part, noise)
+            start += len(levels)
+        return effect
+
+    def _frame_for_predict(self, X) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame) or not hasattr(self, "feature_names_in_"):
+            return as_frame(X)
+        array = np.asarray(X)
+        if array.ndim != 2 or array.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has shape {array.shape}, but the model was fitted on a DataFrame with "
+                f"{self.n_features_in_} columns {list(self.feature_names_in_)}; pass a DataFrame "
+                "with those columns."
+            )
+        return pd.DataFrame(array, columns=self.feature_names_in_)
+
+    def predict_effect(self, X, *, return_interval=False, prob=0.95):
+        """Posterior mean treatment effect for each row of ``X`` (its group's effect).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like
+            Must contain the modifier columns (and any group predictors that are
+            not modifiers, for groups unseen in training).
+        return_interval : bool, default=False
+            Also return the lower and upper bounds of the credible interval.
+        prob : float, default=0.95
+            Mass of the equal-tailed credible interval.
+
+        Returns
+        -------
+        effect : ndarray of shape (n_samples,)
+            Posterior mean effect. Rows whose group was not in training get an
+            effect drawn from the population model (``Z lambda`` plus sigma_theta
+            noise), so their intervals are wider.
+        lower, upper : ndarray of shape (n_samples,)
+            Only with ``return_interval=True``.
+        """
+        prob = check_prob(prob)
+        draws, row_group = self._effect_draws(X)
+        mean = draws.mean(axis=0)[row_group]
+        if not return_interval:
+            return mean
+        lower, upper = interval(draws, prob)
+        return mean, lower[row_group], upper[row_group]
+
+    def effect_by_group(self, prob=0.95) -> pd.DataFrame:
+        """The treatment effect in every group seen in training.
+
+        Parameters
+        ----------
+        prob : float, default=0.95
+            Mass of the equal-tailed credible interval.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            One row per group: the modifier columns, ``n``, ``n_treated``, and the
+            posterior ``mean``, ``median``, ``sd``, ``lower``, ``upper`` and
+            ``prob_positive`` (posterior probability that the effect is positive).
+            Groups with no treated or no control rows are estimated by pooling
+            alone; ``n_treated`` shows which.
+        """
+        check_is_fitted(self)
+        summary = summarize(flat(self.idata_, "group_effect"), check_prob(prob))
+        return pd.concat([self.groups_.reset_index(drop=True), summary], axis=1)
+
+    def heterogeneity_summary(self, prob=0.95) -> HeterogeneitySummary:
+        """How much the effect varies across groups, and which groups respond most and least.
+
+        Parameters
+        ----------
+        prob : float, default=0.95
+            Mass of the equal-tailed credible intervals.
+
+        Returns
+        -------
+        summary : HeterogeneitySummary
+            Smallest, median and largest group effects, the sd of all draws,
+            the between-group sd, sigma_theta and the unexplained share of the
+            effect's variance. ``print(summary)`` gives a readable report.
+        """
+        check_is_fitted(self)
+        effects = flat(self.idata_, "group_effect")
+        explained = flat(self.idata_, "lambda") @ self.design_.Z.T
+        sd = flat(self.idata_, "sd_effect")
+        if sd.ndim == 2:  # additive: one sd per modifier; their variances add up
+            sd = np.sqrt((sd**2).sum(axis=1))
+        return heterogeneity(effects, explained, sd, self.design_.group_labels, check_prob(prob))
+
+    def coefficients(self, prob=0.95) -> pd.DataFrame:
+        """Population-level effects: the note's Figure 1 and the rest of the fixed part.
+
+        Parameters
+        ----------
+        prob : float, default=0.95
+            Mass of the equal-tailed credible intervals.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Indexed by term, with a ``role`` column: ``effect`` (the treatment
+            effect when all group-level predictors are 0), ``lambda`` (treatment
+            x group predictor), ``sd`` (sigma_theta and sigma_alpha),
+            ``correlation``, ``control`` (beta), ``intercept`` (the intercept and
+            the group predictors' shifts of it) and ``residual`` (sigma); then
+            ``mean``, ``median``, ``sd``, ``lower``, ``upper``, ``prob_positive``.
+        """
+        check_is_fitted(self)
+        prob = check_prob(prob)
+        t = self.treatment_name_
+        design = self.design_
+        blocks = [
+            ("effect", [t], flat(self.idata_, "b_treatment")[:, None]),
+            ("lambda", [f"{t}:{z}" for z in design.predictor_names], flat(self.idata_, "lambda")),
+        ]
+        sd_e, sd_i, corr = (flat(self.idata_, v) for v in ("sd_effect", "sd_intercept", "corr"))
+        if self.structure == "nested":
+            blocks += [
+                ("sd", [f"sd({t})"], sd_e[:, None]),
+                ("sd", ["sd(Intercept)"], sd_i[:, None]),
+                ("correlation", [f"cor(Intercept, {t})"], corr[:, None]),
+            ]
+        else:
+            mods = [str(m) for m in design.modifier_names]
+            blocks += [
+                ("sd", [f"sd({t} | {m})" for m in mods], sd_e),
+                ("sd", [f"sd(Intercept | {m})" for m in mods], sd_i),
+                ("correlation", [f"cor(Intercept, {t} | {m})" for m in mods], corr),
+            ]
+        blocks += [
+            ("control", design.control_names, flat(self.idata_, "b_control")),
+            ("intercept", ["Intercept"], flat(self.idata_, "Intercept")[:, None]),
+            ("intercept", list(design.predictor_names), flat(self.idata_, "b_group")),
+            ("residual", ["sigma"], flat(self.idata_, "sigma")[:, None]),
+        ]
+        tables = []
+        for role, names, draws in blocks:
+            if draws.shape[1] == 0:
+                continue
+            table = summarize(draws, prob)
+            table.insert(0, "role", role)
+            table.index = names
+            tables.append(table)
+        out = pd.concat(tables)
+        out.index.name = "term"
+        return out
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Convergence table of the key parameters: worst R-hat, lowest bulk and tail ESS.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            One row per key parameter, plus the sampler's divergences and
+            tree-depth hits in ``attrs``.
+        """
+        check_is_fitted(self)
+        table = self.diagnostics_.copy()
+        stats = self.idata_.sample_stats
+        table.attrs["divergences"] = int(stats["diverging"].values.sum())
+        table.attrs["max_treedepth_hits"] = int(stats["reached_max_treedepth"].values.sum())
+        return table

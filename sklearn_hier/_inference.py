@@ -1,0 +1,220 @@
+"""NUTS with a compiled-sampler cache.
+
+One jitted program runs warm-up and sampling for a chain and returns its
+constrained draws. It is cached per model structure and sampler settings; data
+and prior scales are traced arguments, so a refit on data of the same shape
+(cross-validation folds, grid points, bootstrap) or with other prior scales
+runs without recompiling.
+
+Chains run either in threads (``"parallel"``, the default: on CPUs the NUTS
+loop is latency bound, so separate chains on separate cores beat one batched
+program) or batched with ``vmap`` in one program (``"vectorized"``, best on
+accelerators). Everything runs in float64 inside :func:`jax.enable_x64`,
+without changing the user's global JAX configuration.
+"""
+
+import functools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro import handlers
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import constrain_fn, potential_energy
+
+from ._model import ModelSizes, hte_model
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Everything about the sampler that changes the compiled program."""
+
+    num_warmup: int
+    num_samples: int
+    max_tree_depth: int
+    dense_mass: bool
+    vectorized: bool
+    progress_bar: bool
+
+
+@dataclass
+class SamplerResult:
+    """Constrained draws ``(chain, draw, ...)`` and per-draw sampler statistics."""
+
+    draws: dict[str, np.ndarray]
+    stats: dict[str, np.ndarray]
+
+
+class _Progress:
+    """A tqdm bar shared by all chains of the current run (host callbacks update it)."""
+
+    def __init__(self):
+        self.bar = None
+        self.lock = threading.Lock()
+
+    def start(self, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc="NUTS (all chains)", unit="it")
+
+    def advance(self, n) -> None:
+        with self.lock:
+            if self.bar is not None:
+                self.bar.update(int(n))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+_PROGRESS = _Progress()
+
+
+def _unconstrained_init(rng_key, data, priors, sizes):
+    """Stan-style initial values: uniform(-2, 2) on the unconstrained scale."""
+    trace = handlers.trace(handlers.seed(hte_model, 0)).get_trace(data, priors, sizes)
+    latent = [
+        (name, site)
+        for name, site in trace.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    ]
+    keys = jax.random.split(rng_key, len(latent))
+    init = {}
+    for key, (name, site) in zip(keys, latent, strict=True):
+        shape = jnp.shape(biject_to(site["fn"].support).inv(site["value"]))
+        init[name] = jax.random.uniform(key, shape, minval=-2.0, maxval=2.0)
+    return init
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
+    """A jitted ``run(key(s), data, priors, target_accept) -> (draws, stats)``.
+
+    With ``settings.vectorized`` the first argument is a batch of keys, one per
+    chain; otherwise it is a single chain's key.
+    """
+    model = functools.partial(hte_model, sizes=sizes)
+
+    def potential_fn_gen(data, priors):
+        return lambda z: potential_energy(model, (data, priors), {}, z)
+
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+    total = settings.num_warmup + settings.num_samples
+    every = max(1, total // 50)
+
+    def one_chain(key, data, priors, target_accept):
+        key_init, key_run = jax.random.split(key)
+        args = (data, priors)
+        state = init_kernel(
+            _unconstrained_init(key_init, data, priors, sizes),
+            settings.num_warmup,
+            target_accept_prob=target_accept,
+            max_tree_depth=settings.max_tree_depth,
+            dense_mass=settings.dense_mass,
+            model_args=args,
+            rng_key=key_run,
+        )
+
+        def record(state):
+            return {
+                "z": state.z,
+                "diverging": state.diverging,
+                "n_steps": state.num_steps,
+                "acceptance_rate": state.accept_prob,
+                "energy": state.energy,
+                "lp": -state.potential_energy,
+                "step_size": state.adapt_state.step_size,
+            }
+
+        # One loop over warm-up and sampling keeps a single copy of the NUTS kernel
+        # in the compiled program (about half the compile time of two loops).
+        # Warm-up iterations write to slot 0, which the first kept draw overwrites.
+        buffer = jax.tree.map(
+            lambda x: jnp.zeros((settings.num_samples,) + jnp.shape(x), jnp.result_type(x)),
+            record(state),
+        )
+
+        def body(i, carry):
+            state, buffer = carry
+            state = sample_kernel(state, model_args=args)
+            if settings.progress_bar:
+                jax.lax.cond(
+                    i % every == every - 1,
+                    lambda: jax.debug.callback(_PROGRESS.advance, every, ordered=False),
+                    lambda: None,
+                )
+            slot = jnp.maximum(i - settings.num_warmup, 0)
+            buffer = jax.tree.map(
+                lambda buf, x: jax.lax.dynamic_update_index_in_dim(buf, x, slot, 0),
+                buffer,
+                record(state),
+            )
+            return state, buffer
+
+        _, buffer = jax.lax.fori_loop(0, total, body, (state, buffer))
+        z = buffer.pop("z")
+        constrained = jax.vmap(
+            lambda params: constrain_fn(model, args, {}, params, return_deterministic=True)
+        )(z)
+        return constrained, buffer
+
+    if settings.vectorized:
+        return jax.jit(jax.vmap(one_chain, in_axes=(0, None, None, None)))
+    return jax.jit(one_chain)
+
+
+def _as_jax(tree: dict) -> dict:
+    def convert(v):
+        v = np.asarray(v)
+        return jnp.asarray(v) if v.dtype.kind in "iub" else jnp.asarray(v, dtype=jnp.float64)
+
+    return {k: convert(v) for k, v in tree.items()}
+
+
+def run_nuts(
+    sizes: ModelSizes,
+    settings: SamplerSettings,
+    data: dict,
+    priors: dict,
+    *,
+    num_chains: int,
+    target_accept: float,
+    seed: int,
+) -> SamplerResult:
+    """Sample the posterior; reuses the compiled sampler for these sizes and settings."""
+    with jax.enable_x64(True):
+        sampler = compiled_sampler(sizes, settings)
+        keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
+        data, priors = _as_jax(data), _as_jax(priors)
+        accept = jnp.asarray(target_accept, dtype=jnp.float64)
+    if settings.progress_bar:
+        _PROGRESS.start(num_chains * (settings.num_warmup + settings.num_samples))
+    try:
+        if settings.vectorized:
+            with jax.enable_x64(True):
+                draws, stats = jax.device_get(sampler(keys, data, priors, accept))
+        else:
+
+            def chain(key):
+                # enable_x64 is thread-local: each worker must set it, or it would
+                # trace (and compile) a float32 program of its own.
+                with jax.enable_x64(True):
+                    return jax.device_get(sampler(key, data, priors, accept))
+
+            workers = max(1, min(num_chains, os.cpu_count() or 1))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                per_chain = list(pool.map(chain, keys))
+            draws, stats = jax.tree.map(lambda *xs: np.stack(xs), *per_chain)
+    finally:
+        _PROGRESS.close()
+    draws = {k: np.asarray(v) for k, v in draws.items()}
+    stats = {k: np.asarray(v) for k, v in stats.items()}
+    stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(np.int64)
+    stats["reached_max_treedepth"] = stats["tree_depth"] >= settings.max_tree_depth
+    return SamplerResult(draws=draws, stats=stats)

@@ -1,0 +1,141 @@
+"""Tables and summaries computed from posterior draws only."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def check_prob(prob: float) -> float:
+    if not (isinstance(prob, int | float) and 0.0 < float(prob) < 1.0):
+        raise ValueError(f"prob must be a number strictly between 0 and 1; got {prob!r}.")
+    return float(prob)
+
+
+def interval(draws: np.ndarray, prob: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed credible interval (the quantile interval brms reports)."""
+    tail = (1.0 - prob) / 2.0
+    lower, upper = np.quantile(draws, [tail, 1.0 - tail], axis=axis)
+    return lower, upper
+
+
+def summarize(draws: np.ndarray, prob: float) -> pd.DataFrame:
+    """Columns mean, median, sd, lower, upper, prob_positive for draws of shape (S, K)."""
+    lower, upper = interval(draws, prob)
+    return pd.DataFrame(
+        {
+            "mean": draws.mean(axis=0),
+            "median": np.median(draws, axis=0),
+            "sd": draws.std(axis=0, ddof=1),
+            "lower": lower,
+            "upper": upper,
+            "prob_positive": (draws > 0).mean(axis=0),
+        }
+    )
+
+
+def point_and_interval(draws: np.ndarray, prob: float) -> tuple[float, float, float]:
+    lower, upper = interval(draws, prob)
+    return float(np.median(draws)), float(lower), float(upper)
+
+
+@dataclass(frozen=True)
+class HeterogeneitySummary:
+    """How much the treatment effect varies across groups, and where.
+
+    Attributes
+    ----------
+    extremes : pandas.DataFrame
+        The groups with the smallest, median and largest posterior-median effect
+        (index ``smallest``, ``median``, ``largest``), with their labels, medians
+        and intervals.
+    sd_all_draws : float
+        Standard deviation of all posterior draws of all group effects pooled
+        together: the spread of the effect across groups plus the uncertainty
+        about each group.
+    sd_between_groups : tuple of float
+        Posterior (median, lower, upper) of the standard deviation of the group
+        effects across the fitted groups, computed draw by draw.
+    sd_effect : tuple of float
+        Posterior (median, lower, upper) of sigma_theta, the standard deviation
+        of group effects left unexplained by the group-level predictors. In the
+        additive structure, the root of the summed per-modifier variances.
+    unexplained_share : tuple of float
+        Posterior (median, lower, upper) of
+        ``sigma_theta^2 / (Var_g(Z_g lambda) + sigma_theta^2)``: the share of the
+        effect's variance across groups that the group-level predictors leave
+        unexplained.
+    prob : float
+        Probability mass of the intervals.
+    """
+
+    extremes: pd.DataFrame
+    sd_all_draws: float
+    sd_between_groups: tuple[float, float, float]
+    sd_effect: tuple[float, float, float]
+    unexplained_share: tuple[float, float, float]
+    prob: float
+
+    def __str__(self) -> str:
+        pct = f"{100 * self.prob:g}%"
+        lines = [f"Treatment effect heterogeneity ({pct} intervals)"]
+        for which, row in self.extremes.iterrows():
+            lines.append(
+                f"  {which:<8} group effect {row['median']:.3f} "
+                f"({row['lower']:.3f}, {row['upper']:.3f})  [{row['label']}]"
+            )
+        fmt = "{:.3f} ({:.3f}, {:.3f})"
+        lines += [
+            f"  sd of all draws of group effects: {self.sd_all_draws:.3f}",
+            "  sd of effects between groups:     " + fmt.format(*self.sd_between_groups),
+            "  sigma_theta (unexplained sd):     " + fmt.format(*self.sd_effect),
+            "  share of variance unexplained:    " + fmt.format(*self.unexplained_share),
+        ]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer, cycle):  # IPython display
+        printer.text(str(self))
+
+
+def heterogeneity(
+    effects: np.ndarray,
+    explained: np.ndarray,
+    sd_effect: np.ndarray,
+    labels: list[str],
+    prob: float,
+) -> HeterogeneitySummary:
+    """Summarise group effects ``effects`` (S, G).
+
+    ``explained`` (S, G) is the systematic part Z_g lambda of each group's effect
+    and ``sd_effect`` (S,) the residual scale sigma_theta.
+    """
+    medians = np.median(effects, axis=0)
+    order = np.argsort(medians, kind="stable")
+    picks = {
+        "smallest": order[0],
+        "median": order[(len(order) - 1) // 2],
+        "largest": order[-1],
+    }
+    rows = []
+    for which, g in picks.items():
+        lower, upper = interval(effects[:, g], prob)
+        rows.append(
+            {
+                "which": which,
+                "label": labels[g],
+                "median": medians[g],
+                "lower": lower,
+                "upper": upper,
+            }
+        )
+    extremes = pd.DataFrame(rows).set_index("which")
+    var_explained = explained.var(axis=1)
+    share = sd_effect**2 / (var_explained + sd_effect**2)
+    return HeterogeneitySummary(
+        extremes=extremes,
+        sd_all_draws=float(effects.std()),
+        sd_between_groups=point_and_interval(effects.std(axis=1), prob),
+        sd_effect=point_and_interval(sd_effect, prob),
+        unexplained_share=point_and_interval(share, prob),
+        prob=prob,
+    )

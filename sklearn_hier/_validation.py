@@ -1,0 +1,152 @@
+"""Checks on user input that turn bad data into errors naming the column and the fix."""
+
+import difflib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+
+def as_frame(X, *, name: str = "X") -> pd.DataFrame:
+    """Return ``X`` as a DataFrame without copying or modifying the caller's data.
+
+    NumPy input gets integer column labels 0..p-1 so that columns can be named by
+    position.
+    """
+    if isinstance(X, pd.Series):
+        raise ValueError(
+            f"{name} must be 2-D (rows x columns); got a pandas Series. "
+            f"Use {name}.to_frame() or select columns with a list, e.g. df[['col']]."
+        )
+    if not isinstance(X, pd.DataFrame):
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise ValueError(
+                f"{name} must be 2-D (rows x columns); got an array with {array.ndim} "
+                "dimension(s). Reshape a single feature with X.reshape(-1, 1)."
+            )
+        X = pd.DataFrame(array)
+    if X.columns.has_duplicates:
+        dupes = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
+        raise ValueError(
+            f"{name} has duplicate column names {dupes}; rename them so each is unique."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has no rows; at least a few rows per group are needed to fit.")
+    return X
+
+
+def find_columns(frame: pd.DataFrame, names: Sequence, *, param: str) -> list:
+    """Check that every entry of ``names`` is a column of ``frame``; suggest close matches."""
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        hints = []
+        for col in missing:
+            close = difflib.get_close_matches(str(col), [str(c) for c in frame.columns], n=1)
+            hints.append(f"{col!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"{param} names column(s) not found in X: {', '.join(hints)}. "
+            f"X has columns {[str(c) for c in frame.columns]}."
+        )
+    return list(names)
+
+
+def check_no_missing(frame: pd.DataFrame, columns: Sequence, *, what: str) -> None:
+    """Raise naming the first column that holds NaN, None or infinite values."""
+    for col in columns:
+        values = frame[col]
+        n_missing = int(values.isna().sum())
+        if n_missing:
+            raise ValueError(
+                f"{what} column {col!r} has {n_missing} missing value(s) (NaN/None). "
+                "Drop or impute those rows before fitting."
+            )
+        if is_numeric_dtype(values) and not is_bool_dtype(values):
+            n_inf = int(np.isinf(values.to_numpy(dtype=float)).sum())
+            if n_inf:
+                raise ValueError(
+                    f"{what} column {col!r} has {n_inf} infinite value(s); "
+                    "replace or drop them before fitting."
+                )
+
+
+def column_vector(values, *, name: str, n_rows: int) -> np.ndarray:
+    """A 1-D array of length ``n_rows`` from a list, array or Series."""
+    if values is None:
+        raise ValueError(f"{name} is required: pass one value per row of X.")
+    array = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else np.asarray(values)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one value per row); got shape {array.shape}.")
+    if array.shape[0] != n_rows:
+        raise ValueError(
+            f"{name} has {array.shape[0]} values but X has {n_rows} rows; they must match."
+        )
+    return array
+
+
+def numeric_outcome(y, *, n_rows: int) -> np.ndarray:
+    """The outcome as finite float64, with clear errors for text, NaN and infinity."""
+    array = column_vector(y, name="y", n_rows=n_rows)
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
+    ):
+        try:
+            array = array.astype(float)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"y must be numeric; got values of type {array.dtype} "
+                f"(e.g. {array[0]!r}). Recode the outcome to numbers."
+            ) from None
+    array = array.astype(np.float64)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ValueError(
+            f"y has {int(bad.sum())} missing or infinite value(s) (first at row "
+            f"{int(np.flatnonzero(bad)[0])}); drop those rows before fitting."
+        )
+    return array
+
+
+def binary_treatment(treatment, *, n_rows: int, treated_value=None) -> np.ndarray:
+    """The treatment as a float64 0/1 vector.
+
+    Accepts 0/1 numbers and booleans; any other two-valued coding needs
+    ``treated_value`` so that which arm is "treated" is never guessed.
+    """
+    array = column_vector(treatment, name="treatment", n_rows=n_rows)
+    missing = pd.isna(array)
+    if missing.any():
+        raise ValueError(
+            f"treatment has {int(missing.sum())} missing value(s); drop those rows before fitting."
+        )
+    if treated_value is not None:
+        values = pd.unique(array)
+        if len(values) != 2 or treated_value not in set(values.tolist()):
+            raise ValueError(
+                f"treated_value={treated_value!r} needs a treatment with exactly two values, "
+                f"one of them {treated_value!r}; found {sorted(map(str, values))[:10]}."
+            )
+        coded = (array == treated_value).astype(np.float64)
+    else:
+        try:
+            coded = array.astype(np.float64)
+        except (TypeError, ValueError):
+            coded = None
+        values = pd.unique(array)
+        if coded is None or not np.isin(coded, (0.0, 1.0)).all():
+            shown = sorted(map(str, values))[:10]
+            raise ValueError(
+                f"treatment must be binary, coded 0/1 or False/True; found values {shown}. "
+                "Recode it (e.g. treatment == 'yes'), or pass treated_value=<the treated "
+                "value> when it has exactly two values."
+            )
+    n_treated = int(coded.sum())
+    if n_treated in (0, n_rows):
+        raise ValueError(
+            f"treatment has only one value ({'all treated' if n_treated else 'all control'}); "
+            "both treated and control rows are needed to estimate an effect."
+        )
+    return coded

@@ -1,0 +1,88 @@
+"""Sampling diagnostics from ArviZ, and the warning raised when sampling went wrong.
+
+Filter or escalate the warning with the standard :mod:`warnings` machinery::
+
+    import warnings
+    from sklearn_hier.diagnostics import SamplingWarning
+    warnings.simplefilter("error", SamplingWarning)   # sampling problems become errors
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ._arviz import arviz as az
+
+__all__ = ["SamplingWarning", "diagnostics_table", "check_sampling"]
+
+#: Largest acceptable rank-normalised split R-hat (Vehtari et al. 2021).
+RHAT_MAX = 1.01
+#: Bulk and tail ESS wanted per chain; 400 in all for the usual four chains.
+ESS_PER_CHAIN = 100
+
+
+class SamplingWarning(UserWarning):
+    """The sampler reported divergences, unconverged chains, low ESS or tree-depth hits."""
+
+
+def diagnostics_table(idata, var_names) -> pd.DataFrame:
+    """One row per parameter: worst R-hat and lowest bulk/tail ESS over its elements."""
+    posterior = idata.posterior[list(var_names)]
+    rhat = az.rhat(posterior)
+    ess_bulk = az.ess(posterior, method="bulk")
+    ess_tail = az.ess(posterior, method="tail")
+    rows = []
+    for name in var_names:
+        rows.append(
+            {
+                "parameter": name,
+                "size": int(np.prod(posterior[name].shape[2:], dtype=int)),
+                "r_hat_max": float(np.nanmax(rhat[name].values)),
+                "ess_bulk_min": float(np.nanmin(ess_bulk[name].values)),
+                "ess_tail_min": float(np.nanmin(ess_tail[name].values)),
+            }
+        )
+    return pd.DataFrame(rows).set_index("parameter")
+
+
+def check_sampling(idata, var_names, *, max_tree_depth: int, stacklevel: int = 3) -> pd.DataFrame:
+    """Warn with :class:`SamplingWarning` about every sampling problem found; return the table."""
+    table = diagnostics_table(idata, var_names)
+    stats = idata.sample_stats
+    n_chains = idata.posterior.sizes["chain"]
+    n_draws = n_chains * idata.posterior.sizes["draw"]
+    ess_min = ESS_PER_CHAIN * n_chains
+    problems = []
+    n_div = int(stats["diverging"].values.sum())
+    if n_div:
+        problems.append(
+            f"{n_div} of {n_draws} draws diverged: the posterior has regions the sampler "
+            "cannot explore, so estimates may be biased. Try target_accept=0.99, tighter "
+            "prior scales (prior_sd_scale), fewer or binned modifiers, or structure='additive'."
+        )
+    bad_rhat = table.index[table["r_hat_max"] > RHAT_MAX].tolist()
+    if bad_rhat:
+        worst = float(table["r_hat_max"].max())
+        problems.append(
+            f"R-hat up to {worst:.3f} > {RHAT_MAX} for {bad_rhat}: the chains disagree. "
+            "Try more num_warmup and num_samples, or stronger priors."
+        )
+    low_ess = table.index[
+        (table["ess_bulk_min"] < ess_min) | (table["ess_tail_min"] < ess_min)
+    ].tolist()
+    if low_ess:
+        lowest = float(table[["ess_bulk_min", "ess_tail_min"]].min().min())
+        problems.append(
+            f"effective sample size as low as {lowest:.0f} (< {ess_min}) for {low_ess}: "
+            "intervals are unreliable. Increase num_samples (or num_chains)."
+        )
+    n_deep = int(stats["reached_max_treedepth"].values.sum())
+    if n_deep:
+        problems.append(
+            f"{n_deep} of {n_draws} draws hit the maximum tree depth ({max_tree_depth}): "
+            "sampling is inefficient. Try max_tree_depth=12 or rescale the predictors."
+        )
+    for message in problems:
+        warnings.warn(message, SamplingWarning, stacklevel=stacklevel)
+    return table
