@@ -294,6 +294,24 @@ class Design:
         """(n_groups, n_modifiers) level codes; -1 marks a numeric level unseen in training."""
         return _level_codes(self.modifiers, self.modifier_levels, groups)
 
+    def level_bases(self) -> list[np.ndarray]:
+        """Per modifier, an orthonormal basis of level offsets the fixed part cannot express.
+
+        The basis is orthogonal to the constant and, when the modifier is also a
+        group-level predictor, to its predictor columns evaluated at its levels.
+        A binary modifier used as a predictor gets an empty basis: lambda already
+        gives each of its two levels its own effect.
+        """
+        bases = []
+        for coding, levels in zip(self.modifiers, self.modifier_levels, strict=True):
+            spanned = [np.ones((len(levels), 1))]
+            if any(p is coding for p in self.predictors):
+                spanned.append(coding.encode(pd.Series(levels, name=coding.name)))
+            left, singular, _ = np.linalg.svd(np.hstack(spanned), full_matrices=True)
+            rank = int((singular > 1e-9 * singular.max()).sum())
+            bases.append(left[:, rank:])
+        return bases
+
     def control_matrix(self, X: pd.DataFrame) -> np.ndarray:
         """Controls as a float64 matrix (numeric as given, categoricals one-hot)."""
         names = [c.name for c in self.controls]

@@ -32,27 +32,50 @@ class ModelSizes(NamedTuple):
     likelihood: str  # "gaussian_cells" or "gaussian_rows"
     n_groups: int
     n_coef: int
-    level_counts: tuple[int, ...] = ()
+    level_dims: tuple[tuple[int, int], ...] = ()  # additive: (levels, free dims) per modifier
 
 
-def _varying_pair(name: str, n_units: int, priors: dict) -> jnp.ndarray:
-    """(n_units, 2) correlated intercept/slope offsets, non-centred."""
+def _scales(name: str, priors: dict) -> jnp.ndarray:
+    """Cholesky factor of the 2x2 covariance of (intercept, effect) offsets."""
     sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors["sd"]).expand([2]).to_event(1))
     chol = numpyro.sample(f"L_{name}", dist.LKJCholesky(2, priors["lkj"]))
+    return sd[:, None] * chol
+
+
+def correlated_offsets(name: str, n_units: int, priors: dict) -> jnp.ndarray:
+    """(n_units, 2) iid bivariate-normal (intercept, effect) offsets, non-centred.
+
+    Groups are often small, so the data inform each offset weakly: the
+    non-centred form avoids the funnel between the offsets and their scale.
+    """
+    scale_tril = _scales(name, priors)
     z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0).expand([n_units, 2]).to_event(2))
-    return (z @ chol.T) * sd
+    return z @ scale_tril.T
 
 
 def varying_effects(data: dict, priors: dict, sizes: ModelSizes) -> jnp.ndarray:
-    """(n_groups, 2) varying intercept and treatment-effect offsets per group."""
+    """(n_groups, 2) varying intercept and treatment-effect offsets per group.
+
+    Additive structure: modifier k's level offsets live in the span of
+    ``data["level_basis_k"]`` (n_levels, dims), an orthonormal basis of what
+    the population-level terms cannot express for that modifier (orthogonal to
+    the constant and to the modifier's own group-level predictor columns).
+    Offsets of the basis coordinates are iid bivariate normal, so the level
+    offsets are bivariate normal conditioned on those constraints. Without
+    them the offsets could shift against the intercept, the effect and lambda
+    along ridges that only the priors bound, which NUTS explores badly.
+    """
     if sizes.structure == "nested":
-        return _varying_pair("group", sizes.n_groups, priors)
+        return numpyro.deterministic("u", correlated_offsets("group", sizes.n_groups, priors))
     total = jnp.zeros((sizes.n_groups, 2))
-    for k, n_levels in enumerate(sizes.level_counts):
+    for k, (_, dims) in enumerate(sizes.level_dims):
+        if dims == 0:  # the population-level terms already span every level
+            continue
+        coords = correlated_offsets(f"m{k}", dims, priors)
         # kept per level so that new combinations of seen levels can be predicted
-        offsets = numpyro.deterministic(f"u_m{k}", _varying_pair(f"m{k}", n_levels, priors))
+        offsets = numpyro.deterministic(f"u_m{k}", data[f"level_basis_{k}"] @ coords)
         total = total + offsets[data["level_codes"][:, k]]
-    return total
+    return numpyro.deterministic("u", total)
 
 
 def gaussian_cells_loglik(stats: dict, w: jnp.ndarray, u: jnp.ndarray, sigma) -> jnp.ndarray:
@@ -77,7 +100,7 @@ def hte_model(data: dict, priors: dict, sizes: ModelSizes) -> None:
     # population-level columns, which is what the note's normal(0, 1) refers to.
     intercept = numpyro.sample("Intercept", dist.Normal(0.0, priors["intercept"]))
     b = numpyro.sample("b", dist.Normal(0.0, priors["coef"]).expand([sizes.n_coef]).to_event(1))
-    u = numpyro.deterministic("u", varying_effects(data, priors, sizes))
+    u = varying_effects(data, priors, sizes)
     sigma = numpyro.sample("sigma", dist.HalfNormal(priors["sigma"]))
     # statistics are about the centred outcome, so the constant column's weight is shifted
     w = jnp.concatenate([jnp.reshape(intercept - data["ybar"], (1,)), b])

@@ -8,7 +8,8 @@ The posterior holds the quantities users read, named as in the documentation:
 - ``b_treatment``: the treatment effect when every group-level predictor is 0.
 - ``lambda`` (dim ``group_predictor``): how group-level predictors shift the effect.
 - ``sd_intercept``, ``sd_effect`` (sigma_theta), ``corr``: the varying part's scales
-  and correlation (dim ``modifier`` in the additive structure).
+  and correlation (dim ``varying_modifier`` in the additive structure: the
+  modifiers whose levels vary beyond what the group-level predictors express).
 - ``sigma``: residual standard deviation.
 - ``group_intercept``, ``group_effect`` (dim ``group``): alpha_g (at controls 0) and theta_g.
 - additive structure only: ``level_intercept``, ``level_effect`` (dim ``modifier_level``).
@@ -52,7 +53,7 @@ def build_inference_data(
     design,
     layout: CoefficientLayout,
     xbar: np.ndarray,
-    structure: str,
+    level_dims: tuple,
     group_counts: tuple[np.ndarray, np.ndarray],
 ) -> az.InferenceData:
     draws = result.draws
@@ -85,22 +86,34 @@ def build_inference_data(
         "group_intercept": ["group"],
         "group_effect": ["group"],
     }
-    if structure == "nested":
+    if not level_dims:  # nested
         posterior["sd_intercept"] = draws["sd_group"][..., 0]
         posterior["sd_effect"] = draws["sd_group"][..., 1]
         posterior["corr"] = draws["L_group"][..., 1, 0]
     else:
-        n_mod = len(design.modifiers)
-        posterior["sd_intercept"] = np.stack([draws[f"sd_m{k}"][..., 0] for k in range(n_mod)], -1)
-        posterior["sd_effect"] = np.stack([draws[f"sd_m{k}"][..., 1] for k in range(n_mod)], -1)
-        posterior["corr"] = np.stack([draws[f"L_m{k}"][..., 1, 0] for k in range(n_mod)], -1)
-        offsets = np.concatenate([draws[f"u_m{k}"] for k in range(n_mod)], axis=-2)
+        varying = [k for k, (_, dims) in enumerate(level_dims) if dims > 0]
+        n_draws = intercept.shape
+
+        def stacked(fn):
+            parts = [fn(k) for k in varying]
+            return np.stack(parts, -1) if parts else np.zeros(n_draws + (0,))
+
+        posterior["sd_intercept"] = stacked(lambda k: draws[f"sd_m{k}"][..., 0])
+        posterior["sd_effect"] = stacked(lambda k: draws[f"sd_m{k}"][..., 1])
+        posterior["corr"] = stacked(lambda k: draws[f"L_m{k}"][..., 1, 0])
+        offsets = np.concatenate(
+            [
+                draws[f"u_m{k}"] if dims > 0 else np.zeros(n_draws + (n_levels, 2))
+                for k, (n_levels, dims) in enumerate(level_dims)
+            ],
+            axis=-2,
+        )
         posterior["level_intercept"] = offsets[..., 0]
         posterior["level_effect"] = offsets[..., 1]
-        coords["modifier"] = [str(m) for m in design.modifier_names]
+        coords["varying_modifier"] = [str(design.modifier_names[k]) for k in varying]
         coords["modifier_level"] = level_labels(design)
         for name in ("sd_intercept", "sd_effect", "corr"):
-            dims[name] = ["modifier"]
+            dims[name] = ["varying_modifier"]
         dims["level_intercept"] = ["modifier_level"]
         dims["level_effect"] = ["modifier_level"]
     n, n_treated = group_counts
@@ -136,4 +149,4 @@ def level_labels(design) -> list[str]:
 def flat(idata, name: str) -> np.ndarray:
     """A posterior variable as ``(n_draws_total, ...)``, chains concatenated."""
     values = idata.posterior[name].values
-    return values.reshape((-1,) + values.shape[2:])
+    return values.reshape((values.shape[0] * values.shape[1],) + values.shape[2:])
