@@ -101,11 +101,11 @@ class ColumnCoding:
 
     def codes(self, levels: pd.Series) -> np.ndarray:
         """Category codes of categorical or binned levels; unseen values raise."""
-        cat = pd.Categorical(levels, categories=self.categories)
-        codes = np.asarray(cat.codes, dtype=np.int64)
+        values = np.asarray(levels, dtype=object)
+        codes = pd.Index(self.categories, dtype=object).get_indexer(values).astype(np.int64)
         unseen = codes < 0
         if unseen.any():
-            examples = sorted({str(v) for v in np.asarray(levels, dtype=object)[unseen]})[:5]
+            examples = sorted({str(v) for v in values[unseen]})[:5]
             what = "bin" if self.kind == "binned" else "level"
             raise ValueError(
                 f"column {self.name!r} has {what}(s) {examples} never seen in training "

@@ -19,14 +19,23 @@ def as_frame(X, *, name: str = "X") -> pd.DataFrame:
             f"{name} must be 2-D (rows x columns); got a pandas Series. "
             f"Use {name}.to_frame() or select columns with a list, e.g. df[['col']]."
         )
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"sparse input is not supported for {name}; groups and controls need dense "
+            f"columns. Convert with {name}.toarray() or pass a DataFrame."
+        )
     if not isinstance(X, pd.DataFrame):
         array = np.asarray(X)
+        if np.iscomplexobj(array):
+            raise ValueError(f"Complex data not supported in {name}; pass real numbers.")
         if array.ndim != 2:
             raise ValueError(
                 f"{name} must be 2-D (rows x columns); got an array with {array.ndim} "
                 "dimension(s). Reshape a single feature with X.reshape(-1, 1)."
             )
         X = pd.DataFrame(array)
+        if array.dtype == object:  # e.g. numbers stored as Python objects
+            X = X.infer_objects()
     if X.columns.has_duplicates:
         dupes = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
         raise ValueError(
@@ -34,6 +43,9 @@ def as_frame(X, *, name: str = "X") -> pd.DataFrame:
         )
     if X.shape[0] == 0:
         raise ValueError(f"{name} has no rows; at least a few rows per group are needed to fit.")
+    if X.shape[1] == 0:
+        # wording shared with scikit-learn's own check
+        raise ValueError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     return X
 
 
@@ -74,8 +86,12 @@ def check_no_missing(frame: pd.DataFrame, columns: Sequence, *, what: str) -> No
 def column_vector(values, *, name: str, n_rows: int) -> np.ndarray:
     """A 1-D array of length ``n_rows`` from a list, array or Series."""
     if values is None:
+        if name == "y":  # wording shared with scikit-learn's estimators
+            raise ValueError("requires y to be passed, but the target y is None.")
         raise ValueError(f"{name} is required: pass one value per row of X.")
     array = values.to_numpy() if isinstance(values, pd.Series | pd.Index) else np.asarray(values)
+    if np.iscomplexobj(array):
+        raise ValueError(f"Complex data not supported in {name}; pass real numbers.")
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:

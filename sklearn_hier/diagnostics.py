@@ -40,9 +40,10 @@ def diagnostics_table(idata, var_names) -> pd.DataFrame:
             {
                 "parameter": name,
                 "size": int(np.prod(posterior[name].shape[2:], dtype=int)),
-                "r_hat_max": float(np.nanmax(rhat[name].values)),
-                "ess_bulk_min": float(np.nanmin(ess_bulk[name].values)),
-                "ess_tail_min": float(np.nanmin(ess_tail[name].values)),
+                # NaN (e.g. a chain that never moved) counts as the worst value
+                "r_hat_max": float(np.max(np.nan_to_num(rhat[name].values, nan=np.inf))),
+                "ess_bulk_min": float(np.min(np.nan_to_num(ess_bulk[name].values, nan=0.0))),
+                "ess_tail_min": float(np.min(np.nan_to_num(ess_tail[name].values, nan=0.0))),
             }
         )
     return pd.DataFrame(rows).set_index("parameter")

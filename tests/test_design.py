@@ -1,0 +1,117 @@
+"""Groups, levels, bins and encodings learned from data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_hier._design import Design
+
+
+def _frame():
+    rng = np.random.default_rng(0)
+    n = 300
+    return pd.DataFrame(
+        {
+            "sex": rng.choice(["f", "m"], n),
+            "age": rng.uniform(18, 80, n),
+            "score": rng.integers(1, 4, n),
+            "region": pd.Categorical(rng.choice(["N", "S", "E"], n), categories=["S", "N", "E"]),
+            "income": rng.normal(size=n),
+        }
+    )
+
+
+def test_groups_are_level_combinations():
+    X = _frame()
+    design, row_group = Design.learn(
+        X, modifiers=["sex", "score"], group_predictors="modifiers", bins=None
+    )
+    expected = X.groupby(["sex", "score"]).ngroups
+    assert design.n_groups == expected == 6
+    # every row's group has the row's modifier values
+    table = design.groups.iloc[row_group].reset_index(drop=True)
+    assert (table["sex"].to_numpy() == X["sex"].to_numpy()).all()
+    assert (table["score"].to_numpy() == X["score"].to_numpy()).all()
+    # categorical sex is one-hot with "f" as reference, numeric score as given
+    assert design.predictor_names == ["sex[m]", "score"]
+    assert design.control_names == ["age", "region[N]", "region[E]", "income"]
+
+
+def test_pandas_categorical_order_sets_reference_level():
+    X = _frame()
+    design, _ = Design.learn(X, modifiers=["region"], group_predictors="modifiers", bins=None)
+    assert list(design.groups["region"]) == ["S", "N", "E"]
+    assert design.predictor_names == ["region[N]", "region[E]"]
+
+
+def test_quantile_bins_keep_edges_and_bin_means():
+    X = _frame()
+    design, row_group = Design.learn(
+        X, modifiers=["age"], group_predictors="modifiers", bins={"age": 4}
+    )
+    coding = design.modifiers[0]
+    np.testing.assert_allclose(coding.edges, np.quantile(X["age"], [0, 0.25, 0.5, 0.75, 1]))
+    assert design.n_groups == 4
+    # a bin enters Z as the mean of the training values that fell in it
+    for g in range(4):
+        assert design.Z[g, 0] == pytest.approx(X["age"][row_group == g].mean())
+
+
+def test_given_edges_and_out_of_range_values():
+    X = _frame()
+    design, _ = Design.learn(
+        X, modifiers=["age"], group_predictors="modifiers", bins={"age": [18, 40, 60, 80]}
+    )
+    new = pd.DataFrame({"age": [5.0, 45.0, 200.0]})
+    groups, new_groups = design.assign(new)
+    assert list(groups) == [0, 1, 2]  # below and above the edges fall in the outer bins
+    assert new_groups.empty
+
+
+def test_assign_finds_known_and_new_groups():
+    X = _frame()
+    design, _ = Design.learn(X, modifiers=["sex", "score"], group_predictors="modifiers", bins=None)
+    new = pd.DataFrame({"sex": ["m", "f", "m", "m"], "score": [2, 7, 7, 3]})
+    groups, new_groups = design.assign(new)
+    known = design.groups.reset_index()
+    expect_first = known[(known["sex"] == "m") & (known["score"] == 2)]["index"].item()
+    assert groups[0] == expect_first
+    # score=7 never seen: two new groups (f,7) and (m,7), numbered after the known ones
+    assert len(new_groups) == 2
+    assert set(groups[1:3]) == {design.n_groups, design.n_groups + 1}
+    assert groups[3] < design.n_groups
+    np.testing.assert_allclose(design.predictors_of(new_groups)[:, 1], [7.0, 7.0])
+
+
+def test_unseen_category_raises_naming_column():
+    X = _frame()
+    design, _ = Design.learn(X, modifiers=["sex"], group_predictors="modifiers", bins=None)
+    with pytest.raises(ValueError, match=r"column 'sex' has level\(s\) \['x'\] never seen"):
+        design.assign(pd.DataFrame({"sex": ["x"]}))
+
+
+def test_single_level_modifier_raises():
+    X = _frame().assign(const=1)
+    with pytest.raises(ValueError, match="modifier 'const' has a single level"):
+        Design.learn(X, modifiers=["sex", "const"], group_predictors="modifiers", bins=None)
+
+
+def test_group_predictor_must_be_constant_within_groups():
+    X = _frame()
+    with pytest.raises(ValueError, match="group predictor 'income' varies within a group"):
+        Design.learn(X, modifiers=["sex"], group_predictors=["income"], bins=None)
+    X["sex_rate"] = X["sex"].map({"f": 0.3, "m": 0.6})
+    design, _ = Design.learn(X, modifiers=["sex"], group_predictors=["sex_rate"], bins=None)
+    np.testing.assert_allclose(design.Z[:, 0], [0.3, 0.6])
+    assert "sex_rate" not in design.control_names
+
+
+def test_additive_bases_are_orthogonal_to_the_fixed_part():
+    X = _frame()
+    design, _ = Design.learn(X, modifiers=["sex", "score"], group_predictors="modifiers", bins=None)
+    sex_basis, score_basis = design.level_bases()
+    assert sex_basis.shape == (2, 0)  # lambda already separates the two levels
+    assert score_basis.shape == (3, 1)  # departures from a line through 3 levels
+    np.testing.assert_allclose(score_basis.T @ np.array([[1, 1], [1, 2], [1, 3]]), 0, atol=1e-12)
+    design_none, _ = Design.learn(X, modifiers=["sex", "score"], group_predictors=None, bins=None)
+    assert [b.shape for b in design_none.level_bases()] == [(2, 1), (3, 2)]
