@@ -194,7 +194,9 @@ def run_nuts(
         data, priors = _as_jax(data), _as_jax(priors)
         accept = jnp.asarray(target_accept, dtype=jnp.float64)
     if settings.progress_bar:
-        _PROGRESS.start(num_chains * (settings.num_warmup + settings.num_samples))
+        # under vmap the host callback fires once for the whole batch of chains
+        per_run = 1 if settings.vectorized else num_chains
+        _PROGRESS.start(per_run * (settings.num_warmup + settings.num_samples))
     try:
         if settings.vectorized:
             with jax.enable_x64(True):

@@ -20,6 +20,17 @@ def fitted(simulated):
     return est
 
 
+def _assert_same_posterior(first, second):
+    """Group-effect means agree within Monte Carlo error.
+
+    Each mean has MCSE sd / sqrt(ESS) with ESS >= 100 in these short runs, so the
+    difference of two independent runs has sd <= sd * sqrt(2 / 100); allow five.
+    """
+    a, b = (e.effect_by_group()["mean"].to_numpy() for e in (first, second))
+    sd = first.effect_by_group()["sd"].to_numpy()
+    assert np.all(np.abs(a - b) < 5 * sd * np.sqrt(2 / 100))
+
+
 def test_effect_by_group_table(fitted, simulated):
     table = fitted.effect_by_group()
     assert list(table.columns) == [
@@ -124,9 +135,7 @@ def test_random_state_reproduces_and_seeds_differ(simulated, fitted):
     other = fit(1)
     a, b = (e.effect_by_group()["mean"].to_numpy() for e in (fitted, other))
     assert not np.array_equal(a, b)
-    # different seeds agree within Monte Carlo error (sd / sqrt(ESS); ESS >= 100 here)
-    sd = fitted.effect_by_group()["sd"].to_numpy()
-    assert np.all(np.abs(a - b) < 5 * sd * np.sqrt(2 / 100))
+    _assert_same_posterior(fitted, other)
 
 
 def test_vectorized_chains_agree_with_parallel(simulated, fitted):
@@ -137,10 +146,8 @@ def test_vectorized_chains_agree_with_parallel(simulated, fitted):
         warnings.simplefilter("ignore", SamplingWarning)
         est.fit(simulated.X, simulated.y, treatment=simulated.treatment)
     # Batched arithmetic rounds differently and NUTS trajectories amplify it, so
-    # the draws differ; the posteriors agree within Monte Carlo error (ESS >= 100).
-    a, b = (e.effect_by_group()["mean"].to_numpy() for e in (est, fitted))
-    sd = fitted.effect_by_group()["sd"].to_numpy()
-    assert np.all(np.abs(a - b) < 5 * sd * np.sqrt(2 / 100))
+    # the draws differ; the posteriors agree within Monte Carlo error.
+    _assert_same_posterior(est, fitted)
 
 
 def test_row_likelihood_matches_reduced_likelihood(simulated, fitted):
@@ -148,10 +155,7 @@ def test_row_likelihood_matches_reduced_likelihood(simulated, fitted):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         rows.fit(simulated.X, simulated.y, treatment=simulated.treatment)
-    # the same posterior: agreement within Monte Carlo error (ESS >= 100)
-    a, b = (e.effect_by_group()["mean"].to_numpy() for e in (rows, fitted))
-    sd = fitted.effect_by_group()["sd"].to_numpy()
-    assert np.all(np.abs(a - b) < 5 * sd * np.sqrt(2 / 100))
+    _assert_same_posterior(rows, fitted)
 
 
 def test_sampling_problems_warn(simulated):
@@ -228,3 +232,17 @@ def test_additive_structure_outputs(simulated):
     label = "m0=1, m1=2"
     np.testing.assert_allclose(post["group_effect"].sel(group=label), expected, atol=1e-10)
     assert {"sd(treatment | m0)", "sd(treatment | m1)"} <= set(est.coefficients().index)
+
+
+@pytest.mark.parametrize("chain_method", ["parallel", "vectorized"])
+def test_progress_bar_reaches_the_end(simulated, capsys, chain_method):
+    est = HierarchicalHTE(
+        modifiers=simulated.modifiers, progress_bar=True, chain_method=chain_method,
+        random_state=0, **FAST,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        est.fit(simulated.X, simulated.y, treatment=simulated.treatment)
+    total = FAST["num_warmup"] + FAST["num_samples"]
+    total *= FAST["num_chains"] if chain_method == "parallel" else 1
+    assert f"{total}/{total}" in capsys.readouterr().err
