@@ -17,7 +17,7 @@ from ._model import ModelSizes
 from ._posterior import CoefficientLayout, build_inference_data, flat
 from ._statistics import RowDesign, gaussian_cell_statistics, gaussian_row_data
 from ._summary import HeterogeneitySummary, check_prob, heterogeneity, interval, summarize
-from ._validation import as_frame, binary_treatment, numeric_outcome
+from ._validation import as_frame, binary_treatment, numeric_outcome, treatment_indicator
 from .diagnostics import check_sampling
 
 #: Parameters whose convergence decides whether a fit is trustworthy.
@@ -384,44 +384,54 @@ class HierarchicalHTE(BaseEstimator):
             )
 
     # -------------------------------------------------------------- effects
-    def _effect_draws(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Draws (S, n_groups_known + n_new) of group effects and each row's column."""
+    def _group_draws(self, X, part: str = "effect") -> tuple[np.ndarray, np.ndarray]:
+        """Draws (S, n_known + n_new) of each group's effect or intercept, and each row's column."""
         check_is_fitted(self)
         frame = self._frame_for_predict(X)
         row_group, new_groups = self.design_.assign(frame)
-        draws = flat(self.idata_, "group_effect")
+        draws = flat(self.idata_, f"group_{part}")
         if len(new_groups):
-            draws = np.concatenate([draws, self._new_group_effects(new_groups)], axis=1)
+            draws = np.concatenate([draws, self._new_group_draws(new_groups, part)], axis=1)
         return draws, row_group
 
-    def _new_group_effects(self, new_groups: pd.DataFrame) -> np.ndarray:
-        """Effects of groups unseen in training, drawn from the population model."""
+    def _new_group_draws(self, new_groups: pd.DataFrame, part: str) -> np.ndarray:
+        """Effects (or intercepts) of groups unseen in training, from the population model."""
         design = self.design_
         Z_new = design.predictors_of(new_groups)
-        effect = flat(self.idata_, "b_treatment")[:, None] + flat(self.idata_, "lambda") @ Z_new.T
-        rng = np.random.default_rng(self.seed_)
-        sd = flat(self.idata_, "sd_effect")
+        base, slopes = ("b_treatment", "lambda") if part == "effect" else ("Intercept", "b_group")
+        value = flat(self.idata_, base)[:, None] + flat(self.idata_, slopes) @ Z_new.T
+        # one stream per part, so intercepts and effects of a new group get their own noise
+        rng = np.random.default_rng([self.seed_, part == "effect"])
+        sd = flat(self.idata_, f"sd_{part}")
         if self.structure == "nested":
-            return effect + sd[:, None] * rng.standard_normal(effect.shape)
+            return value + sd[:, None] * rng.standard_normal(value.shape)
         codes = design.level_codes_of(new_groups)
-        level_effect = flat(self.idata_, "level_effect")
-        varying = list(self.idata_.posterior["sd_effect"].coords["varying_modifier"].values)
+        level = flat(self.idata_, f"level_{part}")
+        varying = list(self.idata_.posterior[f"sd_{part}"].coords["varying_modifier"].values)
         start = 0
         for k, levels in enumerate(design.modifier_levels):
             known = codes[:, k] >= 0
-            part = level_effect[:, start + np.where(known, codes[:, k], 0)]
+            seen = level[:, start + np.where(known, codes[:, k], 0)]
             name = str(design.modifier_names[k])
             if name in varying:  # an unseen numeric level: a fresh draw of its offset
-                noise = sd[:, varying.index(name), None] * rng.standard_normal(effect.shape)
+                unseen = sd[:, varying.index(name), None] * rng.standard_normal(value.shape)
             else:
-                noise = np.zeros_like(effect)
-            effect = effect + np.where(known[None, :], part, noise)
+                unseen = np.zeros_like(value)
+            value = value + np.where(known[None, :], seen, unseen)
             start += len(levels)
-        return effect
+        return value
 
     def _frame_for_predict(self, X) -> pd.DataFrame:
-        if isinstance(X, pd.DataFrame) or not hasattr(self, "feature_names_in_"):
-            return as_frame(X)
+        if isinstance(X, pd.DataFrame):
+            return as_frame(X)  # columns are found by name, in any order
+        if not hasattr(self, "feature_names_in_"):
+            frame = as_frame(X)
+            if frame.shape[1] != self.n_features_in_:  # wording shared with scikit-learn
+                raise ValueError(
+                    f"X has {frame.shape[1]} features, but {type(self).__name__} is "
+                    f"expecting {self.n_features_in_} features as input."
+                )
+            return frame
         array = np.asarray(X)
         if array.ndim != 2 or array.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -454,12 +464,71 @@ class HierarchicalHTE(BaseEstimator):
             Only with ``return_interval=True``.
         """
         prob = check_prob(prob)
-        draws, row_group = self._effect_draws(X)
+        draws, row_group = self._group_draws(X, "effect")
         mean = draws.mean(axis=0)[row_group]
         if not return_interval:
             return mean
         lower, upper = interval(draws, prob)
         return mean, lower[row_group], upper[row_group]
+
+    def predict(self, X, treatment):
+        """Posterior mean of the outcome for each row under the given treatment.
+
+        The estimator is an outcome model too: ``predict(X, 1) - predict(X, 0)``
+        is the effect of each row's group.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like
+            Modifiers and controls, as in ``fit``.
+        treatment : array-like of shape (n_samples,) or scalar
+            Treatment of each row (0/1, bool, or ``treated_value``); a scalar
+            applies to every row.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Posterior mean of the outcome's expectation. Rows of groups unseen in
+            training use the population model's expected intercept and effect.
+        """
+        check_is_fitted(self)
+        frame = self._frame_for_predict(X)
+        n_rows = frame.shape[0]
+        if np.ndim(treatment) == 0 and treatment is not None:
+            treatment = np.full(n_rows, treatment)
+        treat = treatment_indicator(treatment, n_rows=n_rows, treated_value=self.treated_value)
+        intercepts, row_group = self._group_draws(frame, "intercept")
+        effects, _ = self._group_draws(frame, "effect")
+        controls = self.design_.control_matrix(frame) @ flat(self.idata_, "b_control").mean(0)
+        return intercepts.mean(0)[row_group] + controls + effects.mean(0)[row_group] * treat
+
+    def score(self, X, y, treatment=None):
+        """R^2 of the predicted outcome: higher is better.
+
+        The coefficient of determination of ``predict(X, treatment)`` against
+        ``y``, as scikit-learn's regressors report. It measures the model as an
+        outcome model; to choose among effect models use
+        :func:`sklearn_hier.metrics.r_loss_scorer`, which scores the effects.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like
+            Modifiers and controls.
+        y : array-like of shape (n_samples,)
+            Observed outcome.
+        treatment : array-like of shape (n_samples,)
+            Observed treatment.
+
+        Returns
+        -------
+        score : float
+            ``1 - sum((y - y_pred)^2) / sum((y - mean(y))^2)``.
+        """
+        from sklearn.metrics import r2_score
+
+        frame = self._frame_for_predict(X)
+        outcome = numeric_outcome(y, n_rows=frame.shape[0])
+        return float(r2_score(outcome, self.predict(frame, treatment)))
 
     def effect_by_group(self, prob=0.95) -> pd.DataFrame:
         """The treatment effect in every group seen in training.

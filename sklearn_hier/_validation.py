@@ -31,7 +31,7 @@ def as_frame(X, *, name: str = "X") -> pd.DataFrame:
         if array.ndim != 2:
             raise ValueError(
                 f"{name} must be 2-D (rows x columns); got an array with {array.ndim} "
-                "dimension(s). Reshape a single feature with X.reshape(-1, 1)."
+                "dimension(s). Reshape your data: X.reshape(-1, 1) for a single feature."
             )
         X = pd.DataFrame(array)
         if array.dtype == object:  # e.g. numbers stored as Python objects
@@ -126,7 +126,7 @@ def numeric_outcome(y, *, n_rows: int) -> np.ndarray:
     return array
 
 
-def binary_treatment(treatment, *, n_rows: int, treated_value=None) -> np.ndarray:
+def treatment_indicator(treatment, *, n_rows: int, treated_value=None) -> np.ndarray:
     """The treatment as a float64 0/1 vector.
 
     Accepts 0/1 numbers and booleans; any other two-valued coding needs
@@ -136,29 +136,33 @@ def binary_treatment(treatment, *, n_rows: int, treated_value=None) -> np.ndarra
     missing = pd.isna(array)
     if missing.any():
         raise ValueError(
-            f"treatment has {int(missing.sum())} missing value(s); drop those rows before fitting."
+            f"treatment has {int(missing.sum())} missing value(s); drop those rows first."
         )
+    values = pd.unique(array)
     if treated_value is not None:
-        values = pd.unique(array)
-        if len(values) != 2 or treated_value not in set(values.tolist()):
+        if len(values) > 2 or (len(values) == 2 and treated_value not in set(values.tolist())):
             raise ValueError(
-                f"treated_value={treated_value!r} needs a treatment with exactly two values, "
+                f"treated_value={treated_value!r} needs a treatment with two values, "
                 f"one of them {treated_value!r}; found {sorted(map(str, values))[:10]}."
             )
-        coded = (array == treated_value).astype(np.float64)
-    else:
-        try:
-            coded = array.astype(np.float64)
-        except (TypeError, ValueError):
-            coded = None
-        values = pd.unique(array)
-        if coded is None or not np.isin(coded, (0.0, 1.0)).all():
-            shown = sorted(map(str, values))[:10]
-            raise ValueError(
-                f"treatment must be binary, coded 0/1 or False/True; found values {shown}. "
-                "Recode it (e.g. treatment == 'yes'), or pass treated_value=<the treated "
-                "value> when it has exactly two values."
-            )
+        return (array == treated_value).astype(np.float64)
+    try:
+        coded = array.astype(np.float64)
+    except (TypeError, ValueError):
+        coded = None
+    if coded is None or not np.isin(coded, (0.0, 1.0)).all():
+        shown = sorted(map(str, values))[:10]
+        raise ValueError(
+            f"treatment must be binary, coded 0/1 or False/True; found values {shown}. "
+            "Recode it (e.g. treatment == 'yes'), or pass treated_value=<the treated "
+            "value> when it has exactly two values."
+        )
+    return coded
+
+
+def binary_treatment(treatment, *, n_rows: int, treated_value=None) -> np.ndarray:
+    """A 0/1 treatment for fitting: both arms must be present."""
+    coded = treatment_indicator(treatment, n_rows=n_rows, treated_value=treated_value)
     n_treated = int(coded.sum())
     if n_treated in (0, n_rows):
         raise ValueError(

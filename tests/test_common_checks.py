@@ -2,8 +2,9 @@
 
 ``fit`` needs a per-row ``treatment`` argument that the common checks do not
 pass, just as some estimators need ``sample_weight`` in practice. The checks
-therefore run on a subclass whose only change is a default treatment
-(alternating 0/1 by row) when none is given; every check still exercises the
+therefore run on a subclass whose only change is a default treatment when
+none is given (alternating 0/1 by row in ``fit``, all treated in ``predict``
+and ``score``); every check still exercises the
 real estimator's parameter handling, validation, cloning and fitting.
 """
 
@@ -16,6 +17,14 @@ from sklearn_hier import HierarchicalHTE, SamplingWarning
 
 
 class _AlternatingTreatmentHTE(HierarchicalHTE):
+    # predictions must not depend on row order (checked by permuting rows), so
+    # predict and score default to treating every row
+    def predict(self, X, treatment=None):
+        return super().predict(X, 1 if treatment is None else treatment)
+
+    def score(self, X, y, treatment=None):
+        return super().score(X, y, 1 if treatment is None else treatment)
+
     def fit(self, X, y, treatment=None):
         if treatment is None:
             treatment = np.arange(np.shape(X)[0]) % 2

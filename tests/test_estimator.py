@@ -246,3 +246,27 @@ def test_progress_bar_reaches_the_end(simulated, capsys, chain_method):
     total = FAST["num_warmup"] + FAST["num_samples"]
     total *= FAST["num_chains"] if chain_method == "parallel" else 1
     assert f"{total}/{total}" in capsys.readouterr().err
+
+
+def test_predict_outcome_difference_is_the_effect(fitted, simulated):
+    treated = fitted.predict(simulated.X, 1)
+    control = fitted.predict(simulated.X, np.zeros(len(simulated.y)))
+    np.testing.assert_allclose(treated - control, fitted.predict_effect(simulated.X), atol=1e-12)
+    # the expected outcome is linear in the posterior draws: plug-in of posterior means
+    post = fitted.idata_.posterior
+    row = simulated.X.iloc[[0]]
+    label = f"m0={row['m0'].item()}, m1={row['m1'].item()}"
+    by_hand = (
+        post["group_intercept"].sel(group=label).mean()
+        + (row[["c0", "c1"]].to_numpy() @ post["b_control"].mean(("chain", "draw")).values)[0]
+    )
+    assert fitted.predict(row, 0)[0] == pytest.approx(float(by_hand))
+
+
+def test_score_is_outcome_r2(fitted, simulated):
+    from sklearn.metrics import r2_score
+
+    score = fitted.score(simulated.X, simulated.y, simulated.treatment)
+    expected = r2_score(simulated.y, fitted.predict(simulated.X, simulated.treatment))
+    assert score == pytest.approx(expected)
+    assert 0 < score < 1
