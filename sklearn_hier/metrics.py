@@ -1,0 +1,179 @@
+"""Scores for treatment-effect models: against known truth, and without it (R-loss).
+
+Plain functions take arrays; :func:`r_loss_scorer` returns a scorer for
+``cross_validate`` and ``GridSearchCV`` that asks for ``treatment`` through
+scikit-learn's metadata routing (``sklearn.set_config(enable_metadata_routing=True)``).
+"""
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.compose import make_column_selector, make_column_transformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+from sklearn.utils.metadata_routing import MetadataRequest
+
+from ._validation import as_frame, numeric_outcome, treatment_indicator
+
+__all__ = [
+    "tau_risk",
+    "pehe",
+    "group_effect_rmse",
+    "interval_coverage",
+    "interval_width",
+    "r_loss",
+    "r_score",
+    "r_loss_scorer",
+    "RLossScorer",
+]
+
+
+def tau_risk(true_effect, predicted_effect) -> float:
+    """Mean squared error of predicted row effects against the true ones."""
+    true_effect, predicted_effect = np.asarray(true_effect, float), np.asarray(predicted_effect)
+    return float(np.mean((true_effect - predicted_effect) ** 2))
+
+
+def pehe(true_effect, predicted_effect) -> float:
+    """Precision in estimating heterogeneous effects: the root of :func:`tau_risk`."""
+    return float(np.sqrt(tau_risk(true_effect, predicted_effect)))
+
+
+def group_effect_rmse(true_group_effect, estimated_group_effect) -> float:
+    """Root mean squared error over groups (each group counts once, whatever its size)."""
+    return pehe(true_group_effect, estimated_group_effect)
+
+
+def interval_coverage(truth, lower, upper) -> float:
+    """Share of true values inside their intervals."""
+    truth = np.asarray(truth, float)
+    return float(np.mean((np.asarray(lower) <= truth) & (truth <= np.asarray(upper))))
+
+
+def interval_width(lower, upper) -> float:
+    """Mean width of the intervals."""
+    return float(np.mean(np.asarray(upper) - np.asarray(lower)))
+
+
+def r_loss(y_residual, treatment_residual, effect) -> float:
+    """Nie & Wager's R-loss: ``mean(((y - m(X)) - (t - e(X)) * tau(X))^2)``.
+
+    Parameters
+    ----------
+    y_residual : array-like
+        Outcome minus its cross-fitted conditional mean ``m(X)``.
+    treatment_residual : array-like
+        Treatment minus its cross-fitted propensity ``e(X)``.
+    effect : array-like or float
+        Predicted effect of each row.
+    """
+    y_res, t_res = np.asarray(y_residual, float), np.asarray(treatment_residual, float)
+    return float(np.mean((y_res - t_res * np.asarray(effect, float)) ** 2))
+
+
+def r_score(y_residual, treatment_residual, effect) -> float:
+    """R-loss as an R^2 for heterogeneity: ``1 - loss(effect) / loss(best constant effect)``.
+
+    The best constant effect is the least-squares fit of the outcome residuals on
+    the treatment residuals, so 0 means "no better than one effect for all" and
+    1 a perfect fit of the residual outcome; higher is better.
+    """
+    y_res, t_res = np.asarray(y_residual, float), np.asarray(treatment_residual, float)
+    constant = float(y_res @ t_res / (t_res @ t_res))
+    baseline = r_loss(y_res, t_res, constant)
+    return 1.0 - r_loss(y_res, t_res, effect) / baseline
+
+
+def _default_nuisance(kind: str):
+    """Gradient boosting on one-hot categoricals: sensible for survey-sized tabular data."""
+    encode = make_column_transformer(
+        (
+            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+            make_column_selector(dtype_exclude="number"),
+        ),
+        remainder="passthrough",
+    )
+    if kind == "outcome":
+        model = HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1, random_state=0)
+    else:
+        model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=0)
+    return make_pipeline(encode, model)
+
+
+class RLossScorer:
+    """Scorer that scores an effect model by the R-loss on held-out data.
+
+    On the data it is called with (a test fold), it cross-fits the outcome model
+    ``m(X) = E[y | X]`` and the propensity model ``e(X) = P(t = 1 | X)``, then
+    returns :func:`r_score` of the estimator's ``predict_effect(X)``. It
+    requests ``treatment`` through metadata routing. Create it with
+    :func:`r_loss_scorer`.
+    """
+
+    def __init__(self, outcome_model=None, propensity_model=None, cv=5, random_state=0):
+        self.outcome_model = outcome_model
+        self.propensity_model = propensity_model
+        self.cv = cv
+        self.random_state = random_state
+
+    def get_metadata_routing(self):
+        request = MetadataRequest(owner=type(self).__name__)
+        request.score.add_request(param="treatment", alias=True)
+        return request
+
+    def residuals(self, X, y, treatment) -> tuple[np.ndarray, np.ndarray]:
+        """Cross-fitted ``y - m(X)`` and ``t - e(X)``."""
+        frame = as_frame(X)
+        outcome = numeric_outcome(y, n_rows=frame.shape[0])
+        treat = treatment_indicator(treatment, n_rows=frame.shape[0])
+        outcome_model = clone(self.outcome_model or _default_nuisance("outcome"))
+        propensity_model = clone(self.propensity_model or _default_nuisance("propensity"))
+        folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
+        strata = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        m = cross_val_predict(outcome_model, frame, outcome, cv=folds)
+        e = cross_val_predict(
+            propensity_model, frame, treat.astype(int), cv=strata, method="predict_proba"
+        )[:, 1]
+        return outcome - m, treat - np.clip(e, 0.01, 0.99)
+
+    def __call__(self, estimator, X, y, treatment=None) -> float:
+        if treatment is None:
+            raise ValueError(
+                "r_loss_scorer needs the treatment of the rows it scores. Enable metadata "
+                "routing (sklearn.set_config(enable_metadata_routing=True)) and pass "
+                "treatment=... to cross_validate(params=...) or GridSearchCV.fit."
+            )
+        y_res, t_res = self.residuals(X, y, treatment)
+        return r_score(y_res, t_res, estimator.predict_effect(X))
+
+
+def r_loss_scorer(outcome_model=None, propensity_model=None, cv=5, random_state=0):
+    """A scorer for choosing effect models (and prior scales) when the truth is unknown.
+
+    Parameters
+    ----------
+    outcome_model : regressor, default=None
+        Model of ``E[y | X]``; default gradient boosting with categoricals one-hot.
+    propensity_model : classifier, default=None
+        Model of ``P(treatment = 1 | X)`` (with ``predict_proba``); default
+        gradient boosting. In a randomised experiment any well-calibrated model works.
+    cv : int, default=5
+        Folds for cross-fitting the two models on the scored data.
+    random_state : int, default=0
+        Seed of the fold split.
+
+    Returns
+    -------
+    scorer : RLossScorer
+        Call as ``scorer(estimator, X, y, treatment=t)``; higher is better.
+
+    Examples
+    --------
+    >>> import sklearn
+    >>> from sklearn_hier.metrics import r_loss_scorer
+    >>> scorer = r_loss_scorer(cv=3)
+    >>> scorer.get_metadata_routing().score.requests
+    {'treatment': True}
+    """
+    return RLossScorer(outcome_model, propensity_model, cv, random_state)
