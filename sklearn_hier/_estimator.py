@@ -15,7 +15,13 @@ from ._design import MANY_GROUPS, Design
 from ._inference import SamplerSettings, run_nuts
 from ._model import ModelSizes
 from ._posterior import CoefficientLayout, build_inference_data, flat
-from ._statistics import RowDesign, gaussian_cell_statistics, gaussian_row_data
+from ._statistics import (
+    RowDesign,
+    gaussian_cell_statistics,
+    gaussian_row_data,
+    pad_groups,
+    padded_group_count,
+)
 from ._summary import HeterogeneitySummary, check_prob, heterogeneity, interval, summarize
 from ._validation import as_frame, binary_treatment, numeric_outcome, treatment_indicator
 from .diagnostics import check_sampling
@@ -302,10 +308,12 @@ class HierarchicalHTE(BaseEstimator):
             for k, basis in enumerate(bases):
                 data[f"level_basis_{k}"] = basis
             level_dims = tuple(basis.shape for basis in bases)
+        n_padded = padded_group_count(design.n_groups)
+        data = pad_groups(data, design.n_groups, n_padded)
         sizes = ModelSizes(
             structure=self.structure,
             likelihood=likelihood,
-            n_groups=design.n_groups,
+            n_groups=n_padded,
             n_coef=rows.n_coef,
             level_dims=level_dims,
         )
@@ -502,7 +510,7 @@ class HierarchicalHTE(BaseEstimator):
         controls = self.design_.control_matrix(frame) @ flat(self.idata_, "b_control").mean(0)
         return intercepts.mean(0)[row_group] + controls + effects.mean(0)[row_group] * treat
 
-    def score(self, X, y, treatment=None):
+    def score(self, X, y, treatment=None, sample_weight=None):
         """R^2 of the predicted outcome: higher is better.
 
         The coefficient of determination of ``predict(X, treatment)`` against
@@ -518,17 +526,20 @@ class HierarchicalHTE(BaseEstimator):
             Observed outcome.
         treatment : array-like of shape (n_samples,)
             Observed treatment.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights of the R^2 (e.g. survey weights).
 
         Returns
         -------
         score : float
-            ``1 - sum((y - y_pred)^2) / sum((y - mean(y))^2)``.
+            ``1 - sum(w (y - y_pred)^2) / sum(w (y - mean_w(y))^2)``.
         """
         from sklearn.metrics import r2_score
 
         frame = self._frame_for_predict(X)
         outcome = numeric_outcome(y, n_rows=frame.shape[0])
-        return float(r2_score(outcome, self.predict(frame, treatment)))
+        predicted = self.predict(frame, treatment)
+        return float(r2_score(outcome, predicted, sample_weight=sample_weight))
 
     def effect_by_group(self, prob=0.95) -> pd.DataFrame:
         """The treatment effect in every group seen in training.

@@ -63,7 +63,7 @@ def build_inference_data(
     lam = b[..., layout.interactions]
     gamma = b[..., layout.group]
     intercept = draws["Intercept"] - b @ xbar
-    u = draws["u"]
+    u = draws["u"][..., : design.n_groups, :]  # drop the empty padding groups
     posterior = {
         "Intercept": intercept,
         "b_control": b[..., layout.controls],

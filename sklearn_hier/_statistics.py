@@ -107,6 +107,33 @@ def gaussian_cell_statistics(design: RowDesign, *, chunk_rows: int = CHUNK_ROWS)
     return stats
 
 
+#: Group counts are padded up to a multiple of this, so that refits whose
+#: training folds miss a few small groups still reuse the compiled sampler.
+GROUP_PADDING = 16
+
+
+def padded_group_count(n_groups: int) -> int:
+    return -(-n_groups // GROUP_PADDING) * GROUP_PADDING
+
+
+def pad_groups(data: dict, n_groups: int, n_padded: int) -> dict:
+    """Append empty groups (all statistics zero) up to ``n_padded``.
+
+    An empty group adds nothing to the likelihood: its offsets are drawn from
+    the prior alone and are dropped from every output.
+    """
+    extra = n_padded - n_groups
+    if extra == 0:
+        return data
+    padded = dict(data)
+    for key in ("n", "m", "sx", "sxt", "sy", "syt", "level_codes"):
+        if key in data:
+            value = np.asarray(data[key])
+            filler = np.zeros((extra,) + value.shape[1:], dtype=value.dtype)
+            padded[key] = np.concatenate([value, filler])
+    return padded
+
+
 def gaussian_row_data(design: RowDesign) -> dict:
     """The same model's data row by row (for checking the reduction; O(N) per gradient)."""
     xbar = design.column_means()

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.compose import make_column_selector, make_column_transformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils.metadata_routing import MetadataRequest
 
@@ -24,7 +24,13 @@ __all__ = [
     "interval_width",
     "r_loss",
     "r_score",
+    "uplift_curve",
+    "qini_coefficient",
+    "auuc",
+    "predict_effect",
     "r_loss_scorer",
+    "pehe_scorer",
+    "qini_scorer",
     "RLossScorer",
 ]
 
@@ -85,6 +91,54 @@ def r_score(y_residual, treatment_residual, effect) -> float:
     return 1.0 - r_loss(y_res, t_res, effect) / baseline
 
 
+def uplift_curve(y, treatment, effect) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gains from treating the rows with the largest predicted effects first.
+
+    Rows are sorted by predicted effect (largest first). For the top ``k`` rows,
+    with ``n_t``/``n_c`` treated/control rows and outcome sums ``s_t``/``s_c``:
+
+    - the Qini gain ``s_t - s_c * n_t / n_c`` (Radcliffe 2007), and
+    - the cumulative uplift gain ``(s_t / n_t - s_c / n_c) * k``,
+
+    both 0 where an arm is still empty.
+
+    Returns
+    -------
+    fraction, qini, uplift : ndarray of shape (n_samples + 1,)
+        Share of rows targeted (0 to 1) and the two gains there.
+    """
+    y = np.asarray(y, float)
+    t = np.asarray(treatment, float)
+    order = np.argsort(-np.asarray(effect, float), kind="stable")
+    y, t = y[order], t[order]
+    n_t = np.concatenate([[0.0], np.cumsum(t)])
+    n_c = np.concatenate([[0.0], np.cumsum(1 - t)])
+    s_t = np.concatenate([[0.0], np.cumsum(y * t)])
+    s_c = np.concatenate([[0.0], np.cumsum(y * (1 - t))])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qini = np.where(n_c > 0, s_t - s_c * n_t / n_c, 0.0)
+        k = np.arange(y.size + 1)
+        uplift = np.where((n_t > 0) & (n_c > 0), (s_t / n_t - s_c / n_c) * k, 0.0)
+    return k / y.size, qini, uplift
+
+
+def qini_coefficient(y, treatment, effect) -> float:
+    """Area between the Qini curve and random targeting, per row (higher is better).
+
+    Random targeting gains in proportion to the share treated, so the
+    coefficient is ``mean(qini(f) - f * qini(1)) / n``: positive when the
+    predicted effects rank rows better than chance.
+    """
+    fraction, qini, _ = uplift_curve(y, treatment, effect)
+    return float(np.mean(qini - fraction * qini[-1]) / (fraction.size - 1))
+
+
+def auuc(y, treatment, effect) -> float:
+    """Area under the cumulative uplift curve, per row, minus random targeting's."""
+    fraction, _, uplift = uplift_curve(y, treatment, effect)
+    return float(np.mean(uplift - fraction * uplift[-1]) / (fraction.size - 1))
+
+
 def _default_nuisance(kind: str):
     """Gradient boosting on one-hot categoricals: sensible for survey-sized tabular data."""
     encode = make_column_transformer(
@@ -101,7 +155,71 @@ def _default_nuisance(kind: str):
     return make_pipeline(encode, model)
 
 
-class RLossScorer:
+def predict_effect(estimator, X) -> np.ndarray:
+    """``estimator.predict_effect(X)``, also through a Pipeline ending in an effect model."""
+    if hasattr(estimator, "predict_effect"):
+        return estimator.predict_effect(X)
+    if isinstance(estimator, Pipeline):
+        for _, step in estimator.steps[:-1]:
+            if step is not None and step != "passthrough":
+                X = step.transform(X)
+        return predict_effect(estimator.steps[-1][1], X)
+    raise TypeError(
+        f"{type(estimator).__name__} has no predict_effect; effect scorers need an effect "
+        "model (such as HierarchicalHTE) or a Pipeline ending in one."
+    )
+
+
+class _RoutedScorer:
+    """A scorer that asks for per-row metadata through scikit-learn's routing."""
+
+    requests: tuple[str, ...] = ("treatment",)
+
+    def get_metadata_routing(self):
+        request = MetadataRequest(owner=type(self).__name__)
+        for param in self.requests:
+            request.score.add_request(param=param, alias=True)
+        return request
+
+    def _require(self, **given) -> None:
+        missing = [name for name, value in given.items() if value is None]
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__} needs {', '.join(missing)} for the rows it scores. "
+                "Enable metadata routing (sklearn.set_config(enable_metadata_routing=True)) "
+                f"and pass {missing[0]}=... to cross_validate(params=...) or GridSearchCV.fit."
+            )
+
+
+class QiniScorer(_RoutedScorer):
+    """Scorer: :func:`qini_coefficient` of ``predict_effect(X)``; see :func:`qini_scorer`."""
+
+    def __call__(self, estimator, X, y, treatment=None) -> float:
+        self._require(treatment=treatment)
+        return qini_coefficient(y, treatment, predict_effect(estimator, X))
+
+
+class PEHEScorer(_RoutedScorer):
+    """Scorer: minus :func:`pehe` against known true effects. Create with :func:`pehe_scorer`."""
+
+    requests = ("true_effect",)
+
+    def __call__(self, estimator, X, y, true_effect=None) -> float:
+        self._require(true_effect=true_effect)
+        return -pehe(true_effect, predict_effect(estimator, X))
+
+
+def qini_scorer() -> QiniScorer:
+    """A scorer ranking effect models by how well they target (needs ``treatment`` routed)."""
+    return QiniScorer()
+
+
+def pehe_scorer() -> PEHEScorer:
+    """A scorer for simulations: minus the PEHE against ``true_effect`` (routed metadata)."""
+    return PEHEScorer()
+
+
+class RLossScorer(_RoutedScorer):
     """Scorer that scores an effect model by the R-loss on held-out data.
 
     On the data it is called with (a test fold), it cross-fits the outcome model
@@ -116,11 +234,6 @@ class RLossScorer:
         self.propensity_model = propensity_model
         self.cv = cv
         self.random_state = random_state
-
-    def get_metadata_routing(self):
-        request = MetadataRequest(owner=type(self).__name__)
-        request.score.add_request(param="treatment", alias=True)
-        return request
 
     def residuals(self, X, y, treatment) -> tuple[np.ndarray, np.ndarray]:
         """Cross-fitted ``y - m(X)`` and ``t - e(X)``."""
@@ -138,14 +251,9 @@ class RLossScorer:
         return outcome - m, treat - np.clip(e, 0.01, 0.99)
 
     def __call__(self, estimator, X, y, treatment=None) -> float:
-        if treatment is None:
-            raise ValueError(
-                "r_loss_scorer needs the treatment of the rows it scores. Enable metadata "
-                "routing (sklearn.set_config(enable_metadata_routing=True)) and pass "
-                "treatment=... to cross_validate(params=...) or GridSearchCV.fit."
-            )
+        self._require(treatment=treatment)
         y_res, t_res = self.residuals(X, y, treatment)
-        return r_score(y_res, t_res, estimator.predict_effect(X))
+        return r_score(y_res, t_res, predict_effect(estimator, X))
 
 
 def r_loss_scorer(outcome_model=None, propensity_model=None, cv=5, random_state=0):
