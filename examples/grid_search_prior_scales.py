@@ -9,7 +9,7 @@ them. With the truth unknown, the R-loss scorer (Nie & Wager) scores each
 candidate on held-out folds by how well its effects explain the outcome left
 after cross-fitted models of the outcome and the treatment.
 
-Run ``python examples/grid_search_prior_scales.py --draws 300`` for a quick look.
+Run ``python examples/grid_search_prior_scales.py --draws 300 --quick`` for a quick look.
 """
 
 # %%
@@ -26,6 +26,7 @@ from sklearn_hier.metrics import r_loss_scorer
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--draws", type=int, default=500, help="warm-up and kept draws per chain")
+parser.add_argument("--quick", action="store_true", help="a 2 x 2 grid and 2 folds")
 args, _ = parser.parse_known_args()
 if args.draws < 400:  # short runs are for smoke tests; their ESS warnings are expected
     warnings.simplefilter("ignore", SamplingWarning)
@@ -46,11 +47,14 @@ est = HierarchicalHTE(
 # %%
 # Search
 # ------
+grid = {"prior_sd_scale": [0.1, 0.3, 1.0], "prior_coef_scale": [0.25, 0.5, 1.0]}
+if args.quick:
+    grid = {key: values[1:] for key, values in grid.items()}
 search = GridSearchCV(
     est,
-    {"prior_sd_scale": [0.1, 0.3, 1.0], "prior_coef_scale": [0.25, 0.5, 1.0]},
+    grid,
     scoring=r_loss_scorer(random_state=0),
-    cv=KFold(5, shuffle=True, random_state=0),
+    cv=KFold(2 if args.quick else 5, shuffle=True, random_state=0),
 )
 search.fit(X, df["force"], treatment=df["alliance"])
 

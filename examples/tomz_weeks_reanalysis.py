@@ -24,6 +24,7 @@ from sklearn_hier.datasets import load_tomz_weeks
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--draws", type=int, default=1000, help="warm-up and kept draws per chain")
+parser.add_argument("--quick", action="store_true", help="accepted by every example; no effect")
 args, _ = parser.parse_known_args()  # sphinx-gallery passes its own arguments
 
 pd.set_option("display.width", 120)

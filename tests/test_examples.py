@@ -1,4 +1,4 @@
-"""Every example runs, with few draws, so the examples never rot."""
+"""Every example runs, with few draws and its --quick settings, so the examples never rot."""
 
 import os
 import subprocess
@@ -14,7 +14,7 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 def test_example_runs(path):
     env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
     result = subprocess.run(
-        [sys.executable, str(path), "--draws", "60"],
+        [sys.executable, str(path), "--draws", "60", "--quick"],
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
