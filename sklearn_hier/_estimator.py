@@ -12,6 +12,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._design import MANY_GROUPS, Design
+from ._families import (
+    FAMILIES,
+    LINKS,
+    RESPONSE_SCALE,
+    check_outcome,
+    family_data,
+    ordinal_levels,
+    response_mean,
+)
 from ._inference import SamplerSettings, run_nuts
 from ._model import ModelSizes
 from ._posterior import CoefficientLayout, build_inference_data, flat
@@ -23,11 +32,26 @@ from ._statistics import (
     padded_group_count,
 )
 from ._summary import HeterogeneitySummary, check_prob, heterogeneity, interval, summarize
-from ._validation import as_frame, binary_treatment, numeric_outcome, treatment_indicator
+from ._validation import (
+    as_frame,
+    binary_treatment,
+    check_no_missing,
+    column_vector,
+    find_columns,
+    numeric_outcome,
+    treatment_indicator,
+)
 from .diagnostics import check_sampling
 
+
+def _is_count(value) -> bool:
+    return isinstance(value, Integral | Real) and not isinstance(value, bool)
+
+
 #: Parameters whose convergence decides whether a fit is trustworthy.
-KEY_PARAMETERS = ("b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "group_effect")
+KEY_PARAMETERS = (
+    "b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "cutpoints", "group_effect"
+)  # fmt: skip
 
 
 class HierarchicalHTE(BaseEstimator):
@@ -170,6 +194,10 @@ class HierarchicalHTE(BaseEstimator):
         "group_predictors": [StrOptions({"modifiers"}), list, tuple, None],
         "bins": [dict, None],
         "structure": [StrOptions({"nested", "additive"})],
+        "family": [StrOptions(set(FAMILIES))],
+        "trials": "no_validation",  # a count, or a column name of any type
+        "exposure": "no_validation",
+        "prior_cutpoint_scale": [Interval(Real, 0, None, closed="neither")],
         "treated_value": "no_validation",
         "prior_intercept_scale": [Interval(Real, 0, None, closed="neither")],
         "prior_coef_scale": [Interval(Real, 0, None, closed="neither")],
@@ -195,12 +223,16 @@ class HierarchicalHTE(BaseEstimator):
         group_predictors="modifiers",
         bins=None,
         structure="nested",
+        family="gaussian",
+        trials=None,
+        exposure=None,
         treated_value=None,
         prior_intercept_scale=1.0,
         prior_coef_scale=0.5,
         prior_sd_scale=1.0,
         prior_sigma_scale=1.0,
         lkj_concentration=1.0,
+        prior_cutpoint_scale=2.5,
         reduce_data=True,
         num_warmup=1000,
         num_samples=1000,
@@ -216,12 +248,16 @@ class HierarchicalHTE(BaseEstimator):
         self.group_predictors = group_predictors
         self.bins = bins
         self.structure = structure
+        self.family = family
+        self.trials = trials
+        self.exposure = exposure
         self.treated_value = treated_value
         self.prior_intercept_scale = prior_intercept_scale
         self.prior_coef_scale = prior_coef_scale
         self.prior_sd_scale = prior_sd_scale
         self.prior_sigma_scale = prior_sigma_scale
         self.lkj_concentration = lkj_concentration
+        self.prior_cutpoint_scale = prior_cutpoint_scale
         self.reduce_data = reduce_data
         self.num_warmup = num_warmup
         self.num_samples = num_samples
@@ -270,8 +306,10 @@ class HierarchicalHTE(BaseEstimator):
             self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        outcome = numeric_outcome(y, n_rows=n_rows)
         treat = binary_treatment(treatment, n_rows=n_rows, treated_value=self.treated_value)
+        trials, exposure = self._trials_and_exposure(frame)
+        outcome = self._outcome(y, n_rows, trials)
+        frame = frame.drop(columns=self._auxiliary_columns())
         self.treatment_name_ = (
             str(treatment.name)
             if isinstance(treatment, pd.Series) and treatment.name is not None
@@ -291,16 +329,25 @@ class HierarchicalHTE(BaseEstimator):
             )
         controls = design.control_matrix(frame)
         self._reject_treatment_as_control(design, controls, treat)
-        self._warn_prior_scale(outcome)
+        if self.family == "gaussian":
+            self._warn_prior_scale(outcome)
 
         rows = RowDesign(controls, design.Z, row_group, treat, outcome)
-        if self.reduce_data:
+        if self.family != "gaussian":
+            xbar = rows.column_means()
+            data = family_data(
+                self.family, rows.columns(slice(None)) - xbar, row_group, treat, outcome,
+                trials=trials, exposure=exposure, n_categories=len(self._categories()),
+                collapse=self.reduce_data,
+            )  # fmt: skip
+            likelihood = "cells"
+        elif self.reduce_data:
             data = gaussian_cell_statistics(rows)
             likelihood = "gaussian_cells"
         else:
             data = gaussian_row_data(rows)
             likelihood = "gaussian_rows"
-        xbar = data["xbar"]
+        xbar = data.get("xbar", xbar if self.family != "gaussian" else None)
         level_dims = ()
         if self.structure == "additive":
             data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
@@ -316,6 +363,8 @@ class HierarchicalHTE(BaseEstimator):
             n_groups=n_padded,
             n_coef=rows.n_coef,
             level_dims=level_dims,
+            family=self.family,
+            n_categories=len(self._categories()) if self.family == "ordinal" else 0,
         )
         settings = SamplerSettings(
             num_warmup=int(self.num_warmup),
@@ -350,6 +399,14 @@ class HierarchicalHTE(BaseEstimator):
         self.n_groups_ = design.n_groups
         self.bin_edges_ = {m.name: m.edges for m in design.modifiers if m.kind == "binned"}
         self.seed_ = seed
+        self._patterns = self._row_patterns(controls, row_group, exposure)
+        if self.family != "gaussian":
+            self.idata_.posterior["group_effect_response"] = (
+                ("chain", "draw", "group"),
+                self._group_response_draws().reshape(
+                    self.idata_.posterior.sizes["chain"], self.idata_.posterior.sizes["draw"], -1
+                ),
+            )
         self.diagnostics_ = check_sampling(
             self.idata_, KEY_PARAMETERS, max_tree_depth=self.max_tree_depth, stacklevel=4
         )
@@ -368,7 +425,114 @@ class HierarchicalHTE(BaseEstimator):
             "sd": float(self.prior_sd_scale),
             "sigma": float(self.prior_sigma_scale),
             "lkj": float(self.lkj_concentration),
+            "cutpoint": float(self.prior_cutpoint_scale),
         }
+
+    # ------------------------------------------------------------ families
+    def _auxiliary_columns(self) -> list:
+        """Columns of X that describe the outcome (trials, exposure), not predictors."""
+        return [c for c in (self.trials, self.exposure) if c is not None and not _is_count(c)]
+
+    def _trials_and_exposure(self, frame: pd.DataFrame):
+        trials = exposure = None
+        if self.trials is not None and self.family != "binomial":
+            raise ValueError(f"trials is for family='binomial'; family is {self.family!r}.")
+        if self.exposure is not None and self.family != "poisson":
+            raise ValueError(f"exposure is for family='poisson'; family is {self.family!r}.")
+        if self.family == "binomial":
+            if self.trials is None:
+                raise ValueError(
+                    "family='binomial' needs trials: a column of X with each row's number of "
+                    "trials, or one number for all rows (trials=10)."
+                )
+            trials = self._positive_column(frame, self.trials, "trials")
+        if self.exposure is not None:
+            exposure = self._positive_column(frame, self.exposure, "exposure")
+        return trials, exposure
+
+    @staticmethod
+    def _positive_column(frame, spec, name) -> np.ndarray:
+        if _is_count(spec):
+            values = np.full(frame.shape[0], float(spec))
+        else:
+            find_columns(frame, [spec], param=name)
+            check_no_missing(frame, [spec], what=name)
+            values = frame[spec].to_numpy(dtype=float)
+        if (values <= 0).any():
+            raise ValueError(f"{name} must be positive in every row; found {values.min():g}.")
+        if name == "trials" and not np.all(np.mod(values, 1) == 0):
+            raise ValueError("trials must be whole numbers.")
+        return values
+
+    def _outcome(self, y, n_rows: int, trials) -> np.ndarray:
+        if self.family == "ordinal":
+            codes, self.categories_ = ordinal_levels(column_vector(y, name="y", n_rows=n_rows))
+            return codes.astype(np.float64)
+        return check_outcome(self.family, numeric_outcome(y, n_rows=n_rows), trials)
+
+    def _categories(self) -> list:
+        return getattr(self, "categories_", [])
+
+    def _row_patterns(self, controls, row_group, exposure) -> dict:
+        """Distinct (group, controls, exposure) rows of the training data, with counts.
+
+        The linear predictor without treatment depends on a row only through
+        these, so response-scale group averages are computed once per pattern.
+        """
+        parts = [row_group[:, None], controls]
+        if exposure is not None:
+            parts.append(exposure[:, None])
+        unique, counts = np.unique(np.hstack(parts), axis=0, return_counts=True)
+        order = np.argsort(unique[:, 0], kind="stable")
+        unique, counts = unique[order], counts[order]
+        return {
+            "group": unique[:, 0].astype(np.int64),
+            "controls": unique[:, 1 : 1 + controls.shape[1]],
+            "exposure": unique[:, -1] if exposure is not None else None,
+            "weight": counts.astype(float),
+        }
+
+    def _response_effect_draws(
+        self, intercepts, effects, controls, exposure, category=None
+    ) -> np.ndarray:
+        """(S, n) response-scale effects h(eta0 + theta) - h(eta0) of rows with these inputs."""
+        eta0 = intercepts + (controls @ flat(self.idata_, "b_control").T).T
+        kwargs = {"exposure": exposure}
+        if self.family == "ordinal":
+            kwargs["cutpoints"] = flat(self.idata_, "cutpoints")
+            values = self.categories_
+            numeric = all(isinstance(v, int | float | np.number) for v in values)
+            kwargs["category_values"] = np.asarray(
+                values if numeric else np.arange(1, len(values) + 1), float
+            )
+            if category is not None:
+                if category not in values:
+                    raise ValueError(f"category {category!r} is not one of {list(values)}.")
+                kwargs["exceed_index"] = list(values).index(category)
+        elif category is not None:
+            raise ValueError("category is for family='ordinal' (effects on P(y >= category)).")
+        return response_mean(self.family, eta0 + effects, **kwargs) - response_mean(
+            self.family, eta0, **kwargs
+        )
+
+    def _group_response_draws(self, category=None) -> np.ndarray:
+        """(S, n_groups) response-scale effects averaged over each group's training rows."""
+        pat = self._patterns
+        intercepts = flat(self.idata_, "group_intercept")
+        effects = flat(self.idata_, "group_effect")
+        n_draws = intercepts.shape[0]
+        total = np.zeros((n_draws, self.n_groups_))
+        block = max(1, 4_000_000 // n_draws)  # bounds memory to a few hundred MB
+        for start in range(0, pat["group"].size, block):
+            part = slice(start, start + block)
+            g = pat["group"][part]
+            exposure = None if pat["exposure"] is None else pat["exposure"][part]
+            draws = self._response_effect_draws(
+                intercepts[:, g], effects[:, g], pat["controls"][part], exposure, category
+            )
+            np.add.at(total.T, g, (draws * pat["weight"][part]).T)
+        weights = np.bincount(pat["group"], weights=pat["weight"], minlength=self.n_groups_)
+        return total / weights
 
     @staticmethod
     def _reject_treatment_as_control(design, controls, treat) -> None:
@@ -449,18 +613,29 @@ class HierarchicalHTE(BaseEstimator):
             )
         return pd.DataFrame(array, columns=self.feature_names_in_)
 
-    def predict_effect(self, X, *, return_interval=False, prob=0.95):
-        """Posterior mean treatment effect for each row of ``X`` (its group's effect).
+    def predict_effect(
+        self, X, *, return_interval=False, prob=0.95, scale="response", category=None
+    ):
+        """Posterior mean treatment effect for each row of ``X``.
 
         Parameters
         ----------
         X : pandas.DataFrame or array-like
             Must contain the modifier columns (and any group predictors that are
-            not modifiers, for groups unseen in training).
+            not modifiers, for groups unseen in training); for non-Gaussian
+            families on the response scale also the controls (and exposure).
         return_interval : bool, default=False
             Also return the lower and upper bounds of the credible interval.
         prob : float, default=0.95
             Mass of the equal-tailed credible interval.
+        scale : {"response", "link"}, default="response"
+            ``"response"``: the change in the expected outcome, E[y | treated] -
+            E[y | control], for the row's covariates (a probability for
+            bernoulli/binomial, a count for poisson, the expected category for
+            ordinal). ``"link"``: the group's slope on the link scale (logit,
+            log, cumulative logit). The two coincide for the Gaussian family.
+        category : scalar, default=None
+            Ordinal family only: report the change in P(y >= category) instead.
 
         Returns
         -------
@@ -472,12 +647,74 @@ class HierarchicalHTE(BaseEstimator):
             Only with ``return_interval=True``.
         """
         prob = check_prob(prob)
-        draws, row_group = self._group_draws(X, "effect")
-        mean = draws.mean(axis=0)[row_group]
-        if not return_interval:
-            return mean
-        lower, upper = interval(draws, prob)
-        return mean, lower[row_group], upper[row_group]
+        if self._on_link_scale(scale, category):
+            draws, row_group = self._group_draws(X, "effect")
+            mean = draws.mean(axis=0)[row_group]
+            if not return_interval:
+                return mean
+            lower, upper = interval(draws, prob)
+            return mean, lower[row_group], upper[row_group]
+        frame = self._frame_for_predict(X)
+        mean, lower, upper = (np.empty(frame.shape[0]) for _ in range(3))
+        for rows, intercepts, effects, controls, exposure in self._row_blocks(frame):
+            draws = self._response_effect_draws(intercepts, effects, controls, exposure, category)
+            mean[rows] = draws.mean(axis=0)
+            if return_interval:
+                lower[rows], upper[rows] = interval(draws, prob)
+        return (mean, lower, upper) if return_interval else mean
+
+    def _on_link_scale(self, scale, category) -> bool:
+        if scale not in ("response", "link"):
+            raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
+        if category is not None and (scale == "link" or self.family != "ordinal"):
+            raise ValueError("category is for family='ordinal' on the response scale.")
+        return self.family == "gaussian" or scale == "link"
+
+    def _row_blocks(self, frame: pd.DataFrame, block_rows: int | None = None):
+        """Yield (rows, intercept draws, effect draws, controls, exposure) per block of rows."""
+        check_is_fitted(self)
+        intercepts, row_group = self._group_draws(frame, "intercept")
+        effects, _ = self._group_draws(frame, "effect")
+        controls = self.design_.control_matrix(frame)
+        exposure = None
+        if self.exposure is not None:
+            exposure = self._positive_column(frame, self.exposure, "exposure")
+        block = block_rows or max(1, 4_000_000 // intercepts.shape[0])
+        for start in range(0, frame.shape[0], block):
+            rows = slice(start, start + block)
+            g = row_group[rows]
+            yield (
+                rows,
+                intercepts[:, g],
+                effects[:, g],
+                controls[rows],
+                None if exposure is None else exposure[rows],
+            )
+
+    def _response_mean(self, eta, exposure):
+        values = self.categories_ if self.family == "ordinal" else None
+        kwargs = {"exposure": exposure}
+        if values is not None:
+            kwargs["cutpoints"] = flat(self.idata_, "cutpoints")
+            numeric = all(isinstance(v, int | float | np.number) for v in values)
+            kwargs["category_values"] = np.asarray(
+                values if numeric else np.arange(1, len(values) + 1), float
+            )
+        return response_mean(self.family, eta, **kwargs)
+
+    def _effect_scale_name(self, scale, category) -> str:
+        if self._on_link_scale(scale, category):
+            return "outcome" if self.family == "gaussian" else f"link ({LINKS[self.family]})"
+        if category is not None:
+            return f"P(y >= {category})"
+        return RESPONSE_SCALE[self.family]
+
+    def _group_effect_draws(self, scale, category) -> np.ndarray:
+        if self._on_link_scale(scale, category):
+            return flat(self.idata_, "group_effect")
+        if category is None:
+            return flat(self.idata_, "group_effect_response")
+        return self._group_response_draws(category)
 
     def predict(self, X, treatment):
         """Posterior mean of the outcome for each row under the given treatment.
@@ -496,8 +733,9 @@ class HierarchicalHTE(BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
-            Posterior mean of the outcome's expectation. Rows of groups unseen in
-            training use the population model's expected intercept and effect.
+            Posterior mean of the outcome's expectation on the response scale
+            (probability, count, expected category). Rows of groups unseen in
+            training use the population model's intercept and effect.
         """
         check_is_fitted(self)
         frame = self._frame_for_predict(X)
@@ -505,10 +743,17 @@ class HierarchicalHTE(BaseEstimator):
         if np.ndim(treatment) == 0 and treatment is not None:
             treatment = np.full(n_rows, treatment)
         treat = treatment_indicator(treatment, n_rows=n_rows, treated_value=self.treated_value)
-        intercepts, row_group = self._group_draws(frame, "intercept")
-        effects, _ = self._group_draws(frame, "effect")
-        controls = self.design_.control_matrix(frame) @ flat(self.idata_, "b_control").mean(0)
-        return intercepts.mean(0)[row_group] + controls + effects.mean(0)[row_group] * treat
+        if self.family == "gaussian":  # linear: the plug-in of posterior means is exact
+            intercepts, row_group = self._group_draws(frame, "intercept")
+            effects, _ = self._group_draws(frame, "effect")
+            controls = self.design_.control_matrix(frame) @ flat(self.idata_, "b_control").mean(0)
+            return intercepts.mean(0)[row_group] + controls + effects.mean(0)[row_group] * treat
+        out = np.empty(n_rows)
+        for rows, intercepts, effects, controls, exposure in self._row_blocks(frame):
+            eta = intercepts + (controls @ flat(self.idata_, "b_control").T).T
+            eta = eta + effects * treat[rows]
+            out[rows] = self._response_mean(eta, exposure).mean(axis=0)
+        return out
 
     def score(self, X, y, treatment=None, sample_weight=None):
         """R^2 of the predicted outcome: higher is better.
@@ -541,13 +786,19 @@ class HierarchicalHTE(BaseEstimator):
         predicted = self.predict(frame, treatment)
         return float(r2_score(outcome, predicted, sample_weight=sample_weight))
 
-    def effect_by_group(self, prob=0.95) -> pd.DataFrame:
+    def effect_by_group(self, prob=0.95, *, scale="response", category=None) -> pd.DataFrame:
         """The treatment effect in every group seen in training.
 
         Parameters
         ----------
         prob : float, default=0.95
             Mass of the equal-tailed credible interval.
+        scale : {"response", "link"}, default="response"
+            ``"response"``: each group's average over its rows of E[y | treated] -
+            E[y | control] (what ``marginaleffects::avg_comparisons(by=group)``
+            reports for brms); ``"link"``: the group's slope on the link scale.
+        category : scalar, default=None
+            Ordinal family only: effects on P(y >= category).
 
         Returns
         -------
@@ -559,10 +810,14 @@ class HierarchicalHTE(BaseEstimator):
             alone; ``n_treated`` shows which.
         """
         check_is_fitted(self)
-        summary = summarize(flat(self.idata_, "group_effect"), check_prob(prob))
-        return pd.concat([self.groups_.reset_index(drop=True), summary], axis=1)
+        summary = summarize(self._group_effect_draws(scale, category), check_prob(prob))
+        table = pd.concat([self.groups_.reset_index(drop=True), summary], axis=1)
+        table.attrs["scale"] = self._effect_scale_name(scale, category)
+        return table
 
-    def heterogeneity_summary(self, prob=0.95) -> HeterogeneitySummary:
+    def heterogeneity_summary(
+        self, prob=0.95, *, scale="response", category=None
+    ) -> HeterogeneitySummary:
         """How much the effect varies across groups, and which groups respond most and least.
 
         Parameters
@@ -578,12 +833,16 @@ class HierarchicalHTE(BaseEstimator):
             effect's variance. ``print(summary)`` gives a readable report.
         """
         check_is_fitted(self)
-        effects = flat(self.idata_, "group_effect")
+        effects = self._group_effect_draws(scale, category)
         explained = flat(self.idata_, "lambda") @ self.design_.Z.T
         sd = flat(self.idata_, "sd_effect")
         if sd.ndim == 2:  # additive: one sd per modifier; their variances add up
             sd = np.sqrt((sd**2).sum(axis=1))
-        return heterogeneity(effects, explained, sd, self.design_.group_labels, check_prob(prob))
+        return heterogeneity(
+            effects, explained, sd, self.design_.group_labels, check_prob(prob),
+            scale=self._effect_scale_name(scale, category),
+            link_scale=self._effect_scale_name("link", None),
+        )  # fmt: skip
 
     def coefficients(self, prob=0.95) -> pd.DataFrame:
         """Population-level effects: the note's Figure 1 and the rest of the fixed part.
@@ -629,8 +888,13 @@ class HierarchicalHTE(BaseEstimator):
             ("control", design.control_names, flat(self.idata_, "b_control")),
             ("intercept", ["Intercept"], flat(self.idata_, "Intercept")[:, None]),
             ("intercept", list(design.predictor_names), flat(self.idata_, "b_group")),
-            ("residual", ["sigma"], flat(self.idata_, "sigma")[:, None]),
         ]
+        if "sigma" in self.idata_.posterior:
+            blocks.append(("residual", ["sigma"], flat(self.idata_, "sigma")[:, None]))
+        if "cutpoints" in self.idata_.posterior:
+            pairs = zip(self.categories_[:-1], self.categories_[1:], strict=True)
+            cuts = [f"cutpoint[{a}|{b}]" for a, b in pairs]
+            blocks.append(("cutpoint", cuts, flat(self.idata_, "cutpoints")))
         tables = []
         for role, names, draws in blocks:
             if draws.shape[1] == 0:
@@ -641,6 +905,7 @@ class HierarchicalHTE(BaseEstimator):
             tables.append(table)
         out = pd.concat(tables)
         out.index.name = "term"
+        out.attrs["scale"] = self._effect_scale_name("link", None)
         return out
 
     def diagnostics(self) -> pd.DataFrame:

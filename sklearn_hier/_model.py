@@ -24,15 +24,19 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
+from ._families import family_likelihood
+
 
 class ModelSizes(NamedTuple):
     """Static description of a model: everything that changes its shapes."""
 
     structure: str  # "nested" or "additive"
-    likelihood: str  # "gaussian_cells" or "gaussian_rows"
+    likelihood: str  # "gaussian_cells", "gaussian_rows", or "cells" (other families)
     n_groups: int
     n_coef: int
     level_dims: tuple[tuple[int, int], ...] = ()  # additive: (levels, free dims) per modifier
+    family: str = "gaussian"
+    n_categories: int = 0  # ordinal outcomes
 
 
 def _scales(name: str, priors: dict) -> jnp.ndarray:
@@ -96,11 +100,19 @@ def gaussian_cells_loglik(stats: dict, w: jnp.ndarray, u: jnp.ndarray, sigma) ->
 
 def hte_model(data: dict, priors: dict, sizes: ModelSizes) -> None:
     """Varying intercepts and treatment slopes, slopes predicted by group-level predictors."""
-    # brms convention: the intercept's prior is on the outcome at the mean of the
-    # population-level columns, which is what the note's normal(0, 1) refers to.
-    intercept = numpyro.sample("Intercept", dist.Normal(0.0, priors["intercept"]))
+    if sizes.family == "ordinal":
+        intercept = 0.0  # the cutpoints carry the outcome's location
+    else:
+        # brms convention: the intercept's prior is on the linear predictor at the
+        # mean of the population-level columns (the note's normal(0, 1) refers to it)
+        intercept = numpyro.sample("Intercept", dist.Normal(0.0, priors["intercept"]))
     b = numpyro.sample("b", dist.Normal(0.0, priors["coef"]).expand([sizes.n_coef]).to_event(1))
     u = varying_effects(data, priors, sizes)
+    if sizes.family != "gaussian":
+        g = data["g"]
+        eta = intercept + data["x"] @ b + u[g, 0] + u[g, 1] * data["t"]
+        family_likelihood(sizes.family, data, eta, priors, sizes.n_categories)
+        return
     sigma = numpyro.sample("sigma", dist.HalfNormal(priors["sigma"]))
     # statistics are about the centred outcome, so the constant column's weight is shifted
     w = jnp.concatenate([jnp.reshape(intercept - data["ybar"], (1,)), b])

@@ -10,7 +10,11 @@ The posterior holds the quantities users read, named as in the documentation:
 - ``sd_intercept``, ``sd_effect`` (sigma_theta), ``corr``: the varying part's scales
   and correlation (dim ``varying_modifier`` in the additive structure: the
   modifiers whose levels vary beyond what the group-level predictors express).
-- ``sigma``: residual standard deviation.
+- ``sigma``: residual standard deviation (Gaussian family).
+- ``cutpoints`` (dim ``cutpoints_dim_0``): ordered thresholds of the ordinal family,
+  on the scale of the linear predictor.
+- ``group_effect_response`` (dim ``group``, non-Gaussian families): each group's
+  effect on the response scale, averaged over its rows.
 - ``group_intercept``, ``group_effect`` (dim ``group``): alpha_g (at controls 0) and theta_g.
 - additive structure only: ``level_intercept``, ``level_effect`` (dim ``modifier_level``).
 """
@@ -62,7 +66,8 @@ def build_inference_data(
     tau = b[..., layout.treatment]
     lam = b[..., layout.interactions]
     gamma = b[..., layout.group]
-    intercept = draws["Intercept"] - b @ xbar
+    # ordinal models have no intercept (the cutpoints carry the location)
+    intercept = draws.get("Intercept", np.zeros(b.shape[:-1])) - b @ xbar
     u = draws["u"][..., : design.n_groups, :]  # drop the empty padding groups
     posterior = {
         "Intercept": intercept,
@@ -70,10 +75,13 @@ def build_inference_data(
         "b_group": gamma,
         "b_treatment": tau,
         "lambda": lam,
-        "sigma": draws["sigma"],
         "group_intercept": intercept[..., None] + gamma @ Z.T + u[..., 0],
         "group_effect": tau[..., None] + lam @ Z.T + u[..., 1],
     }
+    if "sigma" in draws:
+        posterior["sigma"] = draws["sigma"]
+    if "cutpoints" in draws:
+        posterior["cutpoints"] = draws["cutpoints"]
     coords = {
         "control": design.control_names,
         "group_predictor": design.predictor_names,

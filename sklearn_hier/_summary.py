@@ -67,6 +67,10 @@ class HeterogeneitySummary:
         unexplained.
     prob : float
         Probability mass of the intervals.
+    scale : str
+        Scale of the group effects (extremes, sd of draws, between-group sd).
+    link_scale : str
+        Scale of sigma_theta and the unexplained share: the model's link scale.
     """
 
     extremes: pd.DataFrame
@@ -75,10 +79,14 @@ class HeterogeneitySummary:
     sd_effect: tuple[float, float, float]
     unexplained_share: tuple[float, float, float]
     prob: float
+    scale: str = "outcome"
+    link_scale: str = "outcome"
 
     def __str__(self) -> str:
         pct = f"{100 * self.prob:g}%"
-        lines = [f"Treatment effect heterogeneity ({pct} intervals)"]
+        lines = [
+            f"Treatment effect heterogeneity ({pct} intervals; effects on the {self.scale} scale)"
+        ]
         for which, row in self.extremes.iterrows():
             lines.append(
                 f"  {which:<8} group effect {row['median']:.3f} "
@@ -88,7 +96,7 @@ class HeterogeneitySummary:
         lines += [
             f"  sd of all draws of group effects: {self.sd_all_draws:.3f}",
             "  sd of effects between groups:     " + fmt.format(*self.sd_between_groups),
-            "  sigma_theta (unexplained sd):     " + fmt.format(*self.sd_effect),
+            f"  sigma_theta (unexplained sd, {self.link_scale}): " + fmt.format(*self.sd_effect),
             "  share of variance unexplained:    " + fmt.format(*self.unexplained_share),
         ]
         return "\n".join(lines)
@@ -103,6 +111,9 @@ def heterogeneity(
     sd_effect: np.ndarray,
     labels: list[str],
     prob: float,
+    *,
+    scale: str = "outcome",
+    link_scale: str = "outcome",
 ) -> HeterogeneitySummary:
     """Summarise group effects ``effects`` (S, G).
 
@@ -138,4 +149,6 @@ def heterogeneity(
         sd_effect=point_and_interval(sd_effect, prob),
         unexplained_share=point_and_interval(share, prob),
         prob=prob,
+        scale=scale,
+        link_scale=link_scale,
     )

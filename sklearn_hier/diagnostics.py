@@ -29,7 +29,7 @@ class SamplingWarning(UserWarning):
 def diagnostics_table(idata, var_names) -> pd.DataFrame:
     """One row per parameter: worst R-hat and lowest bulk/tail ESS over its elements."""
     # parameters with no elements (e.g. lambda without group predictors) have nothing to check
-    var_names = [v for v in var_names if idata.posterior[v].size > 0]
+    var_names = [v for v in var_names if v in idata.posterior and idata.posterior[v].size > 0]
     posterior = idata.posterior[var_names]
     rhat = az.rhat(posterior)
     ess_bulk = az.ess(posterior, method="bulk")

@@ -224,7 +224,8 @@ class RLossScorer(_RoutedScorer):
 
     On the data it is called with (a test fold), it cross-fits the outcome model
     ``m(X) = E[y | X]`` and the propensity model ``e(X) = P(t = 1 | X)``, then
-    returns :func:`r_score` of the estimator's ``predict_effect(X)``. It
+    returns :func:`r_score` of the estimator's ``predict_effect(X)``: effects on
+    the response scale, the scale of ``y`` that the residuals are on. It
     requests ``treatment`` through metadata routing. Create it with
     :func:`r_loss_scorer`.
     """

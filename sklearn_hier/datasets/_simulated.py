@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.utils import check_random_state
 
 
@@ -49,6 +50,9 @@ def make_grouped_hte(
     n_controls: int = 2,
     noise: float = 1.0,
     treated_share: float = 0.5,
+    family: str = "gaussian",
+    max_trials: int = 10,
+    n_categories: int = 5,
     random_state=None,
 ) -> SimulatedHTE:
     """Simulate a randomised experiment whose effect varies across modifier groups.
@@ -80,6 +84,17 @@ def make_grouped_hte(
         Residual standard deviation.
     treated_share : float, default=0.5
         Probability of treatment (assigned at random).
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "ordinal"}, default="gaussian"
+        Outcome family. The effects above are then on the link scale (logit,
+        log, cumulative logit), and ``true_effect`` and ``group_effects["effect"]``
+        are the response-scale truth: the change in the expected outcome
+        (probability, count, expected category 1..K), averaged over each
+        group's rows; ``group_effects["effect_link"]`` keeps the link-scale one.
+        ``noise`` is used by the Gaussian family only.
+    max_trials : int, default=10
+        Binomial family: each row has 1..max_trials trials, in column ``trials`` of X.
+    n_categories : int, default=5
+        Ordinal family: number of ordered categories (outcome 1..K).
     random_state : int, RandomState instance or None, default=None
         Seed for reproducible data.
 
@@ -114,19 +129,47 @@ def make_grouped_hte(
     controls = rng.normal(size=(n_samples, n_controls))
     beta = rng.normal(0.0, 0.3, n_controls)
     treatment = (rng.uniform(size=n_samples) < treated_share).astype(float)
-    effect = cell_effect[row_cell]
-    y = (
-        cell_intercept[row_cell]
-        + controls @ beta
-        + effect * treatment
-        + rng.normal(0.0, noise, n_samples)
-    )
+    link_effect = cell_effect[row_cell]
+    eta0 = cell_intercept[row_cell] + controls @ beta
+    eta = eta0 + link_effect * treatment
+    trials = None
+    if family == "gaussian":
+        y = eta + rng.normal(0.0, noise, n_samples)
+        effect = link_effect
+    elif family in ("bernoulli", "binomial"):
+        trials = (
+            np.ones(n_samples)
+            if family == "bernoulli"
+            else rng.randint(1, max_trials + 1, n_samples)
+        )
+        y = rng.binomial(trials.astype(int), expit(eta)).astype(float)
+        effect = expit(eta0 + link_effect) - expit(eta0)
+    elif family == "poisson":
+        base = np.log(3.0)
+        y = rng.poisson(np.exp(base + eta)).astype(float)
+        effect = np.exp(base + eta0 + link_effect) - np.exp(base + eta0)
+    elif family == "ordinal":
+        cutpoints = np.linspace(-1.5, 1.5, n_categories - 1)
+
+        def expected(e):
+            above = expit(e[:, None] - cutpoints[None, :])  # P(y > k), k = 1..K-1
+            return 1.0 + above.sum(axis=1)
+
+        u = rng.uniform(size=n_samples)
+        above = expit(eta[:, None] - cutpoints[None, :])
+        y = 1.0 + (u[:, None] < above).sum(axis=1)
+        effect = expected(eta0 + link_effect) - expected(eta0)
+    else:
+        raise ValueError(f"unknown family {family!r}")
     modifiers = [f"m{k}" for k in range(n_mod)]
     X = pd.DataFrame(levels, columns=modifiers)
     for j in range(n_controls):
         X[f"c{j}"] = controls[:, j]
+    if family == "binomial":
+        X["trials"] = trials
     present, counts = np.unique(row_cell, return_counts=True)
     groups = pd.DataFrame(grid[present], columns=modifiers)
     groups["n"] = counts
-    groups["effect"] = cell_effect[present]
+    groups["effect"] = pd.Series(effect).groupby(row_cell).mean().to_numpy()
+    groups["effect_link"] = cell_effect[present]
     return SimulatedHTE(X, y, treatment, effect, groups, modifiers)

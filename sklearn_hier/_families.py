@@ -1,0 +1,202 @@
+"""Outcome families: their checks, exact data reductions, likelihoods and response scales.
+
+Every family shares the linear predictor
+``eta = Intercept + (x - xbar) . b + u0[g] + u1[g] * t``. Rows with identical
+predictors (group, treatment, controls) are collapsed into cells before
+sampling; for these likelihoods the collapse is exact:
+
+- bernoulli/binomial (logit link): a cell's successes are binomial with the
+  cell's total trials;
+- poisson (log link, optional exposure): a cell's total count is Poisson with
+  rate ``sum(exposure) * exp(eta)``;
+- ordinal (cumulative logit): a cell's category counts are multinomial.
+
+Each differs from the sum of row log-likelihoods by a constant, so the
+posterior is unchanged. The Gaussian family uses the sufficient statistics of
+:mod:`sklearn_hier._statistics` instead.
+"""
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+from numpyro.distributions.transforms import OrderedTransform
+from scipy.special import expit
+
+FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "ordinal")
+LINKS = {
+    "gaussian": "identity",
+    "bernoulli": "logit",
+    "binomial": "logit",
+    "poisson": "log",
+    "ordinal": "cumulative logit",
+}
+RESPONSE_SCALE = {
+    "gaussian": "outcome",
+    "bernoulli": "probability",
+    "binomial": "probability of success per trial",
+    "poisson": "expected count",
+    "ordinal": "expected category",
+}
+
+
+# ------------------------------------------------------------------ checks
+def check_outcome(family: str, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
+    """Outcome values in the family's support, or a clear error."""
+    if family == "gaussian":
+        return y
+    integer = np.all(np.equal(np.mod(y, 1), 0))
+    if family == "bernoulli":
+        if not np.isin(y, (0.0, 1.0)).all():
+            raise ValueError(
+                f"family='bernoulli' needs y coded 0/1; found values {sorted(np.unique(y))[:6]}. "
+                "For counts of successes out of several trials use family='binomial'."
+            )
+    elif family == "binomial":
+        if not integer or (y < 0).any() or (y > trials).any():
+            raise ValueError(
+                "family='binomial' needs y to be whole numbers of successes between 0 and "
+                "the number of trials of each row."
+            )
+    elif family == "poisson":
+        if not integer or (y < 0).any():
+            bad = y[(y < 0) | (np.mod(y, 1) != 0)][:3]
+            raise ValueError(
+                f"family='poisson' needs y to be non-negative whole-number counts; found {bad}."
+            )
+    return y
+
+
+def ordinal_levels(y) -> tuple[np.ndarray, list]:
+    """Category codes 0..K-1 and the ordered categories of an ordinal outcome."""
+    series = pd.Series(np.asarray(y) if not isinstance(y, pd.Series) else y.to_numpy())
+    if isinstance(y, pd.Series) and isinstance(y.dtype, pd.CategoricalDtype):
+        if not y.cat.ordered:
+            raise ValueError("family='ordinal' needs an ordered categorical y (or numbers).")
+        categories = list(y.cat.categories)
+        codes = y.cat.codes.to_numpy()
+    else:
+        values = pd.to_numeric(series, errors="coerce")
+        if values.isna().any():
+            raise ValueError(
+                "family='ordinal' needs y to be numbers (e.g. a 1-5 scale) or an ordered "
+                "categorical; found text. Use pd.Categorical(y, categories=[...], ordered=True)."
+            )
+        categories = sorted(values.unique().tolist())
+        codes = np.searchsorted(np.asarray(categories), values.to_numpy())
+    if len(categories) < 3:
+        raise ValueError(
+            f"family='ordinal' needs at least 3 ordered categories; y has {len(categories)}. "
+            "Use family='bernoulli' for a binary outcome."
+        )
+    return codes.astype(np.int64), categories
+
+
+# --------------------------------------------------------------- reduction
+def collapse_cells(
+    x: np.ndarray, group: np.ndarray, treatment: np.ndarray, columns: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Sum ``columns`` over rows with identical (group, treatment, x).
+
+    Returns the cells' x, group, treatment and summed columns (each (cells, ...)).
+    """
+    key = np.column_stack([group, treatment, x])
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    n_cells = first.size
+    summed = {}
+    for name, values in columns.items():
+        values = np.asarray(values, float)
+        if values.ndim == 1:
+            summed[name] = np.bincount(inverse, weights=values, minlength=n_cells)
+        else:
+            summed[name] = np.stack(
+                [np.bincount(inverse, weights=values[:, k], minlength=n_cells)
+                 for k in range(values.shape[1])],
+                axis=1,
+            )  # fmt: skip
+    return x[first], group[first], treatment[first], summed
+
+
+def family_data(
+    family: str,
+    x: np.ndarray,
+    group: np.ndarray,
+    treatment: np.ndarray,
+    y: np.ndarray,
+    *,
+    trials: np.ndarray | None,
+    exposure: np.ndarray | None,
+    n_categories: int,
+    collapse: bool,
+) -> dict:
+    """Arrays the likelihood needs, collapsed into cells when ``collapse``."""
+    n = y.shape[0]
+    if family in ("bernoulli", "binomial"):
+        columns = {"successes": y, "trials": np.ones(n) if trials is None else trials}
+    elif family == "poisson":
+        columns = {"total": y, "exposure": np.ones(n) if exposure is None else exposure}
+    else:  # ordinal
+        columns = {"counts": np.eye(n_categories)[y.astype(np.int64)]}
+    if collapse:
+        x, group, treatment, columns = collapse_cells(x, group, treatment, columns)
+    return {"x": x, "g": group.astype(np.int32), "t": treatment, **columns}
+
+
+# -------------------------------------------------------------- likelihood
+def family_likelihood(family: str, data: dict, eta, priors: dict, n_categories: int) -> None:
+    """Add the family's log-likelihood of the (collapsed) data given eta."""
+    if family in ("bernoulli", "binomial"):
+        numpyro.sample(
+            "y",
+            dist.BinomialLogits(logits=eta, total_count=data["trials"]),
+            obs=data.get("successes"),
+        )
+    elif family == "poisson":
+        numpyro.sample("y", dist.Poisson(jnp.exp(eta) * data["exposure"]), obs=data.get("total"))
+    elif family == "ordinal":
+        cutpoints = numpyro.sample(
+            "cutpoints",
+            dist.TransformedDistribution(
+                dist.Normal(0.0, priors["cutpoint"]).expand([n_categories - 1]).to_event(1),
+                OrderedTransform(),
+            ),
+        )
+        log_probs = jnp.log(jnp.clip(dist.OrderedLogistic(eta, cutpoints).probs, 1e-300, None))
+        numpyro.factor("loglik", jnp.sum(data["counts"] * log_probs))
+    else:
+        raise ValueError(f"unknown family {family!r}")
+
+
+# ---------------------------------------------------------- response scale
+def ordinal_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
+    """P(y = k) for eta (draws, n) and cutpoints (draws, K-1): shape (draws, n, K)."""
+    above = expit(eta[..., None] - cutpoints[:, None, :])  # P(y > k) for k < K-1
+    ones = np.ones(above.shape[:-1] + (1,))
+    zeros = np.zeros_like(ones)
+    exceed = np.concatenate([ones, above, zeros], axis=-1)  # P(y >= k), k = 0..K
+    return exceed[..., :-1] - exceed[..., 1:]
+
+
+def response_mean(
+    family: str,
+    eta: np.ndarray,
+    *,
+    exposure: np.ndarray | None = None,
+    cutpoints: np.ndarray | None = None,
+    category_values: np.ndarray | None = None,
+    exceed_index: int | None = None,
+) -> np.ndarray:
+    """Expected outcome on the response scale for linear predictors ``eta`` (draws, n)."""
+    if family == "gaussian":
+        return eta
+    if family in ("bernoulli", "binomial"):
+        return expit(eta)
+    if family == "poisson":
+        rate = np.exp(eta)
+        return rate if exposure is None else rate * exposure
+    probs = ordinal_probs(eta, cutpoints)
+    if exceed_index is not None:
+        return probs[..., exceed_index:].sum(axis=-1)
+    return probs @ category_values
