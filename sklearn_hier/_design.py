@@ -217,9 +217,14 @@ class Design:
             else:
                 modifier_levels.append(np.asarray(m.categories, dtype=object))
             if len(modifier_levels[-1]) < 2:
+                found = (
+                    f"a single level ({modifier_levels[-1][0]!r})"
+                    if len(modifier_levels[-1])
+                    else "no values"
+                )
                 raise ValueError(
-                    f"modifier {m.name!r} has a single level ({modifier_levels[-1][0]!r}) in the "
-                    "data; it cannot define groups. Drop it from modifiers."
+                    f"modifier {m.name!r} has {found} in the data; it cannot define groups. "
+                    "Drop it from modifiers."
                 )
         codes = _level_codes(mod_codings, modifier_levels, levels_frame)
         keys = _combine_codes(codes, [len(lv) for lv in modifier_levels])

@@ -399,8 +399,8 @@ class HierarchicalHTE(BaseEstimator):
         self.n_groups_ = design.n_groups
         self.bin_edges_ = {m.name: m.edges for m in design.modifiers if m.kind == "binned"}
         self.seed_ = seed
-        self._patterns = self._row_patterns(controls, row_group, exposure)
-        if self.family != "gaussian":
+        if self.family != "gaussian":  # response scale = link scale for the Gaussian
+            self._patterns = self._row_patterns(controls, row_group, exposure)
             self.idata_.posterior["group_effect_response"] = (
                 ("chain", "draw", "group"),
                 self._group_response_draws().reshape(
