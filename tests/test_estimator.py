@@ -270,3 +270,18 @@ def test_score_is_outcome_r2(fitted, simulated):
     expected = r2_score(simulated.y, fitted.predict(simulated.X, simulated.treatment))
     assert score == pytest.approx(expected)
     assert 0 < score < 1
+
+
+def test_group_without_treated_rows_is_pooled_and_reported(simulated):
+    X, y, t = simulated.X, simulated.y, simulated.treatment.copy()
+    alone = ((X["m0"] == 1) & (X["m1"] == 2)).to_numpy()
+    t[alone] = 0.0  # this group has controls only: its effect comes from pooling
+    est = HierarchicalHTE(modifiers=simulated.modifiers, random_state=0, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        est.fit(X, y, treatment=t)
+    table = est.effect_by_group().set_index(["m0", "m1"])
+    assert table.loc[(1, 2), "n_treated"] == 0
+    width = table["upper"] - table["lower"]
+    assert width.loc[(1, 2)] == width.max()  # the least informed group, honestly widest
+    assert np.isfinite(table.loc[(1, 2), "mean"])
