@@ -88,6 +88,18 @@ class HierarchicalHTE(BaseEstimator):
         per level of each modifier, ``(1 + treat | v1) + (1 + treat | v2) + ...``,
         each with its own scales and LKJ prior; a group's effect is the sum over
         its levels.
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "ordinal"}, default="gaussian"
+        Outcome likelihood: normal (identity link), Bernoulli or binomial
+        (logit link), Poisson (log link) or cumulative logit for ordered
+        categories. Effects are reported on the response scale by default
+        (see ``effect_by_group``); rows with identical predictors are collapsed
+        into exact binomial, Poisson or multinomial cells before sampling.
+    trials : int or column name, default=None
+        Binomial family: the number of trials, one number for all rows or a
+        column of ``X`` (which is then not a control).
+    exposure : column name, default=None
+        Poisson family: a column of ``X`` with each row's exposure (the rate is
+        ``exposure * exp(eta)``); it is then not a control.
     treated_value : scalar, default=None
         For a treatment with two values other than 0/1 (e.g. "ally"/"none"),
         the value that means treated.
@@ -104,10 +116,13 @@ class HierarchicalHTE(BaseEstimator):
         Scale of the half-normal prior on the residual standard deviation.
     lkj_concentration : float, default=1.0
         LKJ shape eta for the intercept-effect correlation (1 is uniform).
+    prior_cutpoint_scale : float, default=2.5
+        Ordinal family: scale of the normal prior on the ordered cutpoints.
     reduce_data : bool, default=True
-        Fit the Gaussian likelihood from exact per-group sufficient statistics:
-        the same posterior at a cost per gradient independent of the number of
-        rows. ``False`` evaluates it row by row (for checking).
+        Fit from an exact reduction of the data: per-group sufficient
+        statistics (Gaussian) or collapsed cells (other families). The same
+        posterior at a lower cost; ``False`` evaluates the likelihood row by
+        row (for checking).
     num_warmup, num_samples, num_chains : int, default=1000, 1000, 4
         NUTS warm-up iterations, kept draws per chain, and chains.
     target_accept : float, default=None
@@ -151,6 +166,8 @@ class HierarchicalHTE(BaseEstimator):
         Column names of ``X`` seen in fit, when they are all strings.
     fit_seconds_ : float
         Wall time of the last fit.
+    categories_ : list
+        Ordinal family: the outcome's ordered categories.
 
     See Also
     --------
@@ -180,13 +197,13 @@ class HierarchicalHTE(BaseEstimator):
     >>> from sklearn_hier import HierarchicalHTE
     >>> from sklearn_hier.datasets import load_tomz_weeks
     >>> df = load_tomz_weeks()
-    >>> X = df[["white", "male", "regime", "stakes"]]
-    >>> est = HierarchicalHTE(modifiers=["white", "male"], num_warmup=300,
-    ...                       num_samples=300, random_state=0)
+    >>> X = df[["white", "male", "intl", "regime", "stakes"]]
+    >>> est = HierarchicalHTE(modifiers=["white", "male", "intl"], num_warmup=500,
+    ...                       num_samples=500, random_state=0)
     >>> est.fit(X, df["force"], treatment=df["alliance"]).n_groups_
-    4
-    >>> est.effect_by_group()[["white", "male", "n"]].shape
-    (4, 3)
+    20
+    >>> est.effect_by_group()[["white", "male", "intl", "n"]].shape
+    (20, 4)
     """
 
     _parameter_constraints: dict = {

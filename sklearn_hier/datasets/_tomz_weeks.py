@@ -63,7 +63,7 @@ def load_tomz_weeks() -> pd.DataFrame:
     >>> df = load_tomz_weeks()
     >>> df.shape
     (1200, 15)
-    >>> round(df["force"].mean(), 3)
+    >>> float(round(df["force"].mean(), 3))
     0.631
     """
     path = resources.files("sklearn_hier.datasets").joinpath("data/tomz_weeks_2021.csv")
