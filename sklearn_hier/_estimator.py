@@ -351,9 +351,9 @@ class HierarchicalHTE(BaseEstimator):
 
         rows = RowDesign(controls, design.Z, row_group, treat, outcome)
         if self.family != "gaussian":
-            xbar = rows.column_means()
             data = family_data(
-                self.family, rows.columns(slice(None)) - xbar, row_group, treat, outcome,
+                self.family, rows.columns(slice(None)) - rows.column_means(), row_group, treat,
+                outcome,
                 trials=trials, exposure=exposure, n_categories=len(self._categories()),
                 collapse=self.reduce_data,
             )  # fmt: skip
@@ -364,7 +364,6 @@ class HierarchicalHTE(BaseEstimator):
         else:
             data = gaussian_row_data(rows)
             likelihood = "gaussian_rows"
-        xbar = data.get("xbar", xbar if self.family != "gaussian" else None)
         level_dims = ()
         if self.structure == "additive":
             data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
@@ -408,7 +407,7 @@ class HierarchicalHTE(BaseEstimator):
             result,
             design=design,
             layout=CoefficientLayout(len(design.control_names), len(design.predictor_names)),
-            xbar=xbar,
+            xbar=rows.column_means(),
             level_dims=level_dims,
             group_counts=(n, n_treated),
         )
@@ -514,23 +513,8 @@ class HierarchicalHTE(BaseEstimator):
     ) -> np.ndarray:
         """(S, n) response-scale effects h(eta0 + theta) - h(eta0) of rows with these inputs."""
         eta0 = intercepts + (controls @ flat(self.idata_, "b_control").T).T
-        kwargs = {"exposure": exposure}
-        if self.family == "ordinal":
-            kwargs["cutpoints"] = flat(self.idata_, "cutpoints")
-            values = self.categories_
-            numeric = all(isinstance(v, int | float | np.number) for v in values)
-            kwargs["category_values"] = np.asarray(
-                values if numeric else np.arange(1, len(values) + 1), float
-            )
-            if category is not None:
-                if category not in values:
-                    raise ValueError(f"category {category!r} is not one of {list(values)}.")
-                kwargs["exceed_index"] = list(values).index(category)
-        elif category is not None:
-            raise ValueError("category is for family='ordinal' (effects on P(y >= category)).")
-        return response_mean(self.family, eta0 + effects, **kwargs) - response_mean(
-            self.family, eta0, **kwargs
-        )
+        treated = self._response_mean(eta0 + effects, exposure, category)
+        return treated - self._response_mean(eta0, exposure, category)
 
     def _group_response_draws(self, category=None) -> np.ndarray:
         """(S, n_groups) response-scale effects averaged over each group's training rows."""
@@ -708,15 +692,22 @@ class HierarchicalHTE(BaseEstimator):
                 None if exposure is None else exposure[rows],
             )
 
-    def _response_mean(self, eta, exposure):
-        values = self.categories_ if self.family == "ordinal" else None
+    def _response_mean(self, eta, exposure, category=None):
+        """Expected outcome (or, ordinal with ``category``, P(y >= category)) for draws of eta."""
         kwargs = {"exposure": exposure}
-        if values is not None:
+        if self.family == "ordinal":
+            values = list(self.categories_)
             kwargs["cutpoints"] = flat(self.idata_, "cutpoints")
             numeric = all(isinstance(v, int | float | np.number) for v in values)
             kwargs["category_values"] = np.asarray(
                 values if numeric else np.arange(1, len(values) + 1), float
             )
+            if category is not None:
+                if category not in values:
+                    raise ValueError(f"category {category!r} is not one of {values}.")
+                kwargs["exceed_index"] = values.index(category)
+        elif category is not None:
+            raise ValueError("category is for family='ordinal' (effects on P(y >= category)).")
         return response_mean(self.family, eta, **kwargs)
 
     def _effect_scale_name(self, scale, category) -> str:
