@@ -832,6 +832,11 @@ class HierarchicalHTE(BaseEstimator):
         ----------
         prob : float, default=0.95
             Mass of the equal-tailed credible intervals.
+        scale : {"response", "link"}, default="response"
+            Scale of the group effects summarised (sigma_theta and the
+            unexplained share are always on the link scale, and say so).
+        category : scalar, default=None
+            Ordinal family only: summarise effects on P(y >= category).
 
         Returns
         -------
