@@ -350,10 +350,10 @@ class HierarchicalHTE(BaseEstimator):
             self._warn_prior_scale(outcome)
 
         rows = RowDesign(controls, design.Z, row_group, treat, outcome)
+        xbar = rows.column_means()
         if self.family != "gaussian":
             data = family_data(
-                self.family, rows.columns(slice(None)) - rows.column_means(), row_group, treat,
-                outcome,
+                self.family, rows.columns(slice(None)) - xbar, row_group, treat, outcome,
                 trials=trials, exposure=exposure, n_categories=len(self._categories()),
                 collapse=self.reduce_data,
             )  # fmt: skip
@@ -407,7 +407,7 @@ class HierarchicalHTE(BaseEstimator):
             result,
             design=design,
             layout=CoefficientLayout(len(design.control_names), len(design.predictor_names)),
-            xbar=rows.column_means(),
+            xbar=xbar,
             level_dims=level_dims,
             group_counts=(n, n_treated),
         )
@@ -557,15 +557,22 @@ class HierarchicalHTE(BaseEstimator):
             )
 
     # -------------------------------------------------------------- effects
-    def _group_draws(self, X, part: str = "effect") -> tuple[np.ndarray, np.ndarray]:
-        """Draws (S, n_known + n_new) of each group's effect or intercept, and each row's column."""
+    def _group_draws(self, X, *parts: str) -> tuple[np.ndarray, ...]:
+        """Each row's group column, then draws (S, n_known + n_new) of each requested part.
+
+        ``parts`` are ``"effect"`` and/or ``"intercept"``; rows are assigned to
+        groups once, whatever the number of parts.
+        """
         check_is_fitted(self)
         frame = self._frame_for_predict(X)
         row_group, new_groups = self.design_.assign(frame)
-        draws = flat(self.idata_, f"group_{part}")
-        if len(new_groups):
-            draws = np.concatenate([draws, self._new_group_draws(new_groups, part)], axis=1)
-        return draws, row_group
+        out = [row_group]
+        for part in parts:
+            draws = flat(self.idata_, f"group_{part}")
+            if len(new_groups):
+                draws = np.concatenate([draws, self._new_group_draws(new_groups, part)], axis=1)
+            out.append(draws)
+        return tuple(out)
 
     def _new_group_draws(self, new_groups: pd.DataFrame, part: str) -> np.ndarray:
         """Effects (or intercepts) of groups unseen in training, from the population model."""
@@ -649,7 +656,7 @@ class HierarchicalHTE(BaseEstimator):
         """
         prob = check_prob(prob)
         if self._on_link_scale(scale, category):
-            draws, row_group = self._group_draws(X, "effect")
+            row_group, draws = self._group_draws(X, "effect")
             mean = draws.mean(axis=0)[row_group]
             if not return_interval:
                 return mean
@@ -674,8 +681,7 @@ class HierarchicalHTE(BaseEstimator):
     def _row_blocks(self, frame: pd.DataFrame, block_rows: int | None = None):
         """Yield (rows, intercept draws, effect draws, controls, exposure) per block of rows."""
         check_is_fitted(self)
-        intercepts, row_group = self._group_draws(frame, "intercept")
-        effects, _ = self._group_draws(frame, "effect")
+        row_group, intercepts, effects = self._group_draws(frame, "intercept", "effect")
         controls = self.design_.control_matrix(frame)
         exposure = None
         if self.exposure is not None:
@@ -752,8 +758,7 @@ class HierarchicalHTE(BaseEstimator):
             treatment = np.full(n_rows, treatment)
         treat = treatment_indicator(treatment, n_rows=n_rows, treated_value=self.treated_value)
         if self.family == "gaussian":  # linear: the plug-in of posterior means is exact
-            intercepts, row_group = self._group_draws(frame, "intercept")
-            effects, _ = self._group_draws(frame, "effect")
+            row_group, intercepts, effects = self._group_draws(frame, "intercept", "effect")
             controls = self.design_.control_matrix(frame) @ flat(self.idata_, "b_control").mean(0)
             return intercepts.mean(0)[row_group] + controls + effects.mean(0)[row_group] * treat
         out = np.empty(n_rows)
