@@ -22,6 +22,7 @@ from ._families import (
     response_mean,
 )
 from ._inference import SamplerSettings, run_nuts
+from ._memory import check_fit_memory
 from ._model import ModelSizes
 from ._posterior import CoefficientLayout, build_inference_data, flat
 from ._statistics import (
@@ -344,6 +345,13 @@ class HierarchicalHTE(BaseEstimator):
                 "this sampler handles well; bin continuous modifiers (bins={...}) or use "
                 "fewer modifiers."
             )
+        check_fit_memory(
+            n_rows=n_rows,
+            n_coef=len(design.control_names) + 2 * len(design.predictor_names) + 1,
+            n_groups=design.n_groups,
+            n_draws=int(self.num_samples) * int(self.num_chains),
+            row_level=not (self.family == "gaussian" and self.reduce_data),
+        )
         controls = design.control_matrix(frame)
         self._reject_treatment_as_control(design, controls, treat)
         if self.family == "gaussian":

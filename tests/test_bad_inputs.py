@@ -366,6 +366,23 @@ def test_too_many_groups_suggests_binning():
         est.fit(X, np.zeros(n), treatment=np.arange(n) % 2)
 
 
+def test_fit_too_large_for_memory_fails_before_allocating():
+    # 15,000 groups x 40 million draws would need terabytes for the group posterior alone
+    n = 15_000
+    X = pd.DataFrame({"id": np.arange(n), "c": np.zeros(n)})
+    est = HierarchicalHTE(modifiers=["id"], num_samples=10_000_000, num_chains=4)
+    with pytest.raises(MemoryError, match=r"needs about .* GiB .*15000 groups.*fewer draws"):
+        est.fit(X, np.zeros(n), treatment=np.arange(n) % 2)
+
+
+def test_row_level_fit_too_large_suggests_reduction(monkeypatch):
+    monkeypatch.setattr("sklearn_hier._memory.available_memory_bytes", lambda: 2**16)
+    X, y, t = _base()
+    est = HierarchicalHTE(modifiers=["m0", "m1"], reduce_data=False, **FAST)
+    with pytest.raises(MemoryError, match=r"only 0.0 GiB .*reduce_data=True"):
+        est.fit(X, y, treatment=t)
+
+
 @pytest.fixture(scope="module")
 def fitted():
     X, y, t = _base()
@@ -422,4 +439,4 @@ def test_bad_arguments_after_fit(fitted):
 
 def test_catalogue_size():
     # the reliability contract: at least 30 distinct bad inputs, each with its own test
-    assert len(FIT_CASES) + len(PREDICT_CASES) + 2 >= 30
+    assert len(FIT_CASES) + len(PREDICT_CASES) + 4 >= 30
