@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._estimator import HierarchicalHTE
 from ._summary import HeterogeneitySummary
+from .comparison import compare, compare_replications, summarize_comparison
 from .diagnostics import SamplingWarning
 
 try:
@@ -11,4 +12,12 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["HierarchicalHTE", "HeterogeneitySummary", "SamplingWarning", "__version__"]
+__all__ = [
+    "HierarchicalHTE",
+    "HeterogeneitySummary",
+    "SamplingWarning",
+    "__version__",
+    "compare",
+    "compare_replications",
+    "summarize_comparison",
+]

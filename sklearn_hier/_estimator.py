@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._design import MANY_GROUPS, Design
+from ._effect_vocabulary import EffectVocabularyMixin
 from ._families import (
     FAMILIES,
     LINKS,
@@ -39,8 +40,9 @@ from ._validation import (
     check_no_missing,
     column_vector,
     find_columns,
+    frame_as_in_fit,
     numeric_outcome,
-    treatment_indicator,
+    treatment_for_rows,
 )
 from .diagnostics import check_sampling
 
@@ -55,7 +57,7 @@ KEY_PARAMETERS = (
 )  # fmt: skip
 
 
-class HierarchicalHTE(BaseEstimator):
+class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
     """Heterogeneous treatment effects from a Bayesian hierarchical (varying-slopes) model.
 
     Rows are divided into groups, one per unique combination of the
@@ -610,24 +612,7 @@ class HierarchicalHTE(BaseEstimator):
         return value
 
     def _frame_for_predict(self, X) -> pd.DataFrame:
-        if isinstance(X, pd.DataFrame):
-            return as_frame(X)  # columns are found by name, in any order
-        if not hasattr(self, "feature_names_in_"):
-            frame = as_frame(X)
-            if frame.shape[1] != self.n_features_in_:  # wording shared with scikit-learn
-                raise ValueError(
-                    f"X has {frame.shape[1]} features, but {type(self).__name__} is "
-                    f"expecting {self.n_features_in_} features as input."
-                )
-            return frame
-        array = np.asarray(X)
-        if array.ndim != 2 or array.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has shape {array.shape}, but the model was fitted on a DataFrame with "
-                f"{self.n_features_in_} columns {list(self.feature_names_in_)}; pass a DataFrame "
-                "with those columns."
-            )
-        return pd.DataFrame(array, columns=self.feature_names_in_)
+        return frame_as_in_fit(X, self)
 
     def predict_effect(
         self, X, *, return_interval=False, prob=0.95, scale="response", category=None
@@ -678,6 +663,44 @@ class HierarchicalHTE(BaseEstimator):
             if return_interval:
                 lower[rows], upper[rows] = interval(draws, prob)
         return (mean, lower, upper) if return_interval else mean
+
+    def average_effect_draws(self, X=None, *, scale="response", category=None) -> np.ndarray:
+        """Posterior draws of the average treatment effect over the rows of ``X``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like, default=None
+            Rows to average over; ``None`` averages over the training rows
+            (each group weighted by its ``n``).
+        scale, category
+            As in :meth:`predict_effect`.
+
+        Returns
+        -------
+        draws : ndarray of shape (n_draws,)
+            One average per posterior draw (chains stacked), so any summary of
+            the average effect (mean, interval, probability of being positive)
+            is exact up to Monte Carlo error.
+        """
+        check_is_fitted(self)
+        if X is None:
+            weights = self.groups_["n"].to_numpy(float)
+            return self._group_effect_draws(scale, category) @ (weights / weights.sum())
+        if self._on_link_scale(scale, category):
+            row_group, draws = self._group_draws(X, "effect")
+            counts = np.bincount(row_group, minlength=draws.shape[1])
+            return draws @ (counts / row_group.size)
+        frame = self._frame_for_predict(X)
+        total = 0.0
+        for _, intercepts, effects, controls, exposure in self._row_blocks(frame):
+            draws = self._response_effect_draws(intercepts, effects, controls, exposure, category)
+            total = total + draws.sum(axis=1)
+        return total / frame.shape[0]
+
+    def _average_effect(self, X, prob) -> tuple[float, float, float]:
+        draws = self.average_effect_draws(X)
+        lower, upper = interval(draws, prob)
+        return float(draws.mean()), float(lower), float(upper)
 
     def _on_link_scale(self, scale, category) -> bool:
         if scale not in ("response", "link"):
@@ -762,9 +785,7 @@ class HierarchicalHTE(BaseEstimator):
         check_is_fitted(self)
         frame = self._frame_for_predict(X)
         n_rows = frame.shape[0]
-        if np.ndim(treatment) == 0 and treatment is not None:
-            treatment = np.full(n_rows, treatment)
-        treat = treatment_indicator(treatment, n_rows=n_rows, treated_value=self.treated_value)
+        treat = treatment_for_rows(treatment, n_rows=n_rows, treated_value=self.treated_value)
         if self.family == "gaussian":  # linear: the plug-in of posterior means is exact
             row_group, intercepts, effects = self._group_draws(frame, "intercept", "effect")
             controls = self.design_.control_matrix(frame) @ flat(self.idata_, "b_control").mean(0)

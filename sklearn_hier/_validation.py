@@ -160,6 +160,13 @@ def treatment_indicator(treatment, *, n_rows: int, treated_value=None) -> np.nda
     return coded
 
 
+def treatment_for_rows(treatment, *, n_rows: int, treated_value=None) -> np.ndarray:
+    """A 0/1 treatment for prediction: one value per row, or a scalar for every row."""
+    if np.ndim(treatment) == 0 and treatment is not None:
+        treatment = np.full(n_rows, treatment)
+    return treatment_indicator(treatment, n_rows=n_rows, treated_value=treated_value)
+
+
 def binary_treatment(treatment, *, n_rows: int, treated_value=None) -> np.ndarray:
     """A 0/1 treatment for fitting: both arms must be present."""
     coded = treatment_indicator(treatment, n_rows=n_rows, treated_value=treated_value)
@@ -170,3 +177,26 @@ def binary_treatment(treatment, *, n_rows: int, treated_value=None) -> np.ndarra
             "both treated and control rows are needed to estimate an effect."
         )
     return coded
+
+
+def frame_as_in_fit(X, estimator) -> pd.DataFrame:
+    """New data as a frame with the fitted columns: DataFrames by name, arrays by position."""
+    if isinstance(X, pd.DataFrame):
+        return as_frame(X)  # columns are found by name, in any order
+    n_features = estimator.n_features_in_
+    if not hasattr(estimator, "feature_names_in_"):
+        frame = as_frame(X)
+        if frame.shape[1] != n_features:  # wording shared with scikit-learn
+            raise ValueError(
+                f"X has {frame.shape[1]} features, but {type(estimator).__name__} is "
+                f"expecting {n_features} features as input."
+            )
+        return frame
+    array = np.asarray(X)
+    if array.ndim != 2 or array.shape[1] != n_features:
+        raise ValueError(
+            f"X has shape {array.shape}, but the model was fitted on a DataFrame with "
+            f"{n_features} columns {list(estimator.feature_names_in_)}; pass a DataFrame "
+            "with those columns."
+        )
+    return pd.DataFrame(array, columns=estimator.feature_names_in_)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from sklearn_hier._design import Design
+from sklearn_hier.datasets import make_grouped_hte
 
 
 def _frame():
@@ -115,3 +116,26 @@ def test_additive_bases_are_orthogonal_to_the_fixed_part():
     np.testing.assert_allclose(score_basis.T @ np.array([[1, 1], [1, 2], [1, 3]]), 0, atol=1e-12)
     design_none, _ = Design.learn(X, modifiers=["sex", "score"], group_predictors=None, bins=None)
     assert [b.shape for b in design_none.level_bases()] == [(2, 1), (3, 2)]
+
+
+def test_simulated_groups_carry_the_average_true_effect_of_their_rows():
+    d = make_grouped_hte(
+        3000, n_levels=(2, 3), n_continuous=1, continuous_bins=4, nonlinear=0.5,
+        imbalance=1.0, confounding=1.5, random_state=0,
+    )  # fmt: skip
+    assert d.modifiers == ["m0", "m1", "x0"] and set(d.bins) == {"x0"}
+    mean_by_group = np.bincount(d.group, weights=d.true_effect) / np.bincount(d.group)
+    np.testing.assert_allclose(d.group_effects["effect"], mean_by_group)
+    # the wave in x0 makes effects vary within groups; imbalance makes sizes unequal
+    within = np.bincount(d.group, weights=(d.true_effect - mean_by_group[d.group]) ** 2)
+    assert within.sum() > 0
+    sizes = d.X.groupby("m1").size()
+    assert sizes[0] > 3 * sizes[2]
+    # confounding: treated rows have a higher first control
+    treated = d.treatment == 1
+    assert d.X["c0"][treated].mean() - d.X["c0"][~treated].mean() > 0.5
+    # the true groups are exactly what the estimator forms with bins=d.bins
+    design, row_group = Design.learn(d.X, modifiers=d.modifiers, group_predictors=None,
+                                     bins=d.bins)  # fmt: skip
+    assert design.n_groups == len(d.group_effects)
+    assert (pd.crosstab(row_group, d.group).to_numpy() > 0).sum() == design.n_groups

@@ -23,10 +23,16 @@ class SimulatedHTE:
     true_effect : numpy.ndarray
         The true treatment effect of every row (its group's effect).
     group_effects : pandas.DataFrame
-        One row per group present in ``X``: the modifier values, ``n`` and the
-        true ``effect``.
+        One row per group present in ``X``: the modifier values (for a
+        continuous modifier, its bin number), ``n`` and the true ``effect``
+        (the average true effect of the group's rows).
     modifiers : list of str
         Names of the modifier columns.
+    bins : dict
+        ``{column: edges}`` of the continuous modifiers: pass as
+        ``HierarchicalHTE(bins=...)`` to form the true groups.
+    group : numpy.ndarray
+        The true group (row of ``group_effects``) of every row.
     """
 
     X: pd.DataFrame
@@ -35,6 +41,8 @@ class SimulatedHTE:
     true_effect: np.ndarray
     group_effects: pd.DataFrame
     modifiers: list
+    bins: dict = None
+    group: np.ndarray = None
 
     def __iter__(self):  # allows X, y, treatment, ... = make_grouped_hte(...)
         return iter((self.X, self.y, self.treatment, self.true_effect, self.group_effects))
@@ -53,17 +61,28 @@ def make_grouped_hte(
     family: str = "gaussian",
     max_trials: int = 10,
     n_categories: int = 5,
+    n_continuous: int = 0,
+    continuous_bins: int = 4,
+    nonlinear: float = 0.0,
+    imbalance: float = 0.0,
+    confounding: float = 0.0,
     random_state=None,
 ) -> SimulatedHTE:
     """Simulate a randomised experiment whose effect varies across modifier groups.
 
-    Each modifier ``m_k`` takes integer levels ``0 .. n_levels[k]-1`` uniformly.
-    A group (a combination of levels) has the true effect
-    ``effect_mean + sum_k effect_slopes[k] * m_k + u_g`` with
+    Each modifier ``m_k`` takes integer levels ``0 .. n_levels[k]-1``
+    (uniformly unless ``imbalance``); continuous modifiers ``x_j`` are uniform
+    on [0, 1] and form groups through ``continuous_bins`` equal-width bins.
+    A group (a combination of levels and bins) has the true effect
+    ``effect_mean + sum_k effect_slopes[k] * m_k + u_g`` (plus the slopes of
+    the continuous modifiers times their values) with
     ``u_g ~ Normal(0, sigma_theta)``: exactly the hierarchical model's
     structure, with the modifiers as group-level predictors. Its intercept
     varies likewise. The outcome is
     ``y = intercept_g + controls @ beta + effect_g * treatment + Normal(0, noise)``.
+    ``nonlinear`` adds heterogeneity the hierarchical model cannot express:
+    an interaction of the first two modifiers and a wave in the first
+    continuous modifier that varies within its bins.
 
     Parameters
     ----------
@@ -74,8 +93,8 @@ def make_grouped_hte(
     effect_mean : float, default=0.3
         Effect when every modifier is at level 0 (before group noise).
     effect_slopes : sequence of float, default=None
-        lambda, the change in effect per level of each modifier; ``None``
-        draws them from ``Normal(0, 0.1)``.
+        lambda, the change in effect per level of each modifier (then per unit
+        of each continuous modifier); ``None`` draws them from ``Normal(0, 0.1)``.
     sigma_theta : float, default=0.1
         Standard deviation of group effects around their systematic part.
     n_controls : int, default=2
@@ -95,6 +114,22 @@ def make_grouped_hte(
         Binomial family: each row has 1..max_trials trials, in column ``trials`` of X.
     n_categories : int, default=5
         Ordinal family: number of ordered categories (outcome 1..K).
+    n_continuous : int, default=0
+        Number of continuous modifiers ``x0, x1, ...`` (uniform on [0, 1]).
+    continuous_bins : int, default=4
+        Equal-width bins of each continuous modifier that define the true groups
+        (their edges are returned in ``bins``).
+    nonlinear : float, default=0.0
+        Strength of the nonlinear heterogeneity: adds
+        ``nonlinear * ((m0 - mean) * (m1 - mean) + sin(2 pi x0))`` to the effect
+        (each term when its modifiers exist).
+    imbalance : float, default=0.0
+        Level ``j`` of each discrete modifier has probability proportional to
+        ``exp(-imbalance * j)``, so groups differ in size.
+    confounding : float, default=0.0
+        Treatment probability ``expit(logit(treated_share) + confounding * c0)``:
+        the first control drives both treatment and outcome (adjusting for the
+        controls removes the bias).
     random_state : int, RandomState instance or None, default=None
         Seed for reproducible data.
 
@@ -111,12 +146,25 @@ def make_grouped_hte(
     ((500, 5), True)
     """
     rng = check_random_state(random_state)
-    n_levels = [int(k) for k in n_levels]
+    n_levels = [int(k) for k in n_levels] + [int(continuous_bins)] * int(n_continuous)
+    n_discrete = len(n_levels) - int(n_continuous)
     n_mod = len(n_levels)
     slopes = (
         rng.normal(0.0, 0.1, n_mod) if effect_slopes is None else np.asarray(effect_slopes, float)
     )
-    levels = np.stack([rng.randint(0, k, n_samples) for k in n_levels], axis=1)
+    if slopes.size != n_mod:
+        raise ValueError(
+            f"effect_slopes needs {n_mod} values (one per modifier); got {slopes.size}."
+        )
+    levels = np.empty((n_samples, n_mod), dtype=np.int64)
+    for k in range(n_discrete):
+        if imbalance:
+            p = np.exp(-float(imbalance) * np.arange(n_levels[k]))
+            levels[:, k] = rng.choice(n_levels[k], n_samples, p=p / p.sum())
+        else:
+            levels[:, k] = rng.randint(0, n_levels[k], n_samples)
+    continuous = rng.uniform(size=(n_samples, int(n_continuous)))
+    levels[:, n_discrete:] = np.minimum(continuous * continuous_bins, continuous_bins - 1)
     # every possible group gets its own draw, so the truth does not depend on n_samples
     grid = np.stack(np.meshgrid(*[np.arange(k) for k in n_levels], indexing="ij"), -1)
     grid = grid.reshape(-1, n_mod)
@@ -124,12 +172,22 @@ def make_grouped_hte(
     intercept_noise = rng.normal(0.0, 0.2, len(grid))
     radices = np.cumprod([1] + n_levels[:0:-1])[::-1]
     row_cell = levels @ radices
-    cell_effect = effect_mean + grid @ slopes + group_noise
+    values = np.hstack([levels[:, :n_discrete].astype(float), continuous])
+    row_effect = effect_mean + values @ slopes + group_noise[row_cell]
+    if nonlinear:
+        if n_discrete >= 2:
+            centred = values[:, :2] - (np.asarray(n_levels[:2]) - 1) / 2
+            row_effect = row_effect + nonlinear * centred[:, 0] * centred[:, 1]
+        if n_continuous:
+            row_effect = row_effect + nonlinear * np.sin(2 * np.pi * continuous[:, 0])
     cell_intercept = grid @ rng.normal(0.0, 0.1, n_mod) + intercept_noise
     controls = rng.normal(size=(n_samples, n_controls))
     beta = rng.normal(0.0, 0.3, n_controls)
-    treatment = (rng.uniform(size=n_samples) < treated_share).astype(float)
-    link_effect = cell_effect[row_cell]
+    logit = np.log(treated_share / (1 - treated_share))
+    if confounding and n_controls:
+        logit = logit + confounding * controls[:, 0]
+    treatment = (rng.uniform(size=n_samples) < expit(logit)).astype(float)
+    link_effect = row_effect
     eta0 = cell_intercept[row_cell] + controls @ beta
     eta = eta0 + link_effect * treatment
     trials = None
@@ -161,15 +219,19 @@ def make_grouped_hte(
         effect = expected(eta0 + link_effect) - expected(eta0)
     else:
         raise ValueError(f"unknown family {family!r}")
-    modifiers = [f"m{k}" for k in range(n_mod)]
-    X = pd.DataFrame(levels, columns=modifiers)
+    modifiers = [f"m{k}" for k in range(n_discrete)] + [f"x{j}" for j in range(n_continuous)]
+    X = pd.DataFrame(levels[:, :n_discrete], columns=modifiers[:n_discrete])
+    for j in range(n_continuous):
+        X[f"x{j}"] = continuous[:, j]
     for j in range(n_controls):
         X[f"c{j}"] = controls[:, j]
     if family == "binomial":
         X["trials"] = trials
-    present, counts = np.unique(row_cell, return_counts=True)
+    present, group, counts = np.unique(row_cell, return_inverse=True, return_counts=True)
     groups = pd.DataFrame(grid[present], columns=modifiers)
     groups["n"] = counts
-    groups["effect"] = pd.Series(effect).groupby(row_cell).mean().to_numpy()
-    groups["effect_link"] = cell_effect[present]
-    return SimulatedHTE(X, y, treatment, effect, groups, modifiers)
+    groups["effect"] = np.bincount(group, weights=effect) / counts
+    groups["effect_link"] = np.bincount(group, weights=link_effect) / counts
+    edges = np.linspace(0.0, 1.0, int(continuous_bins) + 1)
+    bins = {f"x{j}": edges for j in range(n_continuous)}
+    return SimulatedHTE(X, y, treatment, effect, groups, modifiers, bins, group)
