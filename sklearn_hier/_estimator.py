@@ -25,7 +25,9 @@ from ._families import (
 from ._inference import SamplerSettings, run_nuts
 from ._memory import check_fit_memory
 from ._model import ModelSizes
+from ._persistence import load_model, save_model
 from ._posterior import CoefficientLayout, build_inference_data, flat
+from ._reporting import ReportingMixin
 from ._statistics import (
     RowDesign,
     gaussian_cell_statistics,
@@ -57,7 +59,7 @@ KEY_PARAMETERS = (
 )  # fmt: skip
 
 
-class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
+class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
     """Heterogeneous treatment effects from a Bayesian hierarchical (varying-slopes) model.
 
     Rows are divided into groups, one per unique combination of the
@@ -954,6 +956,46 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         out.index.name = "term"
         out.attrs["scale"] = self._effect_scale_name("link", None)
         return out
+
+    def save(self, path) -> None:
+        """Save the fitted model to ``path`` as plain data (netCDF), never as code.
+
+        The file holds the posterior (ArviZ netCDF, readable by
+        ``arviz.from_netcdf``), the parameters, the learned design (levels,
+        bin edges, column names) and a format version; :meth:`load` reads it
+        back. Pickle works too, for those who prefer it.
+
+        Parameters
+        ----------
+        path : str or path-like
+            File to write (conventionally ``*.nc``).
+        """
+        check_is_fitted(self)
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path) -> "HierarchicalHTE":
+        """Load a model written by :meth:`save`.
+
+        Raises ``ValueError`` for a file that is not a saved model, comes from an
+        incompatible version, or was changed after saving.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from sklearn_hier import HierarchicalHTE
+        >>> from sklearn_hier.datasets import load_tomz_weeks
+        >>> df = load_tomz_weeks()
+        >>> X = df[["white", "male", "intl", "regime", "stakes"]]
+        >>> est = HierarchicalHTE(modifiers=["white", "male", "intl"], num_warmup=500,
+        ...                       num_samples=500, random_state=0)
+        >>> est = est.fit(X, df["force"], treatment=df["alliance"])
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.nc")
+        >>> est.save(path)
+        >>> HierarchicalHTE.load(path).effect_by_group().equals(est.effect_by_group())
+        True
+        """
+        return load_model(cls, path)
 
     def diagnostics(self) -> pd.DataFrame:
         """Convergence table of the key parameters: worst R-hat, lowest bulk and tail ESS.

@@ -1,0 +1,261 @@
+"""Save and load fitted models as plain data: ArviZ netCDF plus a JSON description.
+
+Nothing in a saved file is executed on loading: the posterior is arrays in
+netCDF (read by ArviZ/xarray), and everything else (parameters, the learned
+design, group tables) is JSON stored as an attribute of the posterior. A format
+number guards against files from incompatible versions, and SHA-256 digests of
+the JSON and of the posterior arrays reveal files changed after saving.
+"""
+
+import hashlib
+import io
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from ._arviz import arviz as az
+from ._design import ColumnCoding, Design
+
+#: Bumped whenever the saved layout changes incompatibly.
+FORMAT_VERSION = 1
+ATTRIBUTE = "sklearn_hier_model"
+
+
+def _plain(value):
+    """JSON-ready copy of parameters and levels (numpy scalars and arrays to Python)."""
+    if isinstance(value, dict):
+        return {"__dict__": [[_plain(k), _plain(v)] for k, v in value.items()]}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"cannot save a value of type {type(value).__name__} ({value!r}) as plain data")
+
+
+def _unplain(value):
+    if isinstance(value, dict) and "__dict__" in value:
+        return {_key(k): _unplain(v) for k, v in value["__dict__"]}
+    if isinstance(value, list):
+        return [_unplain(v) for v in value]
+    return value
+
+
+def _key(k):
+    return tuple(k) if isinstance(k, list) else k
+
+
+def _frame_to_plain(frame: pd.DataFrame) -> dict:
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        entry = {
+            "name": _plain(name),
+            "dtype": str(column.dtype),
+            "values": _plain(column.tolist()),
+        }
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            entry["categories"] = _plain(list(column.cat.categories))
+            entry["ordered"] = bool(column.cat.ordered)
+        columns.append(entry)
+    return {"columns": columns}
+
+
+def _frame_from_plain(plain: dict) -> pd.DataFrame:
+    data = {}
+    for entry in plain["columns"]:
+        values = entry["values"]
+        if entry["dtype"] == "category":
+            data[entry["name"]] = pd.Categorical(
+                values, categories=entry["categories"], ordered=entry["ordered"]
+            )
+        elif entry["dtype"] == "object":
+            data[entry["name"]] = pd.Series(values, dtype=object)
+        else:
+            data[entry["name"]] = pd.Series(values).astype(entry["dtype"])
+    return pd.DataFrame(data)
+
+
+def _coding_to_plain(coding: ColumnCoding) -> dict:
+    return {
+        "name": _plain(coding.name),
+        "kind": coding.kind,
+        "categories": _plain(list(coding.categories)),
+        "edges": None if coding.edges is None else _plain(coding.edges),
+        "scores": None if coding.scores is None else _plain(coding.scores),
+    }
+
+
+def _coding_from_plain(plain: dict) -> ColumnCoding:
+    return ColumnCoding(
+        name=plain["name"],
+        kind=plain["kind"],
+        categories=list(plain["categories"]),
+        edges=None if plain["edges"] is None else np.asarray(plain["edges"], float),
+        scores=None if plain["scores"] is None else np.asarray(plain["scores"], float),
+    )
+
+
+def _design_to_plain(design: Design) -> dict:
+    modifier_index = {id(c): k for k, c in enumerate(design.modifiers)}
+    return {
+        "modifiers": [_coding_to_plain(c) for c in design.modifiers],
+        # a predictor that is a modifier shares its coding: keep that identity
+        "predictors": [
+            {"modifier": modifier_index[id(c)]} if id(c) in modifier_index else _coding_to_plain(c)
+            for c in design.predictors
+        ],
+        "controls": [_coding_to_plain(c) for c in design.controls],
+        "modifier_levels": [
+            {"dtype": str(np.asarray(v).dtype), "values": _plain(list(v))}
+            for v in design.modifier_levels
+        ],
+        "groups": _frame_to_plain(design.groups),
+        "group_keys": _plain(design.group_keys),
+        "Z": _plain(design.Z),
+    }
+
+
+def _design_from_plain(plain: dict) -> Design:
+    modifiers = [_coding_from_plain(c) for c in plain["modifiers"]]
+    predictors = [
+        modifiers[c["modifier"]] if "modifier" in c else _coding_from_plain(c)
+        for c in plain["predictors"]
+    ]
+    levels = [
+        np.asarray(v["values"], dtype=object if v["dtype"] == "object" else v["dtype"])
+        for v in plain["modifier_levels"]
+    ]
+    n_predictors = sum(len(c.feature_names) for c in predictors)
+    return Design(
+        modifiers=modifiers,
+        predictors=predictors,
+        controls=[_coding_from_plain(c) for c in plain["controls"]],
+        modifier_levels=levels,
+        groups=_frame_from_plain(plain["groups"]),
+        group_keys=np.asarray(plain["group_keys"], dtype=np.int64),
+        Z=np.asarray(plain["Z"], dtype=float).reshape(-1, n_predictors),
+    )
+
+
+def _posterior_digest(idata) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(idata.posterior.data_vars):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(idata.posterior[name].values).tobytes())
+    return digest.hexdigest()
+
+
+def save_model(est, path) -> None:
+    """Write a fitted HierarchicalHTE to ``path`` (netCDF)."""
+    from . import __version__
+
+    params = est.get_params(deep=False)
+    if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+        params["random_state"] = None  # a RandomState object is not data; its seed_ is kept
+    fitted = {
+        "n_features_in_": est.n_features_in_,
+        "feature_names_in_": _plain(getattr(est, "feature_names_in_", None)),
+        "treatment_name_": est.treatment_name_,
+        "seed_": est.seed_,
+        "fit_seconds_": est.fit_seconds_,
+        "categories_": _plain(getattr(est, "categories_", None)),
+        "groups_counts": {c: _plain(est.groups_[c].to_numpy()) for c in ("n", "n_treated")},
+        "diagnostics_": est.diagnostics_.to_json(orient="split"),
+        "patterns": (
+            {k: None if v is None else _plain(v) for k, v in est._patterns.items()}
+            if hasattr(est, "_patterns") else None
+        ),
+    }  # fmt: skip
+    body = json.dumps(
+        {"params": _plain(params), "fitted": fitted, "design": _design_to_plain(est.design_)}
+    )
+    header = {
+        "format": "sklearn_hier.HierarchicalHTE",
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "body_sha256": hashlib.sha256(body.encode()).hexdigest(),
+        "posterior_sha256": _posterior_digest(est.idata_),
+    }
+    attrs = est.idata_.posterior.attrs
+    attrs[ATTRIBUTE] = json.dumps(header)
+    attrs[ATTRIBUTE + "_body"] = body
+    try:
+        est.idata_.to_netcdf(os.fspath(path))
+    finally:
+        del attrs[ATTRIBUTE], attrs[ATTRIBUTE + "_body"]
+
+
+def load_model(cls, path):
+    """Read a model written by :func:`save_model`; clear errors for anything else."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    try:
+        with az.rc_context({"data.load": "eager"}):  # read everything, leave no file open
+            idata = az.from_netcdf(path)
+        attrs = dict(idata.posterior.attrs)
+    except Exception as error:  # h5py/xarray raise many types for a foreign file
+        raise ValueError(
+            f"{path!r} is not a sklearn_hier model file (it could not be read as netCDF: "
+            f"{type(error).__name__})."
+        ) from None
+    if ATTRIBUTE not in attrs or ATTRIBUTE + "_body" not in attrs:
+        raise ValueError(
+            f"{path!r} is a netCDF file but not a saved sklearn_hier model "
+            "(HierarchicalHTE.save writes one)."
+        )
+    try:
+        header = json.loads(attrs.pop(ATTRIBUTE))
+        body_text = attrs.pop(ATTRIBUTE + "_body")
+    except (TypeError, ValueError):
+        raise ValueError(f"{path!r} has a damaged sklearn_hier header.") from None
+    if header.get("format") != "sklearn_hier.HierarchicalHTE":
+        raise ValueError(f"{path!r} holds {header.get('format')!r}, not a HierarchicalHTE model.")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path!r} was saved by sklearn_hier {header.get('library_version')} in file format "
+            f"{header.get('format_version')}; this version reads format {FORMAT_VERSION}. Load it "
+            "with the version that saved it, or refit."
+        )
+    if hashlib.sha256(body_text.encode()).hexdigest() != header.get("body_sha256") or (
+        _posterior_digest(idata) != header.get("posterior_sha256")
+    ):
+        raise ValueError(
+            f"{path!r} was changed after it was saved (its checksums do not match); refusing "
+            "to load it."
+        )
+    idata.posterior.attrs.clear()
+    idata.posterior.attrs.update(attrs)
+    body = json.loads(body_text)
+    est = cls(**_unplain(body["params"]))
+    fitted = body["fitted"]
+    est.design_ = _design_from_plain(body["design"])
+    est.idata_ = idata
+    est.n_features_in_ = fitted["n_features_in_"]
+    if fitted["feature_names_in_"] is not None:
+        est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+    est.treatment_name_ = fitted["treatment_name_"]
+    est.seed_ = fitted["seed_"]
+    est.fit_seconds_ = fitted["fit_seconds_"]
+    if fitted["categories_"] is not None:
+        est.categories_ = fitted["categories_"]
+    design = est.design_
+    counts = fitted["groups_counts"]
+    est.groups_ = design.groups[design.modifier_names].assign(
+        n=np.asarray(counts["n"], dtype=np.int64), n_treated=np.asarray(counts["n_treated"], int)
+    )
+    est.n_groups_ = design.n_groups
+    est.bin_edges_ = {m.name: m.edges for m in design.modifiers if m.kind == "binned"}
+    est.diagnostics_ = pd.read_json(io.StringIO(fitted["diagnostics_"]), orient="split")
+    if fitted["patterns"] is not None:
+        est._patterns = {
+            k: None if v is None else np.asarray(v, dtype=np.int64 if k == "group" else float)
+            for k, v in fitted["patterns"].items()
+        }
+    return est

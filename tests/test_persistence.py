@@ -1,0 +1,100 @@
+"""save/load round trips exactly; foreign, tampered and future files are refused clearly."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from conftest import FAST
+
+from sklearn_hier import HierarchicalHTE
+from sklearn_hier._arviz import arviz as az
+from sklearn_hier._persistence import ATTRIBUTE
+from sklearn_hier.datasets import make_grouped_hte
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")
+
+
+@pytest.fixture(scope="module")
+def fitted(simulated):
+    X = simulated.X.assign(region=np.where(simulated.X["c0"] > 0, "north", "south"))
+    est = HierarchicalHTE(modifiers=["m0", "m1", "region"], bins=None, random_state=0, **FAST).fit(
+        X, simulated.y, treatment=simulated.treatment
+    )
+    return est, X
+
+
+def test_round_trip_reproduces_every_output(fitted, tmp_path):
+    est, X = fitted
+    path = tmp_path / "model.nc"
+    est.save(path)
+    loaded = HierarchicalHTE.load(path)
+    assert loaded.get_params() == est.get_params()
+    assert loaded.effect_by_group().equals(est.effect_by_group())
+    np.testing.assert_array_equal(loaded.predict_effect(X), est.predict_effect(X))
+    np.testing.assert_array_equal(loaded.predict(X, 1), est.predict(X, 1))
+    assert loaded.coefficients().equals(est.coefficients())
+    # unseen groups draw from the same seeded stream
+    new = X.assign(m1=7.0)
+    np.testing.assert_array_equal(loaded.predict_effect(new), est.predict_effect(new))
+    assert "sklearn_hier" not in " ".join(est.idata_.posterior.attrs)  # saving leaves no trace
+
+
+def test_round_trip_with_bins_and_a_binomial_family(tmp_path):
+    d = make_grouped_hte(500, n_levels=(2,), n_continuous=1, family="bernoulli", random_state=3)
+    est = HierarchicalHTE(modifiers=d.modifiers, bins=d.bins, family="bernoulli",
+                          random_state=0, **FAST).fit(d.X, d.y, treatment=d.treatment)  # fmt: skip
+    est.save(tmp_path / "binary.nc")
+    loaded = HierarchicalHTE.load(tmp_path / "binary.nc")
+    assert loaded.effect_by_group().equals(est.effect_by_group())
+    np.testing.assert_array_equal(loaded.predict_effect(d.X), est.predict_effect(d.X))
+    assert loaded.bin_edges_.keys() == est.bin_edges_.keys()
+
+
+def test_pickle_keeps_working(fitted):
+    est, _ = fitted
+    assert pickle.loads(pickle.dumps(est)).effect_by_group().equals(est.effect_by_group())
+
+
+def _saved_then_changed(est, tmp_path, change):
+    """Save ``est``, then rewrite the file with ``change`` applied to its InferenceData."""
+    path = tmp_path / "model.nc"
+    est.save(path)
+    with az.rc_context({"data.load": "eager"}):
+        idata = az.from_netcdf(path)
+    change(idata)
+    idata.to_netcdf(str(path))
+    return path
+
+
+def test_tampered_posterior_is_refused(fitted, tmp_path):
+    def shift_effects(idata):
+        idata.posterior["group_effect"] = idata.posterior["group_effect"] + 0.1
+
+    path = _saved_then_changed(fitted[0], tmp_path, shift_effects)
+    with pytest.raises(ValueError, match="changed after it was saved"):
+        HierarchicalHTE.load(path)
+
+
+def test_future_format_is_refused(fitted, tmp_path):
+    def bump(idata):
+        header = json.loads(idata.posterior.attrs[ATTRIBUTE])
+        idata.posterior.attrs[ATTRIBUTE] = json.dumps({**header, "format_version": 99})
+
+    path = _saved_then_changed(fitted[0], tmp_path, bump)
+    with pytest.raises(ValueError, match="file format 99; this version reads format 1"):
+        HierarchicalHTE.load(path)
+
+
+def test_foreign_files_are_refused(fitted, tmp_path):
+    est, _ = fitted
+    text = tmp_path / "notes.nc"
+    text.write_text("not a model")
+    with pytest.raises(ValueError, match="not a sklearn_hier model file"):
+        HierarchicalHTE.load(text)
+    plain = tmp_path / "plain.nc"
+    est.idata_.to_netcdf(str(plain))  # ArviZ data without the model description
+    with pytest.raises(ValueError, match="not a saved sklearn_hier model"):
+        HierarchicalHTE.load(plain)
+    with pytest.raises(FileNotFoundError):
+        HierarchicalHTE.load(tmp_path / "missing.nc")
