@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ._design import Design
+from ._design import Design, group_labels
 from ._effect_vocabulary import NoIntervalsError
 from ._validation import as_frame, column_vector, numeric_outcome
 from .metrics import RLossScorer, interval_coverage, interval_width, pehe, r_score
@@ -32,8 +32,11 @@ def _named(estimators) -> dict:
     return named
 
 
-def _row_groups(groups, frame: pd.DataFrame, estimators: dict) -> np.ndarray:
-    """Group index of every row: given labels, given columns, or the first estimator's groups."""
+def _row_groups(groups, frame: pd.DataFrame, estimators: dict) -> tuple[np.ndarray, list]:
+    """Group index of every row and each group's label.
+
+    From given row labels, given columns, or the first estimator's modifiers.
+    """
     if groups is None:
         first = next((e for e in estimators.values() if getattr(e, "modifiers", None)), None)
         if first is None:
@@ -41,14 +44,17 @@ def _row_groups(groups, frame: pd.DataFrame, estimators: dict) -> np.ndarray:
                 "compare needs groups: pass groups= (row labels or column names), or "
                 "estimators with modifiers."
             )
-        _, row_group = Design.learn(
+        design, row_group = Design.learn(
             frame, modifiers=first.modifiers, group_predictors=None, bins=first.bins
         )
-        return row_group
+        return row_group, design.group_labels
     if isinstance(groups, list | tuple) and all(c in frame.columns for c in groups):
-        return frame.groupby(list(groups), sort=True).ngroup().to_numpy()
-    labels = column_vector(groups, name="groups", n_rows=frame.shape[0])
-    return pd.factorize(labels, sort=True)[0]
+        grouped = frame.groupby(list(groups), sort=True)
+        labels = group_labels(grouped[list(groups)].first().reset_index(drop=True), list(groups))
+        return grouped.ngroup().to_numpy(), labels
+    codes, uniques = pd.factorize(column_vector(groups, name="groups", n_rows=frame.shape[0]),
+                                  sort=True)  # fmt: skip
+    return codes, [str(u) for u in uniques]
 
 
 def _group_estimates(est, frame, row_group, prob) -> np.ndarray:
@@ -99,7 +105,10 @@ def compare(
         ``group_rmse`` of the group average effects, the row-level ``pehe``,
         the ``coverage`` and mean ``interval_width`` of the group intervals (NaN
         for methods without intervals); without truth, ``r_score`` (higher is
-        better; see :func:`sklearn_hier.metrics.r_score`).
+        better; see :func:`sklearn_hier.metrics.r_score`). With truth,
+        ``pd.DataFrame(table.attrs["group_effects"])`` holds every method's
+        group estimates and intervals beside the truth (what :func:`~sklearn_hier.plotting.plot_comparison`
+        draws).
 
     Examples
     --------
@@ -115,7 +124,7 @@ def compare(
     frame = as_frame(X)
     outcome = numeric_outcome(y, n_rows=frame.shape[0])
     named = _named(estimators)
-    row_group = _row_groups(groups, frame, named)
+    row_group, labels = _row_groups(groups, frame, named)
     truth = None
     if true_effect is not None:
         truth = column_vector(true_effect, name="true_effect", n_rows=frame.shape[0])
@@ -125,7 +134,7 @@ def compare(
         y_res, t_res = RLossScorer(cv=r_loss_cv, random_state=random_state).residuals(
             frame, outcome, treatment
         )
-    rows = []
+    rows, group_tables = [], []
     for name, est in named.items():
         est = clone(est)
         started = time.perf_counter()
@@ -144,8 +153,24 @@ def compare(
                 lower, upper = estimates[:, 1], estimates[:, 2]
                 record["coverage"] = interval_coverage(group_truth, lower, upper)
                 record["interval_width"] = interval_width(lower, upper)
+            group_tables.append(
+                pd.DataFrame(
+                    {
+                        "estimator": name,
+                        "group": labels,
+                        "truth": group_truth,
+                        "mean": estimates[:, 0],
+                        "lower": estimates[:, 1],
+                        "upper": estimates[:, 2],
+                    }
+                )  # fmt: skip
+            )
         rows.append(record)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    if group_tables:  # for plot_comparison: every method's group estimates and the truth
+        # plain lists: pandas compares attrs when frames are combined
+        table.attrs["group_effects"] = pd.concat(group_tables, ignore_index=True).to_dict("list")
+    return table
 
 
 def compare_replications(

@@ -1,0 +1,235 @@
+"""The note's figures from a fitted HierarchicalHTE, and group effects by method.
+
+Needs matplotlib (``pip install 'sklearn-hier[plot]'``). Every function takes
+an optional ``ax`` (or draws a new figure), returns what it drew, and never
+calls ``show``. For diagnostics (traces, rank plots, energy) use ArviZ on
+``est.idata_``.
+"""
+
+import numpy as np
+import pandas as pd
+
+from ._summary import check_prob, interval
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError(
+            "plotting needs matplotlib; install the extra: pip install 'sklearn-hier[plot]'."
+        ) from error
+    return plt
+
+
+def _axes(ax):
+    return _pyplot().subplots(figsize=(6, 4))[1] if ax is None else ax
+
+
+def plot_coefficients(est, *, prob=0.95, ax=None):
+    """The note's Figure 1: the treatment effect at zero group predictors and each lambda.
+
+    Parameters
+    ----------
+    est : HierarchicalHTE
+        A fitted model.
+    prob : float, default=0.95
+        Mass of the intervals (bars).
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when ``None``.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        One point per term (the posterior median) with its interval, terms on the y axis.
+    """
+    table = est.coefficients(prob=check_prob(prob))
+    table = table[table["role"].isin(["effect", "lambda"])]
+    ax = _axes(ax)
+    y = np.arange(len(table))[::-1]
+    spread = [table["median"] - table["lower"], table["upper"] - table["median"]]
+    ax.errorbar(table["median"], y, xerr=spread, fmt="o", color="black", capsize=3)
+    ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(y, table.index)
+    ax.set_xlabel(f"coefficient ({table.attrs.get('scale', 'link')} scale), {prob:.0%} interval")
+    ax.set_title("Treatment effect and its predictors (lambda)")
+    return ax
+
+
+def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, ax=None):
+    """The note's Figure 2: the posterior of all group effects, extremes and median annotated.
+
+    Parameters
+    ----------
+    est : HierarchicalHTE
+        A fitted model.
+    prob : float, default=0.95
+        Mass of the annotated intervals.
+    scale : {"response", "link"}, default="response"
+        As in ``effect_by_group``.
+    bins : int, default=60
+        Histogram bins.
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        A histogram of every posterior draw of every group's effect, with the
+        smallest, median and largest groups (by posterior median) marked and
+        labelled with their estimate and interval.
+    """
+    prob = check_prob(prob)
+    draws = est._group_effect_draws(scale, None)
+    medians = np.median(draws, axis=0)
+    lower, upper = interval(draws, prob)
+    labels = est.design_.group_labels
+    order = np.argsort(medians)
+    picks = {"smallest": order[0], "median": order[len(order) // 2], "largest": order[-1]}
+    ax = _axes(ax)
+    ax.hist(draws.ravel(), bins=bins, density=True, color="lightgrey", edgecolor="white")
+    top = ax.get_ylim()[1]
+    for k, (name, g) in enumerate(picks.items()):
+        ax.axvline(medians[g], color="black", linewidth=1)
+        ax.annotate(
+            f"{name}: {labels[g]}\n{medians[g]:.2f} ({lower[g]:.2f}, {upper[g]:.2f})",
+            xy=(medians[g], top * (0.92 - 0.16 * k)), fontsize=7, ha="center",
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+        )  # fmt: skip
+    ax.set_xlabel(f"group treatment effect ({est._effect_scale_name(scale, None)})")
+    ax.set_ylabel("posterior density")
+    ax.set_title(f"Effects in {est.n_groups_} groups (all posterior draws)")
+    return ax
+
+
+def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, scale="response"):
+    """The note's Figure 3: group effects faceted by two modifiers, along a third, by a fourth.
+
+    Parameters
+    ----------
+    est : HierarchicalHTE
+        A fitted model.
+    x : str
+        Modifier on the horizontal axis.
+    rows, cols : str, default=None
+        Modifiers that split the figure into rows and columns of panels.
+    hue : str, default=None
+        Modifier that colours the points (slightly offset so bars do not overlap).
+    prob : float, default=0.95
+    scale : {"response", "link"}, default="response"
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        Points at posterior medians and bars at the intervals, one per group.
+    """
+    plt = _pyplot()
+    table = est.effect_by_group(prob=prob, scale=scale)
+    for name in (x, rows, cols, hue):
+        if name is not None and name not in table.columns:
+            raise ValueError(
+                f"{name!r} is not a modifier; the modifiers are {est.design_.modifier_names}."
+            )
+    row_levels = _levels(table, rows)
+    col_levels = _levels(table, cols)
+    hue_levels = _levels(table, hue)
+    x_levels = _levels(table, x)
+    fig, axes = plt.subplots(
+        len(row_levels), len(col_levels), squeeze=False, sharex=True, sharey=True,
+        figsize=(3.2 * len(col_levels) + 1, 2.6 * len(row_levels) + 0.5),
+    )  # fmt: skip
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    width = 0.6 / max(len(hue_levels), 1)
+    for i, r in enumerate(row_levels):
+        for j, c in enumerate(col_levels):
+            ax = axes[i, j]
+            panel = table[_is(table, rows, r) & _is(table, cols, c)]
+            for k, h in enumerate(hue_levels):
+                part = panel[_is(panel, hue, h)]
+                position = [x_levels.index(v) for v in part[x]]
+                offset = (k - (len(hue_levels) - 1) / 2) * width
+                ax.errorbar(
+                    np.asarray(position, float) + offset, part["median"],
+                    yerr=[part["median"] - part["lower"], part["upper"] - part["median"]],
+                    fmt="o", markersize=4, capsize=2, color=colours[k % len(colours)],
+                    label=None if hue is None else f"{hue}={h}",
+                )  # fmt: skip
+            ax.axhline(0.0, color="grey", linestyle="--", linewidth=0.8)
+            ax.set_xticks(range(len(x_levels)), [str(v) for v in x_levels])
+            title = ", ".join(f"{n}={v}" for n, v in ((rows, r), (cols, c)) if n is not None)
+            ax.set_title(title, fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel(x)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("effect")
+    if hue is not None:
+        axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _levels(table, name) -> list:
+    return [None] if name is None else sorted(table[name].unique().tolist(), key=_sort_key)
+
+
+def _sort_key(value):
+    return (0, value, "") if isinstance(value, int | float) else (1, 0, str(value))
+
+
+def _is(table, name, level) -> np.ndarray:
+    return np.ones(len(table), dtype=bool) if name is None else (table[name] == level).to_numpy()
+
+
+def plot_comparison(results, *, ax=None):
+    """Group effects by method side by side, with the truth when known.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        A table from :func:`sklearn_hier.compare` (its group-level estimates are
+        in ``results.attrs["group_effects"]``), or a long table with columns
+        ``estimator``, ``group``, ``mean`` and optionally ``lower``, ``upper``
+        and ``truth``.
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        Groups along x (ordered by the truth, or by the first method), one
+        series of points with interval bars per method, and the truth as black
+        crosses.
+    """
+    long = pd.DataFrame(results.attrs.get("group_effects", results))
+    missing = {"estimator", "group", "mean"} - set(long.columns)
+    if missing:
+        raise ValueError(
+            f"plot_comparison needs columns estimator, group and mean; {sorted(missing)} are "
+            "missing. Pass the table compare() returns."
+        )
+    methods = list(dict.fromkeys(long["estimator"]))
+    first = long[long["estimator"] == methods[0]].set_index("group")
+    order_by = (
+        first["truth"] if "truth" in first and first["truth"].notna().all() else first["mean"]
+    )
+    groups = list(order_by.sort_values().index)
+    position = pd.Series(np.arange(len(groups)), index=groups)
+    ax = _axes(ax)
+    width = 0.7 / len(methods)
+    for k, method in enumerate(methods):
+        part = long[long["estimator"] == method]
+        xs = position.loc[part["group"]].to_numpy() + (k - (len(methods) - 1) / 2) * width
+        if {"lower", "upper"} <= set(part.columns) and part["lower"].notna().all():
+            err = [part["mean"] - part["lower"], part["upper"] - part["mean"]]
+        else:
+            err = None
+        ax.errorbar(xs, part["mean"], yerr=err, fmt="o", markersize=3, capsize=1.5, label=method)
+    if "truth" in first and first["truth"].notna().all():
+        ax.plot(position.loc[groups], first["truth"].loc[groups], "kx", markersize=6, label="truth")
+    ax.set_xticks(position.to_numpy(), [str(g) for g in groups], rotation=90, fontsize=6)
+    ax.set_ylabel("group effect")
+    ax.legend(fontsize=7)
+    return ax
+
+
+__all__ = [
+    "plot_coefficients", "plot_comparison", "plot_effect_distribution", "plot_group_effects"
+]  # fmt: skip
