@@ -107,8 +107,8 @@ def compare(
         for methods without intervals); without truth, ``r_score`` (higher is
         better; see :func:`sklearn_hier.metrics.r_score`). With truth,
         ``pd.DataFrame(table.attrs["group_effects"])`` holds every method's
-        group estimates and intervals beside the truth (what :func:`~sklearn_hier.plotting.plot_comparison`
-        draws).
+        group estimates and intervals beside the truth (what
+        :func:`~sklearn_hier.plotting.plot_comparison` draws).
 
     Examples
     --------

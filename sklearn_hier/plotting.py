@@ -151,20 +151,28 @@ def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, sca
                     np.asarray(position, float) + offset, part["median"],
                     yerr=[part["median"] - part["lower"], part["upper"] - part["median"]],
                     fmt="o", markersize=4, capsize=2, color=colours[k % len(colours)],
-                    label=None if hue is None else f"{hue}={h}",
+                    label=None if hue is None else f"{hue}={_fmt(h)}",
                 )  # fmt: skip
             ax.axhline(0.0, color="grey", linestyle="--", linewidth=0.8)
-            ax.set_xticks(range(len(x_levels)), [str(v) for v in x_levels])
-            title = ", ".join(f"{n}={v}" for n, v in ((rows, r), (cols, c)) if n is not None)
+            ax.set_xticks(range(len(x_levels)), [_fmt(v) for v in x_levels])
+            title = ", ".join(f"{n}={_fmt(v)}" for n, v in ((rows, r), (cols, c)) if n is not None)
             ax.set_title(title, fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel(x)
     for ax in axes[:, 0]:
         ax.set_ylabel("effect")
     if hue is not None:
-        axes[0, -1].legend(fontsize=7)
+        axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
+
+
+def _fmt(value) -> str:
+    return (
+        f"{value:g}"
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else str(value)
+    )
 
 
 def _levels(table, name) -> list:

@@ -65,9 +65,7 @@ def test_group_effects_facets_every_group_once(fitted):
     axes = fig.axes
     assert len(axes) == 4
     assert sum(_points(ax) for ax in axes) == fitted.n_groups_
-    assert {ax.get_title() for ax in axes} == {
-        f"m0={a}, m1={b}" for a in (0.0, 1.0) for b in (0.0, 1.0)
-    }
+    assert {ax.get_title() for ax in axes} == {f"m0={a}, m1={b}" for a in (0, 1) for b in (0, 1)}
     with pytest.raises(ValueError, match="'age' is not a modifier"):
         plot_group_effects(fitted, x="age")
 
