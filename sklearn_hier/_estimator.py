@@ -46,7 +46,8 @@ from ._validation import (
     numeric_outcome,
     treatment_for_rows,
 )
-from .diagnostics import check_sampling
+from ._variational import FULL_RANK_MAX_GROUPS, SVISettings, converged, run_svi
+from .diagnostics import SamplingWarning, check_sampling
 
 
 def _is_count(value) -> bool:
@@ -144,6 +145,23 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         CPUs); ``"vectorized"`` batches them into one program (best on GPUs).
     progress_bar : bool, default=False
         Show a progress bar while sampling.
+    inference : {"nuts", "svi"}, default="nuts"
+        ``"nuts"`` samples the exact posterior. ``"svi"`` fits a multivariate
+        normal approximation by stochastic variational inference and draws
+        ``num_chains * num_samples`` values from it: much faster with thousands
+        of groups, with group-effect means close to NUTS, but the scale
+        parameters' uncertainty (and so interval widths) can be understated.
+        No R-hat or ESS exist for it; a ``SamplingWarning`` says when the
+        optimisation had not converged.
+    svi_steps : int, default=10000
+        Optimisation steps for ``inference="svi"``.
+    svi_guide : {"auto", "mvn", "lowrank"}, default="auto"
+        Normal approximation with a full covariance (``"mvn"``: closest to
+        NUTS, but (2 x groups)^2 parameters) or a low-rank plus diagonal one
+        (``"lowrank"``: scales to thousands of groups, coarser). ``"auto"``
+        uses the full one up to 200 groups.
+    svi_learning_rate : float, default=0.01
+        Adam step size for ``inference="svi"``.
     random_state : int, RandomState instance or None, default=None
         Seed of the sampler. An int makes fits reproducible.
 
@@ -235,6 +253,10 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         "dense_mass": ["boolean"],
         "chain_method": [StrOptions({"parallel", "vectorized"})],
         "progress_bar": ["boolean"],
+        "inference": [StrOptions({"nuts", "svi"})],
+        "svi_steps": [Interval(Integral, 10, None, closed="left")],
+        "svi_guide": [StrOptions({"auto", "mvn", "lowrank"})],
+        "svi_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
     }
 
@@ -264,6 +286,10 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         dense_mass=False,
         chain_method="parallel",
         progress_bar=False,
+        inference="nuts",
+        svi_steps=10_000,
+        svi_guide="auto",
+        svi_learning_rate=0.01,
         random_state=None,
     ):
         self.modifiers = modifiers
@@ -289,6 +315,10 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         self.dense_mass = dense_mass
         self.chain_method = chain_method
         self.progress_bar = progress_bar
+        self.inference = inference
+        self.svi_steps = svi_steps
+        self.svi_guide = svi_guide
+        self.svi_learning_rate = svi_learning_rate
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -394,24 +424,27 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             family=self.family,
             n_categories=len(self._categories()) if self.family == "ordinal" else 0,
         )
-        settings = SamplerSettings(
-            num_warmup=int(self.num_warmup),
-            num_samples=int(self.num_samples),
-            max_tree_depth=int(self.max_tree_depth),
-            dense_mass=bool(self.dense_mass),
-            vectorized=self.chain_method == "vectorized",
-            progress_bar=bool(self.progress_bar),
-        )
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        result = run_nuts(
-            sizes,
-            settings,
-            data,
-            self._priors(),
-            num_chains=int(self.num_chains),
-            target_accept=self._target_accept(),
-            seed=seed,
-        )
+        if self.inference == "svi":
+            result = self._run_svi(sizes, data, seed)
+        else:
+            settings = SamplerSettings(
+                num_warmup=int(self.num_warmup),
+                num_samples=int(self.num_samples),
+                max_tree_depth=int(self.max_tree_depth),
+                dense_mass=bool(self.dense_mass),
+                vectorized=self.chain_method == "vectorized",
+                progress_bar=bool(self.progress_bar),
+            )
+            result = run_nuts(
+                sizes,
+                settings,
+                data,
+                self._priors(),
+                num_chains=int(self.num_chains),
+                target_accept=self._target_accept(),
+                seed=seed,
+            )
         n = np.bincount(row_group, minlength=design.n_groups)
         n_treated = np.bincount(row_group, weights=treat, minlength=design.n_groups).astype(int)
         self.design_ = design
@@ -435,11 +468,47 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
                     self.idata_.posterior.sizes["chain"], self.idata_.posterior.sizes["draw"], -1
                 ),
             )
-        self.diagnostics_ = check_sampling(
-            self.idata_, KEY_PARAMETERS, max_tree_depth=self.max_tree_depth, stacklevel=4
-        )
+        if self.inference == "svi":
+            self.diagnostics_ = self._svi_diagnostics()
+        else:
+            self.diagnostics_ = check_sampling(
+                self.idata_, KEY_PARAMETERS, max_tree_depth=self.max_tree_depth, stacklevel=4
+            )
         self.fit_seconds_ = time.perf_counter() - started
         return self
+
+    def _run_svi(self, sizes, data, seed):
+        priors = self._priors()
+        guide = self.svi_guide
+        if guide == "auto":
+            guide = "mvn" if sizes.n_groups <= FULL_RANK_MAX_GROUPS else "lowrank"
+        settings = SVISettings(
+            num_steps=int(self.svi_steps),
+            guide=guide,
+            rank=None,
+            learning_rate=float(self.svi_learning_rate),
+            num_draws=int(self.num_samples) * int(self.num_chains),
+        )
+        result, self.svi_losses_ = run_svi(
+            sizes, settings, data, priors, num_chains=int(self.num_chains), seed=seed
+        )
+        return result
+
+    def _svi_diagnostics(self) -> pd.DataFrame:
+        losses = self.svi_losses_
+        if not converged(losses):
+            warnings.warn(
+                f"variational inference had not converged after {losses.size} steps (the loss "
+                "was still falling, or is not finite). Try more svi_steps, a smaller "
+                "svi_learning_rate, or inference='nuts'.",
+                SamplingWarning,
+                stacklevel=4,
+            )
+        tenth = max(1, losses.size // 10)
+        return pd.DataFrame(
+            {"final_loss": [float(losses[-tenth:].mean())], "steps": [losses.size]},
+            index=pd.Index(["svi"], name="parameter"),
+        )
 
     def _target_accept(self) -> float:
         if self.target_accept is not None:
@@ -1008,6 +1077,8 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         """
         check_is_fitted(self)
         table = self.diagnostics_.copy()
+        if self.inference == "svi":  # no sampler statistics: the final ELBO loss instead
+            return table
         stats = self.idata_.sample_stats
         table.attrs["divergences"] = int(stats["diverging"].values.sum())
         table.attrs["max_treedepth_hits"] = int(stats["reached_max_treedepth"].values.sum())

@@ -1,0 +1,56 @@
+# The Tomz & Weeks reanalysis in brms, with the note's specification and priors.
+# Called by benchmarks/versus_brms_bambi.py:  Rscript tomz_weeks_brms.R data.csv out_prefix draws
+suppressMessages({
+  library(brms)
+  library(posterior)
+})
+args <- commandArgs(trailingOnly = TRUE)
+data <- read.csv(args[1])
+out <- args[2]
+draws <- as.integer(args[3])
+data$region <- factor(data$region)
+data$group <- interaction(data$white, data$male, data$intl, data$hawk, drop = TRUE, sep = "_")
+
+priors <- c(
+  prior(normal(0, 1), class = Intercept),
+  prior(normal(0, 0.5), class = b),
+  prior(normal(0, 1), class = sd),
+  prior(normal(0, 1), class = sigma),
+  prior(lkj(1), class = cor)
+)
+formula <- force ~ 1 + regime + stakes + costs + region +
+  alliance * (white + male + intl + hawk) + (1 + alliance | group)
+
+started <- Sys.time()
+compiled <- brm(formula, data = data, prior = priors, chains = 0, silent = 2, refresh = 0)
+compile_s <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+started <- Sys.time()
+fit <- update(compiled, recompile = FALSE, chains = 4, cores = 2, iter = 2 * draws,
+              warmup = draws, control = list(adapt_delta = 0.95), seed = 1,
+              refresh = 0, silent = 2)
+sampling_s <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+
+# theta_g = b_alliance + lambda . z_g + u_g, draw by draw
+d <- as_draws_df(fit)
+groups <- unique(data[, c("group", "white", "male", "intl", "hawk")])
+groups <- groups[order(groups$group), ]
+theta <- sapply(seq_len(nrow(groups)), function(i) {
+  g <- groups[i, ]
+  d$b_alliance + d[["b_alliance:white"]] * g$white + d[["b_alliance:male"]] * g$male +
+    d[["b_alliance:intl"]] * g$intl + d[["b_alliance:hawk"]] * g$hawk +
+    d[[paste0("r_group[", g$group, ",alliance]")]]
+})
+key <- c("b_alliance", "b_alliance:white", "b_alliance:male", "b_alliance:intl",
+         "b_alliance:hawk", "sd_group__alliance", "sd_group__Intercept", "sigma")
+summary_key <- summarise_draws(subset_draws(as_draws_array(fit), variable = key),
+                               "rhat", "ess_bulk")
+theta_array <- array(theta, dim = c(nrow(theta) / 4, 4, ncol(theta)))
+theta_rhat <- apply(theta_array, 3, rhat)
+theta_ess <- apply(theta_array, 3, ess_bulk)
+groups$median <- apply(theta, 2, median)
+write.csv(groups, paste0(out, "_groups.csv"), row.names = FALSE)
+write.csv(data.frame(
+  compile_s = compile_s, sampling_s = sampling_s,
+  min_ess_bulk = min(c(summary_key$ess_bulk, theta_ess)),
+  max_rhat = max(c(summary_key$rhat, theta_rhat))
+), paste0(out, "_timing.csv"), row.names = FALSE)

@@ -1,0 +1,123 @@
+"""sklearn_hier against brms and bambi on the Tomz & Weeks reanalysis, in one run.
+
+Same data, same specification (the note's priors; bambi has no LKJ term, so its
+group intercepts and slopes are uncorrelated), 4 chains x ``--draws``. For each
+tool: wall time split into compilation and sampling, minimum bulk ESS over the
+key parameters and the 100 group effects, ESS per second, maximum R-hat, and the
+largest difference between its group posterior medians and brms's.
+
+Setup (none of it is needed by the package or its tests):
+
+- brms: ``apt-get install r-cran-brms r-cran-posterior`` (Debian), then ``Rscript`` on PATH;
+- bambi: ``pip install bambi nutpie`` into any Python, passed as ``--bambi-python``.
+
+Run ``python benchmarks/versus_brms_bambi.py [--draws 1000] [--bambi-python PATH]``.
+Tools that are not installed are reported as such.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier._arviz import arviz as az
+from sklearn_hier.datasets import load_tomz_weeks
+
+HERE = Path(__file__).parent
+MODIFIERS = ["white", "male", "intl", "hawk"]
+COLUMNS = ["force", "alliance", "regime", "stakes", "costs", "region"] + MODIFIERS
+
+
+def run_sklearn_hier(df: pd.DataFrame, draws: int) -> tuple[dict, pd.DataFrame]:
+    X = df[MODIFIERS + ["regime", "stakes", "costs", "region"]]
+    est = HierarchicalHTE(modifiers=MODIFIERS, num_warmup=draws, num_samples=draws, random_state=1)
+    started = time.perf_counter()
+    est.fit(X, df["force"], treatment=df["alliance"])
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    est.fit(X, df["force"], treatment=df["alliance"])  # the compiled sampler is reused
+    warm = time.perf_counter() - started
+    post = est.idata_.posterior
+    key = post[["b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "group_effect"]]
+    table = est.effect_by_group()
+    groups = table[MODIFIERS].assign(median=table["median"])
+    return {
+        "compile_s": first - warm,
+        "sampling_s": warm,
+        "min_ess_bulk": float(az.ess(key, method="bulk").to_array().min()),
+        "max_rhat": float(az.rhat(key).to_array().max()),
+    }, groups
+
+
+def run_external(command: list, out: str) -> tuple[dict, pd.DataFrame] | str:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"not run: {error}"
+    if result.returncode != 0:
+        return "failed: " + (result.stderr.strip().splitlines() or ["?"])[-1][:120]
+    timing = pd.read_csv(f"{out}_timing.csv").iloc[0].to_dict()
+    return timing, pd.read_csv(f"{out}_groups.csv")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--bambi-python", default=sys.executable)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", SamplingWarning)
+    df = load_tomz_weeks()[COLUMNS]
+    work = Path(tempfile.mkdtemp())
+    csv = work / "tomz_weeks.csv"
+    df.to_csv(csv, index=False)
+    results = {"sklearn_hier": run_sklearn_hier(df, args.draws)}
+    if shutil.which("Rscript"):
+        out = str(work / "brms")
+        results["brms"] = run_external(
+            ["Rscript", str(HERE / "tomz_weeks_brms.R"), str(csv), out, str(args.draws)], out
+        )
+    else:
+        results["brms"] = "not installed (apt-get install r-cran-brms r-cran-posterior)"
+    for sampler in ("nutpie", "pymc"):
+        out = str(work / f"bambi_{sampler}")
+        results[f"bambi ({sampler})"] = run_external(
+            [args.bambi_python, str(HERE / "tomz_weeks_bambi.py"), str(csv), out,
+             str(args.draws), sampler], out,
+        )  # fmt: skip
+    reference = results["brms"][1] if isinstance(results["brms"], tuple) else None
+    rows = []
+    for name, result in results.items():
+        if isinstance(result, str):
+            rows.append({"tool": name, "status": result})
+            continue
+        timing, groups = result
+        total = np.nansum([timing["compile_s"], timing["sampling_s"]])
+        row = {"tool": name, "status": "ok", **timing, "total_s": total}
+        row["ess_per_s"] = timing["min_ess_bulk"] / total
+        if reference is not None:
+            merged = groups.merge(reference, on=MODIFIERS, suffixes=("", "_brms"))
+            row["max_median_diff_vs_brms"] = float(
+                (merged["median"] - merged["median_brms"]).abs().max()
+            )
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if reference is not None:
+        brms_total = table.loc[table["tool"] == "brms", "total_s"].item()
+        table["speedup_vs_brms"] = brms_total / table["total_s"]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; 4 chains x {args.draws} draws")
+    pd.set_option("display.width", 200)
+    print(table.round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

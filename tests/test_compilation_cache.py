@@ -1,0 +1,37 @@
+"""The persistent compilation cache is written where configured, and can be switched off."""
+
+import os
+import subprocess
+import sys
+
+SCRIPT = """
+import numpy as np
+from sklearn_hier import HierarchicalHTE
+from sklearn_hier.datasets import make_grouped_hte
+import warnings
+warnings.simplefilter("ignore")
+X, y, t, _, _ = make_grouped_hte(200, n_levels=(2, 2), random_state=0)
+HierarchicalHTE(modifiers=["m0", "m1"], num_warmup=20, num_samples=20, num_chains=1,
+                random_state=0).fit(X, y, treatment=t)
+"""
+
+
+def _run(env_extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION")}
+    env.update(JAX_PLATFORMS="cpu", **env_extra)
+    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_compiled_sampler_is_kept_on_disk(tmp_path):
+    cache = tmp_path / "cache"
+    _run({"SKLEARN_HIER_CACHE_DIR": str(cache)})
+    assert cache.is_dir() and any(cache.iterdir())
+    assert (cache.stat().st_mode & 0o077) == 0  # only the owner may write compiled code
+
+
+def test_cache_can_be_switched_off(tmp_path):
+    cache = tmp_path / "cache"
+    _run({"SKLEARN_HIER_CACHE_DIR": str(cache), "SKLEARN_HIER_COMPILATION_CACHE": "0"})
+    assert not cache.exists()

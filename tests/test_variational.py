@@ -1,0 +1,48 @@
+"""Variational inference agrees with NUTS on group effects, and warns when not converged."""
+
+import numpy as np
+import pytest
+
+from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier.datasets import make_grouped_hte
+
+DATA = make_grouped_hte(1500, n_levels=(2, 4), sigma_theta=0.2, noise=0.8, random_state=8)
+
+
+@pytest.fixture(scope="module")
+def nuts():
+    est = HierarchicalHTE(modifiers=DATA.modifiers, random_state=0)
+    return est.fit(DATA.X, DATA.y, treatment=DATA.treatment).effect_by_group()
+
+
+def test_group_effects_agree_with_nuts(nuts):
+    est = HierarchicalHTE(modifiers=DATA.modifiers, inference="svi", svi_steps=4000,
+                          random_state=0)  # fmt: skip
+    svi = est.fit(DATA.X, DATA.y, treatment=DATA.treatment).effect_by_group()
+    # means within half a posterior sd of NUTS's (Monte Carlo error of NUTS's mean is
+    # about sd / 20 with 1000 draws), and the same ordering of groups
+    gap = np.abs(svi["mean"] - nuts["mean"]) / nuts["sd"]
+    assert gap.max() < 0.5
+    assert np.corrcoef(svi["mean"], nuts["mean"])[0, 1] > 0.95
+    # a Gaussian approximation may understate uncertainty, but not wildly
+    assert 0.5 < (svi["sd"] / nuts["sd"]).median() < 1.3
+    assert est.diagnostics().loc["svi", "steps"] == 4000
+    assert est.idata_.posterior.sizes["draw"] * est.idata_.posterior.sizes["chain"] == 4000
+
+
+def test_low_rank_guide_orders_groups_like_nuts(nuts):
+    # the low-rank guide is coarser (meant for thousands of groups): same ordering,
+    # means within two posterior sds
+    est = HierarchicalHTE(modifiers=DATA.modifiers, inference="svi", svi_guide="lowrank",
+                          svi_steps=4000, random_state=0)  # fmt: skip
+    svi = est.fit(DATA.X, DATA.y, treatment=DATA.treatment).effect_by_group()
+    assert np.corrcoef(svi["mean"], nuts["mean"])[0, 1] > 0.9  # 8 groups: a noisy correlation
+    assert (np.abs(svi["mean"] - nuts["mean"]) / nuts["sd"]).max() < 2.0
+
+
+def test_unconverged_optimisation_warns():
+    # 50 steps stop in the initial descent, while the loss still falls steeply
+    est = HierarchicalHTE(modifiers=DATA.modifiers, inference="svi", svi_steps=50,
+                          random_state=0)  # fmt: skip
+    with pytest.warns(SamplingWarning, match="had not converged after 50 steps"):
+        est.fit(DATA.X, DATA.y, treatment=DATA.treatment)
