@@ -54,6 +54,10 @@ def _is_count(value) -> bool:
     return isinstance(value, Integral | Real) and not isinstance(value, bool)
 
 
+#: parameterization="auto" samples a group's offsets centred when the standard
+#: error of its treated-control difference is below this share of prior_sd_scale.
+CENTERING_SE_RATIO = 0.1
+
 #: Parameters whose convergence decides whether a fit is trustworthy.
 KEY_PARAMETERS = (
     "b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "cutpoints", "group_effect"
@@ -145,6 +149,15 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         CPUs); ``"vectorized"`` batches them into one program (best on GPUs).
     progress_bar : bool, default=False
         Show a progress bar while sampling.
+    parameterization : {"auto", "centered", "noncentered"}, default="auto"
+        How the nested structure's group offsets are sampled. Non-centred
+        (a standard normal, scaled) suits groups whose data say little, the
+        usual survey case; centred suits groups with thousands of rows, where
+        the non-centred form needs hundreds of leapfrog steps per draw.
+        ``"auto"`` (Gaussian family) centres each group whose treated-control
+        difference has a standard error below 0.1 x ``prior_sd_scale`` and
+        leaves the others non-centred. The posterior is the same; only the
+        sampler's efficiency changes.
     inference : {"nuts", "svi"}, default="nuts"
         ``"nuts"`` samples the exact posterior. ``"svi"`` fits a multivariate
         normal approximation by stochastic variational inference and draws
@@ -253,6 +266,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         "dense_mass": ["boolean"],
         "chain_method": [StrOptions({"parallel", "vectorized"})],
         "progress_bar": ["boolean"],
+        "parameterization": [StrOptions({"auto", "centered", "noncentered"})],
         "inference": [StrOptions({"nuts", "svi"})],
         "svi_steps": [Interval(Integral, 10, None, closed="left")],
         "svi_guide": [StrOptions({"auto", "mvn", "lowrank"})],
@@ -286,6 +300,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         dense_mass=False,
         chain_method="parallel",
         progress_bar=False,
+        parameterization="auto",
         inference="nuts",
         svi_steps=10_000,
         svi_guide="auto",
@@ -315,6 +330,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         self.dense_mass = dense_mass
         self.chain_method = chain_method
         self.progress_bar = progress_bar
+        self.parameterization = parameterization
         self.inference = inference
         self.svi_steps = svi_steps
         self.svi_guide = svi_guide
@@ -407,6 +423,10 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             data = gaussian_row_data(rows)
             likelihood = "gaussian_rows"
         level_dims = ()
+        if self.structure == "nested":
+            data["centered"] = self._centered_groups(row_group, treat, outcome, design.n_groups)
+            data["Z"] = design.Z
+            data["xbar"] = xbar
         if self.structure == "additive":
             data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
             bases = design.level_bases()
@@ -509,6 +529,20 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             {"final_loss": [float(losses[-tenth:].mean())], "steps": [losses.size]},
             index=pd.Index(["svi"], name="parameter"),
         )
+
+    def _centered_groups(self, row_group, treat, outcome, n_groups) -> np.ndarray:
+        """1 for the groups whose offsets are sampled centred, 0 for non-centred."""
+        n = np.bincount(row_group, minlength=n_groups).astype(float)
+        m = np.bincount(row_group, weights=treat, minlength=n_groups)
+        if self.parameterization == "centered":
+            return (n > 0).astype(float)  # empty (padding) groups stay non-centred
+        if self.parameterization == "noncentered" or self.family != "gaussian":
+            return np.zeros(n_groups)
+        # the data pin a group's effect down to about se; well below the prior's scale
+        # for the group sds, the centred form is the better geometry
+        with np.errstate(divide="ignore"):
+            se = outcome.std() * np.sqrt(1.0 / m + 1.0 / (n - m))
+        return (se < CENTERING_SE_RATIO * float(self.prior_sd_scale)).astype(float)
 
     def _target_accept(self) -> float:
         if self.target_accept is not None:

@@ -46,18 +46,61 @@ def _scales(name: str, priors: dict) -> jnp.ndarray:
     return sd[:, None] * chol
 
 
-def correlated_offsets(name: str, n_units: int, priors: dict) -> jnp.ndarray:
-    """(n_units, 2) iid bivariate-normal (intercept, effect) offsets, non-centred.
+def correlated_offsets(
+    name: str, n_units: int, priors: dict, centered=None, mean=None
+) -> jnp.ndarray:
+    """(n_units, 2) iid bivariate-normal (intercept, effect) offsets.
 
-    Groups are often small, so the data inform each offset weakly: the
-    non-centred form avoids the funnel between the offsets and their scale.
+    Each unit's offsets are non-centred (a standard normal, scaled) unless
+    ``centered`` (a 0/1 array, data) marks it. Small groups inform their
+    offsets weakly, and the non-centred form avoids the funnel between the
+    offsets and their scale. A group with thousands of rows pins down its own
+    intercept and effect; then the centred form is the better geometry: the
+    sampled value is the group's intercept and effect themselves, with prior
+    bivariate normal around ``mean`` (what the population-level terms predict
+    for it), so the population coefficients meet that group's data only
+    through this prior and no ridge runs between them and its offsets. The
+    centred units' density is added as a correction to the standard normal,
+    so one compiled program serves any mix of units.
     """
     scale_tril = _scales(name, priors)
     z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0).expand([n_units, 2]).to_event(2))
-    return z @ scale_tril.T
+    noncentred = z @ scale_tril.T
+    if centered is None:
+        return noncentred
+    flag = centered.astype(bool)
+    # log N(z; mean, S S') - log N(z; 0, I) for the centred units (S lower triangular 2x2)
+    r = z - mean
+    w0 = r[:, 0] / scale_tril[0, 0]
+    w1 = (r[:, 1] - scale_tril[1, 0] * w0) / scale_tril[1, 1]
+    correction = (
+        -0.5 * (w0**2 + w1**2)
+        - jnp.log(scale_tril[0, 0])
+        - jnp.log(scale_tril[1, 1])
+        + 0.5 * (z[:, 0] ** 2 + z[:, 1] ** 2)
+    )
+    numpyro.factor(f"centering_{name}", jnp.sum(jnp.where(flag, correction, 0.0)))
+    return jnp.where(flag[:, None], r, noncentred)
 
 
-def varying_effects(data: dict, priors: dict, sizes: ModelSizes) -> jnp.ndarray:
+def _predicted_group_terms(data: dict, intercept, b: jnp.ndarray) -> jnp.ndarray:
+    """(n_groups, 2): each group's intercept and effect as the population terms predict them.
+
+    Written in the model's centred design ``[controls, Z, t, t * Z] - xbar``, so
+    that ``offsets = group values - prediction`` reproduces the linear predictor.
+    """
+    Z, xbar = data["Z"], data["xbar"]
+    q = Z.shape[1]
+    p = b.shape[0] - 2 * q - 1
+    gamma, b_t, lam = b[p : p + q], b[p + q], b[p + q + 1 :]
+    zbar, tbar, tzbar = xbar[p : p + q], xbar[p + q], xbar[p + q + 1 :]
+    level = intercept + (Z - zbar) @ gamma - tbar * b_t - tzbar @ lam
+    return jnp.stack([level, b_t + Z @ lam], axis=-1)
+
+
+def varying_effects(
+    data: dict, priors: dict, sizes: ModelSizes, intercept=0.0, b=None
+) -> jnp.ndarray:
     """(n_groups, 2) varying intercept and treatment-effect offsets per group.
 
     Additive structure: modifier k's level offsets live in the span of
@@ -70,7 +113,11 @@ def varying_effects(data: dict, priors: dict, sizes: ModelSizes) -> jnp.ndarray:
     along ridges that only the priors bound, which NUTS explores badly.
     """
     if sizes.structure == "nested":
-        return numpyro.deterministic("u", correlated_offsets("group", sizes.n_groups, priors))
+        if "centered" not in data:
+            return numpyro.deterministic("u", correlated_offsets("group", sizes.n_groups, priors))
+        mean = _predicted_group_terms(data, intercept, b)
+        offsets = correlated_offsets("group", sizes.n_groups, priors, data["centered"], mean)
+        return numpyro.deterministic("u", offsets)
     total = jnp.zeros((sizes.n_groups, 2))
     for k, (_, dims) in enumerate(sizes.level_dims):
         if dims == 0:  # the population-level terms already span every level
@@ -107,7 +154,7 @@ def hte_model(data: dict, priors: dict, sizes: ModelSizes) -> None:
         # mean of the population-level columns (the note's normal(0, 1) refers to it)
         intercept = numpyro.sample("Intercept", dist.Normal(0.0, priors["intercept"]))
     b = numpyro.sample("b", dist.Normal(0.0, priors["coef"]).expand([sizes.n_coef]).to_event(1))
-    u = varying_effects(data, priors, sizes)
+    u = varying_effects(data, priors, sizes, intercept, b)
     if sizes.family != "gaussian":
         g = data["g"]
         eta = intercept + data["x"] @ b + u[g, 0] + u[g, 1] * data["t"]

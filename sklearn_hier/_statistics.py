@@ -126,7 +126,7 @@ def pad_groups(data: dict, n_groups: int, n_padded: int) -> dict:
     if extra == 0:
         return data
     padded = dict(data)
-    for key in ("n", "m", "sx", "sxt", "sy", "syt", "level_codes"):
+    for key in ("n", "m", "sx", "sxt", "sy", "syt", "level_codes", "centered", "Z"):
         if key in data:
             value = np.asarray(data[key])
             filler = np.zeros((extra,) + value.shape[1:], dtype=value.dtype)
