@@ -51,6 +51,6 @@ groups$median <- apply(theta, 2, median)
 write.csv(groups, paste0(out, "_groups.csv"), row.names = FALSE)
 write.csv(data.frame(
   compile_s = compile_s, sampling_s = sampling_s,
-  min_ess_bulk = min(c(summary_key$ess_bulk, theta_ess)),
-  max_rhat = max(c(summary_key$rhat, theta_rhat))
+  min_ess_bulk = min(c(as.numeric(summary_key$ess_bulk), theta_ess)),
+  max_rhat = max(c(as.numeric(summary_key$rhat), theta_rhat))
 ), paste0(out, "_timing.csv"), row.names = FALSE)

@@ -8,7 +8,9 @@ largest difference between its group posterior medians and brms's.
 
 Setup (none of it is needed by the package or its tests):
 
-- brms: ``apt-get install r-cran-brms r-cran-posterior`` (Debian), then ``Rscript`` on PATH;
+- brms: ``apt-get install r-cran-brms r-cran-posterior`` (Debian), then ``Rscript`` on PATH.
+  Debian's ``r-cran-bh`` is a virtual package that relies on the system Boost; if rstan
+  reports "Boost not found", link it: ``ln -s /usr/include /usr/lib/R/site-library/BH/include``;
 - bambi: ``pip install bambi nutpie`` into any Python, passed as ``--bambi-python``.
 
 Run ``python benchmarks/versus_brms_bambi.py [--draws 1000] [--bambi-python PATH]``.

@@ -139,3 +139,17 @@ def test_simulated_groups_carry_the_average_true_effect_of_their_rows():
                                      bins=d.bins)  # fmt: skip
     assert design.n_groups == len(d.group_effects)
     assert (pd.crosstab(row_group, d.group).to_numpy() > 0).sum() == design.n_groups
+
+
+def test_compiled_group_lookup_matches_the_general_path():
+    from sklearn_hier._design import _lookup_known_groups
+
+    d = make_grouped_hte(5000, n_levels=(2, 3, 5), random_state=2)
+    design, row_group = Design.learn(d.X, modifiers=d.modifiers, group_predictors=None, bins=None)
+    fast = _lookup_known_groups(design, d.X)
+    np.testing.assert_array_equal(fast, row_group)
+    # a level never seen, a non-integer value, or a missing value: left to the general path
+    for value in (7, 1.5, np.nan):
+        X = d.X.astype({"m2": float})
+        X.loc[3, "m2"] = value
+        assert _lookup_known_groups(design, X) is None
