@@ -423,10 +423,10 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             data = gaussian_row_data(rows)
             likelihood = "gaussian_rows"
         level_dims = ()
-        if self.structure == "nested":
-            data["centered"] = self._centered_groups(row_group, treat, outcome, design.n_groups)
-            data["Z"] = design.Z
-            data["xbar"] = xbar
+        centered = self._centered_groups(row_group, treat, outcome, design.n_groups)
+        if self.structure == "nested" and centered.any():
+            # only then: a model without centred groups is the cheaper all-non-centred one
+            data.update(centered=centered, Z=design.Z, xbar=xbar)
         if self.structure == "additive":
             data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
             bases = design.level_bases()
