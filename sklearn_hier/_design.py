@@ -280,13 +280,10 @@ class Design:
         seen_level = np.ones(codes.shape[0], dtype=bool)
         for k in range(codes.shape[1]):
             seen_level &= codes[:, k] >= 0
-        radices = [len(v) for v in self.modifier_levels]
-        keys = _combine_codes(np.maximum(codes, 0), radices)
-        if np.prod(radices, dtype=float) <= LOOKUP_SPAN * 16:
-            # few level combinations: look groups up in a table indexed by key
-            table = np.full(int(np.prod(radices)), -1, dtype=np.int64)
-            table[self.group_keys] = np.arange(self.n_groups)
-            row_group = np.where(seen_level, table[keys], -1)
+        keys = _combine_codes(np.maximum(codes, 0), [len(v) for v in self.modifier_levels])
+        table = self.key_table()
+        if table is not None:
+            row_group = np.where(seen_level, table[keys], -1).astype(np.int64)
             found = row_group >= 0
         else:
             pos = np.searchsorted(self.group_keys, keys).clip(0, self.n_groups - 1)
@@ -305,6 +302,16 @@ class Design:
             new_groups = sub.iloc[first].reset_index(drop=True)
             row_group[unseen] = self.n_groups + new_id
         return row_group, new_groups
+
+    def key_table(self) -> np.ndarray | None:
+        """Group index by combined level key (-1: no such group), when there are few
+        enough level combinations for a table; None otherwise."""
+        size = np.prod([len(v) for v in self.modifier_levels], dtype=float)
+        if size > LOOKUP_SPAN * 16:
+            return None
+        table = np.full(int(size), -1, dtype=np.int32)
+        table[self.group_keys] = np.arange(self.n_groups)
+        return table
 
     def predictors_of(self, groups: pd.DataFrame) -> np.ndarray:
         """Group-level predictor matrix Z for a table of groups."""
@@ -377,7 +384,7 @@ def _lookup_known_groups(design: "Design", X: pd.DataFrame) -> np.ndarray | None
     to level codes, combined keys and group indices through lookup tables in a
     single compiled JAX pass over the columns, at memory speed.
     """
-    tables, lows, spans = [], [], []
+    tables, lows = [], []
     for coding, levels in zip(design.modifiers, design.modifier_levels, strict=True):
         column = X[coding.name]
         if (
@@ -386,27 +393,23 @@ def _lookup_known_groups(design: "Design", X: pd.DataFrame) -> np.ndarray | None
             or isinstance(column.dtype, pd.CategoricalDtype)
         ):
             return None
-        levels = np.asarray(levels, dtype=float)
-        span = levels[-1] - levels[0]
-        if span >= LOOKUP_SPAN or not np.array_equal(levels, np.round(levels)):
+        table = _integer_level_table(np.asarray(levels, dtype=float))
+        if table is None:
             return None
-        table = np.full(int(span) + 1, -1, dtype=np.int32)
-        table[(levels - levels[0]).astype(np.int64)] = np.arange(levels.size)
         tables.append(table)
-        lows.append(levels[0])
-        spans.append(int(span))
-    radices = [len(v) for v in design.modifier_levels]
-    if np.prod(radices, dtype=float) > LOOKUP_SPAN * 16:
+        lows.append(float(levels[0]))
+    group_table = design.key_table()
+    if group_table is None:
         return None
-    group_table = np.full(int(np.prod(radices)), -1, dtype=np.int32)
-    group_table[design.group_keys] = np.arange(design.n_groups)
+    spans = [t.size - 1 for t in tables]
+    radices = [len(v) for v in design.modifier_levels]
     weights = np.cumprod([1] + radices[:0:-1])[::-1].astype(np.int32)
     offsets = np.concatenate([[0], np.cumsum([t.size for t in tables])[:-1]]).astype(np.int32)
     columns = tuple(np.asarray(X[c.name].to_numpy()) for c in design.modifiers)
     with jax.enable_x64(True):
         row_group, clean = _known_group_kernel(
             columns, np.asarray(lows, float), np.asarray(spans, np.int32), offsets,
-            np.concatenate(tables), weights, group_table,
+            np.concatenate(tables).astype(np.int32), weights, group_table,
         )  # fmt: skip
         row_group = np.asarray(row_group)
     if not bool(clean) or (row_group < 0).any():
@@ -434,15 +437,23 @@ def _known_group_kernel(columns, lows, spans, offsets, tables, weights, group_ta
 LOOKUP_SPAN = 1 << 16
 
 
+def _integer_level_table(levels: np.ndarray) -> np.ndarray | None:
+    """Code of each value ``levels[0] + i`` (-1 where none) for integer levels spanning
+    fewer than LOOKUP_SPAN values (the usual 0/1 and 1..k codings); None otherwise."""
+    span = levels[-1] - levels[0]
+    if span >= LOOKUP_SPAN or not np.array_equal(levels, np.round(levels)):
+        return None
+    table = np.full(int(span) + 1, -1, dtype=np.int64)
+    table[(levels - levels[0]).astype(np.int64)] = np.arange(levels.size)
+    return table
+
+
 def _numeric_codes(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Index of each value in the sorted ``levels``; -1 where it is not one of them."""
-    lo, span = levels[0], levels[-1] - levels[0]
-    if span < LOOKUP_SPAN and np.array_equal(levels, np.round(levels)):
-        # integer levels (the usual coding): a table lookup, about twice as fast as a search
-        span = int(span)
-        table = np.full(span + 1, -1, dtype=np.int64)
-        table[(levels - lo).astype(np.int64)] = np.arange(levels.size)
-        shifted = values - lo
+    table = _integer_level_table(levels)
+    if table is not None:  # a table lookup, about twice as fast as a search
+        span = table.size - 1
+        shifted = values - levels[0]
         index = shifted.astype(np.int64)
         valid = (index == shifted) & (index >= 0) & (index <= span)
         return np.where(valid, table[np.clip(index, 0, span)], -1)

@@ -427,10 +427,12 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             data = gaussian_row_data(rows)
             likelihood = "gaussian_rows"
         level_dims = ()
-        centered = self._centered_groups(row_group, treat, outcome, design.n_groups)
-        if self.structure == "nested" and centered.any():
-            # only then: a model without centred groups is the cheaper all-non-centred one
-            data.update(centered=centered, Z=design.Z, xbar=xbar)
+        n = np.bincount(row_group, minlength=design.n_groups)
+        n_treated = np.bincount(row_group, weights=treat, minlength=design.n_groups).astype(int)
+        if self.structure == "nested":
+            centered = self._centered_groups(n, n_treated, outcome)
+            if centered.any():  # else the cheaper all-non-centred model
+                data.update(centered=centered, Z=design.Z, xbar=xbar)
         if self.structure == "additive":
             data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
             bases = design.level_bases()
@@ -469,8 +471,6 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
                 target_accept=self._target_accept(),
                 seed=seed,
             )
-        n = np.bincount(row_group, minlength=design.n_groups)
-        n_treated = np.bincount(row_group, weights=treat, minlength=design.n_groups).astype(int)
         self.design_ = design
         self.idata_ = build_inference_data(
             result,
@@ -534,14 +534,13 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             index=pd.Index(["svi"], name="parameter"),
         )
 
-    def _centered_groups(self, row_group, treat, outcome, n_groups) -> np.ndarray:
-        """1 for the groups whose offsets are sampled centred, 0 for non-centred."""
-        n = np.bincount(row_group, minlength=n_groups).astype(float)
-        m = np.bincount(row_group, weights=treat, minlength=n_groups)
+    def _centered_groups(self, n, m, outcome) -> np.ndarray:
+        """1 for the groups (``n`` rows, ``m`` treated) sampled centred, 0 for non-centred."""
+        n, m = n.astype(float), m.astype(float)
         if self.parameterization == "centered":
-            return (n > 0).astype(float)  # empty (padding) groups stay non-centred
+            return np.ones_like(n)  # the padding groups added later stay non-centred
         if self.parameterization == "noncentered" or self.family != "gaussian":
-            return np.zeros(n_groups)
+            return np.zeros_like(n)
         # the data pin a group's effect down to about se; well below the prior's scale
         # for the group sds, the centred form is the better geometry
         with np.errstate(divide="ignore"):
@@ -682,16 +681,20 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         ``parts`` are ``"effect"`` and/or ``"intercept"``; rows are assigned to
         groups once, whatever the number of parts.
         """
+        row_group, new_groups = self._assign(X)
+        return (row_group, *(self._part_draws(new_groups, part) for part in parts))
+
+    def _assign(self, X) -> tuple[np.ndarray, pd.DataFrame]:
+        """Each row's group (known groups first, then new ones) and the new groups' table."""
         check_is_fitted(self)
-        frame = self._frame_for_predict(X)
-        row_group, new_groups = self.design_.assign(frame)
-        out = [row_group]
-        for part in parts:
-            draws = flat(self.idata_, f"group_{part}")
-            if len(new_groups):
-                draws = np.concatenate([draws, self._new_group_draws(new_groups, part)], axis=1)
-            out.append(draws)
-        return tuple(out)
+        return self.design_.assign(self._frame_for_predict(X))
+
+    def _part_draws(self, new_groups: pd.DataFrame, part: str) -> np.ndarray:
+        """(S, n_known + n_new) draws of the groups' ``"effect"`` or ``"intercept"``."""
+        draws = flat(self.idata_, f"group_{part}")
+        if len(new_groups):
+            draws = np.concatenate([draws, self._new_group_draws(new_groups, part)], axis=1)
+        return draws
 
     def _new_group_draws(self, new_groups: pd.DataFrame, part: str) -> np.ndarray:
         """Effects (or intercepts) of groups unseen in training, from the population model."""
@@ -795,16 +798,9 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         if X is None:
             weights = self.groups_["n"].to_numpy(float)
             return self._group_effect_draws(scale, category) @ (weights / weights.sum())
-        if self._on_link_scale(scale, category):
-            row_group, draws = self._group_draws(X, "effect")
-            counts = np.bincount(row_group, minlength=draws.shape[1])
-            return draws @ (counts / row_group.size)
         frame = self._frame_for_predict(X)
-        total = 0.0
-        for _, intercepts, effects, controls, exposure in self._row_blocks(frame):
-            draws = self._response_effect_draws(intercepts, effects, controls, exposure, category)
-            total = total + draws.sum(axis=1)
-        return total / frame.shape[0]
+        totals, _, draws = self._weighted_group_draws(frame, np.ones(len(frame)), scale, category)
+        return draws @ (totals / totals.sum())
 
     def _average_effect(self, X, prob) -> tuple[float, float, float]:
         draws = self.average_effect_draws(X)
@@ -818,10 +814,14 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             raise ValueError("category is for family='ordinal' on the response scale.")
         return self.family == "gaussian" or scale == "link"
 
-    def _row_blocks(self, frame: pd.DataFrame, block_rows: int | None = None):
-        """Yield (rows, intercept draws, effect draws, controls, exposure) per block of rows."""
-        check_is_fitted(self)
-        row_group, intercepts, effects = self._group_draws(frame, "intercept", "effect")
+    def _row_blocks(self, frame: pd.DataFrame, block_rows: int | None = None, assigned=None):
+        """Yield (rows, intercept draws, effect draws, controls, exposure) per block of rows.
+
+        ``assigned``: the frame's ``(row_group, new_groups)`` when already known.
+        """
+        row_group, new_groups = self._assign(frame) if assigned is None else assigned
+        intercepts = self._part_draws(new_groups, "intercept")
+        effects = self._part_draws(new_groups, "effect")
         controls = self.design_.control_matrix(frame)
         exposure = None
         if self.exposure is not None:

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.utils.validation import check_is_fitted
 
 from ._design import group_labels
@@ -246,28 +247,30 @@ class ReportingMixin:
             raise ValueError("weights must be finite and non-negative.")
         return self._weighted_group_draws(frame, w, scale)
 
-    def _weighted_group_draws(self, frame: pd.DataFrame, w: np.ndarray, scale):
-        """Rows collapsed to their groups: total weight, levels, weighted mean effect draws."""
-        if self._on_link_scale(scale, None):
-            row_group, draws = self._group_draws(frame, "effect")
-            effect_sums = None
-        else:
-            row_group, draws = self._group_draws(frame, "effect")
-            effect_sums = np.zeros_like(draws)
-            for rows, intercepts, effects, controls, exposure in self._row_blocks(frame):
-                block = self._response_effect_draws(intercepts, effects, controls, exposure)
-                # sum each group's weighted row effects, draw by draw
-                np.add.at(effect_sums.T, row_group[rows], (block * w[rows]).T)
-        n_all = draws.shape[1]
+    def _weighted_group_draws(self, frame: pd.DataFrame, w: np.ndarray, scale, category=None):
+        """Rows collapsed to their groups: total weight, levels, and the draws (S, groups)
+        of each group's weighted mean effect over its rows."""
+        row_group, new_groups = self._assign(frame)
+        n_all = self.n_groups_ + len(new_groups)
         totals = np.bincount(row_group, weights=w, minlength=n_all)
         present = np.flatnonzero(np.bincount(row_group, minlength=n_all))
-        names = self.design_.modifier_names
-        _, new_groups = self.design_.assign(frame)  # levels as the groups table writes them
-        levels = pd.concat([self.groups_[names], new_groups[names]], ignore_index=True)
-        levels = levels.iloc[present]
-        if effect_sums is None:
-            group_draws = draws[:, present]
-        else:
+        if self._on_link_scale(scale, category):  # one effect per group
+            group_draws = self._part_draws(new_groups, "effect")[:, present]
+        else:  # row effects differ within a group (controls): weighted sums per group
+            indicator = sparse.csr_matrix(
+                (w, (np.arange(len(frame)), row_group)), shape=(len(frame), n_all)
+            )
+            sums = 0.0
+            assigned = (row_group, new_groups)
+            for rows, intercepts, effects, controls, exposure in self._row_blocks(
+                frame, assigned=assigned
+            ):
+                block = self._response_effect_draws(
+                    intercepts, effects, controls, exposure, category
+                )
+                sums = sums + (indicator[rows].T @ block.T).T
             safe = np.where(totals[present] > 0, totals[present], 1.0)
-            group_draws = effect_sums[:, present] / safe
-        return totals[present], levels.reset_index(drop=True), group_draws
+            group_draws = np.asarray(sums)[:, present] / safe
+        names = self.design_.modifier_names
+        levels = pd.concat([self.groups_[names], new_groups[names]], ignore_index=True)
+        return totals[present], levels.iloc[present].reset_index(drop=True), group_draws
