@@ -211,11 +211,11 @@ class Design:
         check_no_missing(X, control_cols, what="control")
 
         mod_codings = [ColumnCoding.learn(X[c], bins.get(c)) for c in modifiers]
-        levels_frame = pd.DataFrame({m.name: m.levels_of(X[m.name]) for m in mod_codings})
         modifier_levels = []
         for m in mod_codings:
             if m.kind == "numeric":
-                modifier_levels.append(np.unique(levels_frame[m.name].to_numpy()))
+                # a hash pass over the column, then a sort of its few distinct values
+                modifier_levels.append(np.sort(np.asarray(X[m.name].unique(), dtype=float)))
             else:
                 modifier_levels.append(np.asarray(m.categories, dtype=object))
             if len(modifier_levels[-1]) < 2:
@@ -228,12 +228,15 @@ class Design:
                     f"modifier {m.name!r} has {found} in the data; it cannot define groups. "
                     "Drop it from modifiers."
                 )
-        codes = _level_codes(mod_codings, modifier_levels, levels_frame)
-        keys = _combine_codes(codes, [len(lv) for lv in modifier_levels])
-        group_keys, row_group = np.unique(keys, return_inverse=True)
+        group_keys, row_group = _group_rows(mod_codings, modifier_levels, X)
         first_row = np.zeros(group_keys.size, dtype=np.int64)
         first_row[row_group[::-1]] = np.arange(len(X))[::-1]
-        groups = levels_frame.iloc[first_row].reset_index(drop=True)
+        groups = pd.DataFrame(
+            {
+                m.name: m.levels_of(X[m.name].iloc[first_row]).reset_index(drop=True)
+                for m in mod_codings
+            }  # fmt: skip
+        )
 
         pred_codings = []
         for col in predictor_cols:
@@ -307,7 +310,7 @@ class Design:
         """Group index by combined level key (-1: no such group), when there are few
         enough level combinations for a table; None otherwise."""
         size = np.prod([len(v) for v in self.modifier_levels], dtype=float)
-        if size > LOOKUP_SPAN * 16:
+        if size > KEY_TABLE_SIZE:
             return None
         table = np.full(int(size), -1, dtype=np.int32)
         table[self.group_keys] = np.arange(self.n_groups)
@@ -376,16 +379,11 @@ def _level_codes(
     return codes
 
 
-def _lookup_known_groups(design: "Design", X: pd.DataFrame) -> np.ndarray | None:
-    """Each row's group when all modifiers are integer-coded numbers and every row's
-    group was seen in training; None otherwise (the general path then handles it).
-
-    Numeric modifiers with integer levels (the usual 0/1 and 1..k codings) map
-    to level codes, combined keys and group indices through lookup tables in a
-    single compiled JAX pass over the columns, at memory speed.
-    """
+def _integer_key_inputs(codings, levels, X: pd.DataFrame) -> tuple | None:
+    """Arguments of :func:`_level_key_kernel` when every modifier is a numeric column
+    with integer levels (the usual 0/1 and 1..k codings); None otherwise."""
     tables, lows = [], []
-    for coding, levels in zip(design.modifiers, design.modifier_levels, strict=True):
+    for coding, lv in zip(codings, levels, strict=True):
         column = X[coding.name]
         if (
             coding.kind != "numeric"
@@ -393,24 +391,61 @@ def _lookup_known_groups(design: "Design", X: pd.DataFrame) -> np.ndarray | None
             or isinstance(column.dtype, pd.CategoricalDtype)
         ):
             return None
-        table = _integer_level_table(np.asarray(levels, dtype=float))
+        table = _integer_level_table(np.asarray(lv, dtype=float))
         if table is None:
             return None
         tables.append(table)
-        lows.append(float(levels[0]))
-    group_table = design.key_table()
-    if group_table is None:
-        return None
+        lows.append(float(lv[0]))
     spans = [t.size - 1 for t in tables]
-    radices = [len(v) for v in design.modifier_levels]
+    radices = [len(v) for v in levels]
     weights = np.cumprod([1] + radices[:0:-1])[::-1].astype(np.int32)
     offsets = np.concatenate([[0], np.cumsum([t.size for t in tables])[:-1]]).astype(np.int32)
-    columns = tuple(np.asarray(X[c.name].to_numpy()) for c in design.modifiers)
+    columns = tuple(np.asarray(X[c.name].to_numpy()) for c in codings)
+    return (
+        columns, np.asarray(lows, float), np.asarray(spans, np.int32), offsets,
+        np.concatenate(tables).astype(np.int32), weights,
+    )  # fmt: skip
+
+
+def _group_rows(codings, levels, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys of the level combinations present, and each row's index among them.
+
+    Integer-coded modifiers get their keys in one compiled pass, and when the
+    combinations are few enough for a table, groups are found by counting keys
+    rather than sorting them: O(rows) instead of O(rows log rows).
+    """
+    radices = [len(v) for v in levels]
+    size = np.prod(np.asarray(radices, dtype=float))
+    inputs = _integer_key_inputs(codings, levels, X) if size <= 2.0**31 else None
+    if inputs is not None:
+        with jax.enable_x64(True):
+            keys, _, _ = _level_key_kernel(*inputs)
+            keys = np.asarray(keys)
+    else:
+        frame = pd.DataFrame({m.name: m.levels_of(X[m.name]) for m in codings})
+        keys = _combine_codes(_level_codes(codings, levels, frame), radices)
+    if size > KEY_TABLE_SIZE:
+        group_keys, row_group = np.unique(keys, return_inverse=True)
+        return group_keys, row_group.astype(np.int64)
+    group_keys = np.flatnonzero(np.bincount(keys, minlength=int(size)))
+    table = np.zeros(int(size), dtype=np.int32)
+    table[group_keys] = np.arange(group_keys.size)
+    return group_keys, table[keys]
+
+
+def _lookup_known_groups(design: "Design", X: pd.DataFrame) -> np.ndarray | None:
+    """Each row's group when all modifiers are integer-coded numbers and every row's
+    group was seen in training; None otherwise (the general path then handles it).
+
+    Level codes, combined keys and group indices come from lookup tables in a
+    single compiled JAX pass over the columns, at memory speed.
+    """
+    inputs = _integer_key_inputs(design.modifiers, design.modifier_levels, X)
+    group_table = design.key_table()
+    if inputs is None or group_table is None:
+        return None
     with jax.enable_x64(True):
-        row_group, clean = _known_group_kernel(
-            columns, np.asarray(lows, float), np.asarray(spans, np.int32), offsets,
-            np.concatenate(tables).astype(np.int32), weights, group_table,
-        )  # fmt: skip
+        row_group, clean = _known_group_kernel(*inputs, group_table)
         row_group = np.asarray(row_group)
     if not bool(clean) or (row_group < 0).any():
         return None  # missing values or unseen groups: the general path explains or handles them
@@ -418,7 +453,9 @@ def _lookup_known_groups(design: "Design", X: pd.DataFrame) -> np.ndarray | None
 
 
 @jax.jit
-def _known_group_kernel(columns, lows, spans, offsets, tables, weights, group_table):
+def _level_key_kernel(columns, lows, spans, offsets, tables, weights):
+    """Combined level key of each row, whether all its levels are known, and whether
+    every value was finite."""
     key = jnp.zeros(columns[0].shape[0], dtype=jnp.int32)
     seen = jnp.ones(columns[0].shape[0], dtype=bool)
     clean = jnp.array(True)
@@ -430,11 +467,20 @@ def _known_group_kernel(columns, lows, spans, offsets, tables, weights, group_ta
         code = jnp.where(valid, tables[offsets[k] + jnp.clip(index, 0, spans[k])], -1)
         seen = seen & (code >= 0)
         key = key + jnp.maximum(code, 0) * weights[k]
+    return key, seen, clean
+
+
+@jax.jit
+def _known_group_kernel(columns, lows, spans, offsets, tables, weights, group_table):
+    key, seen, clean = _level_key_kernel(columns, lows, spans, offsets, tables, weights)
     return jnp.where(seen, group_table[key], -1), clean
 
 
 #: Widest range of integer levels looked up through a table rather than a search.
 LOOKUP_SPAN = 1 << 16
+
+#: Most level combinations indexed through a table (4 MiB of int32) rather than a sort.
+KEY_TABLE_SIZE = 1 << 20
 
 
 def _integer_level_table(levels: np.ndarray) -> np.ndarray | None:

@@ -29,6 +29,15 @@ from numpyro.infer.util import constrain_fn, potential_energy
 
 from ._model import ModelSizes, hte_model
 
+#: From this many rows on, warm-up's mass-matrix estimates are used as they are.
+#: Stan's regularisation (kept below it) adds 1e-3 * 5 / (n + 5) to each
+#: variance estimate from a window of n draws, which guards the first short
+#: windows of small-data fits. With many rows, sigma and the control
+#: coefficients have posterior variances far below that floor (sd 0.0002 at
+#: 10 million rows), the floor sets their inverse mass 10-20 times too large
+#: and the step size shrinks to match: twice the leapfrog steps per draw.
+UNREGULARIZED_MASS_ROWS = 20_000
+
 
 @dataclass(frozen=True)
 class SamplerSettings:
@@ -37,7 +46,9 @@ class SamplerSettings:
     num_warmup: int
     num_samples: int
     max_tree_depth: int
+    warmup_max_tree_depth: int
     dense_mass: bool
+    regularize_mass_matrix: bool
     vectorized: bool
     progress_bar: bool
 
@@ -115,8 +126,9 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
             _unconstrained_init(key_init, data, priors, sizes),
             settings.num_warmup,
             target_accept_prob=target_accept,
-            max_tree_depth=settings.max_tree_depth,
+            max_tree_depth=(settings.warmup_max_tree_depth, settings.max_tree_depth),
             dense_mass=settings.dense_mass,
+            regularize_mass_matrix=settings.regularize_mass_matrix,
             model_args=args,
             rng_key=key_run,
         )

@@ -9,9 +9,16 @@ squares is a quadratic form whose coefficients are per-group sums
 and the global cross-products ``x'x``, ``x'y`` and ``y'y``. These are computed
 in one chunked pass, so the sampler's cost per gradient is
 O(groups x columns + columns^2) whatever the number of rows.
+
+Only the controls vary from row to row within a (group, arm) cell: the other
+columns (the group-level predictors, the treatment and their interactions) are
+constant there. So the pass over the rows needs just per-cell counts and sums
+of the controls and the outcome, and the cross-products of the controls and
+the outcome; everything else is assembled exactly from those cell totals.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -43,6 +50,16 @@ class RowDesign:
     def n_coef(self) -> int:
         return self.controls.shape[1] + 2 * self.Z.shape[1] + 1
 
+    @cached_property
+    def group_counts(self) -> np.ndarray:
+        """Rows per group (float)."""
+        return np.bincount(self.group, minlength=self.Z.shape[0]).astype(float)
+
+    @cached_property
+    def treated_counts(self) -> np.ndarray:
+        """Treated rows per group (float)."""
+        return np.bincount(self.group, weights=self.treatment, minlength=self.Z.shape[0])
+
     def columns(self, rows: slice) -> np.ndarray:
         g = self.group[rows]
         t = self.treatment[rows][:, None]
@@ -51,12 +68,11 @@ class RowDesign:
 
     def column_means(self) -> np.ndarray:
         n = self.n_rows
-        counts = np.bincount(self.group, minlength=self.Z.shape[0]).astype(float)
-        treated = np.bincount(self.group, weights=self.treatment, minlength=self.Z.shape[0])
+        treated = self.treated_counts
         return np.concatenate(
             [
                 self.controls.mean(axis=0),
-                counts @ self.Z / n,
+                self.group_counts @ self.Z / n,
                 [treated.sum() / n],
                 treated @ self.Z / n,
             ]
@@ -70,41 +86,58 @@ def gaussian_cell_statistics(design: RowDesign, *, chunk_rows: int = CHUNK_ROWS)
     intercept is the expected outcome at the average row) and a leading column
     of ones is added; the outcome is centred at its mean. Everything is float64.
     """
-    n_groups = design.Z.shape[0]
+    n_groups, q = design.Z.shape
+    p = design.controls.shape[1]
     xbar = design.column_means()
     ybar = float(design.outcome.mean())
-    n_cols = xbar.size + 1
-    stats = {
-        "n": np.bincount(design.group, minlength=n_groups).astype(float),
-        "m": np.bincount(design.group, weights=design.treatment, minlength=n_groups),
-        "sx": np.zeros((n_groups, n_cols)),
-        "sxt": np.zeros((n_groups, n_cols)),
-        "sy": np.zeros(n_groups),
-        "syt": np.zeros(n_groups),
-        "xtx": np.zeros((n_cols, n_cols)),
-        "xty": np.zeros(n_cols),
-        "yty": 0.0,
-    }
+    cbar = xbar[:p]
+    n_cells = 2 * n_groups  # cell 2g + t: group g, arm t
+    count = np.zeros(n_cells)
+    control_sums = np.zeros((n_cells, p))  # of the centred controls
+    outcome_sums = np.zeros(n_cells)  # of the centred outcome
+    ctc, cty, yty = np.zeros((p, p)), np.zeros(p), 0.0
     for start in range(0, design.n_rows, chunk_rows):
         rows = slice(start, start + chunk_rows)
-        g = design.group[rows]
-        t = design.treatment[rows]
+        cell = 2 * design.group[rows] + design.treatment[rows].astype(np.int64)
+        c = design.controls[rows] - cbar
         y = design.outcome[rows] - ybar
-        x = np.empty((g.size, n_cols))
-        x[:, 0] = 1.0
-        x[:, 1:] = design.columns(rows) - xbar
-        for j in range(n_cols):
-            stats["sx"][:, j] += np.bincount(g, weights=x[:, j], minlength=n_groups)
-            stats["sxt"][:, j] += np.bincount(g, weights=x[:, j] * t, minlength=n_groups)
-        stats["sy"] += np.bincount(g, weights=y, minlength=n_groups)
-        stats["syt"] += np.bincount(g, weights=y * t, minlength=n_groups)
-        stats["xtx"] += x.T @ x
-        stats["xty"] += x.T @ y
-        stats["yty"] += float(y @ y)
-    stats["n_rows"] = float(design.n_rows)
-    stats["xbar"] = xbar
-    stats["ybar"] = ybar
-    return stats
+        count += np.bincount(cell, minlength=n_cells)
+        for j in range(p):
+            control_sums[:, j] += np.bincount(cell, weights=c[:, j], minlength=n_cells)
+        outcome_sums += np.bincount(cell, weights=y, minlength=n_cells)
+        ctc += c.T @ c
+        cty += c.T @ y
+        yty += float(y @ y)
+
+    # Row x = a + b: a = [0, centred controls, 0] varies within a cell, b = [1, 0, h]
+    # is the cell's constant part, h = [Z_g, t, t Z_g] - their means.
+    arm = np.tile([0.0, 1.0], n_groups)[:, None]
+    z_cells = np.repeat(design.Z, 2, axis=0)
+    zbar, tbar, tzbar = xbar[p : p + q], xbar[p + q], xbar[p + q + 1 :]
+    h = np.hstack([z_cells - zbar, arm - tbar, arm * z_cells - tzbar])
+    b = np.hstack([np.ones((n_cells, 1)), np.zeros((n_cells, p)), h])
+    a_sums = np.hstack([np.zeros((n_cells, 1)), control_sums, np.zeros((n_cells, 2 * q + 1))])
+    within = np.zeros((b.shape[1], b.shape[1]))
+    within[1 : p + 1, 1 : p + 1] = ctc
+    cross = a_sums.T @ b
+    xtx = within + cross + cross.T + (b * count[:, None]).T @ b
+    xty = np.concatenate([[0.0], cty, np.zeros(2 * q + 1)]) + b.T @ outcome_sums
+    x_sums = (a_sums + count[:, None] * b).reshape(n_groups, 2, -1)
+    y_sums = outcome_sums.reshape(n_groups, 2)
+    return {
+        "n": design.group_counts,
+        "m": design.treated_counts,
+        "sx": x_sums.sum(axis=1),
+        "sxt": x_sums[:, 1],
+        "sy": y_sums.sum(axis=1),
+        "syt": y_sums[:, 1],
+        "xtx": xtx,
+        "xty": xty,
+        "yty": yty,
+        "n_rows": float(design.n_rows),
+        "xbar": xbar,
+        "ybar": ybar,
+    }
 
 
 #: Group counts are padded up to a multiple of this, so that refits whose
