@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._centring import centred_groups
 from ._design import MANY_GROUPS, Design
 from ._effect_vocabulary import EffectVocabularyMixin
 from ._families import (
@@ -34,6 +35,7 @@ from ._statistics import (
     gaussian_row_data,
     pad_groups,
     padded_group_count,
+    start_centred,
 )
 from ._summary import HeterogeneitySummary, check_prob, heterogeneity, interval, summarize
 from ._validation import (
@@ -54,12 +56,8 @@ def _is_count(value) -> bool:
     return isinstance(value, Integral | Real) and not isinstance(value, bool)
 
 
-#: parameterization="auto" samples a group's offsets centred when the standard
-#: error of its treated-control difference is below this share of prior_sd_scale.
-#: Small on purpose: centring a group whose effect the data leave uncertain
-#: relative to sigma_theta recreates the funnel (divergences), and sigma_theta is
-#: often far below the prior's scale; thousands of rows per group clear the bar.
-CENTERING_SE_RATIO = 0.02
+#: warmup_max_tree_depth="auto" for the nested structure (see its docstring).
+NESTED_WARMUP_TREE_DEPTH = 6
 
 #: Parameters whose convergence decides whether a fit is trustworthy.
 KEY_PARAMETERS = (
@@ -145,13 +143,15 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         additive one, whose few-level modifiers make a harder posterior.
     max_tree_depth : int, default=10
         Maximum NUTS tree depth of the kept draws.
-    warmup_max_tree_depth : int, default=6
-        Maximum NUTS tree depth during warm-up (at most 63 leapfrog steps per
-        iteration). Early in warm-up the mass matrix is still the identity and
-        unbounded trajectories run to the full depth (1,023 steps) for
-        hundreds of iterations; the cap halves warm-up cost without changing
-        the kept draws, which use ``max_tree_depth``. ``None`` uses
-        ``max_tree_depth`` throughout, as Stan does.
+    warmup_max_tree_depth : int, "auto" or None, default="auto"
+        Maximum NUTS tree depth during warm-up. Early in warm-up the mass
+        matrix is still the identity, and unbounded trajectories run to the
+        full depth (1,023 leapfrog steps) for dozens of iterations: half of a
+        small fit's cost. ``"auto"`` caps warm-up at depth 6 (63 steps) for the
+        nested structure, whose adapted draws need about 31 steps, and leaves
+        the additive structure, whose draws need 100-200, at
+        ``max_tree_depth``. The kept draws always use ``max_tree_depth``;
+        ``None`` uses it throughout, as Stan does.
     dense_mass : bool, default=False
         Adapt a dense rather than diagonal mass matrix.
     chain_method : {"parallel", "vectorized"}, default="parallel"
@@ -165,10 +165,11 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         usual survey case; centred suits groups with thousands of rows, where
         the non-centred form needs hundreds of leapfrog steps per draw.
         ``"auto"`` (Gaussian family) centres each group whose treated-control
-        difference has a standard error below 0.02 x ``prior_sd_scale`` (in
-        practice, groups with thousands of rows) and leaves the others
-        non-centred. The posterior is the same; only the
-        sampler's efficiency changes.
+        difference has a standard error below half the between-group spread
+        of effects that the group-level predictors leave unexplained (a
+        moment estimate of sigma_theta from the groups' raw effects), or below
+        0.02 x ``prior_sd_scale``, and leaves the others non-centred. The
+        posterior is the same; only the sampler's efficiency changes.
     inference : {"nuts", "svi"}, default="nuts"
         ``"nuts"`` samples the exact posterior. ``"svi"`` fits a multivariate
         normal approximation by stochastic variational inference and draws
@@ -245,8 +246,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
     >>> from sklearn_hier.datasets import load_tomz_weeks
     >>> df = load_tomz_weeks()
     >>> X = df[["white", "male", "intl", "regime", "stakes"]]
-    >>> est = HierarchicalHTE(modifiers=["white", "male", "intl"], num_warmup=500,
-    ...                       num_samples=500, random_state=0)
+    >>> est = HierarchicalHTE(modifiers=["white", "male", "intl"], random_state=0)
     >>> est.fit(X, df["force"], treatment=df["alliance"]).n_groups_
     20
     >>> est.effect_by_group()[["white", "male", "intl", "n"]].shape
@@ -274,7 +274,11 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         "num_chains": [Interval(Integral, 1, None, closed="left")],
         "target_accept": [Interval(Real, 0, 1, closed="neither"), None],
         "max_tree_depth": [Interval(Integral, 1, 20, closed="both")],
-        "warmup_max_tree_depth": [Interval(Integral, 1, 20, closed="both"), None],
+        "warmup_max_tree_depth": [
+            Interval(Integral, 1, 20, closed="both"),
+            StrOptions({"auto"}),
+            None,
+        ],  # fmt: skip
         "dense_mass": ["boolean"],
         "chain_method": [StrOptions({"parallel", "vectorized"})],
         "progress_bar": ["boolean"],
@@ -309,7 +313,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         num_chains=4,
         target_accept=None,
         max_tree_depth=10,
-        warmup_max_tree_depth=6,
+        warmup_max_tree_depth="auto",
         dense_mass=False,
         chain_method="parallel",
         progress_bar=False,
@@ -439,10 +443,15 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         level_dims = ()
         n = rows.group_counts.astype(np.int64)
         n_treated = rows.treated_counts.astype(np.int64)
+        start = {k: data.pop(k) for k in ("group_start", "group_start_se") if k in data}
         if self.structure == "nested":
-            centered = self._centered_groups(n, n_treated, outcome)
+            # the groups' raw effects: least-squares cell estimates, or arm means
+            effect = start["group_start"][:, 1] if start else np.diff(rows.arm_means())[:, 0]
+            centered = self._centered_groups(n, n_treated, outcome, effect, design.Z)
             if centered.any():  # else the cheaper all-non-centred model
                 data.update(centered=centered, Z=design.Z, xbar=xbar)
+                if start:
+                    data.update(start_centred(start, centered))
         if self.structure == "additive":
             data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
             bases = design.level_bases()
@@ -468,11 +477,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
                 num_warmup=int(self.num_warmup),
                 num_samples=int(self.num_samples),
                 max_tree_depth=int(self.max_tree_depth),
-                warmup_max_tree_depth=int(
-                    self.max_tree_depth
-                    if self.warmup_max_tree_depth is None
-                    else self.warmup_max_tree_depth
-                ),
+                warmup_max_tree_depth=self._warmup_tree_depth(),
                 dense_mass=bool(self.dense_mass),
                 regularize_mass_matrix=n_rows < UNREGULARIZED_MASS_ROWS,
                 vectorized=self.chain_method == "vectorized",
@@ -550,18 +555,22 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             index=pd.Index(["svi"], name="parameter"),
         )
 
-    def _centered_groups(self, n, m, outcome) -> np.ndarray:
+    def _centered_groups(self, n, m, outcome, effect, Z) -> np.ndarray:
         """1 for the groups (``n`` rows, ``m`` treated) sampled centred, 0 for non-centred."""
-        n, m = n.astype(float), m.astype(float)
         if self.parameterization == "centered":
-            return np.ones_like(n)  # the padding groups added later stay non-centred
+            return np.ones(n.shape)  # the padding groups added later stay non-centred
         if self.parameterization == "noncentered" or self.family != "gaussian":
-            return np.zeros_like(n)
-        # the data pin a group's effect down to about se; well below the prior's scale
-        # for the group sds, the centred form is the better geometry
-        with np.errstate(divide="ignore"):
-            se = outcome.std() * np.sqrt(1.0 / m + 1.0 / (n - m))
-        return (se < CENTERING_SE_RATIO * float(self.prior_sd_scale)).astype(float)
+            return np.zeros(n.shape)
+        return centred_groups(
+            n, m, effect, Z, outcome_sd=float(outcome.std()),
+            prior_sd_scale=float(self.prior_sd_scale),
+        )  # fmt: skip
+
+    def _warmup_tree_depth(self) -> int:
+        depth = self.warmup_max_tree_depth
+        if depth == "auto" and self.structure == "nested":
+            return min(NESTED_WARMUP_TREE_DEPTH, int(self.max_tree_depth))
+        return int(self.max_tree_depth if depth in ("auto", None) else depth)
 
     def _target_accept(self) -> float:
         if self.target_accept is not None:
@@ -671,8 +680,15 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
 
     @staticmethod
     def _reject_treatment_as_control(design, controls, treat) -> None:
+        head = slice(0, 1000)  # a control that differs there is no copy: skip the full pass
         for j, name in enumerate(design.control_names):
-            if np.array_equal(controls[:, j], treat) or np.array_equal(controls[:, j], 1 - treat):
+            column = controls[:, j]
+            if not (
+                np.array_equal(column[head], treat[head])
+                or np.array_equal(column[head], 1 - treat[head])
+            ):
+                continue
+            if np.array_equal(column, treat) or np.array_equal(column, 1 - treat):
                 raise ValueError(
                     f"column {name!r} of X is the treatment itself; it would be a control "
                     "perfectly collinear with the treatment. Drop it from X."
@@ -1110,8 +1126,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         >>> from sklearn_hier.datasets import load_tomz_weeks
         >>> df = load_tomz_weeks()
         >>> X = df[["white", "male", "intl", "regime", "stakes"]]
-        >>> est = HierarchicalHTE(modifiers=["white", "male", "intl"], num_warmup=500,
-        ...                       num_samples=500, random_state=0)
+        >>> est = HierarchicalHTE(modifiers=["white", "male", "intl"], random_state=0)
         >>> est = est.fit(X, df["force"], treatment=df["alliance"])
         >>> path = os.path.join(tempfile.mkdtemp(), "model.nc")
         >>> est.save(path)

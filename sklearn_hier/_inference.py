@@ -88,7 +88,9 @@ _PROGRESS = _Progress()
 
 
 def _unconstrained_init(rng_key, data, priors, sizes):
-    """Stan-style initial values: uniform(-2, 2) on the unconstrained scale."""
+    """Stan-style initial values, uniform(-2, 2) on the unconstrained scale, except
+    where the data supply a centre and spread (``init_loc_<site>``,
+    ``init_spread_<site>``): then centre + spread * uniform(-2, 2)."""
     trace = handlers.trace(handlers.seed(hte_model, 0)).get_trace(data, priors, sizes)
     latent = [
         (name, site)
@@ -99,7 +101,10 @@ def _unconstrained_init(rng_key, data, priors, sizes):
     init = {}
     for key, (name, site) in zip(keys, latent, strict=True):
         shape = jnp.shape(biject_to(site["fn"].support).inv(site["value"]))
-        init[name] = jax.random.uniform(key, shape, minval=-2.0, maxval=2.0)
+        jitter = jax.random.uniform(key, shape, minval=-2.0, maxval=2.0)
+        init[name] = (
+            data.get(f"init_loc_{name}", 0.0) + data.get(f"init_spread_{name}", 1.0) * jitter
+        )
     return init
 
 

@@ -74,8 +74,7 @@ class ReportingMixin:
         >>> from sklearn_hier.datasets import load_tomz_weeks
         >>> df = load_tomz_weeks()
         >>> X = df[["white", "male", "intl", "regime", "stakes"]]
-        >>> est = HierarchicalHTE(modifiers=["white", "male", "intl"], num_warmup=500,
-        ...                       num_samples=500, random_state=0)
+        >>> est = HierarchicalHTE(modifiers=["white", "male", "intl"], random_state=0)
         >>> est = est.fit(X, df["force"], treatment=df["alliance"])
         >>> diff = est.compare_groups({"white": 1, "male": 1, "intl": 5},
         ...                           {"white": 0, "male": 0, "intl": 1})

