@@ -153,3 +153,25 @@ def test_compiled_group_lookup_matches_the_general_path():
         X = d.X.astype({"m2": float})
         X.loc[3, "m2"] = value
         assert _lookup_known_groups(design, X) is None
+
+
+@pytest.mark.parametrize("kind", ["integer", "float", "string"])
+def test_counting_and_sorting_find_the_same_groups(monkeypatch, kind):
+    import sklearn_hier._design as design_module
+
+    d = make_grouped_hte(3000, n_levels=(2, 3, 4), random_state=4)
+    X = d.X.copy()
+    if kind == "float":  # non-integer levels: codes by search, not the compiled pass
+        X["m1"] = X["m1"] * 0.5 + 0.25
+    if kind == "string":  # categorical labels
+        X["m2"] = X["m2"].map(lambda v: f"level {v}")
+    learn = dict(modifiers=d.modifiers, group_predictors=None, bins=None)
+    counted, counted_rows = Design.learn(X, **learn)
+    monkeypatch.setattr(design_module, "KEY_TABLE_SIZE", 0)  # force np.unique
+    sorted_, sorted_rows = Design.learn(X, **learn)
+    np.testing.assert_array_equal(counted_rows, sorted_rows)
+    pd.testing.assert_frame_equal(counted.groups, sorted_.groups)
+    # every row's group shows that row's levels
+    levels = counted.groups.iloc[counted_rows].reset_index(drop=True)
+    for m in d.modifiers:
+        np.testing.assert_array_equal(levels[m].to_numpy(), X[m].to_numpy())

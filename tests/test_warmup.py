@@ -1,0 +1,66 @@
+"""Warm-up: the tree-depth cap and the least-squares start."""
+
+import numpy as np
+import pytest
+
+from sklearn_hier import HierarchicalHTE
+from sklearn_hier._statistics import RowDesign, gaussian_cell_statistics, start_centred
+
+
+def test_warmup_depth_cap_defaults_by_structure():
+    nested = HierarchicalHTE(modifiers=["a"])
+    assert nested._warmup_tree_depth() == 6
+    assert nested.set_params(max_tree_depth=4)._warmup_tree_depth() == 4
+    assert HierarchicalHTE(modifiers=["a"], structure="additive")._warmup_tree_depth() == 10
+    assert HierarchicalHTE(modifiers=["a"], warmup_max_tree_depth=None)._warmup_tree_depth() == 10
+    assert HierarchicalHTE(modifiers=["a"], warmup_max_tree_depth=8)._warmup_tree_depth() == 8
+
+
+def test_warmup_depth_cap_is_validated(simulated):
+    est = HierarchicalHTE(modifiers=["m0"], warmup_max_tree_depth="deep")
+    with pytest.raises(ValueError, match="warmup_max_tree_depth"):
+        est.fit(simulated.X, simulated.y, treatment=simulated.treatment)
+
+
+def _design(rng, n=200_000, n_groups=6):
+    group = rng.integers(0, n_groups, n)
+    treatment = (rng.uniform(size=n) < 0.5).astype(float)
+    controls = rng.normal(size=(n, 2)) * [1.0, 3.0] + [0.0, 10.0]
+    level = rng.normal(0, 1, n_groups)
+    effect = rng.normal(0.5, 0.3, n_groups)
+    outcome = (
+        level[group] + effect[group] * treatment + controls @ [0.7, -0.2]
+        + rng.normal(0, 1.5, n)
+    )  # fmt: skip
+    design = RowDesign(controls, np.zeros((n_groups, 1)), group, treatment, outcome)
+    return design, level, effect
+
+
+def test_least_squares_start_is_near_the_truth():
+    design, level, effect = _design(np.random.default_rng(0))
+    stats = gaussian_cell_statistics(design)
+    sigma_se = 1.0 / np.sqrt(2 * design.n_rows)  # sd of log(sigma-hat)
+    assert stats["init_loc_sigma"] == pytest.approx(np.log(1.5), abs=4 * sigma_se)
+    assert stats["init_spread_sigma"] == pytest.approx(sigma_se)
+    beta, beta_se = stats["init_loc_b"][:2], stats["init_spread_b"][:2]
+    assert np.all(np.abs(beta - [0.7, -0.2]) < 4 * beta_se)
+    # the group-level terms (Z, t, t Z) keep Stan's start
+    assert stats["init_loc_b"][2:].tolist() == [0.0] * 3
+    assert stats["init_spread_b"][2:].tolist() == [1.0] * 3
+    # each group's control-arm level (controls at their means) and effect
+    cbar = design.controls.mean(axis=0)
+    start, se = stats["group_start"], stats["group_start_se"]
+    np.testing.assert_array_less(np.abs(start[:, 0] - (level + cbar @ [0.7, -0.2])), 4 * se[:, 0])
+    np.testing.assert_array_less(np.abs(start[:, 1] - effect), 4 * se[:, 1])
+
+
+def test_centred_start_applies_to_centred_groups_only():
+    design, _, _ = _design(np.random.default_rng(1), n=5_000)
+    stats = gaussian_cell_statistics(design)
+    flag = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    start = start_centred(stats, flag)
+    on = flag.astype(bool)
+    np.testing.assert_array_equal(start["init_loc_z_group"][on], stats["group_start"][on])
+    assert (start["init_loc_z_group"][~on] == 0).all()
+    assert (start["init_spread_z_group"][~on] == 1).all()
+    assert (start["init_spread_z_group"][on] < 1).all()
