@@ -37,8 +37,9 @@ def enable_persistent_cache() -> Path | None:
     except OSError:
         return None  # a read-only home: run without the cache
     jax.config.update("jax_compilation_cache_dir", str(directory))
-    # the sampler takes seconds to compile; tiny helper programs are not worth a file
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    # the sampler takes seconds to compile, and its helpers (group lookup, key splits)
+    # tens of milliseconds each: worth keeping too; trivial programs are not worth a file
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.02)
     from jax.experimental.compilation_cache import compilation_cache
 
     compilation_cache.reset_cache()  # re-read the setting if JAX already compiled something

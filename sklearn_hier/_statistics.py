@@ -75,6 +75,10 @@ class RowDesign:
         return np.hstack([self.controls[rows], zg, t, t * zg])
 
     def column_means(self) -> np.ndarray:
+        return self._column_means.copy()
+
+    @cached_property
+    def _column_means(self) -> np.ndarray:  # one pass over the rows, however often asked
         n = self.n_rows
         treated = self.treated_counts
         return np.concatenate(
