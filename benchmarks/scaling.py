@@ -7,6 +7,11 @@ persistent compilation cache already holds the sampler; and a second, warm
 fit), the process's peak resident memory, and predict_effect's rows per second
 (point estimates, and with 95% intervals). Run with
 ``python benchmarks/scaling.py [--sizes 1000 10000 ...] [--draws 1000]``.
+
+``--external`` also fits the same data and specification in brms (``Rscript``
+on PATH, see ``versus_brms_bambi.py`` for the setup) and in bambi with nutpie
+(``--bambi-python``), from the smallest size up, each tool stopping at the first
+size that takes longer than ``--external-timeout`` seconds (10 minutes).
 """
 
 import argparse
@@ -14,10 +19,14 @@ import json
 import os
 import platform
 import resource
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import pandas as pd
 
@@ -53,15 +62,78 @@ def one_size(n_rows: int, draws: int) -> dict:
     }
 
 
+HERE = Path(__file__).parent
+
+
+def measured(command: list, timeout: float) -> dict:
+    """Run ``command`` in its own session: wall time, and the peak RSS of its largest process."""
+    started = time.perf_counter()
+    wrapper = [sys.executable, __file__, "--measure", json.dumps(command)]
+    with subprocess.Popen(wrapper, stdout=subprocess.PIPE, text=True,
+                          start_new_session=True) as child:  # fmt: skip
+        try:
+            out, _ = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            return {"wall_s": None, "status": f"over {timeout:.0f} s"}
+    result = json.loads(out.strip().splitlines()[-1])
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+def external_rows(sizes: list, draws: int, bambi_python: str, timeout: float) -> list:
+    from sklearn_hier.datasets import make_grouped_hte
+
+    tools = {}
+    if shutil.which("Rscript"):
+        tools["brms"] = lambda csv, out: ["Rscript", str(HERE / "scaling_brms.R"), csv, out,
+                                          str(draws)]  # fmt: skip
+    tools["bambi (nutpie)"] = lambda csv, out: [bambi_python, str(HERE / "scaling_bambi.py"),
+                                                csv, out, str(draws)]  # fmt: skip
+    work = Path(tempfile.mkdtemp())
+    rows, stopped = [], set()
+    for n in sizes:
+        data = make_grouped_hte(n, n_levels=(2, 2, 2, 5), sigma_theta=0.1, random_state=0)
+        csv = str(work / f"data_{n}.csv")
+        data.X.assign(t=data.treatment, y=data.y).to_csv(csv, index=False)
+        for tool, command in tools.items():
+            if tool in stopped:
+                rows.append({"tool": tool, "rows": n, "status": "not run (smaller size timed out)"})
+                continue
+            out = str(work / f"{tool.split()[0]}_{n}")
+            result = measured(command(csv, out), timeout)
+            if result["wall_s"] is None:
+                stopped.add(tool)
+            elif result["returncode"] != 0:
+                result["status"] = "failed"
+            else:
+                result["status"] = "ok"
+                result.update(pd.read_csv(f"{out}_timing.csv").iloc[0].to_dict())
+            rows.append({"tool": tool, "rows": n, **result})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*",
                         default=[1_000, 10_000, 100_000, 1_000_000, 10_000_000])  # fmt: skip
     parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--external", action="store_true")
+    parser.add_argument("--external-sizes", type=int, nargs="*",
+                        default=[1_000, 10_000, 100_000, 1_000_000])  # fmt: skip
+    parser.add_argument("--external-timeout", type=float, default=600.0)
+    parser.add_argument("--bambi-python", default=sys.executable)
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         print(json.dumps(one_size(args.child, args.draws)))
+        return
+    if args.measure is not None:  # run a command; report its peak memory
+        done = subprocess.run(json.loads(args.measure), capture_output=True, text=True)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(json.dumps({"returncode": done.returncode, "peak_RSS_MB": peak}))
         return
     rows = []
     for n in args.sizes:
@@ -75,6 +147,11 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; 4 chains x {args.draws} draws")
     pd.set_option("display.width", 200)
     print(table.round(2).to_string(index=False))
+    if args.external:
+        external = pd.DataFrame(
+            external_rows(args.external_sizes, args.draws, args.bambi_python, args.external_timeout)
+        ).drop(columns=["returncode"], errors="ignore")
+        print(external.round(1).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import arviz as az
 import bambi as bmb
 import numpy as np
 import pandas as pd
+from bambi_priors import default_priors
 
 path, out, draws, sampler = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 data = pd.read_csv(path)
@@ -18,13 +19,7 @@ data["region"] = data["region"].astype("category")
 data["group"] = (
     data[["white", "male", "intl", "hawk"]].astype(str).agg("_".join, axis=1).astype("category")
 )
-priors = {
-    "Intercept": bmb.Prior("Normal", mu=0, sigma=1),
-    "common": bmb.Prior("Normal", mu=0, sigma=0.5),
-    "1|group": bmb.Prior("Normal", mu=0, sigma=bmb.Prior("HalfNormal", sigma=1)),
-    "alliance|group": bmb.Prior("Normal", mu=0, sigma=bmb.Prior("HalfNormal", sigma=1)),
-    "sigma": bmb.Prior("HalfNormal", sigma=1),
-}
+priors = default_priors("alliance")
 model = bmb.Model(
     "force ~ 1 + regime + stakes + costs + region + alliance * (white + male + intl + hawk)"
     " + (1 + alliance | group)",

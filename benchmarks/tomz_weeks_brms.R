@@ -1,34 +1,22 @@
 # The Tomz & Weeks reanalysis in brms, with the note's specification and priors.
 # Called by benchmarks/versus_brms_bambi.py:  Rscript tomz_weeks_brms.R data.csv out_prefix draws
-suppressMessages({
-  library(brms)
-  library(posterior)
-})
-args <- commandArgs(trailingOnly = TRUE)
-data <- read.csv(args[1])
-out <- args[2]
-draws <- as.integer(args[3])
+suppressMessages(library(posterior))
+file <- sub("--file=", "", grep("--file=", commandArgs(trailingOnly = FALSE), value = TRUE))
+source(file.path(dirname(normalizePath(file)), "brms_timed_fit.R"))
+arguments <- benchmark_arguments()
+data <- arguments$data
+out <- arguments$out
+draws <- arguments$draws
 data$region <- factor(data$region)
 data$group <- interaction(data$white, data$male, data$intl, data$hawk, drop = TRUE, sep = "_")
 
-priors <- c(
-  prior(normal(0, 1), class = Intercept),
-  prior(normal(0, 0.5), class = b),
-  prior(normal(0, 1), class = sd),
-  prior(normal(0, 1), class = sigma),
-  prior(lkj(1), class = cor)
-)
 formula <- force ~ 1 + regime + stakes + costs + region +
   alliance * (white + male + intl + hawk) + (1 + alliance | group)
 
-started <- Sys.time()
-compiled <- brm(formula, data = data, prior = priors, chains = 0, silent = 2, refresh = 0)
-compile_s <- as.numeric(difftime(Sys.time(), started, units = "secs"))
-started <- Sys.time()
-fit <- update(compiled, recompile = FALSE, chains = 4, cores = 2, iter = 2 * draws,
-              warmup = draws, control = list(adapt_delta = 0.95), seed = 1,
-              refresh = 0, silent = 2)
-sampling_s <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+timed <- timed_fit(formula, data, draws)
+fit <- timed$fit
+compile_s <- timed$compile_s
+sampling_s <- timed$sampling_s
 
 # theta_g = b_alliance + lambda . z_g + u_g, draw by draw
 d <- as_draws_df(fit)

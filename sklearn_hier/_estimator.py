@@ -57,7 +57,7 @@ def _is_count(value) -> bool:
 
 
 #: warmup_max_tree_depth="auto" for the nested structure (see its docstring).
-NESTED_WARMUP_TREE_DEPTH = 6
+NESTED_WARMUP_TREE_DEPTH = 7
 
 #: Parameters whose convergence decides whether a fit is trustworthy.
 KEY_PARAMETERS = (
@@ -147,8 +147,8 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         Maximum NUTS tree depth during warm-up. Early in warm-up the mass
         matrix is still the identity, and unbounded trajectories run to the
         full depth (1,023 leapfrog steps) for dozens of iterations: half of a
-        small fit's cost. ``"auto"`` caps warm-up at depth 6 (63 steps) for the
-        nested structure, whose adapted draws need about 31 steps, and leaves
+        small fit's cost. ``"auto"`` caps warm-up at depth 7 (127 steps) for the
+        nested structure, whose adapted draws need 31-63 steps, and leaves
         the additive structure, whose draws need 100-200, at
         ``max_tree_depth``. The kept draws always use ``max_tree_depth``;
         ``None`` uses it throughout, as Stan does.

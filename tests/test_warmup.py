@@ -9,7 +9,7 @@ from sklearn_hier._statistics import RowDesign, gaussian_cell_statistics, start_
 
 def test_warmup_depth_cap_defaults_by_structure():
     nested = HierarchicalHTE(modifiers=["a"])
-    assert nested._warmup_tree_depth() == 6
+    assert nested._warmup_tree_depth() == 7
     assert nested.set_params(max_tree_depth=4)._warmup_tree_depth() == 4
     assert HierarchicalHTE(modifiers=["a"], structure="additive")._warmup_tree_depth() == 10
     assert HierarchicalHTE(modifiers=["a"], warmup_max_tree_depth=None)._warmup_tree_depth() == 10
