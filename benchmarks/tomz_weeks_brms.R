@@ -33,8 +33,8 @@ key <- c("b_alliance", "b_alliance:white", "b_alliance:male", "b_alliance:intl",
 summary_key <- summarise_draws(subset_draws(as_draws_array(fit), variable = key),
                                "rhat", "ess_bulk")
 theta_array <- array(theta, dim = c(nrow(theta) / 4, 4, ncol(theta)))
-theta_rhat <- apply(theta_array, 3, rhat)
-theta_ess <- apply(theta_array, 3, ess_bulk)
+theta_rhat <- apply(theta_array, 3, posterior::rhat)
+theta_ess <- apply(theta_array, 3, posterior::ess_bulk)
 groups$median <- apply(theta, 2, median)
 write.csv(groups, paste0(out, "_groups.csv"), row.names = FALSE)
 write.csv(data.frame(
