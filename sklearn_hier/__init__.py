@@ -7,6 +7,7 @@ from ._estimator import HierarchicalHTE
 from ._summary import HeterogeneitySummary
 from .comparison import compare, compare_replications, summarize_comparison
 from .diagnostics import SamplingWarning
+from .model_selection import HierarchicalHTECV
 
 enable_persistent_cache()
 
@@ -17,6 +18,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "HierarchicalHTE",
+    "HierarchicalHTECV",
     "HeterogeneitySummary",
     "SamplingWarning",
     "__version__",

@@ -27,6 +27,7 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
+from ._collapsed import complete_draw, marginal_model
 from ._model import ModelSizes, hte_model
 
 #: From this many rows on, warm-up's mass-matrix estimates are used as they are.
@@ -37,6 +38,10 @@ from ._model import ModelSizes, hte_model
 #: 10 million rows), the floor sets their inverse mass 10-20 times too large
 #: and the step size shrinks to match: twice the leapfrog steps per draw.
 UNREGULARIZED_MASS_ROWS = 20_000
+
+#: Draws completed at once after sampling the marginal model (bounds the memory
+#: of the conditional draws: each holds a few arrays of groups x columns).
+COMPLETION_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -87,11 +92,16 @@ class _Progress:
 _PROGRESS = _Progress()
 
 
+def model_of(sizes: ModelSizes):
+    """The NumPyro model NUTS samples: the joint one, or the variance parameters alone."""
+    return marginal_model if sizes.likelihood == "gaussian_marginal" else hte_model
+
+
 def _unconstrained_init(rng_key, data, priors, sizes):
     """Stan-style initial values, uniform(-2, 2) on the unconstrained scale, except
     where the data supply a centre and spread (``init_loc_<site>``,
     ``init_spread_<site>``): then centre + spread * uniform(-2, 2)."""
-    trace = handlers.trace(handlers.seed(hte_model, 0)).get_trace(data, priors, sizes)
+    trace = handlers.trace(handlers.seed(model_of(sizes), 0)).get_trace(data, priors, sizes)
     latent = [
         (name, site)
         for name, site in trace.items()
@@ -115,7 +125,7 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
     With ``settings.vectorized`` the first argument is a batch of keys, one per
     chain; otherwise it is a single chain's key.
     """
-    model = functools.partial(hte_model, sizes=sizes)
+    model = functools.partial(model_of(sizes), sizes=sizes)
 
     def potential_fn_gen(data, priors):
         return lambda z: potential_energy(model, (data, priors), {}, z)
@@ -186,6 +196,23 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
     return jax.jit(one_chain)
 
 
+@functools.lru_cache(maxsize=32)
+def compiled_completion(sizes: ModelSizes):
+    """A jitted ``complete(key, data, priors, phi) -> draws``: for each draw of the
+    variance parameters (leading axis of ``phi``), one exact draw of the rest."""
+
+    def complete(key, data, priors, phi):
+        n_draws = jax.tree.leaves(phi)[0].shape[0]
+        keys = jax.random.split(key, n_draws)
+        return jax.lax.map(
+            lambda item: complete_draw(item[0], data, priors, sizes, item[1]),
+            (keys, phi),
+            batch_size=COMPLETION_BATCH,
+        )
+
+    return jax.jit(complete)
+
+
 def _as_jax(tree: dict) -> dict:
     def convert(v):
         v = np.asarray(v)
@@ -232,8 +259,21 @@ def run_nuts(
             draws, stats = jax.tree.map(lambda *xs: np.stack(xs), *per_chain)
     finally:
         _PROGRESS.close()
+    if sizes.likelihood == "gaussian_marginal":
+        draws.update(_completed(sizes, data, priors, draws, seed))
     draws = {k: np.asarray(v) for k, v in draws.items()}
     stats = {k: np.asarray(v) for k, v in stats.items()}
     stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(np.int64)
     stats["reached_max_treedepth"] = stats["tree_depth"] >= settings.max_tree_depth
     return SamplerResult(draws=draws, stats=stats)
+
+
+def _completed(sizes: ModelSizes, data: dict, priors: dict, draws: dict, seed: int) -> dict:
+    """Intercept, coefficients and offsets for every draw of the marginal model, all
+    chains in one batched program (after sampling, so the chains' threads never run it)."""
+    shape = np.shape(draws["sigma"])  # (chain, draw)
+    phi = {k: np.reshape(v, (-1,) + np.shape(v)[2:]) for k, v in draws.items()}
+    with jax.enable_x64(True):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+        rest = jax.device_get(compiled_completion(sizes)(key, data, priors, _as_jax(phi)))
+    return {k: np.reshape(v, shape + np.shape(v)[1:]) for k, v in rest.items()}

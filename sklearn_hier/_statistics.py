@@ -91,17 +91,23 @@ class RowDesign:
         )
 
 
-def gaussian_cell_statistics(design: RowDesign, *, chunk_rows: int = CHUNK_ROWS) -> dict:
+def gaussian_cell_statistics(
+    design: RowDesign, *, chunk_rows: int = CHUNK_ROWS, centre: tuple | None = None
+) -> dict:
     """Sufficient statistics of the Gaussian varying-slopes likelihood.
 
     The design columns are centred at their means (as brms does, so the
     intercept is the expected outcome at the average row) and a leading column
     of ones is added; the outcome is centred at its mean. Everything is float64.
+    ``centre=(xbar, ybar)`` centres at given means instead (a subset of rows in
+    the coordinates of the whole data, whose statistics then add up).
     """
     n_groups, q = design.Z.shape
     p = design.controls.shape[1]
-    xbar = design.column_means()
-    ybar = float(design.outcome.mean())
+    if centre is None:
+        xbar, ybar = design.column_means(), float(design.outcome.mean())
+    else:
+        xbar, ybar = np.asarray(centre[0], dtype=float), float(centre[1])
     cbar = xbar[:p]
     n_cells = 2 * n_groups  # cell 2g + t: group g, arm t
     count = np.zeros(n_cells)

@@ -74,7 +74,8 @@ def test_auto_centres_large_groups_in_a_fit(monkeypatch):
 
     monkeypatch.setattr(estimator_module, "run_nuts", spy)
     d = make_grouped_hte(60_000, n_levels=(2, 2, 5), sigma_theta=0.2, random_state=3)
-    HierarchicalHTE(modifiers=d.modifiers, random_state=0, **FAST).fit(
+    # centring is a choice of the joint sampler (the marginal one samples no offsets)
+    HierarchicalHTE(modifiers=d.modifiers, marginalize=False, random_state=0, **FAST).fit(
         d.X, d.y, treatment=d.treatment
     )
     # 20 groups of 3,000 rows: se about 0.04, well under half of sigma_theta = 0.2
@@ -82,7 +83,7 @@ def test_auto_centres_large_groups_in_a_fit(monkeypatch):
     # with this many rows the mass-matrix estimates are used unregularised
     assert not seen["settings"].regularize_mass_matrix
     small = make_grouped_hte(400, n_levels=(2, 2), sigma_theta=0.2, random_state=3)
-    HierarchicalHTE(modifiers=small.modifiers, random_state=0, **FAST).fit(
+    HierarchicalHTE(modifiers=small.modifiers, marginalize=False, random_state=0, **FAST).fit(
         small.X, small.y, treatment=small.treatment
     )
     assert not seen["centered"].any()

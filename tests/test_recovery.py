@@ -75,19 +75,25 @@ def test_additive_structure_samples_cleanly_on_tomz_weeks(tomz_weeks):
         assert high[:2] == (1, 1) and high[2] >= 4
 
 
-def test_centred_and_non_centred_sampling_give_the_same_posterior():
+def test_centred_non_centred_and_marginal_sampling_give_the_same_posterior():
     # 40 groups of ~1,250 rows (effect standard errors ~0.06) with sigma_theta 0.3:
     # informative enough for the centred form, not so much that the non-centred fails
     d = make_grouped_hte(50_000, n_levels=(2, 4, 5), sigma_theta=0.3, random_state=21)
+    settings = {
+        "centered": dict(parameterization="centered", marginalize=False),
+        "noncentered": dict(parameterization="noncentered", marginalize=False),
+        "marginal": dict(marginalize=True),
+    }
     fits = {
-        p: HierarchicalHTE(modifiers=d.modifiers, parameterization=p, random_state=0)
+        name: HierarchicalHTE(modifiers=d.modifiers, random_state=0, **kwargs)
         .fit(d.X, d.y, treatment=d.treatment)
         .effect_by_group()
-        for p in ("centered", "noncentered")
+        for name, kwargs in settings.items()
     }
-    gap = (fits["centered"]["mean"] - fits["noncentered"]["mean"]).abs()
-    # each mean has Monte Carlo error about sd / sqrt(ESS) <= sd / 20; their difference
-    # about sd / 14, so 4 of those bound every group's gap
-    assert (gap < 0.3 * fits["noncentered"]["sd"]).all()
-    ratio = fits["centered"]["sd"] / fits["noncentered"]["sd"]
-    assert ratio.between(0.85, 1.15).all()
+    for name in ("centered", "marginal"):
+        gap = (fits[name]["mean"] - fits["noncentered"]["mean"]).abs()
+        # each mean has Monte Carlo error about sd / sqrt(ESS) <= sd / 20; their
+        # difference about sd / 14, so 4 of those bound every group's gap
+        assert (gap < 0.3 * fits["noncentered"]["sd"]).all()
+        ratio = fits[name]["sd"] / fits["noncentered"]["sd"]
+        assert ratio.between(0.85, 1.15).all()

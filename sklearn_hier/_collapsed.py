@@ -1,0 +1,334 @@
+"""The Gaussian model with its linear parameters integrated out.
+
+With a normal outcome the model is linear-Gaussian given the variance
+parameters phi = (group sds, their correlation, sigma): the intercept, the
+population coefficients ``b`` and the group offsets ``u`` have a joint normal
+prior, and the likelihood is normal in them. So
+
+    p(phi, beta | y) = p(phi | y) * p(beta | phi, y),   beta = (Intercept, b, u),
+
+and both factors are exact in closed form up to the normalising constant of
+p(phi | y): the marginal likelihood p(y | phi) is a ratio of normal densities,
+and p(beta | phi, y) is normal. NUTS then samples only phi (4 numbers in the
+nested structure, 3 per varying modifier plus sigma in the additive one), and
+each kept draw of phi is completed by one exact draw of beta from its
+conditional. The joint draws come from the same posterior as sampling
+everything together, but the sampled space is small and well conditioned
+(no funnel between offsets and their scale, no ridge between the intercept
+and the offsets), so draws need a few leapfrog steps instead of dozens, and
+the cost per step does not grow with the number of rows.
+
+Everything enters through the per-group sufficient statistics of
+:mod:`._statistics`. Writing the posterior precision of beta as
+``Prec = M'M / sigma^2 + D^-1`` (``M`` the full design, ``D`` the prior
+covariance) and ``r = M'y / sigma^2 + D^-1 m0``,
+
+    log p(y | phi) = -n/2 log(2 pi sigma^2) - y'y / (2 sigma^2) - m0' D^-1 m0 / 2
+                     - log|D| / 2 - log|Prec| / 2 + r' Prec^-1 r / 2.
+
+In the nested structure the offsets' block of ``Prec`` is block diagonal
+(one 2x2 block per group), so it is eliminated group by group (a Schur
+complement) and the cost per gradient is O(groups x columns^2 + columns^3).
+The additive structure's offsets are few (levels, not groups) but overlap
+across modifiers, so its system is solved densely.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from ._model import ModelSizes
+
+
+# ------------------------------------------------------------------ 2x2 algebra
+def _inverse_2x2(a, b, d):
+    """Entries of the inverse of [[a, b], [b, d]], and the log-determinant of the matrix."""
+    det = a * d - b * b
+    return d / det, -b / det, a / det, jnp.log(det)
+
+
+def _cov_precision(scale_tril):
+    """Precision entries and log-determinant of Sigma = S S' (S lower-triangular 2x2)."""
+    s00, s10, s11 = scale_tril[0, 0], scale_tril[1, 0], scale_tril[1, 1]
+    a, b, d = s00 * s00, s00 * s10, s10 * s10 + s11 * s11
+    pa, pb, pd, _ = _inverse_2x2(a, b, d)
+    return pa, pb, pd, 2.0 * (jnp.log(s00) + jnp.log(s11))
+
+
+def _population_prior(data: dict, priors: dict, n_coef: int):
+    """Prior mean and variance of w = (Intercept - ybar, b), the weights on the centred design."""
+    mean = jnp.zeros(n_coef + 1).at[0].set(-data["ybar"])
+    var = jnp.concatenate(
+        [jnp.reshape(priors["intercept"] ** 2, (1,)), jnp.full(n_coef, priors["coef"] ** 2)]
+    )
+    return mean, var
+
+
+def _gaussian_constant(data: dict, s2) -> jnp.ndarray:
+    return -0.5 * data["n_rows"] * jnp.log(2.0 * jnp.pi * s2) - 0.5 * data["yty"] / s2
+
+
+# ------------------------------------------------------------------ nested structure
+def _nested_system(data: dict, priors: dict, scale_tril, sigma, n_coef: int):
+    """Everything the marginal likelihood and the conditional draws share.
+
+    Per group g the offsets' precision block is ``P_g = B_g / s2 + Sigma^-1``
+    with ``B_g = [[n, m], [m, m]]``; ``C_g = [sx_g, sxt_g] / s2`` couples them to
+    w and ``r_g = [sy_g, syt_g] / s2`` is their data term. Eliminating the
+    offsets needs ``sum_g [C_g, r_g]' P_g^-1 [C_g, r_g]``: with the statistics
+    stacked as ``X_e = [sx, sy]`` (e = 0) and ``[sxt, syt]`` (e = 1), that is
+    two plain matrix products, which is what makes a gradient cheap.
+    """
+    s2 = sigma * sigma
+    pa, pb, pd, logdet_cov = _cov_precision(scale_tril)
+    n, m = data["n"], data["m"]
+    ia, ib, id_, logdet_blocks = _inverse_2x2(n / s2 + pa, m / s2 + pb, m / s2 + pd)
+    x0 = jnp.concatenate([data["sx"], data["sy"][:, None]], axis=1)
+    x1 = jnp.concatenate([data["sxt"], data["syt"][:, None]], axis=1)
+    eliminated = (
+        x0.T @ (ia[:, None] * x0 + ib[:, None] * x1) + x1.T @ (ib[:, None] * x0 + id_[:, None] * x1)
+    ) / (s2 * s2)
+    k = n_coef + 1
+    mean_w, var_w = _population_prior(data, priors, n_coef)
+    schur = data["xtx"] / s2 + jnp.diag(1.0 / var_w) - eliminated[:k, :k]
+    rhs = data["xty"] / s2 + mean_w / var_w - eliminated[:k, k]
+    return {
+        "s2": s2,
+        "chol": jnp.linalg.cholesky(schur),
+        "rhs": rhs,
+        "blocks": (ia, ib, id_),
+        "offsets_quad": eliminated[k, k],  # sum_g r_g' P_g^-1 r_g
+        "logdet": (logdet_cov, logdet_blocks),
+        "prior_w": (mean_w, var_w),
+    }
+
+
+def _nested_loglik(data: dict, system: dict) -> jnp.ndarray:
+    chol, rhs = system["chol"], system["rhs"]
+    logdet_cov, logdet_blocks = system["logdet"]
+    mean_w, var_w = system["prior_w"]
+    half_solved = jax.scipy.linalg.solve_triangular(chol, rhs, lower=True)
+    n_groups = data["n"].shape[0]
+    # log|Prec| = sum_g log|P_g| + log|Schur|
+    log_prec = jnp.sum(logdet_blocks) + 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
+    log_prior_cov = jnp.sum(jnp.log(var_w)) + n_groups * logdet_cov
+    quad = system["offsets_quad"] + half_solved @ half_solved
+    return (
+        _gaussian_constant(data, system["s2"])
+        - 0.5 * jnp.sum(mean_w**2 / var_w)
+        - 0.5 * log_prior_cov
+        - 0.5 * log_prec
+        + 0.5 * quad
+    )
+
+
+def _nested_conditional(key, data: dict, system: dict) -> dict:
+    """One draw of (w, u) from their normal conditional given the variance parameters."""
+    chol, rhs = system["chol"], system["rhs"]
+    key_w, key_u = jax.random.split(key)
+    mean = jax.scipy.linalg.cho_solve((chol, True), rhs)
+    noise = jax.random.normal(key_w, rhs.shape)
+    w = mean + jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
+    # u_g | w ~ N(P_g^-1 (r_g - C_g w), P_g^-1)
+    ia, ib, id_ = system["blocks"]
+    s2 = system["s2"]
+    e0 = (data["sy"] - data["sx"] @ w) / s2
+    e1 = (data["syt"] - data["sxt"] @ w) / s2
+    mu0, mu1 = ia * e0 + ib * e1, ib * e0 + id_ * e1
+    # Cholesky of the covariance P_g^-1 = [[ia, ib], [ib, id]]
+    l00 = jnp.sqrt(ia)
+    l10 = ib / l00
+    l11 = jnp.sqrt(jnp.maximum(id_ - l10 * l10, 0.0))
+    e = jax.random.normal(key_u, (ia.shape[0], 2))
+    u = jnp.stack([mu0 + l00 * e[:, 0], mu1 + l10 * e[:, 0] + l11 * e[:, 1]], axis=-1)
+    return {"w": w, "u": u}
+
+
+# ------------------------------------------------------------------ additive structure
+def additive_normal_equations(data: dict, level_dims) -> dict:
+    """``M'M`` and ``M'y`` over (w, level-basis coordinates), from the group statistics.
+
+    Modifier k's offsets per level are ``basis_k @ c_k`` with ``c_k`` of shape
+    (dims_k, 2); a group's (intercept, effect) offset is the sum over its
+    levels. Coordinates are flattened in (modifier, dim, intercept/effect) order.
+    These products do not depend on the variance parameters, so they are formed
+    once, in NumPy, before sampling.
+    """
+    n_groups = np.asarray(data["n"]).shape[0]
+    codes = np.asarray(data["level_codes"])
+    maps = []  # per varying modifier: (G, dims) value of each coordinate in each group
+    for k, (_, dims) in enumerate(level_dims):
+        if dims:
+            maps.append(np.asarray(data[f"level_basis_{k}"])[codes[:, k]])
+    a = np.concatenate(maps, axis=1) if maps else np.zeros((n_groups, 0))
+    n_coords = a.shape[1]
+    # T_g: (2, 2 * n_coords) maps the flattened coordinates to the group's (u0, u1)
+    T = np.zeros((n_groups, 2, 2 * n_coords))
+    T[:, 0, 0::2] = a
+    T[:, 1, 1::2] = a
+    n, m = np.asarray(data["n"]), np.asarray(data["m"])
+    B = np.stack([np.stack([n, m], -1), np.stack([m, m], -1)], -2)  # (G, 2, 2)
+    C = np.stack([np.asarray(data["sx"]), np.asarray(data["sxt"])], -1)  # (G, K, 2)
+    r = np.stack([np.asarray(data["sy"]), np.asarray(data["syt"])], -1)  # (G, 2)
+    k1 = C.shape[1]
+    size = k1 + 2 * n_coords
+    mtm = np.zeros((size, size))
+    mtm[:k1, :k1] = data["xtx"]
+    cross = np.einsum("gki,gij->kj", C, T)
+    mtm[:k1, k1:] = cross
+    mtm[k1:, :k1] = cross.T
+    mtm[k1:, k1:] = np.einsum("gia,gij,gjb->ab", T, B, T)
+    mty = np.concatenate([np.asarray(data["xty"]), np.einsum("gia,gi->a", T, r)])
+    return {"mtm": mtm, "mty": mty}
+
+
+def _additive_system(data: dict, priors: dict, scale_trils, sigma, sizes: ModelSizes):
+    s2 = sigma * sigma
+    mean_w, var_w = _population_prior(data, priors, sizes.n_coef)
+    k1 = sizes.n_coef + 1
+    # prior precision of the coordinates: one 2x2 block Sigma_k^-1 per (modifier, dim)
+    blocks, logdet = [], jnp.sum(jnp.log(var_w))
+    for (_, dims), scale_tril in zip(_varying(sizes), scale_trils, strict=True):
+        pa, pb, pd, logdet_cov = _cov_precision(scale_tril)
+        precision = jnp.stack([jnp.stack([pa, pb]), jnp.stack([pb, pd])])
+        blocks.append(jnp.kron(jnp.eye(dims), precision))
+        logdet = logdet + dims * logdet_cov
+    prior_precision = jax.scipy.linalg.block_diag(jnp.diag(1.0 / var_w), *blocks)
+    prior_mean = jnp.concatenate([mean_w, jnp.zeros(data["mty"].shape[0] - k1)])
+    prec = data["mtm"] / s2 + prior_precision
+    rhs = data["mty"] / s2 + prior_precision @ prior_mean
+    return {
+        "s2": s2,
+        "chol": jnp.linalg.cholesky(prec),
+        "rhs": rhs,
+        "prior_quad": prior_mean @ prior_precision @ prior_mean,
+        "log_prior_cov": logdet,
+    }
+
+
+def _additive_loglik(data: dict, system: dict) -> jnp.ndarray:
+    chol = system["chol"]
+    half_solved = jax.scipy.linalg.solve_triangular(chol, system["rhs"], lower=True)
+    return (
+        _gaussian_constant(data, system["s2"])
+        - 0.5 * system["prior_quad"]
+        - 0.5 * system["log_prior_cov"]
+        - jnp.sum(jnp.log(jnp.diag(chol)))
+        + 0.5 * half_solved @ half_solved
+    )
+
+
+def _varying(sizes: ModelSizes):
+    return [(k, dims) for k, (_, dims) in enumerate(sizes.level_dims) if dims]
+
+
+def _additive_conditional(key, data: dict, system: dict, sizes: ModelSizes) -> dict:
+    chol, rhs = system["chol"], system["rhs"]
+    mean = jax.scipy.linalg.cho_solve((chol, True), rhs)
+    noise = jax.random.normal(key, rhs.shape)
+    beta = mean + jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
+    k1 = sizes.n_coef + 1
+    draws = {"w": beta[:k1]}
+    total = jnp.zeros((sizes.n_groups, 2))
+    start = k1
+    for k, (_, dims) in enumerate(sizes.level_dims):
+        if not dims:
+            continue
+        coords = beta[start : start + 2 * dims].reshape(dims, 2)
+        start += 2 * dims
+        offsets = data[f"level_basis_{k}"] @ coords
+        draws[f"u_m{k}"] = offsets
+        total = total + offsets[data["level_codes"][:, k]]
+    draws["u"] = total
+    return draws
+
+
+# ------------------------------------------------------------------ model and completion
+def _scales_2x2(name: str, priors: dict) -> jnp.ndarray:
+    """``_scales`` for 2 x 2, with the LKJ prior written on the correlation itself.
+
+    LKJ(eta) on a 2 x 2 correlation matrix is the density (1 - rho^2)^(eta - 1)
+    on rho, which is far cheaper to evaluate and differentiate than the general
+    Cholesky-factor form; the factor ``L_<name>`` is recorded as a deterministic
+    site, so the draws look exactly like the joint model's.
+    """
+    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors["sd"]).expand([2]).to_event(1))
+    rho = numpyro.sample(f"corr_{name}", dist.Uniform(-1.0, 1.0))
+    numpyro.factor(f"lkj_{name}", (priors["lkj"] - 1.0) * jnp.log1p(-rho * rho))
+    chol = (
+        jnp.array([[1.0, 0.0], [0.0, 0.0]])
+        + jnp.array([[0.0, 0.0], [1.0, 0.0]]) * rho
+        + jnp.array([[0.0, 0.0], [0.0, 1.0]]) * jnp.sqrt(1.0 - rho * rho)
+    )
+    numpyro.deterministic(f"L_{name}", chol)
+    return sd[:, None] * chol
+
+
+def _variance_parameters(priors: dict, sizes: ModelSizes):
+    """Sample sites of the variance parameters; returns the offsets' scale factors and sigma."""
+    if sizes.structure == "nested":
+        trils = [_scales_2x2("group", priors)]
+    else:
+        trils = [_scales_2x2(f"m{k}", priors) for k, _ in _varying(sizes)]
+    sigma = numpyro.sample("sigma", dist.HalfNormal(priors["sigma"]))
+    return trils, sigma
+
+
+def _system(data: dict, priors: dict, sizes: ModelSizes, trils, sigma):
+    if sizes.structure == "nested":
+        return _nested_system(data, priors, trils[0], sigma, sizes.n_coef)
+    return _additive_system(data, priors, trils, sigma, sizes)
+
+
+def marginal_model(data: dict, priors: dict, sizes: ModelSizes) -> None:
+    """p(phi) p(y | phi): the variance parameters with the linear ones integrated out."""
+    trils, sigma = _variance_parameters(priors, sizes)
+    system = _system(data, priors, sizes, trils, sigma)
+    loglik = (_nested_loglik if sizes.structure == "nested" else _additive_loglik)(data, system)
+    numpyro.factor("marginal_loglik", priors["temper"] * loglik)
+
+
+def complete_draw(key, data: dict, priors: dict, sizes: ModelSizes, phi: dict) -> dict:
+    """Exact draw of Intercept, b and the offsets given one draw ``phi`` of the variance parameters.
+
+    ``phi`` holds the constrained values of the variance parameters
+    (``sd_*``, ``L_*``, ``sigma``); returns the same sites as the joint model.
+    """
+    trils = [
+        phi[f"sd_{name}"][:, None] * phi[f"L_{name}"]
+        for name in (["group"] if sizes.structure == "nested" else
+                     [f"m{k}" for k, _ in _varying(sizes)])
+    ]  # fmt: skip
+    system = _system(data, priors, sizes, trils, phi["sigma"])
+    if sizes.structure == "nested":
+        draws = _nested_conditional(key, data, system)
+    else:
+        draws = _additive_conditional(key, data, system, sizes)
+    w = draws.pop("w")
+    return {**draws, "Intercept": w[0] + data["ybar"], "b": w[1:]}
+
+
+# ------------------------------------------------------------------ reweighting
+def _variance_sites(sizes: ModelSizes) -> list[str]:
+    if sizes.structure == "nested":
+        return ["group"]
+    return [f"m{k}" for k, _ in _varying(sizes)]
+
+
+def marginal_loglik(data: dict, priors: dict, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
+    """log p(y | phi) for one draw ``phi`` of the (constrained) variance parameters."""
+    trils = [phi[f"sd_{name}"][:, None] * phi[f"L_{name}"] for name in _variance_sites(sizes)]
+    system = _system(data, priors, sizes, trils, phi["sigma"])
+    return (_nested_loglik if sizes.structure == "nested" else _additive_loglik)(data, system)
+
+
+def variance_log_prior(priors: dict, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
+    """log p(phi): half-normal sds and sigma, LKJ correlations (normalised, so that
+    densities under different prior scales can be compared)."""
+    total = dist.HalfNormal(priors["sigma"]).log_prob(phi["sigma"])
+    for name in _variance_sites(sizes):
+        total = total + jnp.sum(dist.HalfNormal(priors["sd"]).log_prob(phi[f"sd_{name}"]))
+        total = total + dist.LKJCholesky(2, priors["lkj"]).log_prob(phi[f"L_{name}"])
+    return total

@@ -1,0 +1,209 @@
+"""The marginal (collapsed) Gaussian model: its likelihood, conditional draws and posterior."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import FAST
+from scipy.stats import multivariate_normal
+
+from sklearn_hier import HierarchicalHTE
+from sklearn_hier._collapsed import (
+    _additive_loglik,
+    _additive_system,
+    _nested_loglik,
+    _nested_system,
+    additive_normal_equations,
+    complete_draw,
+)
+from sklearn_hier._design import Design
+from sklearn_hier._model import ModelSizes
+from sklearn_hier._statistics import RowDesign, gaussian_cell_statistics
+from sklearn_hier.datasets import make_grouped_hte
+
+PRIORS = {"intercept": 1.0, "coef": 0.5}
+STATISTICS = ("n", "m", "sx", "sxt", "sy", "syt", "xtx", "xty", "yty", "n_rows", "ybar")
+
+
+def _tril(sd, rho):
+    return np.asarray(sd)[:, None] * np.array([[1.0, 0.0], [rho, np.sqrt(1 - rho**2)]])
+
+
+def _problem(seed, n=150, n_groups=6, p=2, q=1):
+    rng = np.random.default_rng(seed)
+    g = np.concatenate([np.arange(n_groups), rng.integers(0, n_groups, n - n_groups)])
+    t = rng.integers(0, 2, n).astype(float)
+    rows = RowDesign(
+        rng.normal(size=(n, p)), rng.normal(size=(n_groups, q)), g, t, rng.normal(1.0, 1.0, n)
+    )
+    stats = gaussian_cell_statistics(rows)
+    return rows, {k: stats[k] for k in STATISTICS}
+
+
+def _dense(rows, offsets_design, offsets_cov, sigma):
+    """Brute force: the full design M over (w, offsets), prior mean and covariance."""
+    n = rows.n_rows
+    x = np.hstack([np.ones((n, 1)), rows.columns(slice(None)) - rows.column_means()])
+    k = x.shape[1]
+    M = np.hstack([x, offsets_design])
+    D = np.zeros((M.shape[1], M.shape[1]))
+    D[0, 0] = PRIORS["intercept"] ** 2
+    D[1:k, 1:k] = np.eye(k - 1) * PRIORS["coef"] ** 2
+    D[k:, k:] = offsets_cov
+    m0 = np.zeros(M.shape[1])
+    m0[0] = -rows.outcome.mean()
+    y = rows.outcome - rows.outcome.mean()
+    return M, D, m0, y, sigma**2
+
+
+def _nested_offsets(rows, sd, rho):
+    n, G = rows.n_rows, rows.Z.shape[0]
+    A = np.zeros((n, 2 * G))
+    A[np.arange(n), 2 * rows.group] = 1.0
+    A[np.arange(n), 2 * rows.group + 1] = rows.treatment
+    cov = _tril(sd, rho) @ _tril(sd, rho).T
+    return A, np.kron(np.eye(G), cov)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nested_marginal_likelihood_is_the_integrated_normal_density(seed):
+    rows, stats = _problem(seed)
+    sd, rho, sigma = [0.6, 0.3], 0.4 - 0.6 * seed, 0.9
+    with jax.enable_x64(True):
+        data = {k: jnp.asarray(v) for k, v in stats.items()}
+        system = _nested_system(data, PRIORS, jnp.asarray(_tril(sd, rho)), sigma, rows.n_coef)
+        value = float(_nested_loglik(data, system))
+    M, D, m0, y, s2 = _dense(rows, *_nested_offsets(rows, sd, rho), sigma)
+    exact = multivariate_normal(M @ m0, M @ D @ M.T + s2 * np.eye(rows.n_rows)).logpdf(y)
+    assert value == pytest.approx(exact, rel=1e-10, abs=1e-8)
+
+
+def _nested_conditional_moments(rows, sd, rho, sigma):
+    M, D, m0, y, s2 = _dense(rows, *_nested_offsets(rows, sd, rho), sigma)
+    precision = M.T @ M / s2 + np.linalg.inv(D)
+    cov = np.linalg.inv(precision)
+    return cov @ (M.T @ y / s2 + np.linalg.solve(D, m0)), cov
+
+
+def test_nested_conditional_draws_have_the_exact_normal_moments():
+    rows, stats = _problem(2, n_groups=4)
+    sd, rho, sigma = np.array([0.5, 0.4]), 0.3, 0.8
+    sizes = ModelSizes("nested", "gaussian_marginal", 4, rows.n_coef)
+    phi = {"sd_group": sd, "L_group": _tril([1.0, 1.0], rho), "sigma": sigma}
+    n_draws = 20_000
+    with jax.enable_x64(True):
+        data = {k: jnp.asarray(v) for k, v in stats.items()}
+        keys = jax.random.split(jax.random.PRNGKey(0), n_draws)
+        draws = jax.vmap(lambda key: complete_draw(key, data, PRIORS, sizes, phi))(keys)
+    w = np.hstack([np.asarray(draws["Intercept"])[:, None] - rows.outcome.mean(), draws["b"]])
+    beta = np.hstack([w, np.asarray(draws["u"]).reshape(n_draws, -1)])
+    mean, cov = _nested_conditional_moments(rows, sd, rho, sigma)
+    se = np.sqrt(np.diag(cov) / n_draws)
+    # every coordinate's mean within 4.5 Monte Carlo standard errors (about 30 of them)
+    assert np.all(np.abs(beta.mean(axis=0) - mean) < 4.5 * se)
+    # variances: the sample variance's relative sd is sqrt(2 / n) = 1%; allow 5%
+    np.testing.assert_allclose(beta.var(axis=0), np.diag(cov), rtol=0.05)
+    # and the coupling between the coefficients and the offsets is reproduced
+    # and so are the correlations, the offsets' coupling to the coefficients
+    # included (a sample correlation's sd is below 1 / sqrt(n) = 0.007)
+    sd = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(np.corrcoef(beta.T), cov / np.outer(sd, sd), atol=0.035)
+
+
+def test_additive_marginal_likelihood_is_the_integrated_normal_density():
+    d = make_grouped_hte(300, n_levels=(3, 4), n_controls=1, random_state=5)
+    design, row_group = Design.learn(d.X, modifiers=d.modifiers, group_predictors="modifiers",
+                                     bins=None)  # fmt: skip
+    rows = RowDesign(design.control_matrix(d.X), design.Z, row_group, d.treatment.astype(float),
+                     d.y)  # fmt: skip
+    stats = gaussian_cell_statistics(rows)
+    data = {k: stats[k] for k in STATISTICS}
+    codes = design.level_codes_of(design.groups)
+    data["level_codes"] = codes
+    bases = design.level_bases()
+    for k, basis in enumerate(bases):
+        data[f"level_basis_{k}"] = basis
+    level_dims = tuple(basis.shape for basis in bases)
+    assert all(dims > 0 for _, dims in level_dims)
+    data.update(additive_normal_equations(data, level_dims))
+    sizes = ModelSizes("additive", "gaussian_marginal", design.n_groups, rows.n_coef, level_dims)
+    sds, rhos, sigma = [[0.5, 0.2], [0.3, 0.6]], [0.2, -0.5], 1.1
+    with jax.enable_x64(True):
+        jdata = {k: jnp.asarray(v) for k, v in data.items()}
+        trils = [jnp.asarray(_tril(s, r)) for s, r in zip(sds, rhos, strict=True)]
+        value = float(_additive_loglik(jdata, _additive_system(jdata, PRIORS, trils, sigma, sizes)))
+    # brute force: coordinates c_k (dims_k x 2) iid N(0, Sigma_k); a row's offsets sum over k
+    blocks, covs = [], []
+    for k, basis in enumerate(bases):
+        level_of_row = codes[row_group, k]
+        per_row = basis[level_of_row]  # (n, dims)
+        design_k = np.zeros((rows.n_rows, 2 * basis.shape[1]))
+        design_k[:, 0::2] = per_row
+        design_k[:, 1::2] = per_row * rows.treatment[:, None]
+        blocks.append(design_k)
+        cov = _tril(sds[k], rhos[k]) @ _tril(sds[k], rhos[k]).T
+        covs.append(np.kron(np.eye(basis.shape[1]), cov))
+    offsets_cov = np.zeros((sum(c.shape[0] for c in covs),) * 2)
+    start = 0
+    for c in covs:
+        offsets_cov[start : start + c.shape[0], start : start + c.shape[0]] = c
+        start += c.shape[0]
+    M, D, m0, y, s2 = _dense(rows, np.hstack(blocks), offsets_cov, sigma)
+    exact = multivariate_normal(M @ m0, M @ D @ M.T + s2 * np.eye(rows.n_rows)).logpdf(y)
+    assert value == pytest.approx(exact, rel=1e-10, abs=1e-8)
+
+
+def _fit(marginalize, d, structure="nested", seed=0):
+    est = HierarchicalHTE(modifiers=d.modifiers, structure=structure, marginalize=marginalize,
+                          num_warmup=1000, num_samples=1000, random_state=seed)  # fmt: skip
+    return est.fit(d.X, d.y, treatment=d.treatment)
+
+
+@pytest.mark.parametrize("structure", ["nested", "additive"])
+def test_marginal_and_joint_sampling_give_the_same_posterior(structure):
+    d = make_grouped_hte(800, n_levels=(2, 4), sigma_theta=0.25, random_state=11)
+    marginal, joint = _fit(True, d, structure), _fit(False, d, structure, seed=1)
+    a = marginal.effect_by_group().set_index(d.modifiers)
+    b = joint.effect_by_group().set_index(d.modifiers)
+    # each mean has Monte Carlo se below sd / sqrt(ESS >= 400) = 0.05 sd per fit;
+    # their difference below 0.07 sd: 0.3 sd is over four of those
+    assert np.all(np.abs(a["mean"] - b["mean"]) < 0.3 * b["sd"])
+    np.testing.assert_allclose(a["sd"], b["sd"], rtol=0.15)
+    for name in ("sd_effect", "sigma"):
+        x = marginal.idata_.posterior[name].values.ravel()
+        z = joint.idata_.posterior[name].values.ravel()
+        assert abs(np.median(x) - np.median(z)) < 0.3 * z.std()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
+def test_marginal_sampler_needs_few_steps_and_stays_flat_in_the_rows():
+    """The sampled space does not grow with the data: steps per draw stay low at many rows."""
+    steps = {}
+    for n in (2_000, 200_000):
+        d = make_grouped_hte(n, n_levels=(2, 2, 5), sigma_theta=0.1, random_state=0)
+        est = HierarchicalHTE(modifiers=d.modifiers, random_state=0, **FAST)
+        est.fit(d.X, d.y, treatment=d.treatment)
+        steps[n] = float(est.idata_.sample_stats["n_steps"].mean())
+        assert int(est.idata_.sample_stats["diverging"].sum()) == 0
+    # the joint model needs 30-60 steps here; the 4 variance parameters well under 20
+    assert max(steps.values()) < 20
+
+
+@pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
+def test_row_level_and_unmarginalized_fits_sample_jointly(monkeypatch):
+    import sklearn_hier._estimator as estimator_module
+
+    seen = []
+    real = estimator_module.run_nuts
+
+    def spy(sizes, settings, data, priors, **kwargs):
+        seen.append(sizes.likelihood)
+        return real(sizes, settings, data, priors, **kwargs)
+
+    monkeypatch.setattr(estimator_module, "run_nuts", spy)
+    d = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
+    for kwargs in ({}, {"marginalize": False}, {"reduce_data": False}):
+        HierarchicalHTE(modifiers=d.modifiers, random_state=0, **FAST, **kwargs).fit(
+            d.X, d.y, treatment=d.treatment
+        )
+    assert seen == ["gaussian_marginal", "gaussian_cells", "gaussian_rows"]
