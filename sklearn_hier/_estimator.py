@@ -194,7 +194,8 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
     progress_bar : bool, default=False
         Show a progress bar while sampling.
     parameterization : {"auto", "centered", "noncentered"}, default="auto"
-        How the nested structure's group offsets are sampled. Non-centred
+        How the nested structure's group offsets are sampled when they are
+        sampled (``marginalize=False``, or a non-Gaussian family). Non-centred
         (a standard normal, scaled) suits groups whose data say little, the
         usual survey case; centred suits groups with thousands of rows, where
         the non-centred form needs hundreds of leapfrog steps per draw.
