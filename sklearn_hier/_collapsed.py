@@ -66,82 +66,84 @@ def _population_prior(data: dict, priors: dict, n_coef: int):
     return mean, var
 
 
-def _gaussian_constant(data: dict, s2) -> jnp.ndarray:
-    return -0.5 * data["n_rows"] * jnp.log(2.0 * jnp.pi * s2) - 0.5 * data["yty"] / s2
-
-
 # ------------------------------------------------------------------ nested structure
 def _nested_system(data: dict, priors: dict, scale_tril, sigma, n_coef: int):
     """Everything the marginal likelihood and the conditional draws share.
 
-    Per group g the offsets' precision block is ``P_g = B_g / s2 + Sigma^-1``
-    with ``B_g = [[n, m], [m, m]]``; ``C_g = [sx_g, sxt_g] / s2`` couples them to
-    w and ``r_g = [sy_g, syt_g] / s2`` is their data term. Eliminating the
-    offsets needs ``sum_g [C_g, r_g]' P_g^-1 [C_g, r_g]``: with the statistics
-    stacked as ``X_e = [sx, sy]`` (e = 0) and ``[sxt, syt]`` (e = 1), that is
-    two plain matrix products, which is what makes a gradient cheap.
+    Per group g the offsets' precision block is ``P_g = (B_g + s2 Sigma^-1) / s2``
+    with ``B_g = [[n, m], [m, m]]``; ``X_g = [sx_g, sxt_g]`` couples them to w and
+    ``R_g = [sy_g, syt_g]`` is their data term. Everything is kept multiplied by
+    ``s2 = sigma^2`` (the ``~`` quantities), which keeps it exact when sigma is
+    tiny. Eliminating the offsets needs ``sum_g [X_g, R_g]' P~_g^-1 [X_g, R_g]``:
+    with the statistics stacked as ``x_0 = [sx, sy]`` and ``x_1 = [sxt, syt]``,
+    that is two plain matrix products, which is what makes a gradient cheap.
     """
     s2 = sigma * sigma
     pa, pb, pd, logdet_cov = _cov_precision(scale_tril)
     n, m = data["n"], data["m"]
-    ia, ib, id_, logdet_blocks = _inverse_2x2(n / s2 + pa, m / s2 + pb, m / s2 + pd)
+    ia, ib, id_, logdet_blocks = _inverse_2x2(n + s2 * pa, m + s2 * pb, m + s2 * pd)
     x0 = jnp.concatenate([data["sx"], data["sy"][:, None]], axis=1)
     x1 = jnp.concatenate([data["sxt"], data["syt"][:, None]], axis=1)
-    eliminated = (
-        x0.T @ (ia[:, None] * x0 + ib[:, None] * x1) + x1.T @ (ib[:, None] * x0 + id_[:, None] * x1)
-    ) / (s2 * s2)
+    eliminated = x0.T @ (ia[:, None] * x0 + ib[:, None] * x1) + x1.T @ (
+        ib[:, None] * x0 + id_[:, None] * x1
+    )
     k = n_coef + 1
     mean_w, var_w = _population_prior(data, priors, n_coef)
-    schur = data["xtx"] / s2 + jnp.diag(1.0 / var_w) - eliminated[:k, :k]
-    rhs = data["xty"] / s2 + mean_w / var_w - eliminated[:k, k]
+    schur = data["xtx"] + jnp.diag(s2 / var_w) - eliminated[:k, :k]
+    rhs = data["xty"] + s2 * mean_w / var_w - eliminated[:k, k]
     return {
         "s2": s2,
         "chol": jnp.linalg.cholesky(schur),
         "rhs": rhs,
         "blocks": (ia, ib, id_),
-        "offsets_quad": eliminated[k, k],  # sum_g r_g' P_g^-1 r_g
+        "offsets_quad": eliminated[k, k],  # sum_g R_g' P~_g^-1 R_g
         "logdet": (logdet_cov, logdet_blocks),
         "prior_w": (mean_w, var_w),
     }
 
 
 def _nested_loglik(data: dict, system: dict) -> jnp.ndarray:
-    chol, rhs = system["chol"], system["rhs"]
+    chol, rhs, s2 = system["chol"], system["rhs"], system["s2"]
     logdet_cov, logdet_blocks = system["logdet"]
     mean_w, var_w = system["prior_w"]
     half_solved = jax.scipy.linalg.solve_triangular(chol, rhs, lower=True)
-    n_groups = data["n"].shape[0]
-    # log|Prec| = sum_g log|P_g| + log|Schur|
-    log_prec = jnp.sum(logdet_blocks) + 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
+    n_groups, k = data["n"].shape[0], rhs.shape[0]
+    # log|Prec| = sum_g log|P_g| + log|Schur|, each block carrying 1 / s2
+    log_prec = (
+        jnp.sum(logdet_blocks)
+        + 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
+        - (2 * n_groups + k) * jnp.log(s2)
+    )
     log_prior_cov = jnp.sum(jnp.log(var_w)) + n_groups * logdet_cov
-    quad = system["offsets_quad"] + half_solved @ half_solved
+    # y'y - r' Prec^-1 r, times s2: the penalised residual sum of squares
+    penalised_rss = data["yty"] - system["offsets_quad"] - half_solved @ half_solved
     return (
-        _gaussian_constant(data, system["s2"])
+        -0.5 * data["n_rows"] * jnp.log(2.0 * jnp.pi * s2)
+        - 0.5 * penalised_rss / s2
         - 0.5 * jnp.sum(mean_w**2 / var_w)
         - 0.5 * log_prior_cov
         - 0.5 * log_prec
-        + 0.5 * quad
     )
 
 
 def _nested_conditional(key, data: dict, system: dict) -> dict:
     """One draw of (w, u) from their normal conditional given the variance parameters."""
-    chol, rhs = system["chol"], system["rhs"]
+    chol, rhs, s2 = system["chol"], system["rhs"], system["s2"]
+    scale = jnp.sqrt(s2)
     key_w, key_u = jax.random.split(key)
     mean = jax.scipy.linalg.cho_solve((chol, True), rhs)
     noise = jax.random.normal(key_w, rhs.shape)
-    w = mean + jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
-    # u_g | w ~ N(P_g^-1 (r_g - C_g w), P_g^-1)
+    w = mean + scale * jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
+    # u_g | w ~ N(P~_g^-1 (R_g - X_g w), s2 P~_g^-1)
     ia, ib, id_ = system["blocks"]
-    s2 = system["s2"]
-    e0 = (data["sy"] - data["sx"] @ w) / s2
-    e1 = (data["syt"] - data["sxt"] @ w) / s2
+    e0 = data["sy"] - data["sx"] @ w
+    e1 = data["syt"] - data["sxt"] @ w
     mu0, mu1 = ia * e0 + ib * e1, ib * e0 + id_ * e1
-    # Cholesky of the covariance P_g^-1 = [[ia, ib], [ib, id]]
+    # Cholesky of the covariance s2 P~_g^-1 = s2 [[ia, ib], [ib, id]]
     l00 = jnp.sqrt(ia)
     l10 = ib / l00
     l11 = jnp.sqrt(jnp.maximum(id_ - l10 * l10, 0.0))
-    e = jax.random.normal(key_u, (ia.shape[0], 2))
+    e = scale * jax.random.normal(key_u, (ia.shape[0], 2))
     u = jnp.stack([mu0 + l00 * e[:, 0], mu1 + l10 * e[:, 0] + l11 * e[:, 1]], axis=-1)
     return {"w": w, "u": u}
 
@@ -185,6 +187,7 @@ def additive_normal_equations(data: dict, level_dims) -> dict:
 
 
 def _additive_system(data: dict, priors: dict, scale_trils, sigma, sizes: ModelSizes):
+    """The dense system, kept multiplied by ``s2`` as in the nested structure."""
     s2 = sigma * sigma
     mean_w, var_w = _population_prior(data, priors, sizes.n_coef)
     k1 = sizes.n_coef + 1
@@ -197,8 +200,8 @@ def _additive_system(data: dict, priors: dict, scale_trils, sigma, sizes: ModelS
         logdet = logdet + dims * logdet_cov
     prior_precision = jax.scipy.linalg.block_diag(jnp.diag(1.0 / var_w), *blocks)
     prior_mean = jnp.concatenate([mean_w, jnp.zeros(data["mty"].shape[0] - k1)])
-    prec = data["mtm"] / s2 + prior_precision
-    rhs = data["mty"] / s2 + prior_precision @ prior_mean
+    prec = data["mtm"] + s2 * prior_precision
+    rhs = data["mty"] + s2 * (prior_precision @ prior_mean)
     return {
         "s2": s2,
         "chol": jnp.linalg.cholesky(prec),
@@ -209,14 +212,15 @@ def _additive_system(data: dict, priors: dict, scale_trils, sigma, sizes: ModelS
 
 
 def _additive_loglik(data: dict, system: dict) -> jnp.ndarray:
-    chol = system["chol"]
+    chol, s2 = system["chol"], system["s2"]
     half_solved = jax.scipy.linalg.solve_triangular(chol, system["rhs"], lower=True)
+    log_prec = 2.0 * jnp.sum(jnp.log(jnp.diag(chol))) - chol.shape[0] * jnp.log(s2)
     return (
-        _gaussian_constant(data, system["s2"])
+        -0.5 * data["n_rows"] * jnp.log(2.0 * jnp.pi * s2)
+        - 0.5 * (data["yty"] - half_solved @ half_solved) / s2
         - 0.5 * system["prior_quad"]
         - 0.5 * system["log_prior_cov"]
-        - jnp.sum(jnp.log(jnp.diag(chol)))
-        + 0.5 * half_solved @ half_solved
+        - 0.5 * log_prec
     )
 
 
@@ -227,7 +231,7 @@ def _varying(sizes: ModelSizes):
 def _additive_conditional(key, data: dict, system: dict, sizes: ModelSizes) -> dict:
     chol, rhs = system["chol"], system["rhs"]
     mean = jax.scipy.linalg.cho_solve((chol, True), rhs)
-    noise = jax.random.normal(key, rhs.shape)
+    noise = jnp.sqrt(system["s2"]) * jax.random.normal(key, rhs.shape)
     beta = mean + jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
     k1 = sizes.n_coef + 1
     draws = {"w": beta[:k1]}

@@ -188,6 +188,9 @@ def least_squares_start(cells: dict, *, n_rows: int, n_group_terms: int, ybar: f
     unexplained = np.diag(np.linalg.pinv(within_ctc)) if p else np.zeros(0)
     dof = max(n_rows - int(filled.sum()) - p, 1)
     sigma = np.sqrt(max(within_yty - float(beta @ within_cty), 1e-12) / dof)
+    # a (near) exact fit would start sigma at ~0, where the Gaussian is degenerate:
+    # start no lower than a thousandth of the outcome's sd (of 1 for a constant outcome)
+    sigma = max(sigma, 1e-3 * (np.sqrt(yty / n_rows) if yty > 0 else 1.0))
     beta_se = sigma * np.sqrt(np.clip(unexplained, 0.0, None))
     arms = np.where(filled, (outcome_sums - control_sums @ beta) * per_row, 0.0).reshape(-1, 2)
     arm_se = (sigma * np.sqrt(per_row)).reshape(-1, 2)
