@@ -270,12 +270,16 @@ def _scales_2x2(name: str, priors: dict) -> jnp.ndarray:
     return sd[:, None] * chol
 
 
+def _variance_sites(sizes: ModelSizes) -> list[str]:
+    """Names of the varying (intercept, effect) pairs: one per group term."""
+    if sizes.structure == "nested":
+        return ["group"]
+    return [f"m{k}" for k, _ in _varying(sizes)]
+
+
 def _variance_parameters(priors: dict, sizes: ModelSizes):
     """Sample sites of the variance parameters; returns the offsets' scale factors and sigma."""
-    if sizes.structure == "nested":
-        trils = [_scales_2x2("group", priors)]
-    else:
-        trils = [_scales_2x2(f"m{k}", priors) for k, _ in _varying(sizes)]
+    trils = [_scales_2x2(name, priors) for name in _variance_sites(sizes)]
     sigma = numpyro.sample("sigma", dist.HalfNormal(priors["sigma"]))
     return trils, sigma
 
@@ -286,11 +290,20 @@ def _system(data: dict, priors: dict, sizes: ModelSizes, trils, sigma):
     return _additive_system(data, priors, trils, sigma, sizes)
 
 
+def _loglik(data: dict, system: dict, sizes: ModelSizes) -> jnp.ndarray:
+    return (_nested_loglik if sizes.structure == "nested" else _additive_loglik)(data, system)
+
+
+def _phi_system(data: dict, priors: dict, sizes: ModelSizes, phi: dict):
+    """The system at one draw ``phi`` of the constrained variance parameters."""
+    trils = [phi[f"sd_{name}"][:, None] * phi[f"L_{name}"] for name in _variance_sites(sizes)]
+    return _system(data, priors, sizes, trils, phi["sigma"])
+
+
 def marginal_model(data: dict, priors: dict, sizes: ModelSizes) -> None:
     """p(phi) p(y | phi): the variance parameters with the linear ones integrated out."""
     trils, sigma = _variance_parameters(priors, sizes)
-    system = _system(data, priors, sizes, trils, sigma)
-    loglik = (_nested_loglik if sizes.structure == "nested" else _additive_loglik)(data, system)
+    loglik = _loglik(data, _system(data, priors, sizes, trils, sigma), sizes)
     numpyro.factor("marginal_loglik", priors["temper"] * loglik)
 
 
@@ -300,12 +313,7 @@ def complete_draw(key, data: dict, priors: dict, sizes: ModelSizes, phi: dict) -
     ``phi`` holds the constrained values of the variance parameters
     (``sd_*``, ``L_*``, ``sigma``); returns the same sites as the joint model.
     """
-    trils = [
-        phi[f"sd_{name}"][:, None] * phi[f"L_{name}"]
-        for name in (["group"] if sizes.structure == "nested" else
-                     [f"m{k}" for k, _ in _varying(sizes)])
-    ]  # fmt: skip
-    system = _system(data, priors, sizes, trils, phi["sigma"])
+    system = _phi_system(data, priors, sizes, phi)
     if sizes.structure == "nested":
         draws = _nested_conditional(key, data, system)
     else:
@@ -315,17 +323,9 @@ def complete_draw(key, data: dict, priors: dict, sizes: ModelSizes, phi: dict) -
 
 
 # ------------------------------------------------------------------ reweighting
-def _variance_sites(sizes: ModelSizes) -> list[str]:
-    if sizes.structure == "nested":
-        return ["group"]
-    return [f"m{k}" for k, _ in _varying(sizes)]
-
-
 def marginal_loglik(data: dict, priors: dict, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
     """log p(y | phi) for one draw ``phi`` of the (constrained) variance parameters."""
-    trils = [phi[f"sd_{name}"][:, None] * phi[f"L_{name}"] for name in _variance_sites(sizes)]
-    system = _system(data, priors, sizes, trils, phi["sigma"])
-    return (_nested_loglik if sizes.structure == "nested" else _additive_loglik)(data, system)
+    return _loglik(data, _phi_system(data, priors, sizes, phi), sizes)
 
 
 def variance_log_prior(priors: dict, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
