@@ -7,7 +7,7 @@ so it says nothing actionable to our users.
 import warnings
 
 with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*ArviZ is undergoing a major refactor.*")
+    warnings.filterwarnings("ignore", message=r"(?s).*ArviZ is undergoing a major refactor")
     import arviz
 
 __all__ = ["arviz"]

@@ -40,6 +40,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from ._model import ModelSizes
+from ._spec import Priors
 
 
 # ------------------------------------------------------------------ 2x2 algebra
@@ -57,17 +58,17 @@ def _cov_precision(scale_tril):
     return pa, pb, pd, 2.0 * (jnp.log(s00) + jnp.log(s11))
 
 
-def _population_prior(data: dict, priors: dict, n_coef: int):
+def _population_prior(data: dict, priors: Priors, n_coef: int):
     """Prior mean and variance of w = (Intercept - ybar, b), the weights on the centred design."""
     mean = jnp.zeros(n_coef + 1).at[0].set(-data["ybar"])
     var = jnp.concatenate(
-        [jnp.reshape(priors["intercept"] ** 2, (1,)), jnp.full(n_coef, priors["coef"] ** 2)]
+        [jnp.reshape(priors.intercept ** 2, (1,)), jnp.full(n_coef, priors.coef ** 2)]
     )
     return mean, var
 
 
 # ------------------------------------------------------------------ nested structure
-def _nested_system(data: dict, priors: dict, scale_tril, sigma, n_coef: int):
+def _nested_system(data: dict, priors: Priors, scale_tril, sigma, n_coef: int):
     """Everything the marginal likelihood and the conditional draws share.
 
     Per group g the offsets' precision block is ``P_g = (B_g + s2 Sigma^-1) / s2``
@@ -186,7 +187,7 @@ def additive_normal_equations(data: dict, level_dims) -> dict:
     return {"mtm": mtm, "mty": mty}
 
 
-def _additive_system(data: dict, priors: dict, scale_trils, sigma, sizes: ModelSizes):
+def _additive_system(data: dict, priors: Priors, scale_trils, sigma, sizes: ModelSizes):
     """The dense system, kept multiplied by ``s2`` as in the nested structure."""
     s2 = sigma * sigma
     mean_w, var_w = _population_prior(data, priors, sizes.n_coef)
@@ -250,7 +251,7 @@ def _additive_conditional(key, data: dict, system: dict, sizes: ModelSizes) -> d
 
 
 # ------------------------------------------------------------------ model and completion
-def _scales_2x2(name: str, priors: dict) -> jnp.ndarray:
+def _scales_2x2(name: str, priors: Priors) -> jnp.ndarray:
     """``_scales`` for 2 x 2, with the LKJ prior written on the correlation itself.
 
     LKJ(eta) on a 2 x 2 correlation matrix is the density (1 - rho^2)^(eta - 1)
@@ -258,9 +259,9 @@ def _scales_2x2(name: str, priors: dict) -> jnp.ndarray:
     Cholesky-factor form; the factor ``L_<name>`` is recorded as a deterministic
     site, so the draws look exactly like the joint model's.
     """
-    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors["sd"]).expand([2]).to_event(1))
+    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors.sd).expand([2]).to_event(1))
     rho = numpyro.sample(f"corr_{name}", dist.Uniform(-1.0, 1.0))
-    numpyro.factor(f"lkj_{name}", (priors["lkj"] - 1.0) * jnp.log1p(-rho * rho))
+    numpyro.factor(f"lkj_{name}", (priors.lkj - 1.0) * jnp.log1p(-rho * rho))
     chol = (
         jnp.array([[1.0, 0.0], [0.0, 0.0]])
         + jnp.array([[0.0, 0.0], [1.0, 0.0]]) * rho
@@ -277,14 +278,14 @@ def _variance_sites(sizes: ModelSizes) -> list[str]:
     return [f"m{k}" for k, _ in _varying(sizes)]
 
 
-def _variance_parameters(priors: dict, sizes: ModelSizes):
+def _variance_parameters(priors: Priors, sizes: ModelSizes):
     """Sample sites of the variance parameters; returns the offsets' scale factors and sigma."""
     trils = [_scales_2x2(name, priors) for name in _variance_sites(sizes)]
-    sigma = numpyro.sample("sigma", dist.HalfNormal(priors["sigma"]))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
     return trils, sigma
 
 
-def _system(data: dict, priors: dict, sizes: ModelSizes, trils, sigma):
+def _system(data: dict, priors: Priors, sizes: ModelSizes, trils, sigma):
     if sizes.structure == "nested":
         return _nested_system(data, priors, trils[0], sigma, sizes.n_coef)
     return _additive_system(data, priors, trils, sigma, sizes)
@@ -294,20 +295,20 @@ def _loglik(data: dict, system: dict, sizes: ModelSizes) -> jnp.ndarray:
     return (_nested_loglik if sizes.structure == "nested" else _additive_loglik)(data, system)
 
 
-def _phi_system(data: dict, priors: dict, sizes: ModelSizes, phi: dict):
+def _phi_system(data: dict, priors: Priors, sizes: ModelSizes, phi: dict):
     """The system at one draw ``phi`` of the constrained variance parameters."""
     trils = [phi[f"sd_{name}"][:, None] * phi[f"L_{name}"] for name in _variance_sites(sizes)]
     return _system(data, priors, sizes, trils, phi["sigma"])
 
 
-def marginal_model(data: dict, priors: dict, sizes: ModelSizes) -> None:
+def marginal_model(data: dict, priors: Priors, sizes: ModelSizes) -> None:
     """p(phi) p(y | phi): the variance parameters with the linear ones integrated out."""
     trils, sigma = _variance_parameters(priors, sizes)
     loglik = _loglik(data, _system(data, priors, sizes, trils, sigma), sizes)
-    numpyro.factor("marginal_loglik", priors["temper"] * loglik)
+    numpyro.factor("marginal_loglik", priors.temper * loglik)
 
 
-def complete_draw(key, data: dict, priors: dict, sizes: ModelSizes, phi: dict) -> dict:
+def complete_draw(key, data: dict, priors: Priors, sizes: ModelSizes, phi: dict) -> dict:
     """Exact draw of Intercept, b and the offsets given one draw ``phi`` of the variance parameters.
 
     ``phi`` holds the constrained values of the variance parameters
@@ -323,16 +324,16 @@ def complete_draw(key, data: dict, priors: dict, sizes: ModelSizes, phi: dict) -
 
 
 # ------------------------------------------------------------------ reweighting
-def marginal_loglik(data: dict, priors: dict, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
+def marginal_loglik(data: dict, priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
     """log p(y | phi) for one draw ``phi`` of the (constrained) variance parameters."""
     return _loglik(data, _phi_system(data, priors, sizes, phi), sizes)
 
 
-def variance_log_prior(priors: dict, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
+def variance_log_prior(priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
     """log p(phi): half-normal sds and sigma, LKJ correlations (normalised, so that
     densities under different prior scales can be compared)."""
-    total = dist.HalfNormal(priors["sigma"]).log_prob(phi["sigma"])
+    total = dist.HalfNormal(priors.sigma).log_prob(phi["sigma"])
     for name in _variance_sites(sizes):
-        total = total + jnp.sum(dist.HalfNormal(priors["sd"]).log_prob(phi[f"sd_{name}"]))
-        total = total + dist.LKJCholesky(2, priors["lkj"]).log_prob(phi[f"L_{name}"])
+        total = total + jnp.sum(dist.HalfNormal(priors.sd).log_prob(phi[f"sd_{name}"]))
+        total = total + dist.LKJCholesky(2, priors.lkj).log_prob(phi[f"L_{name}"])
     return total

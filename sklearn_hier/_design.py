@@ -6,6 +6,7 @@ enters the model is described by a :class:`ColumnCoding` learned at fit time
 training data were and unseen categories are caught with a clear error.
 """
 
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -101,12 +102,13 @@ class ColumnCoding:
             return pd.Series(labels, index=series.index, name=series.name)
         return series
 
-    def codes(self, levels: pd.Series) -> np.ndarray:
-        """Category codes of categorical or binned levels; unseen values raise."""
+    def codes(self, levels: pd.Series, *, strict: bool = True) -> np.ndarray:
+        """Category codes of categorical or binned levels; unseen values raise (-1 when
+        not ``strict``)."""
         values = np.asarray(levels, dtype=object)
         codes = pd.Index(self.categories, dtype=object).get_indexer(values).astype(np.int64)
         unseen = codes < 0
-        if unseen.any():
+        if unseen.any() and strict:
             examples = sorted({str(v) for v in values[unseen]})[:5]
             what = "bin" if self.kind == "binned" else "level"
             raise ValueError(
@@ -122,19 +124,27 @@ class ColumnCoding:
             return [f"{self.name}[{c}]" for c in self.categories[1:]]
         return [str(self.name)]
 
-    def encode(self, levels: pd.Series) -> np.ndarray:
-        """Model columns for these levels: (n, len(feature_names)) float64."""
+    def encode(self, levels: pd.Series, *, unseen_as_average: bool = False) -> np.ndarray:
+        """Model columns for these levels: (n, len(feature_names)) float64.
+
+        ``unseen_as_average``: a category unseen in training is encoded as the
+        average of the known categories' columns (no category is favoured);
+        otherwise it raises.
+        """
         if self.kind == "numeric":
             return levels.to_numpy(dtype=float)[:, None]
-        codes = self.codes(levels)
+        codes = self.codes(levels, strict=not unseen_as_average)
         if self.kind == "binned":
             return self.scores[codes][:, None]
         width = len(self.categories) - 1
-        return (codes[:, None] == np.arange(1, width + 1)[None, :]).astype(float)
+        onehot = (codes[:, None] == np.arange(1, width + 1)[None, :]).astype(float)
+        return np.where((codes < 0)[:, None], 1.0 / len(self.categories), onehot)
 
 
-def _encode_all(codings: Sequence[ColumnCoding], frame: pd.DataFrame) -> np.ndarray:
-    blocks = [c.encode(frame[c.name]) for c in codings]
+def _encode_all(
+    codings: Sequence[ColumnCoding], frame: pd.DataFrame, *, unseen_as_average: bool = False
+) -> np.ndarray:
+    blocks = [c.encode(frame[c.name], unseen_as_average=unseen_as_average) for c in codings]
     if not blocks:
         return np.zeros((len(frame), 0))
     return np.hstack(blocks)
@@ -265,12 +275,17 @@ class Design:
         return design, row_group.astype(np.int64)
 
     # -------------------------------------------------------------- predict
-    def assign(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    def assign(
+        self, X: pd.DataFrame, *, handle_unknown: str = "error"
+    ) -> tuple[np.ndarray, pd.DataFrame]:
         """Group index of each row of new data.
 
         Rows whose group was not seen in training get indices ``n_groups + j``
         pointing into the returned table of new groups (modifier values and
-        group-level predictors).
+        group-level predictors). A new combination of seen levels is always
+        such a group. A level never seen in training, numeric or categorical
+        alike, raises with ``handle_unknown="error"`` and makes a new group with
+        ``"population"``; values beyond a numeric modifier's training range warn.
         """
         find_columns(X, self.modifier_names, param="modifiers (columns needed to find groups)")
         fast = _lookup_known_groups(self, X)
@@ -280,6 +295,9 @@ class Design:
         check_no_missing(X, self.modifier_names, what="modifier")
         levels_frame = pd.DataFrame({m.name: m.levels_of(X[m.name]) for m in self.modifiers})
         codes = _level_codes(self.modifiers, self.modifier_levels, levels_frame)
+        if handle_unknown == "error":
+            self._reject_unseen_levels(codes, levels_frame)
+        self._warn_out_of_range(X)
         seen_level = np.ones(codes.shape[0], dtype=bool)
         for k in range(codes.shape[1]):
             seen_level &= codes[:, k] >= 0
@@ -306,6 +324,40 @@ class Design:
             row_group[unseen] = self.n_groups + new_id
         return row_group, new_groups
 
+    def _reject_unseen_levels(self, codes: np.ndarray, levels_frame: pd.DataFrame) -> None:
+        for k, coding in enumerate(self.modifiers):
+            unseen = codes[:, k] < 0
+            if not unseen.any():
+                continue
+            values = levels_frame[coding.name].to_numpy()[unseen]
+            shown = sorted({_shown(v) for v in values})[:5]
+            known = [_shown(v) for v in self.modifier_levels[k]][:20]
+            raise ValueError(
+                f"modifier {coding.name!r} has level(s) {shown} never seen in training "
+                f"(known: {known}). Recode them to known levels, or pass "
+                "handle_unknown='population' to predict their groups from the population "
+                "model (the group-level predictors plus the unexplained spread)."
+            )
+
+    def _warn_out_of_range(self, X: pd.DataFrame) -> None:
+        for coding, levels in zip(self.modifiers, self.modifier_levels, strict=True):
+            if coding.kind == "numeric":
+                low, high = float(levels[0]), float(levels[-1])
+            elif coding.kind == "binned":
+                low, high = float(coding.edges[0]), float(coding.edges[-1])
+            else:
+                continue
+            values = X[coding.name].to_numpy(dtype=float)
+            outside = (values < low) | (values > high)
+            if outside.any():
+                warnings.warn(
+                    f"modifier {coding.name!r} has {int(outside.sum())} value(s) outside its "
+                    f"training range [{low:g}, {high:g}] (e.g. {values[outside][0]:g}); their "
+                    "effects are extrapolated.",
+                    UserWarning,
+                    stacklevel=5,
+                )
+
     def key_table(self) -> np.ndarray | None:
         """Group index by combined level key (-1: no such group), when there are few
         enough level combinations for a table; None otherwise."""
@@ -317,11 +369,12 @@ class Design:
         return table
 
     def predictors_of(self, groups: pd.DataFrame) -> np.ndarray:
-        """Group-level predictor matrix Z for a table of groups."""
-        return _encode_all(self.predictors, groups)
+        """Group-level predictor matrix Z for a table of groups (a category unseen in
+        training: the average of the known ones)."""
+        return _encode_all(self.predictors, groups, unseen_as_average=True)
 
     def level_codes_of(self, groups: pd.DataFrame) -> np.ndarray:
-        """(n_groups, n_modifiers) level codes; -1 marks a numeric level unseen in training."""
+        """(n_groups, n_modifiers) level codes; -1 marks a level unseen in training."""
         return _level_codes(self.modifiers, self.modifier_levels, groups)
 
     def level_bases(self) -> list[np.ndarray]:
@@ -375,7 +428,7 @@ def _level_codes(
         if coding.kind == "numeric":
             codes[:, k] = _numeric_codes(values.to_numpy(dtype=float), lv)
         else:
-            codes[:, k] = coding.codes(values)
+            codes[:, k] = coding.codes(values, strict=False)
     return codes
 
 
@@ -518,6 +571,10 @@ def _combine_codes(codes: np.ndarray, radices: Sequence[int]) -> np.ndarray:
     for k, radix in enumerate(radices):
         keys = keys * radix + codes[:, k]
     return keys
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
 
 
 def group_labels(groups: pd.DataFrame, names: Sequence) -> list[str]:

@@ -1,8 +1,12 @@
-"""HierarchicalHTE: heterogeneous treatment effects from a Bayesian varying-slopes model."""
+"""HierarchicalHTE: heterogeneous treatment effects from a Bayesian varying-slopes model.
+
+The estimator keeps its parameters and a short ``fit`` that runs the stages in
+order: the parameters are frozen into a :class:`ModelSpec`, the data are
+prepared (:func:`prepare`), the posterior is sampled (:func:`run_inference`)
+and assembled into a :class:`FittedPosterior`, which answers every method below.
+"""
 
 import time
-import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,83 +16,19 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._centring import centred_groups
-from ._collapsed import additive_normal_equations
-from ._design import MANY_GROUPS, Design
+from . import _reporting as reporting
 from ._effect_vocabulary import EffectVocabularyMixin
-from ._families import (
-    FAMILIES,
-    LINKS,
-    RESPONSE_SCALE,
-    check_outcome,
-    family_data,
-    ordinal_levels,
-    response_mean,
-)
-from ._inference import UNREGULARIZED_MASS_ROWS, SamplerSettings, run_nuts
-from ._memory import check_fit_memory
-from ._model import ModelSizes
+from ._families import FAMILIES
+from ._inference import run_inference
 from ._persistence import load_model, save_model
-from ._posterior import CoefficientLayout, build_inference_data, flat
-from ._reporting import ReportingMixin
-from ._statistics import (
-    RowDesign,
-    gaussian_cell_statistics,
-    gaussian_row_data,
-    pad_groups,
-    padded_group_count,
-    start_centred,
-)
-from ._summary import HeterogeneitySummary, check_prob, heterogeneity, interval, summarize
-from ._validation import (
-    as_frame,
-    binary_treatment,
-    check_no_missing,
-    column_vector,
-    find_columns,
-    frame_as_in_fit,
-    numeric_outcome,
-    treatment_for_rows,
-)
-from ._variational import FULL_RANK_MAX_GROUPS, SVISettings, converged, run_svi
-from .diagnostics import SamplingWarning, check_sampling
+from ._posterior import FittedPosterior, assemble_posterior
+from ._prepared_data import prepare
+from ._spec import UNKNOWN_LEVEL_POLICIES, ModelSpec
+from ._summary import HeterogeneitySummary, check_prob, interval
+from ._validation import numeric_outcome
 
 
-def _is_count(value) -> bool:
-    return isinstance(value, Integral | Real) and not isinstance(value, bool)
-
-
-#: warmup_max_tree_depth="auto" for the nested structure (see its docstring).
-NESTED_WARMUP_TREE_DEPTH = 7
-
-#: Parameters whose convergence decides whether a fit is trustworthy.
-#: NUTS target acceptance for the marginal model: without the offsets the
-#: variance parameters' posterior has no funnel, and at Stan's default 0.8 the
-#: nested model takes about half the leapfrog steps of 0.95 with no divergences.
-#: The additive model's few-level modifiers leave their sds weakly identified
-#: (long tails): 0.9 there.
-MARGINAL_TARGET_ACCEPT = {"nested": 0.8, "additive": 0.9}
-
-KEY_PARAMETERS = (
-    "b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "cutpoints", "group_effect"
-)  # fmt: skip
-
-
-@dataclass
-class _Prepared:
-    """What fit hands the sampler, and keeps for its outputs."""
-
-    rows: RowDesign
-    design: Design
-    xbar: np.ndarray
-    data: dict
-    sizes: ModelSizes
-    n: np.ndarray
-    n_treated: np.ndarray
-    exposure: np.ndarray | None
-
-
-class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
+class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
     """Heterogeneous treatment effects from a Bayesian hierarchical (varying-slopes) model.
 
     Rows are divided into groups, one per unique combination of the
@@ -136,7 +76,19 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         ``exposure * exp(eta)``); it is then not a control.
     treated_value : scalar, default=None
         For a treatment with two values other than 0/1 (e.g. "ally"/"none"),
-        the value that means treated.
+        the value that means treated. The coding learned in ``fit`` applies
+        everywhere after it (``predict``, the scorers, saved files): only the
+        labels seen in fit are accepted.
+    handle_unknown : {"error", "population"}, default="error"
+        What to do with a modifier level never seen in training, numeric or
+        categorical alike: ``"error"`` raises, naming the column and levels;
+        ``"population"`` treats the row's group as a new group whose effect is
+        drawn from the population model (the group-level predictors, an
+        unseen category counting as the average of the known ones, plus the
+        unexplained spread sigma_theta). New combinations of seen levels always
+        use the population model. The draws of a new group depend only on the
+        fit and the group's levels, so the same group gets the same draws in
+        any call. Values beyond a numeric modifier's training range warn.
     prior_intercept_scale : float, default=1.0
         Scale of the normal prior on the intercept, which (as in brms) is the
         expected outcome at the mean of the population-level columns.
@@ -230,6 +182,11 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
 
     Attributes
     ----------
+    posterior_ : FittedPosterior
+        Everything the fit produced, frozen: draws, design, the specification
+        made from the parameters at fit time, and the treatment coding. Every
+        fitted output is computed from it, so ``set_params`` after ``fit``
+        changes nothing until the next fit.
     idata_ : arviz.InferenceData
         Posterior draws with labelled coordinates (``group``, ``control``,
         ``group_predictor``) and sampler statistics.
@@ -246,6 +203,8 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         R-hat and effective sample sizes of the key parameters.
     treatment_name_ : str
         Name of the treatment (the Series name when one was passed).
+    treatment_coding_ : TreatmentCoding
+        The treatment's coding learned in fit (which label is treated).
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
     feature_names_in_ : ndarray of str
@@ -301,6 +260,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         "exposure": "no_validation",
         "prior_cutpoint_scale": [Interval(Real, 0, None, closed="neither")],
         "treated_value": "no_validation",
+        "handle_unknown": [StrOptions(set(UNKNOWN_LEVEL_POLICIES))],
         "prior_intercept_scale": [Interval(Real, 0, None, closed="neither")],
         "prior_coef_scale": [Interval(Real, 0, None, closed="neither")],
         "prior_sd_scale": [Interval(Real, 0, None, closed="neither")],
@@ -340,6 +300,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         trials=None,
         exposure=None,
         treated_value=None,
+        handle_unknown="error",
         prior_intercept_scale=1.0,
         prior_coef_scale=0.5,
         prior_sd_scale=1.0,
@@ -372,6 +333,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         self.trials = trials
         self.exposure = exposure
         self.treated_value = treated_value
+        self.handle_unknown = handle_unknown
         self.prior_intercept_scale = prior_intercept_scale
         self.prior_coef_scale = prior_coef_scale
         self.prior_sd_scale = prior_sd_scale
@@ -426,411 +388,49 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             The fitted estimator.
         """
         started = time.perf_counter()
-        prepared = self._prepare(X, y, treatment)
-        sizes, data, n_rows = prepared.sizes, prepared.data, prepared.rows.n_rows
+        params = self.get_params(deep=False)
+        spec = ModelSpec.from_params(params)
+        prepared = prepare(spec, X, y, treatment)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        if self.inference == "svi":
-            result = self._run_svi(sizes, data, seed)
-        else:
-            result = self._sample(sizes, data, self._priors(), n_rows=n_rows, seed=seed)
-        design, n, n_treated = prepared.design, prepared.n, prepared.n_treated
-        self.design_ = design
-        self.idata_ = build_inference_data(
-            result,
-            design=design,
-            layout=CoefficientLayout(len(design.control_names), len(design.predictor_names)),
-            xbar=prepared.xbar,
-            level_dims=sizes.level_dims,
-            group_counts=(n, n_treated),
+        result = run_inference(
+            spec, prepared.sizes, prepared.data, n_rows=prepared.n_rows, seed=seed
         )
-        self.groups_ = design.groups[design.modifier_names].assign(n=n, n_treated=n_treated)
-        self.n_groups_ = design.n_groups
-        self.bin_edges_ = {m.name: m.edges for m in design.modifiers if m.kind == "binned"}
-        self.seed_ = seed
-        if self.family != "gaussian":  # response scale = link scale for the Gaussian
-            self._patterns = self._row_patterns(
-                prepared.rows.controls, prepared.rows.group, prepared.exposure
-            )
-            self.idata_.posterior["group_effect_response"] = (
-                ("chain", "draw", "group"),
-                self._group_response_draws().reshape(
-                    self.idata_.posterior.sizes["chain"], self.idata_.posterior.sizes["draw"], -1
-                ),
-            )
-        if self.inference == "svi":
-            self.diagnostics_ = self._svi_diagnostics()
-        else:
-            self.diagnostics_ = check_sampling(
-                self.idata_, KEY_PARAMETERS, max_tree_depth=self.max_tree_depth, stacklevel=4
-            )
-        self.fit_seconds_ = time.perf_counter() - started
+        posterior = assemble_posterior(params, spec, prepared, result, seed=seed)
+        posterior.fit_seconds = time.perf_counter() - started
+        self._set_fitted(posterior)
         return self
 
-    def _prepare(self, X, y, treatment) -> "_Prepared":
-        """Validate the input, learn the design and reduce the data: all of fit but sampling."""
-        frame = as_frame(X)
-        n_rows = frame.shape[0]
-        self.n_features_in_ = frame.shape[1]
-        if all(isinstance(c, str) for c in frame.columns):
-            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+    def _set_fitted(self, posterior: FittedPosterior) -> None:
+        """The fitted attributes, all views of the one frozen posterior."""
+        self.posterior_ = posterior
+        self.idata_ = posterior.idata
+        self.design_ = posterior.design
+        self.groups_ = posterior.groups
+        self.n_groups_ = posterior.n_groups
+        self.bin_edges_ = {m.name: m.edges for m in posterior.design.modifiers
+                           if m.kind == "binned"}  # fmt: skip
+        self.diagnostics_ = posterior.diagnostics
+        self.treatment_coding_ = posterior.treatment
+        self.treatment_name_ = posterior.treatment.name
+        self.seed_ = posterior.seed
+        self.fit_seconds_ = posterior.fit_seconds
+        self.n_features_in_ = posterior.n_features_in
+        if posterior.feature_names_in is not None:
+            self.feature_names_in_ = posterior.feature_names_in
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        treat = binary_treatment(treatment, n_rows=n_rows, treated_value=self.treated_value)
-        trials, exposure = self._trials_and_exposure(frame)
-        outcome = self._outcome(y, n_rows, trials)
-        frame = frame.drop(columns=self._auxiliary_columns())
-        self.treatment_name_ = (
-            str(treatment.name)
-            if isinstance(treatment, pd.Series) and treatment.name is not None
-            else "treatment"
-        )
-        design, row_group = Design.learn(
-            frame,
-            modifiers=self.modifiers,
-            group_predictors=self.group_predictors,
-            bins=self.bins,
-        )
-        if design.n_groups > MANY_GROUPS:
-            raise ValueError(
-                f"the modifiers define {design.n_groups} groups, more than the {MANY_GROUPS} "
-                "this sampler handles well; bin continuous modifiers (bins={...}) or use "
-                "fewer modifiers."
-            )
-        check_fit_memory(
-            n_rows=n_rows,
-            n_coef=len(design.control_names) + 2 * len(design.predictor_names) + 1,
-            n_groups=design.n_groups,
-            n_draws=int(self.num_samples) * int(self.num_chains),
-            row_level=not (self.family == "gaussian" and self.reduce_data),
-        )
-        controls = design.control_matrix(frame)
-        self._reject_treatment_as_control(design, controls, treat)
-        if self.family == "gaussian":
-            self._warn_prior_scale(outcome)
+        if posterior.categories is not None:
+            self.categories_ = posterior.categories
+        elif hasattr(self, "categories_"):
+            del self.categories_
+        if posterior.spec.inference == "svi":
+            self.svi_losses_ = posterior.svi_losses
 
-        rows = RowDesign(controls, design.Z, row_group, treat, outcome)
-        xbar = rows.column_means()
-        if self.family != "gaussian":
-            data = family_data(
-                self.family, rows.columns(slice(None)) - xbar, row_group, treat, outcome,
-                trials=trials, exposure=exposure, n_categories=len(self._categories()),
-                collapse=self.reduce_data,
-            )  # fmt: skip
-            likelihood = "cells"
-        elif self.reduce_data:
-            data = gaussian_cell_statistics(rows)
-            likelihood = "gaussian_marginal" if self._marginalized() else "gaussian_cells"
-        else:
-            data = gaussian_row_data(rows)
-            likelihood = "gaussian_rows"
-        level_dims = ()
-        n = rows.group_counts.astype(np.int64)
-        n_treated = rows.treated_counts.astype(np.int64)
-        start = {k: data.pop(k) for k in ("group_start", "group_start_se") if k in data}
-        if self.structure == "nested" and likelihood != "gaussian_marginal":
-            # the groups' raw effects: least-squares cell estimates, or arm means
-            effect = start["group_start"][:, 1] if start else np.diff(rows.arm_means())[:, 0]
-            centered = self._centered_groups(n, n_treated, outcome, effect, design.Z)
-            if centered.any():  # else the cheaper all-non-centred model
-                data.update(centered=centered, Z=design.Z, xbar=xbar)
-                if start:
-                    data.update(start_centred(start, centered))
-        if self.structure == "additive":
-            data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
-            bases = design.level_bases()
-            for k, basis in enumerate(bases):
-                data[f"level_basis_{k}"] = basis
-            level_dims = tuple(basis.shape for basis in bases)
-        n_padded = padded_group_count(design.n_groups)
-        data = pad_groups(data, design.n_groups, n_padded)
-        if likelihood == "gaussian_marginal" and self.structure == "additive":
-            data.update(additive_normal_equations(data, level_dims))
-        sizes = ModelSizes(
-            structure=self.structure,
-            likelihood=likelihood,
-            n_groups=n_padded,
-            n_coef=rows.n_coef,
-            level_dims=level_dims,
-            family=self.family,
-            n_categories=len(self._categories()) if self.family == "ordinal" else 0,
-        )
-        return _Prepared(
-            rows=rows, design=design, xbar=xbar, data=data, sizes=sizes, n=n,
-            n_treated=n_treated, exposure=exposure,
-        )  # fmt: skip
-
-    def _sample(self, sizes, data, priors, *, n_rows: int, seed: int):
-        """NUTS with this estimator's sampler settings (shared by fit and fast CV refits)."""
-        settings = SamplerSettings(
-            num_warmup=int(self.num_warmup),
-            num_samples=int(self.num_samples),
-            max_tree_depth=int(self.max_tree_depth),
-            warmup_max_tree_depth=self._warmup_tree_depth(),
-            dense_mass=bool(self.dense_mass),
-            regularize_mass_matrix=n_rows < UNREGULARIZED_MASS_ROWS,
-            vectorized=self.chain_method == "vectorized",
-            progress_bar=bool(self.progress_bar),
-        )
-        return run_nuts(
-            sizes,
-            settings,
-            data,
-            priors,
-            num_chains=int(self.num_chains),
-            target_accept=self._target_accept(),
-            seed=seed,
-        )
-
-    def _run_svi(self, sizes, data, seed):
-        priors = self._priors()
-        guide = self.svi_guide
-        if guide == "auto":
-            guide = "mvn" if sizes.n_groups <= FULL_RANK_MAX_GROUPS else "lowrank"
-        settings = SVISettings(
-            num_steps=int(self.svi_steps),
-            guide=guide,
-            rank=None,
-            learning_rate=float(self.svi_learning_rate),
-            num_draws=int(self.num_samples) * int(self.num_chains),
-        )
-        result, self.svi_losses_ = run_svi(
-            sizes, settings, data, priors, num_chains=int(self.num_chains), seed=seed
-        )
-        return result
-
-    def _svi_diagnostics(self) -> pd.DataFrame:
-        losses = self.svi_losses_
-        if not converged(losses):
-            warnings.warn(
-                f"variational inference had not converged after {losses.size} steps (the loss "
-                "was still falling, or is not finite). Try more svi_steps, a smaller "
-                "svi_learning_rate, or inference='nuts'.",
-                SamplingWarning,
-                stacklevel=4,
-            )
-        tenth = max(1, losses.size // 10)
-        return pd.DataFrame(
-            {"final_loss": [float(losses[-tenth:].mean())], "steps": [losses.size]},
-            index=pd.Index(["svi"], name="parameter"),
-        )
-
-    def _centered_groups(self, n, m, outcome, effect, Z) -> np.ndarray:
-        """1 for the groups (``n`` rows, ``m`` treated) sampled centred, 0 for non-centred."""
-        if self.parameterization == "centered":
-            return np.ones(n.shape)  # the padding groups added later stay non-centred
-        if self.parameterization == "noncentered" or self.family != "gaussian":
-            return np.zeros(n.shape)
-        return centred_groups(
-            n, m, effect, Z, outcome_sd=float(outcome.std()),
-            prior_sd_scale=float(self.prior_sd_scale),
-        )  # fmt: skip
-
-    def _marginalized(self) -> bool:
-        """Whether NUTS samples the variance parameters alone (Gaussian, reduced, NUTS)."""
-        return (
-            self.family == "gaussian"
-            and self.reduce_data
-            and self.marginalize
-            and self.inference == "nuts"
-        )
-
-    def _warmup_tree_depth(self) -> int:
-        depth = self.warmup_max_tree_depth
-        if depth == "auto" and self.structure == "nested":
-            return min(NESTED_WARMUP_TREE_DEPTH, int(self.max_tree_depth))
-        return int(self.max_tree_depth if depth in ("auto", None) else depth)
-
-    def _target_accept(self) -> float:
-        if self.target_accept is not None:
-            return float(self.target_accept)
-        if self._marginalized():
-            return MARGINAL_TARGET_ACCEPT[self.structure]
-        return 0.99 if self.structure == "additive" else 0.95
-
-    def _priors(self) -> dict:
-        return {
-            "intercept": float(self.prior_intercept_scale),
-            "coef": float(self.prior_coef_scale),
-            "sd": float(self.prior_sd_scale),
-            "sigma": float(self.prior_sigma_scale),
-            "lkj": float(self.lkj_concentration),
-            # power of the likelihood in the marginal model: 1 in fit; cross-validation's
-            # importance-sampling proposal uses the share of rows in a training fold
-            "temper": 1.0,
-            "cutpoint": float(self.prior_cutpoint_scale),
-        }
-
-    # ------------------------------------------------------------ families
-    def _auxiliary_columns(self) -> list:
-        """Columns of X that describe the outcome (trials, exposure), not predictors."""
-        return [c for c in (self.trials, self.exposure) if c is not None and not _is_count(c)]
-
-    def _trials_and_exposure(self, frame: pd.DataFrame):
-        trials = exposure = None
-        if self.trials is not None and self.family != "binomial":
-            raise ValueError(f"trials is for family='binomial'; family is {self.family!r}.")
-        if self.exposure is not None and self.family != "poisson":
-            raise ValueError(f"exposure is for family='poisson'; family is {self.family!r}.")
-        if self.family == "binomial":
-            if self.trials is None:
-                raise ValueError(
-                    "family='binomial' needs trials: a column of X with each row's number of "
-                    "trials, or one number for all rows (trials=10)."
-                )
-            trials = self._positive_column(frame, self.trials, "trials")
-        if self.exposure is not None:
-            exposure = self._positive_column(frame, self.exposure, "exposure")
-        return trials, exposure
-
-    @staticmethod
-    def _positive_column(frame, spec, name) -> np.ndarray:
-        if _is_count(spec):
-            values = np.full(frame.shape[0], float(spec))
-        else:
-            find_columns(frame, [spec], param=name)
-            check_no_missing(frame, [spec], what=name)
-            values = frame[spec].to_numpy(dtype=float)
-        if (values <= 0).any():
-            raise ValueError(f"{name} must be positive in every row; found {values.min():g}.")
-        if name == "trials" and not np.all(np.mod(values, 1) == 0):
-            raise ValueError("trials must be whole numbers.")
-        return values
-
-    def _outcome(self, y, n_rows: int, trials) -> np.ndarray:
-        if self.family == "ordinal":
-            codes, self.categories_ = ordinal_levels(column_vector(y, name="y", n_rows=n_rows))
-            return codes.astype(np.float64)
-        return check_outcome(self.family, numeric_outcome(y, n_rows=n_rows), trials)
-
-    def _categories(self) -> list:
-        return getattr(self, "categories_", [])
-
-    def _row_patterns(self, controls, row_group, exposure) -> dict:
-        """Distinct (group, controls, exposure) rows of the training data, with counts.
-
-        The linear predictor without treatment depends on a row only through
-        these, so response-scale group averages are computed once per pattern.
-        """
-        parts = [row_group[:, None], controls]
-        if exposure is not None:
-            parts.append(exposure[:, None])
-        unique, counts = np.unique(np.hstack(parts), axis=0, return_counts=True)
-        order = np.argsort(unique[:, 0], kind="stable")
-        unique, counts = unique[order], counts[order]
-        return {
-            "group": unique[:, 0].astype(np.int64),
-            "controls": unique[:, 1 : 1 + controls.shape[1]],
-            "exposure": unique[:, -1] if exposure is not None else None,
-            "weight": counts.astype(float),
-        }
-
-    def _response_effect_draws(
-        self, intercepts, effects, controls, exposure, category=None
-    ) -> np.ndarray:
-        """(S, n) response-scale effects h(eta0 + theta) - h(eta0) of rows with these inputs."""
-        eta0 = intercepts + (controls @ flat(self.idata_, "b_control").T).T
-        treated = self._response_mean(eta0 + effects, exposure, category)
-        return treated - self._response_mean(eta0, exposure, category)
-
-    def _group_response_draws(self, category=None) -> np.ndarray:
-        """(S, n_groups) response-scale effects averaged over each group's training rows."""
-        pat = self._patterns
-        intercepts = flat(self.idata_, "group_intercept")
-        effects = flat(self.idata_, "group_effect")
-        n_draws = intercepts.shape[0]
-        total = np.zeros((n_draws, self.n_groups_))
-        block = max(1, 4_000_000 // n_draws)  # bounds memory to a few hundred MB
-        for start in range(0, pat["group"].size, block):
-            part = slice(start, start + block)
-            g = pat["group"][part]
-            exposure = None if pat["exposure"] is None else pat["exposure"][part]
-            draws = self._response_effect_draws(
-                intercepts[:, g], effects[:, g], pat["controls"][part], exposure, category
-            )
-            np.add.at(total.T, g, (draws * pat["weight"][part]).T)
-        weights = np.bincount(pat["group"], weights=pat["weight"], minlength=self.n_groups_)
-        return total / weights
-
-    @staticmethod
-    def _reject_treatment_as_control(design, controls, treat) -> None:
-        head = slice(0, 1000)  # a control that differs there is no copy: skip the full pass
-        for j, name in enumerate(design.control_names):
-            column = controls[:, j]
-            if not (
-                np.array_equal(column[head], treat[head])
-                or np.array_equal(column[head], 1 - treat[head])
-            ):
-                continue
-            if np.array_equal(column, treat) or np.array_equal(column, 1 - treat):
-                raise ValueError(
-                    f"column {name!r} of X is the treatment itself; it would be a control "
-                    "perfectly collinear with the treatment. Drop it from X."
-                )
-
-    def _warn_prior_scale(self, outcome: np.ndarray) -> None:
-        scale = float(outcome.std())
-        if scale > 0 and not (0.1 <= scale <= 10.0):
-            warnings.warn(
-                f"y has standard deviation {scale:.3g}, but the prior scales "
-                f"(coefficients {self.prior_coef_scale}, sds {self.prior_sd_scale}, sigma "
-                f"{self.prior_sigma_scale}) are in y's units and suit outcomes near unit "
-                "scale. Standardise y or set the prior scales in its units.",
-                UserWarning,
-                stacklevel=3,
-            )
+    def _fitted(self) -> FittedPosterior:
+        check_is_fitted(self, "posterior_")
+        return self.posterior_
 
     # -------------------------------------------------------------- effects
-    def _group_draws(self, X, *parts: str) -> tuple[np.ndarray, ...]:
-        """Each row's group column, then draws (S, n_known + n_new) of each requested part.
-
-        ``parts`` are ``"effect"`` and/or ``"intercept"``; rows are assigned to
-        groups once, whatever the number of parts.
-        """
-        row_group, new_groups = self._assign(X)
-        return (row_group, *(self._part_draws(new_groups, part) for part in parts))
-
-    def _assign(self, X) -> tuple[np.ndarray, pd.DataFrame]:
-        """Each row's group (known groups first, then new ones) and the new groups' table."""
-        check_is_fitted(self)
-        return self.design_.assign(self._frame_for_predict(X))
-
-    def _part_draws(self, new_groups: pd.DataFrame, part: str) -> np.ndarray:
-        """(S, n_known + n_new) draws of the groups' ``"effect"`` or ``"intercept"``."""
-        draws = flat(self.idata_, f"group_{part}")
-        if len(new_groups):
-            draws = np.concatenate([draws, self._new_group_draws(new_groups, part)], axis=1)
-        return draws
-
-    def _new_group_draws(self, new_groups: pd.DataFrame, part: str) -> np.ndarray:
-        """Effects (or intercepts) of groups unseen in training, from the population model."""
-        design = self.design_
-        Z_new = design.predictors_of(new_groups)
-        base, slopes = ("b_treatment", "lambda") if part == "effect" else ("Intercept", "b_group")
-        value = flat(self.idata_, base)[:, None] + flat(self.idata_, slopes) @ Z_new.T
-        # one stream per part, so intercepts and effects of a new group get their own noise
-        rng = np.random.default_rng([self.seed_, part == "effect"])
-        sd = flat(self.idata_, f"sd_{part}")
-        if self.structure == "nested":
-            return value + sd[:, None] * rng.standard_normal(value.shape)
-        codes = design.level_codes_of(new_groups)
-        level = flat(self.idata_, f"level_{part}")
-        varying = list(self.idata_.posterior[f"sd_{part}"].coords["varying_modifier"].values)
-        start = 0
-        for k, levels in enumerate(design.modifier_levels):
-            known = codes[:, k] >= 0
-            seen = level[:, start + np.where(known, codes[:, k], 0)]
-            name = str(design.modifier_names[k])
-            if name in varying:  # an unseen numeric level: a fresh draw of its offset
-                unseen = sd[:, varying.index(name), None] * rng.standard_normal(value.shape)
-            else:
-                unseen = np.zeros_like(value)
-            value = value + np.where(known[None, :], seen, unseen)
-            start += len(levels)
-        return value
-
-    def _frame_for_predict(self, X) -> pd.DataFrame:
-        return frame_as_in_fit(X, self)
-
     def predict_effect(
         self, X, *, return_interval=False, prob=0.95, scale="response", category=None
     ):
@@ -864,22 +464,10 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         lower, upper : ndarray of shape (n_samples,)
             Only with ``return_interval=True``.
         """
-        prob = check_prob(prob)
-        if self._on_link_scale(scale, category):
-            row_group, draws = self._group_draws(X, "effect")
-            mean = draws.mean(axis=0)[row_group]
-            if not return_interval:
-                return mean
-            lower, upper = interval(draws, prob)
-            return mean, lower[row_group], upper[row_group]
-        frame = self._frame_for_predict(X)
-        mean, lower, upper = (np.empty(frame.shape[0]) for _ in range(3))
-        for rows, intercepts, effects, controls, exposure in self._row_blocks(frame):
-            draws = self._response_effect_draws(intercepts, effects, controls, exposure, category)
-            mean[rows] = draws.mean(axis=0)
-            if return_interval:
-                lower[rows], upper[rows] = interval(draws, prob)
-        return (mean, lower, upper) if return_interval else mean
+        return self._fitted().predict_effect(
+            X, return_interval=return_interval, prob=check_prob(prob), scale=scale,
+            category=category,
+        )  # fmt: skip
 
     def average_effect_draws(self, X=None, *, scale="response", category=None) -> np.ndarray:
         """Posterior draws of the average treatment effect over the rows of ``X``.
@@ -899,81 +487,12 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             the average effect (mean, interval, probability of being positive)
             is exact up to Monte Carlo error.
         """
-        check_is_fitted(self)
-        if X is None:
-            weights = self.groups_["n"].to_numpy(float)
-            return self._group_effect_draws(scale, category) @ (weights / weights.sum())
-        frame = self._frame_for_predict(X)
-        totals, _, draws = self._weighted_group_draws(frame, np.ones(len(frame)), scale, category)
-        return draws @ (totals / totals.sum())
+        return self._fitted().average_effect_draws(X, scale=scale, category=category)
 
     def _average_effect(self, X, prob) -> tuple[float, float, float]:
         draws = self.average_effect_draws(X)
         lower, upper = interval(draws, prob)
         return float(draws.mean()), float(lower), float(upper)
-
-    def _on_link_scale(self, scale, category) -> bool:
-        if scale not in ("response", "link"):
-            raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
-        if category is not None and (scale == "link" or self.family != "ordinal"):
-            raise ValueError("category is for family='ordinal' on the response scale.")
-        return self.family == "gaussian" or scale == "link"
-
-    def _row_blocks(self, frame: pd.DataFrame, block_rows: int | None = None, assigned=None):
-        """Yield (rows, intercept draws, effect draws, controls, exposure) per block of rows.
-
-        ``assigned``: the frame's ``(row_group, new_groups)`` when already known.
-        """
-        row_group, new_groups = self._assign(frame) if assigned is None else assigned
-        intercepts = self._part_draws(new_groups, "intercept")
-        effects = self._part_draws(new_groups, "effect")
-        controls = self.design_.control_matrix(frame)
-        exposure = None
-        if self.exposure is not None:
-            exposure = self._positive_column(frame, self.exposure, "exposure")
-        block = block_rows or max(1, 4_000_000 // intercepts.shape[0])
-        for start in range(0, frame.shape[0], block):
-            rows = slice(start, start + block)
-            g = row_group[rows]
-            yield (
-                rows,
-                intercepts[:, g],
-                effects[:, g],
-                controls[rows],
-                None if exposure is None else exposure[rows],
-            )
-
-    def _response_mean(self, eta, exposure, category=None):
-        """Expected outcome (or, ordinal with ``category``, P(y >= category)) for draws of eta."""
-        kwargs = {"exposure": exposure}
-        if self.family == "ordinal":
-            values = list(self.categories_)
-            kwargs["cutpoints"] = flat(self.idata_, "cutpoints")
-            numeric = all(isinstance(v, int | float | np.number) for v in values)
-            kwargs["category_values"] = np.asarray(
-                values if numeric else np.arange(1, len(values) + 1), float
-            )
-            if category is not None:
-                if category not in values:
-                    raise ValueError(f"category {category!r} is not one of {values}.")
-                kwargs["exceed_index"] = values.index(category)
-        elif category is not None:
-            raise ValueError("category is for family='ordinal' (effects on P(y >= category)).")
-        return response_mean(self.family, eta, **kwargs)
-
-    def _effect_scale_name(self, scale, category) -> str:
-        if self._on_link_scale(scale, category):
-            return "outcome" if self.family == "gaussian" else f"link ({LINKS[self.family]})"
-        if category is not None:
-            return f"P(y >= {category})"
-        return RESPONSE_SCALE[self.family]
-
-    def _group_effect_draws(self, scale, category) -> np.ndarray:
-        if self._on_link_scale(scale, category):
-            return flat(self.idata_, "group_effect")
-        if category is None:
-            return flat(self.idata_, "group_effect_response")
-        return self._group_response_draws(category)
 
     def predict(self, X, treatment):
         """Posterior mean of the outcome for each row under the given treatment.
@@ -996,20 +515,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             (probability, count, expected category). Rows of groups unseen in
             training use the population model's intercept and effect.
         """
-        check_is_fitted(self)
-        frame = self._frame_for_predict(X)
-        n_rows = frame.shape[0]
-        treat = treatment_for_rows(treatment, n_rows=n_rows, treated_value=self.treated_value)
-        if self.family == "gaussian":  # linear: the plug-in of posterior means is exact
-            row_group, intercepts, effects = self._group_draws(frame, "intercept", "effect")
-            controls = self.design_.control_matrix(frame) @ flat(self.idata_, "b_control").mean(0)
-            return intercepts.mean(0)[row_group] + controls + effects.mean(0)[row_group] * treat
-        out = np.empty(n_rows)
-        for rows, intercepts, effects, controls, exposure in self._row_blocks(frame):
-            eta = intercepts + (controls @ flat(self.idata_, "b_control").T).T
-            eta = eta + effects * treat[rows]
-            out[rows] = self._response_mean(eta, exposure).mean(axis=0)
-        return out
+        return self._fitted().predict_outcome(X, treatment)
 
     def score(self, X, y, treatment=None, sample_weight=None):
         """R^2 of the predicted outcome: higher is better.
@@ -1037,11 +543,12 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         """
         from sklearn.metrics import r2_score
 
-        frame = self._frame_for_predict(X)
+        frame = self._fitted().frame(X)
         outcome = numeric_outcome(y, n_rows=frame.shape[0])
         predicted = self.predict(frame, treatment)
         return float(r2_score(outcome, predicted, sample_weight=sample_weight))
 
+    # -------------------------------------------------------------- reports
     def effect_by_group(self, prob=0.95, *, scale="response", category=None) -> pd.DataFrame:
         """The treatment effect in every group seen in training.
 
@@ -1065,11 +572,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             Groups with no treated or no control rows are estimated by pooling
             alone; ``n_treated`` shows which.
         """
-        check_is_fitted(self)
-        summary = summarize(self._group_effect_draws(scale, category), check_prob(prob))
-        table = pd.concat([self.groups_.reset_index(drop=True), summary], axis=1)
-        table.attrs["scale"] = self._effect_scale_name(scale, category)
-        return table
+        return self._fitted().effect_by_group(check_prob(prob), scale=scale, category=category)
 
     def heterogeneity_summary(
         self, prob=0.95, *, scale="response", category=None
@@ -1093,17 +596,9 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             the between-group sd, sigma_theta and the unexplained share of the
             effect's variance. ``print(summary)`` gives a readable report.
         """
-        check_is_fitted(self)
-        effects = self._group_effect_draws(scale, category)
-        explained = flat(self.idata_, "lambda") @ self.design_.Z.T
-        sd = flat(self.idata_, "sd_effect")
-        if sd.ndim == 2:  # additive: one sd per modifier; their variances add up
-            sd = np.sqrt((sd**2).sum(axis=1))
-        return heterogeneity(
-            effects, explained, sd, self.design_.group_labels, check_prob(prob),
-            scale=self._effect_scale_name(scale, category),
-            link_scale=self._effect_scale_name("link", None),
-        )  # fmt: skip
+        return self._fitted().heterogeneity_summary(
+            check_prob(prob), scale=scale, category=category
+        )
 
     def coefficients(self, prob=0.95) -> pd.DataFrame:
         """Population-level effects: the note's Figure 1 and the rest of the fixed part.
@@ -1123,52 +618,114 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             the group predictors' shifts of it) and ``residual`` (sigma); then
             ``mean``, ``median``, ``sd``, ``lower``, ``upper``, ``prob_positive``.
         """
-        check_is_fitted(self)
-        prob = check_prob(prob)
-        t = self.treatment_name_
-        design = self.design_
-        blocks = [
-            ("effect", [t], flat(self.idata_, "b_treatment")[:, None]),
-            ("lambda", [f"{t}:{z}" for z in design.predictor_names], flat(self.idata_, "lambda")),
-        ]
-        sd_e, sd_i, corr = (flat(self.idata_, v) for v in ("sd_effect", "sd_intercept", "corr"))
-        if self.structure == "nested":
-            blocks += [
-                ("sd", [f"sd({t})"], sd_e[:, None]),
-                ("sd", ["sd(Intercept)"], sd_i[:, None]),
-                ("correlation", [f"cor(Intercept, {t})"], corr[:, None]),
-            ]
-        else:
-            mods = [str(m) for m in self.idata_.posterior.coords["varying_modifier"].values]
-            blocks += [
-                ("sd", [f"sd({t} | {m})" for m in mods], sd_e),
-                ("sd", [f"sd(Intercept | {m})" for m in mods], sd_i),
-                ("correlation", [f"cor(Intercept, {t} | {m})" for m in mods], corr),
-            ]
-        blocks += [
-            ("control", design.control_names, flat(self.idata_, "b_control")),
-            ("intercept", ["Intercept"], flat(self.idata_, "Intercept")[:, None]),
-            ("intercept", list(design.predictor_names), flat(self.idata_, "b_group")),
-        ]
-        if "sigma" in self.idata_.posterior:
-            blocks.append(("residual", ["sigma"], flat(self.idata_, "sigma")[:, None]))
-        if "cutpoints" in self.idata_.posterior:
-            pairs = zip(self.categories_[:-1], self.categories_[1:], strict=True)
-            cuts = [f"cutpoint[{a}|{b}]" for a, b in pairs]
-            blocks.append(("cutpoint", cuts, flat(self.idata_, "cutpoints")))
-        tables = []
-        for role, names, draws in blocks:
-            if draws.shape[1] == 0:
-                continue
-            table = summarize(draws, prob)
-            table.insert(0, "role", role)
-            table.index = names
-            tables.append(table)
-        out = pd.concat(tables)
-        out.index.name = "term"
-        out.attrs["scale"] = self._effect_scale_name("link", None)
-        return out
+        return self._fitted().coefficients(check_prob(prob))
 
+    def compare_groups(self, a, b=None, *, prob=0.95, scale="response", category=None):
+        """Posterior of the difference in effect between two groups (or many pairs).
+
+        Parameters
+        ----------
+        a, b : dict of modifier -> level
+            The two groups, e.g. ``{"white": 1, "male": 1, "intl": 5, "hawk": 1}``.
+            For many pairs pass a list of ``(a, b)`` tuples as ``a`` and leave ``b``.
+        prob : float, default=0.95
+            Mass of the credible interval.
+        scale, category
+            As in :meth:`effect_by_group`.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            One row per pair: ``a`` and ``b`` (group labels), then the posterior
+            ``mean``, ``median``, ``sd``, ``lower``, ``upper`` of effect(a) -
+            effect(b), and ``prob_a_greater`` = P(effect(a) > effect(b)).
+
+        Examples
+        --------
+        >>> from sklearn_hier import HierarchicalHTE
+        >>> from sklearn_hier.datasets import load_tomz_weeks
+        >>> df = load_tomz_weeks()
+        >>> X = df[["white", "male", "intl", "regime", "stakes"]]
+        >>> est = HierarchicalHTE(modifiers=["white", "male", "intl"], random_state=0)
+        >>> est = est.fit(X, df["force"], treatment=df["alliance"])
+        >>> diff = est.compare_groups({"white": 1, "male": 1, "intl": 5},
+        ...                           {"white": 0, "male": 0, "intl": 1})
+        >>> diff[["a", "b"]].values.tolist()
+        [['white=1, male=1, intl=5', 'white=0, male=0, intl=1']]
+        """
+        return reporting.compare_groups(
+            self._fitted(), a, b, prob=check_prob(prob), scale=scale, category=category
+        )
+
+    def contrast(self, modifier, level, reference, *, prob=0.95, scale="response", category=None):
+        """Effect at ``level`` minus effect at ``reference`` of one modifier, within every
+        combination of the other modifiers (e.g. white vs non-white in each other group).
+
+        Parameters
+        ----------
+        modifier : str
+            The modifier to contrast along.
+        level, reference : scalar
+            Its two levels; the difference is effect(level) - effect(reference).
+        prob, scale, category
+            As in :meth:`compare_groups`.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            One row per combination of the other modifiers in which both groups
+            were seen in training: those modifiers, then as :meth:`compare_groups`.
+        """
+        return reporting.contrast(
+            self._fitted(), modifier, level, reference, prob=check_prob(prob), scale=scale,
+            category=category,
+        )  # fmt: skip
+
+    def population_effect(
+        self, X=None, *, weights=None, population=None, by=None, prob=0.95, scale="response",
+        return_draws=False,
+    ):  # fmt: skip
+        """Average treatment effect in a population: sample-weighted or poststratified.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame, default=None
+            Rows to average over (e.g. the survey sample), with the modifiers
+            (and, off the Gaussian family, the controls). ``None`` with no
+            ``population`` uses the training groups weighted by their sizes.
+        weights : array-like of shape (n_samples,) or column name, default=None
+            Row weights (e.g. the survey's ``weight``); with ``X``.
+        population : pandas.DataFrame, default=None
+            Poststratification table: one row per group with its modifiers and a
+            ``count`` column (population counts or shares). Groups not seen in
+            training get effects drawn from the population model.
+        by : str or list of str, default=None
+            Also report the average within each level of these modifiers
+            (sub-populations).
+        prob : float, default=0.95
+            Mass of the credible interval.
+        scale : {"response", "link"}, default="response"
+            As in :meth:`predict_effect`; poststratification tables carry no
+            controls, so off the Gaussian family they use the link scale or
+            each group's response-scale effect over its training rows.
+        return_draws : bool, default=False
+            Also return the draws (n_draws, n_rows of the table).
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            The population row first (``by`` columns empty), then one row per
+            level of ``by``: ``weight`` (total), ``mean``, ``median``, ``sd``,
+            ``lower``, ``upper``, ``prob_positive``.
+        draws : ndarray
+            Only with ``return_draws=True``.
+        """
+        return reporting.population_effect(
+            self._fitted(), X, weights=weights, population=population, by=by,
+            prob=check_prob(prob), scale=scale, return_draws=return_draws,
+        )  # fmt: skip
+
+    # ----------------------------------------------------------- persistence
     def save(self, path) -> None:
         """Save the fitted model to ``path`` as plain data (netCDF), never as code.
 
@@ -1182,8 +739,7 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         path : str or path-like
             File to write (conventionally ``*.nc``).
         """
-        check_is_fitted(self)
-        save_model(self, path)
+        save_model(self._fitted(), path)
 
     @classmethod
     def load(cls, path) -> "HierarchicalHTE":
@@ -1206,7 +762,10 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
         >>> HierarchicalHTE.load(path).effect_by_group().equals(est.effect_by_group())
         True
         """
-        return load_model(cls, path)
+        posterior = load_model(path, cls().get_params(deep=False))
+        est = cls(**posterior.params)
+        est._set_fitted(posterior)
+        return est
 
     def diagnostics(self) -> pd.DataFrame:
         """Convergence table of the key parameters: worst R-hat, lowest bulk and tail ESS.
@@ -1217,11 +776,11 @@ class HierarchicalHTE(ReportingMixin, EffectVocabularyMixin, BaseEstimator):
             One row per key parameter, plus the sampler's divergences and
             tree-depth hits in ``attrs``.
         """
-        check_is_fitted(self)
-        table = self.diagnostics_.copy()
-        if self.inference == "svi":  # no sampler statistics: the final ELBO loss instead
+        posterior = self._fitted()
+        table = posterior.diagnostics.copy()
+        if posterior.spec.inference == "svi":  # no sampler statistics: the final ELBO loss
             return table
-        stats = self.idata_.sample_stats
+        stats = posterior.idata.sample_stats
         table.attrs["divergences"] = int(stats["diverging"].values.sum())
         table.attrs["max_treedepth_hits"] = int(stats["reached_max_treedepth"].values.sum())
         return table

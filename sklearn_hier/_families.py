@@ -24,6 +24,8 @@ import pandas as pd
 from numpyro.distributions.transforms import OrderedTransform
 from scipy.special import expit
 
+from ._spec import Priors
+
 FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "ordinal")
 LINKS = {
     "gaussian": "identity",
@@ -70,12 +72,25 @@ def check_outcome(family: str, y: np.ndarray, trials: np.ndarray | None) -> np.n
 
 def ordinal_levels(y) -> tuple[np.ndarray, list]:
     """Category codes 0..K-1 and the ordered categories of an ordinal outcome."""
+    if isinstance(y, pd.Categorical):
+        y = pd.Series(y)
     series = pd.Series(np.asarray(y) if not isinstance(y, pd.Series) else y.to_numpy())
     if isinstance(y, pd.Series) and isinstance(y.dtype, pd.CategoricalDtype):
         if not y.cat.ordered:
-            raise ValueError("family='ordinal' needs an ordered categorical y (or numbers).")
-        categories = list(y.cat.categories)
-        codes = y.cat.codes.to_numpy()
+            raise ValueError(
+                "family='ordinal' needs an ordered categorical y (or numbers); y is an "
+                "unordered categorical. Use y.cat.as_ordered() or pd.Categorical(y, "
+                "categories=[lowest, ..., highest], ordered=True)."
+            )
+        if (y.cat.codes < 0).any():
+            raise ValueError("y has missing values; drop those rows before fitting.")
+        categories = [c for c in y.cat.categories if c in set(y.unique().tolist())]
+        codes = np.searchsorted(
+            np.arange(len(y.cat.categories))[
+                [k for k, c in enumerate(y.cat.categories) if c in set(categories)]
+            ],
+            y.cat.codes.to_numpy(),
+        )
     else:
         values = pd.to_numeric(series, errors="coerce")
         if values.isna().any():
@@ -145,7 +160,7 @@ def family_data(
 
 
 # -------------------------------------------------------------- likelihood
-def family_likelihood(family: str, data: dict, eta, priors: dict, n_categories: int) -> None:
+def family_likelihood(family: str, data: dict, eta, priors: Priors, n_categories: int) -> None:
     """Add the family's log-likelihood of the (collapsed) data given eta."""
     if family in ("bernoulli", "binomial"):
         numpyro.sample(
@@ -159,7 +174,7 @@ def family_likelihood(family: str, data: dict, eta, priors: dict, n_categories: 
         cutpoints = numpyro.sample(
             "cutpoints",
             dist.TransformedDistribution(
-                dist.Normal(0.0, priors["cutpoint"]).expand([n_categories - 1]).to_event(1),
+                dist.Normal(0.0, priors.cutpoint).expand([n_categories - 1]).to_event(1),
                 OrderedTransform(),
             ),
         )

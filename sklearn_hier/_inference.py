@@ -28,7 +28,10 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from ._collapsed import complete_draw, marginal_model
+from ._draws import SamplerResult, as_jax
 from ._model import ModelSizes, hte_model
+from ._spec import ModelSpec, Priors
+from ._variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
 
 #: From this many rows on, warm-up's mass-matrix estimates are used as they are.
 #: Stan's regularisation (kept below it) adds 1e-3 * 5 / (n + 5) to each
@@ -56,14 +59,6 @@ class SamplerSettings:
     regularize_mass_matrix: bool
     vectorized: bool
     progress_bar: bool
-
-
-@dataclass
-class SamplerResult:
-    """Constrained draws ``(chain, draw, ...)`` and per-draw sampler statistics."""
-
-    draws: dict[str, np.ndarray]
-    stats: dict[str, np.ndarray]
 
 
 class _Progress:
@@ -213,19 +208,11 @@ def compiled_completion(sizes: ModelSizes):
     return jax.jit(complete)
 
 
-def _as_jax(tree: dict) -> dict:
-    def convert(v):
-        v = np.asarray(v)
-        return jnp.asarray(v) if v.dtype.kind in "iub" else jnp.asarray(v, dtype=jnp.float64)
-
-    return {k: convert(v) for k, v in tree.items()}
-
-
 def run_nuts(
     sizes: ModelSizes,
     settings: SamplerSettings,
     data: dict,
-    priors: dict,
+    priors: Priors,
     *,
     num_chains: int,
     target_accept: float,
@@ -235,7 +222,7 @@ def run_nuts(
     with jax.enable_x64(True):
         sampler = compiled_sampler(sizes, settings)
         keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
-        data, priors = _as_jax(data), _as_jax(priors)
+        data, priors = as_jax(data), as_jax(priors)
         accept = jnp.asarray(target_accept, dtype=jnp.float64)
     if settings.progress_bar:
         # under vmap the host callback fires once for the whole batch of chains
@@ -268,12 +255,59 @@ def run_nuts(
     return SamplerResult(draws=draws, stats=stats)
 
 
-def _completed(sizes: ModelSizes, data: dict, priors: dict, draws: dict, seed: int) -> dict:
+def _completed(sizes: ModelSizes, data: dict, priors: Priors, draws: dict, seed: int) -> dict:
     """Intercept, coefficients and offsets for every draw of the marginal model, all
     chains in one batched program (after sampling, so the chains' threads never run it)."""
     shape = np.shape(draws["sigma"])  # (chain, draw)
     phi = {k: np.reshape(v, (-1,) + np.shape(v)[2:]) for k, v in draws.items()}
     with jax.enable_x64(True):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-        rest = jax.device_get(compiled_completion(sizes)(key, data, priors, _as_jax(phi)))
+        rest = jax.device_get(compiled_completion(sizes)(key, data, priors, as_jax(phi)))
     return {k: np.reshape(v, shape + np.shape(v)[1:]) for k, v in rest.items()}
+
+
+def sampler_settings(spec: ModelSpec, *, n_rows: int) -> SamplerSettings:
+    """The NUTS settings a specification asks for (with its defaults resolved)."""
+    return SamplerSettings(
+        num_warmup=spec.num_warmup,
+        num_samples=spec.num_samples,
+        max_tree_depth=spec.max_tree_depth,
+        warmup_max_tree_depth=spec.resolved_warmup_tree_depth(),
+        dense_mass=bool(spec.dense_mass),
+        regularize_mass_matrix=n_rows < UNREGULARIZED_MASS_ROWS,
+        vectorized=spec.chain_method == "vectorized",
+        progress_bar=bool(spec.progress_bar),
+    )
+
+
+def run_inference(
+    spec: ModelSpec, sizes: ModelSizes, data: dict, *, n_rows: int, seed: int,
+    priors: Priors | None = None,
+) -> SamplerResult:  # fmt: skip
+    """Draw from the posterior the specification describes: NUTS (the joint model, or
+    the marginal model completed by exact conditional draws) or SVI.
+
+    ``priors`` replaces the specification's (cross-validation samples a proposal).
+    """
+    priors = spec.priors if priors is None else priors
+    if spec.inference == "svi":
+        guide = spec.svi_guide
+        if guide == "auto":
+            guide = "mvn" if sizes.n_groups <= FULL_RANK_MAX_GROUPS else "lowrank"
+        settings = SVISettings(
+            num_steps=spec.svi_steps,
+            guide=guide,
+            rank=None,
+            learning_rate=spec.svi_learning_rate,
+            num_draws=spec.n_draws,
+        )
+        return run_svi(sizes, settings, data, priors, num_chains=spec.num_chains, seed=seed)
+    return run_nuts(
+        sizes,
+        sampler_settings(spec, n_rows=n_rows),
+        data,
+        priors,
+        num_chains=spec.num_chains,
+        target_accept=spec.resolved_target_accept(),
+        seed=seed,
+    )

@@ -25,6 +25,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from ._families import family_likelihood
+from ._spec import Priors
 
 
 class ModelSizes(NamedTuple):
@@ -39,15 +40,15 @@ class ModelSizes(NamedTuple):
     n_categories: int = 0  # ordinal outcomes
 
 
-def _scales(name: str, priors: dict) -> jnp.ndarray:
+def _scales(name: str, priors: Priors) -> jnp.ndarray:
     """Cholesky factor of the 2x2 covariance of (intercept, effect) offsets."""
-    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors["sd"]).expand([2]).to_event(1))
-    chol = numpyro.sample(f"L_{name}", dist.LKJCholesky(2, priors["lkj"]))
+    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors.sd).expand([2]).to_event(1))
+    chol = numpyro.sample(f"L_{name}", dist.LKJCholesky(2, priors.lkj))
     return sd[:, None] * chol
 
 
 def correlated_offsets(
-    name: str, n_units: int, priors: dict, centered=None, mean=None
+    name: str, n_units: int, priors: Priors, centered=None, mean=None
 ) -> jnp.ndarray:
     """(n_units, 2) iid bivariate-normal (intercept, effect) offsets.
 
@@ -99,7 +100,7 @@ def _predicted_group_terms(data: dict, intercept, b: jnp.ndarray) -> jnp.ndarray
 
 
 def varying_effects(
-    data: dict, priors: dict, sizes: ModelSizes, intercept=0.0, b=None
+    data: dict, priors: Priors, sizes: ModelSizes, intercept=0.0, b=None
 ) -> jnp.ndarray:
     """(n_groups, 2) varying intercept and treatment-effect offsets per group.
 
@@ -145,22 +146,22 @@ def gaussian_cells_loglik(stats: dict, w: jnp.ndarray, u: jnp.ndarray, sigma) ->
     return -n * jnp.log(sigma) - 0.5 * n * jnp.log(2.0 * jnp.pi) - 0.5 * rss / sigma**2
 
 
-def hte_model(data: dict, priors: dict, sizes: ModelSizes) -> None:
+def hte_model(data: dict, priors: Priors, sizes: ModelSizes) -> None:
     """Varying intercepts and treatment slopes, slopes predicted by group-level predictors."""
     if sizes.family == "ordinal":
         intercept = 0.0  # the cutpoints carry the outcome's location
     else:
         # brms convention: the intercept's prior is on the linear predictor at the
         # mean of the population-level columns (the note's normal(0, 1) refers to it)
-        intercept = numpyro.sample("Intercept", dist.Normal(0.0, priors["intercept"]))
-    b = numpyro.sample("b", dist.Normal(0.0, priors["coef"]).expand([sizes.n_coef]).to_event(1))
+        intercept = numpyro.sample("Intercept", dist.Normal(0.0, priors.intercept))
+    b = numpyro.sample("b", dist.Normal(0.0, priors.coef).expand([sizes.n_coef]).to_event(1))
     u = varying_effects(data, priors, sizes, intercept, b)
     if sizes.family != "gaussian":
         g = data["g"]
         eta = intercept + data["x"] @ b + u[g, 0] + u[g, 1] * data["t"]
         family_likelihood(sizes.family, data, eta, priors, sizes.n_categories)
         return
-    sigma = numpyro.sample("sigma", dist.HalfNormal(priors["sigma"]))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
     # statistics are about the centred outcome, so the constant column's weight is shifted
     w = jnp.concatenate([jnp.reshape(intercept - data["ybar"], (1,)), b])
     if sizes.likelihood == "gaussian_cells":

@@ -17,9 +17,15 @@ import pandas as pd
 
 from ._arviz import arviz as az
 from ._design import ColumnCoding, Design
+from ._posterior import FittedPosterior
+from ._prepared_data import RowPatterns
+from ._spec import ModelSpec
+from ._treatment import TreatmentCoding
 
 #: Bumped whenever the saved layout changes incompatibly.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this one reads (format 1: before the treatment coding was saved).
+READABLE_VERSIONS = (1, 2)
 ATTRIBUTE = "sklearn_hier_model"
 
 
@@ -151,49 +157,69 @@ def _posterior_digest(idata) -> str:
     return digest.hexdigest()
 
 
-def save_model(est, path) -> None:
-    """Write a fitted HierarchicalHTE to ``path`` (netCDF)."""
+def _patterns_to_plain(patterns: RowPatterns | None):
+    if patterns is None:
+        return None
+    return {k: None if v is None else _plain(v) for k, v in vars(patterns).items()}
+
+
+def _patterns_from_plain(plain) -> RowPatterns | None:
+    if plain is None:
+        return None
+    return RowPatterns(**{
+        k: None if v is None else np.asarray(v, dtype=np.int64 if k == "group" else float)
+        for k, v in plain.items()
+    })  # fmt: skip
+
+
+def _saved_params(params: dict) -> dict:
+    params = dict(params)
+    if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+        params["random_state"] = None  # a RandomState object is not data; the seed is kept
+    return params
+
+
+def save_model(posterior: FittedPosterior, path) -> None:
+    """Write a fitted posterior (and the parameters it was fitted with) to ``path``."""
     from . import __version__
 
-    params = est.get_params(deep=False)
-    if not (params["random_state"] is None or isinstance(params["random_state"], int)):
-        params["random_state"] = None  # a RandomState object is not data; its seed_ is kept
     fitted = {
-        "n_features_in_": est.n_features_in_,
-        "feature_names_in_": _plain(getattr(est, "feature_names_in_", None)),
-        "treatment_name_": est.treatment_name_,
-        "seed_": est.seed_,
-        "fit_seconds_": est.fit_seconds_,
-        "categories_": _plain(getattr(est, "categories_", None)),
-        "groups_counts": {c: _plain(est.groups_[c].to_numpy()) for c in ("n", "n_treated")},
-        "diagnostics_": est.diagnostics_.to_json(orient="split"),
-        "patterns": (
-            {k: None if v is None else _plain(v) for k, v in est._patterns.items()}
-            if hasattr(est, "_patterns") else None
-        ),
-    }  # fmt: skip
+        "n_features_in_": posterior.n_features_in,
+        "feature_names_in_": _plain(posterior.feature_names_in),
+        "treatment": posterior.treatment.to_plain(),
+        "seed_": posterior.seed,
+        "fit_seconds_": posterior.fit_seconds,
+        "categories_": _plain(posterior.categories),
+        "groups_counts": {"n": _plain(posterior.n), "n_treated": _plain(posterior.n_treated)},
+        "diagnostics_": posterior.diagnostics.to_json(orient="split"),
+        "patterns": _patterns_to_plain(posterior.patterns),
+    }
     body = json.dumps(
-        {"params": _plain(params), "fitted": fitted, "design": _design_to_plain(est.design_)}
+        {
+            "params": _plain(_saved_params(posterior.params)),
+            "fitted": fitted,
+            "design": _design_to_plain(posterior.design),
+        }
     )
+    idata = posterior.idata
     header = {
         "format": "sklearn_hier.HierarchicalHTE",
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
         "body_sha256": hashlib.sha256(body.encode()).hexdigest(),
-        "posterior_sha256": _posterior_digest(est.idata_),
+        "posterior_sha256": _posterior_digest(idata),
     }
-    attrs = est.idata_.posterior.attrs
+    attrs = idata.posterior.attrs
     attrs[ATTRIBUTE] = json.dumps(header)
     attrs[ATTRIBUTE + "_body"] = body
     try:
-        est.idata_.to_netcdf(os.fspath(path))
+        idata.to_netcdf(os.fspath(path))
     finally:
         del attrs[ATTRIBUTE], attrs[ATTRIBUTE + "_body"]
 
 
-def load_model(cls, path):
-    """Read a model written by :func:`save_model`; clear errors for anything else."""
-    path = os.fspath(path)
+def _read_checked(path: str):
+    """The file's posterior and JSON body, after every check; clear errors for anything else."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
     try:
@@ -217,11 +243,11 @@ def load_model(cls, path):
         raise ValueError(f"{path!r} has a damaged sklearn_hier header.") from None
     if header.get("format") != "sklearn_hier.HierarchicalHTE":
         raise ValueError(f"{path!r} holds {header.get('format')!r}, not a HierarchicalHTE model.")
-    if header.get("format_version") != FORMAT_VERSION:
+    if header.get("format_version") not in READABLE_VERSIONS:
         raise ValueError(
             f"{path!r} was saved by sklearn_hier {header.get('library_version')} in file format "
-            f"{header.get('format_version')}; this version reads format {FORMAT_VERSION}. Load it "
-            "with the version that saved it, or refit."
+            f"{header.get('format_version')}; this version reads formats "
+            f"{list(READABLE_VERSIONS)}. Load it with the version that saved it, or refit."
         )
     if hashlib.sha256(body_text.encode()).hexdigest() != header.get("body_sha256") or (
         _posterior_digest(idata) != header.get("posterior_sha256")
@@ -232,30 +258,42 @@ def load_model(cls, path):
         )
     idata.posterior.attrs.clear()
     idata.posterior.attrs.update(attrs)
-    body = json.loads(body_text)
-    est = cls(**_unplain(body["params"]))
+    return idata, json.loads(body_text), header["format_version"]
+
+
+def load_model(path, default_params: dict) -> FittedPosterior:
+    """Read a model written by :func:`save_model` (format 1 files too)."""
+    idata, body, version = _read_checked(os.fspath(path))
+    params = {**default_params, **_unplain(body["params"])}
     fitted = body["fitted"]
-    est.design_ = _design_from_plain(body["design"])
-    est.idata_ = idata
-    est.n_features_in_ = fitted["n_features_in_"]
-    if fitted["feature_names_in_"] is not None:
-        est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
-    est.treatment_name_ = fitted["treatment_name_"]
-    est.seed_ = fitted["seed_"]
-    est.fit_seconds_ = fitted["fit_seconds_"]
-    if fitted["categories_"] is not None:
-        est.categories_ = fitted["categories_"]
-    design = est.design_
+    if version == 1:  # format 1 kept the treatment's name and treated_value only
+        treatment = TreatmentCoding(fitted["treatment_name_"])
+        if params.get("treated_value") is not None:
+            raise ValueError(
+                f"{os.fspath(path)!r} (file format 1) used treated_value="
+                f"{params['treated_value']!r} but did not record the control label; refit "
+                "and save it again with this version."
+            )
+    else:
+        treatment = TreatmentCoding.from_plain(fitted["treatment"])
     counts = fitted["groups_counts"]
-    est.groups_ = design.groups[design.modifier_names].assign(
-        n=np.asarray(counts["n"], dtype=np.int64), n_treated=np.asarray(counts["n_treated"], int)
+    return FittedPosterior(
+        params=params,
+        spec=ModelSpec.from_params(params),
+        design=_design_from_plain(body["design"]),
+        treatment=treatment,
+        idata=idata,
+        n=np.asarray(counts["n"], dtype=np.int64),
+        n_treated=np.asarray(counts["n_treated"], dtype=np.int64),
+        seed=fitted["seed_"],
+        n_features_in=fitted["n_features_in_"],
+        feature_names_in=(
+            None
+            if fitted["feature_names_in_"] is None
+            else np.asarray(fitted["feature_names_in_"], dtype=object)
+        ),
+        categories=fitted["categories_"],
+        patterns=_patterns_from_plain(fitted["patterns"]),
+        diagnostics=pd.read_json(io.StringIO(fitted["diagnostics_"]), orient="split"),
+        fit_seconds=fitted["fit_seconds_"],
     )
-    est.n_groups_ = design.n_groups
-    est.bin_edges_ = {m.name: m.edges for m in design.modifiers if m.kind == "binned"}
-    est.diagnostics_ = pd.read_json(io.StringIO(fitted["diagnostics_"]), orient="split")
-    if fitted["patterns"] is not None:
-        est._patterns = {
-            k: None if v is None else np.asarray(v, dtype=np.int64 if k == "group" else float)
-            for k, v in fitted["patterns"].items()
-        }
-    return est

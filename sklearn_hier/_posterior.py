@@ -1,160 +1,453 @@
-"""From raw sampler draws to a labelled ArviZ ``InferenceData``.
+"""The fitted posterior: draws, the design and the specification frozen at fit.
 
-The posterior holds the quantities users read, named as in the documentation:
-
-- ``Intercept``: expected outcome when every population-level column is 0.
-- ``b_control`` (dim ``control``): control coefficients (beta).
-- ``b_group`` (dim ``group_predictor``): group-level predictors' effect on the intercept.
-- ``b_treatment``: the treatment effect when every group-level predictor is 0.
-- ``lambda`` (dim ``group_predictor``): how group-level predictors shift the effect.
-- ``sd_intercept``, ``sd_effect`` (sigma_theta), ``corr``: the varying part's scales
-  and correlation (dim ``varying_modifier`` in the additive structure: the
-  modifiers whose levels vary beyond what the group-level predictors express).
-- ``sigma``: residual standard deviation (Gaussian family).
-- ``cutpoints`` (dim ``cutpoints_dim_0``): ordered thresholds of the ordinal family,
-  on the scale of the linear predictor.
-- ``group_effect_response`` (dim ``group``, non-Gaussian families): each group's
-  effect on the response scale, averaged over its rows.
-- ``group_intercept``, ``group_effect`` (dim ``group``): alpha_g (at controls 0) and theta_g.
-- additive structure only: ``level_intercept``, ``level_effect`` (dim ``modifier_level``).
+:class:`FittedPosterior` is made once by ``HierarchicalHTE.fit`` and never
+changes. It answers every question about effects from its own state: group
+draws on the link or response scale, effects and outcomes of new rows, groups
+unseen in training (from the population model), weighted averages. Summaries,
+plots, persistence and cross-validation talk to it through its public methods;
+the estimator is a thin scikit-learn façade over it.
 """
 
-from dataclasses import dataclass
+import hashlib
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+from scipy import sparse
 
-from ._arviz import arviz as az
+from ._design import Design, group_labels
+from ._draws import SamplerResult
+from ._families import LINKS, RESPONSE_SCALE, response_mean
+from ._inference_data import CoefficientLayout, add_group_draws, build_inference_data, flat
+from ._prepared_data import PreparedData, RowPatterns, positive_column
+from ._spec import ModelSpec
+from ._summary import HeterogeneitySummary, heterogeneity, interval, summarize
+from ._treatment import TreatmentCoding
+from ._validation import frame_as_in_fit
+from ._variational import converged
+from .diagnostics import SamplingWarning, check_sampling
+
+#: Draw-by-row values evaluated at once (bounds memory to a few hundred MB).
+BLOCK_VALUES = 4_000_000
+
+#: Parameters whose convergence decides whether a fit is trustworthy.
+KEY_PARAMETERS = (
+    "b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "cutpoints", "group_effect"
+)  # fmt: skip
+
+_PARTS = {"effect": ("b_treatment", "lambda"), "intercept": ("Intercept", "b_group")}
+
+
+def _key_words(text: str) -> list[int]:
+    """Four 32-bit words of a string's SHA-256: a stable seed for one key."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
 
 
 @dataclass(frozen=True)
-class CoefficientLayout:
-    """Where each block sits in the population-level coefficient vector ``b``."""
+class GroupAssignment:
+    """Rows of new data mapped to groups: ``row_group`` indexes the training groups
+    (``< n_groups``) and then ``new_groups``, the groups unseen in training."""
 
-    n_controls: int
-    n_predictors: int
+    row_group: np.ndarray
+    new_groups: pd.DataFrame
+
+
+@dataclass
+class FittedPosterior:
+    """Everything a fit produced, frozen: the answers of a fitted HierarchicalHTE."""
+
+    params: dict  # the estimator's parameters at fit, from which ``spec`` was frozen
+    spec: ModelSpec
+    design: Design
+    treatment: TreatmentCoding
+    idata: object
+    n: np.ndarray
+    n_treated: np.ndarray
+    seed: int
+    n_features_in: int
+    feature_names_in: np.ndarray | None = None
+    categories: list | None = None
+    patterns: RowPatterns | None = None
+    diagnostics: pd.DataFrame | None = None
+    fit_seconds: float = 0.0
+    svi_losses: np.ndarray | None = None
+    _draw_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # ------------------------------------------------------------ basics
+    @property
+    def family(self) -> str:
+        return self.spec.family
 
     @property
-    def controls(self) -> slice:
-        return slice(0, self.n_controls)
+    def n_groups(self) -> int:
+        return self.design.n_groups
 
     @property
-    def group(self) -> slice:
-        return slice(self.n_controls, self.n_controls + self.n_predictors)
+    def groups(self) -> pd.DataFrame:
+        """One row per training group: the modifiers' levels, ``n`` and ``n_treated``."""
+        design = self.design
+        return design.groups[design.modifier_names].assign(n=self.n, n_treated=self.n_treated)
 
     @property
-    def treatment(self) -> int:
-        return self.n_controls + self.n_predictors
+    def group_labels(self) -> list[str]:
+        return self.design.group_labels
 
-    @property
-    def interactions(self) -> slice:
-        start = self.treatment + 1
-        return slice(start, start + self.n_predictors)
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior variable ``name`` as ``(n_draws, ...)``, chains concatenated."""
+        if name not in self._draw_cache:
+            self._draw_cache[name] = flat(self.idata, name)
+        return self._draw_cache[name]
 
+    def frame(self, X) -> pd.DataFrame:
+        """New data as a frame with the fitted columns: DataFrames by name, arrays by position."""
+        return frame_as_in_fit(
+            X, n_features_in=self.n_features_in, feature_names_in=self.feature_names_in,
+            owner="HierarchicalHTE",
+        )  # fmt: skip
 
-def build_inference_data(
-    result,
-    *,
-    design,
-    layout: CoefficientLayout,
-    xbar: np.ndarray,
-    level_dims: tuple,
-    group_counts: tuple[np.ndarray, np.ndarray],
-) -> az.InferenceData:
-    draws = result.draws
-    b = draws["b"]
-    Z = design.Z
-    tau = b[..., layout.treatment]
-    lam = b[..., layout.interactions]
-    gamma = b[..., layout.group]
-    # ordinal models have no intercept (the cutpoints carry the location)
-    intercept = draws.get("Intercept", np.zeros(b.shape[:-1])) - b @ xbar
-    u = draws["u"][..., : design.n_groups, :]  # drop the empty padding groups
-    posterior = {
-        "Intercept": intercept,
-        "b_control": b[..., layout.controls],
-        "b_group": gamma,
-        "b_treatment": tau,
-        "lambda": lam,
-        "group_intercept": intercept[..., None] + gamma @ Z.T + u[..., 0],
-        "group_effect": tau[..., None] + lam @ Z.T + u[..., 1],
-    }
-    if "sigma" in draws:
-        posterior["sigma"] = draws["sigma"]
-    if "cutpoints" in draws:
-        posterior["cutpoints"] = draws["cutpoints"]
-    coords = {
-        "control": design.control_names,
-        "group_predictor": design.predictor_names,
-        "group": design.group_labels,
-    }
-    dims = {
-        "b_control": ["control"],
-        "b_group": ["group_predictor"],
-        "lambda": ["group_predictor"],
-        "group_intercept": ["group"],
-        "group_effect": ["group"],
-    }
-    if not level_dims:  # nested
-        posterior["sd_intercept"] = draws["sd_group"][..., 0]
-        posterior["sd_effect"] = draws["sd_group"][..., 1]
-        posterior["corr"] = draws["L_group"][..., 1, 0]
-    else:
-        varying = [k for k, (_, dims) in enumerate(level_dims) if dims > 0]
-        n_draws = intercept.shape
+    # ------------------------------------------------------------ scales
+    def on_link_scale(self, scale: str, category=None) -> bool:
+        if scale not in ("response", "link"):
+            raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
+        if category is not None and (scale == "link" or self.family != "ordinal"):
+            raise ValueError("category is for family='ordinal' on the response scale.")
+        return self.family == "gaussian" or scale == "link"
 
-        def stacked(fn):
-            parts = [fn(k) for k in varying]
-            return np.stack(parts, -1) if parts else np.zeros(n_draws + (0,))
+    def scale_name(self, scale: str, category=None) -> str:
+        """What effects on this scale are measured in (tables carry it in ``attrs``)."""
+        if self.on_link_scale(scale, category):
+            return "outcome" if self.family == "gaussian" else f"link ({LINKS[self.family]})"
+        if category is not None:
+            return f"P(y >= {category})"
+        return RESPONSE_SCALE[self.family]
 
-        posterior["sd_intercept"] = stacked(lambda k: draws[f"sd_m{k}"][..., 0])
-        posterior["sd_effect"] = stacked(lambda k: draws[f"sd_m{k}"][..., 1])
-        posterior["corr"] = stacked(lambda k: draws[f"L_m{k}"][..., 1, 0])
-        offsets = np.concatenate(
-            [
-                draws[f"u_m{k}"] if dims > 0 else np.zeros(n_draws + (n_levels, 2))
-                for k, (n_levels, dims) in enumerate(level_dims)
-            ],
-            axis=-2,
+    def response_mean(self, eta: np.ndarray, exposure=None, category=None) -> np.ndarray:
+        """Expected outcome (ordinal with ``category``: P(y >= category)) for draws of eta."""
+        kwargs = {"exposure": exposure}
+        if self.family == "ordinal":
+            values = list(self.categories)
+            kwargs["cutpoints"] = self.draws("cutpoints")
+            numeric = all(isinstance(v, int | float | np.number) for v in values)
+            kwargs["category_values"] = np.asarray(
+                values if numeric else np.arange(1, len(values) + 1), float
+            )
+            if category is not None:
+                if category not in values:
+                    raise ValueError(f"category {category!r} is not one of {values}.")
+                kwargs["exceed_index"] = values.index(category)
+        elif category is not None:
+            raise ValueError("category is for family='ordinal' (effects on P(y >= category)).")
+        return response_mean(self.family, eta, **kwargs)
+
+    def response_effect_draws(self, intercepts, effects, controls, exposure, category=None):
+        """(S, n) response-scale effects h(eta0 + theta) - h(eta0) of rows with these inputs."""
+        eta0 = intercepts + (controls @ self.draws("b_control").T).T
+        treated = self.response_mean(eta0 + effects, exposure, category)
+        return treated - self.response_mean(eta0, exposure, category)
+
+    # ------------------------------------------------------ group draws
+    def training_response_draws(self, category=None) -> np.ndarray:
+        """(S, n_groups) response-scale effects averaged over each group's training rows."""
+        pat = self.patterns
+        intercepts = self.draws("group_intercept")
+        effects = self.draws("group_effect")
+        n_draws = intercepts.shape[0]
+        total = np.zeros((n_draws, self.n_groups))
+        block = max(1, BLOCK_VALUES // n_draws)
+        for start in range(0, pat.group.size, block):
+            part = slice(start, start + block)
+            g = pat.group[part]
+            exposure = None if pat.exposure is None else pat.exposure[part]
+            draws = self.response_effect_draws(
+                intercepts[:, g], effects[:, g], pat.controls[part], exposure, category
+            )
+            np.add.at(total.T, g, (draws * pat.weight[part]).T)
+        weights = np.bincount(pat.group, weights=pat.weight, minlength=self.n_groups)
+        return total / weights
+
+    def group_effect_draws(self, scale: str = "response", category=None) -> np.ndarray:
+        """(S, n_groups) draws of every training group's effect on ``scale``."""
+        if self.on_link_scale(scale, category):
+            return self.draws("group_effect")
+        if category is None:
+            return self.draws("group_effect_response")
+        return self.training_response_draws(category)
+
+    # --------------------------------------------------------- new rows
+    def assign(self, X) -> GroupAssignment:
+        """Each row's group (training groups first, then groups unseen in training)."""
+        row_group, new_groups = self.design.assign(
+            self.frame(X), handle_unknown=self.spec.handle_unknown
         )
-        posterior["level_intercept"] = offsets[..., 0]
-        posterior["level_effect"] = offsets[..., 1]
-        coords["varying_modifier"] = [str(design.modifier_names[k]) for k in varying]
-        coords["modifier_level"] = level_labels(design)
-        for name in ("sd_intercept", "sd_effect", "corr"):
-            dims[name] = ["varying_modifier"]
-        dims["level_intercept"] = ["modifier_level"]
-        dims["level_effect"] = ["modifier_level"]
-    n, n_treated = group_counts
-    constant_data = {
-        "Z": Z,
-        "group_n": n,
-        "group_n_treated": n_treated,
-    }
-    return az.from_dict(
-        posterior=posterior,
-        sample_stats=result.stats,
-        constant_data=constant_data,
-        coords=coords,
-        dims={
-            **dims,
-            "Z": ["group", "group_predictor"],
-            "group_n": ["group"],
-            "group_n_treated": ["group"],
-        },
+        return GroupAssignment(row_group, new_groups)
+
+    def part_draws(self, assignment: GroupAssignment, part: str) -> np.ndarray:
+        """(S, n_groups + n_new) draws of the groups' ``"effect"`` or ``"intercept"``."""
+        draws = self.draws(f"group_{part}")
+        if len(assignment.new_groups):
+            new = self.new_group_draws(assignment.new_groups, part)
+            draws = np.concatenate([draws, new], axis=1)
+        return draws
+
+    def _noise(self, part: str, key: str, n_draws: int) -> np.ndarray:
+        """Standard normal draws that depend on nothing but the fit, the part and the key:
+        the same unseen group gets the same draws in any call and any position."""
+        rng = np.random.default_rng([self.seed, part == "effect", *_key_words(key)])
+        return rng.standard_normal(n_draws)
+
+    def new_group_draws(self, new_groups: pd.DataFrame, part: str) -> np.ndarray:
+        """Effects (or intercepts) of groups unseen in training, from the population model."""
+        design = self.design
+        base, slopes = _PARTS[part]
+        Z_new = design.predictors_of(new_groups)
+        value = self.draws(base)[:, None] + self.draws(slopes) @ Z_new.T
+        sd = self.draws(f"sd_{part}")
+        n_draws = value.shape[0]
+        if self.spec.structure == "nested":
+            keys = group_labels(new_groups, design.modifier_names)
+            noise = np.stack([self._noise(part, key, n_draws) for key in keys], axis=1)
+            return value + sd[:, None] * noise
+        codes = design.level_codes_of(new_groups)
+        level = self.draws(f"level_{part}")
+        varying = list(self.idata.posterior[f"sd_{part}"].coords["varying_modifier"].values)
+        start = 0
+        for k, levels in enumerate(design.modifier_levels):
+            known = codes[:, k] >= 0
+            seen = level[:, start + np.where(known, codes[:, k], 0)]
+            name = str(design.modifier_names[k])
+            unseen = np.zeros_like(value)
+            if name in varying and not known.all():  # a fresh draw of an unseen level's offset
+                column = new_groups[design.modifier_names[k]]
+                scale = sd[:, varying.index(name)]
+                for j in np.flatnonzero(~known):
+                    key = group_labels(column.iloc[[j]].to_frame(), [column.name])[0]
+                    unseen[:, j] = scale * self._noise(part, key, n_draws)
+            value = value + np.where(known[None, :], seen, unseen)
+            start += len(levels)
+        return value
+
+    def controls_and_exposure(self, frame: pd.DataFrame):
+        controls = self.design.control_matrix(frame)
+        exposure = None
+        if self.spec.exposure is not None:
+            exposure = positive_column(frame, self.spec.exposure, "exposure")
+        return controls, exposure
+
+    def row_blocks(self, frame: pd.DataFrame, assignment: GroupAssignment | None = None):
+        """Yield (rows, intercept draws, effect draws, controls, exposure) per block of rows."""
+        assignment = self.assign(frame) if assignment is None else assignment
+        intercepts = self.part_draws(assignment, "intercept")
+        effects = self.part_draws(assignment, "effect")
+        controls, exposure = self.controls_and_exposure(frame)
+        block = max(1, BLOCK_VALUES // intercepts.shape[0])
+        for start in range(0, frame.shape[0], block):
+            rows = slice(start, start + block)
+            g = assignment.row_group[rows]
+            yield (
+                rows,
+                intercepts[:, g],
+                effects[:, g],
+                controls[rows],
+                None if exposure is None else exposure[rows],
+            )
+
+    def predict_effect(self, X, *, return_interval=False, prob=0.95, scale="response",
+                       category=None):  # fmt: skip
+        """Posterior mean effect of each row (and interval bounds); see HierarchicalHTE."""
+        if self.on_link_scale(scale, category):
+            assignment = self.assign(X)
+            draws = self.part_draws(assignment, "effect")
+            g = assignment.row_group
+            mean = draws.mean(axis=0)[g]
+            if not return_interval:
+                return mean
+            lower, upper = interval(draws, prob)
+            return mean, lower[g], upper[g]
+        frame = self.frame(X)
+        mean, lower, upper = (np.empty(frame.shape[0]) for _ in range(3))
+        for rows, intercepts, effects, controls, exposure in self.row_blocks(frame):
+            draws = self.response_effect_draws(intercepts, effects, controls, exposure, category)
+            mean[rows] = draws.mean(axis=0)
+            if return_interval:
+                lower[rows], upper[rows] = interval(draws, prob)
+        return (mean, lower, upper) if return_interval else mean
+
+    def predict_outcome(self, X, treatment) -> np.ndarray:
+        """Posterior mean of E[y] for each row under ``treatment`` (the fit's coding)."""
+        frame = self.frame(X)
+        treat = self.treatment.encode(treatment, n_rows=frame.shape[0], allow_scalar=True)
+        if self.family == "gaussian":  # linear: the plug-in of posterior means is exact
+            assignment = self.assign(frame)
+            g = assignment.row_group
+            intercepts = self.part_draws(assignment, "intercept").mean(0)[g]
+            effects = self.part_draws(assignment, "effect").mean(0)[g]
+            controls = self.design.control_matrix(frame) @ self.draws("b_control").mean(0)
+            return intercepts + controls + effects * treat
+        out = np.empty(frame.shape[0])
+        for rows, intercepts, effects, controls, exposure in self.row_blocks(frame):
+            eta = intercepts + (controls @ self.draws("b_control").T).T + effects * treat[rows]
+            out[rows] = self.response_mean(eta, exposure).mean(axis=0)
+        return out
+
+    def weighted_group_draws(self, X, weights: np.ndarray, scale="response", category=None):
+        """Rows collapsed to their groups: total weight, the groups' levels, and draws
+        (S, groups present) of each group's weighted mean effect over its rows."""
+        frame = self.frame(X)
+        assignment = self.assign(frame)
+        row_group = assignment.row_group
+        n_all = self.n_groups + len(assignment.new_groups)
+        totals = np.bincount(row_group, weights=weights, minlength=n_all)
+        present = np.flatnonzero(np.bincount(row_group, minlength=n_all))
+        if self.on_link_scale(scale, category):  # one effect per group
+            group_draws = self.part_draws(assignment, "effect")[:, present]
+        else:  # row effects differ within a group (controls): weighted sums per group
+            indicator = sparse.csr_matrix(
+                (weights, (np.arange(len(frame)), row_group)), shape=(len(frame), n_all)
+            )
+            sums = 0.0
+            for rows, intercepts, effects, controls, exposure in self.row_blocks(
+                frame, assignment
+            ):
+                block = self.response_effect_draws(
+                    intercepts, effects, controls, exposure, category
+                )
+                sums = sums + (indicator[rows].T @ block.T).T
+            safe = np.where(totals[present] > 0, totals[present], 1.0)
+            group_draws = np.asarray(sums)[:, present] / safe
+        names = self.design.modifier_names
+        levels = pd.concat(
+            [self.design.groups[names], assignment.new_groups[names]], ignore_index=True
+        )
+        return totals[present], levels.iloc[present].reset_index(drop=True), group_draws
+
+    def average_effect_draws(self, X=None, *, scale="response", category=None) -> np.ndarray:
+        """Draws of the average effect over the rows of ``X`` (None: the training rows)."""
+        if X is None:
+            weights = self.n.astype(float)
+            return self.group_effect_draws(scale, category) @ (weights / weights.sum())
+        frame = self.frame(X)
+        totals, _, draws = self.weighted_group_draws(frame, np.ones(len(frame)), scale, category)
+        return draws @ (totals / totals.sum())
+
+    # ----------------------------------------------------------- tables
+    def effect_by_group(self, prob: float, *, scale="response", category=None) -> pd.DataFrame:
+        summary = summarize(self.group_effect_draws(scale, category), prob)
+        table = pd.concat([self.groups.reset_index(drop=True), summary], axis=1)
+        table.attrs["scale"] = self.scale_name(scale, category)
+        return table
+
+    def heterogeneity_summary(self, prob: float, *, scale="response",
+                              category=None) -> HeterogeneitySummary:  # fmt: skip
+        effects = self.group_effect_draws(scale, category)
+        explained = self.draws("lambda") @ self.design.Z.T
+        sd = self.draws("sd_effect")
+        if sd.ndim == 2:  # additive: one sd per modifier; their variances add up
+            sd = np.sqrt((sd**2).sum(axis=1))
+        return heterogeneity(
+            effects, explained, sd, self.group_labels, prob,
+            scale=self.scale_name(scale, category), link_scale=self.scale_name("link"),
+        )  # fmt: skip
+
+    def coefficients(self, prob: float) -> pd.DataFrame:
+        t = self.treatment.name
+        design = self.design
+        blocks = [
+            ("effect", [t], self.draws("b_treatment")[:, None]),
+            ("lambda", [f"{t}:{z}" for z in design.predictor_names], self.draws("lambda")),
+        ]
+        sd_e, sd_i, corr = (self.draws(v) for v in ("sd_effect", "sd_intercept", "corr"))
+        if self.spec.structure == "nested":
+            blocks += [
+                ("sd", [f"sd({t})"], sd_e[:, None]),
+                ("sd", ["sd(Intercept)"], sd_i[:, None]),
+                ("correlation", [f"cor(Intercept, {t})"], corr[:, None]),
+            ]
+        else:
+            mods = [str(m) for m in self.idata.posterior.coords["varying_modifier"].values]
+            blocks += [
+                ("sd", [f"sd({t} | {m})" for m in mods], sd_e),
+                ("sd", [f"sd(Intercept | {m})" for m in mods], sd_i),
+                ("correlation", [f"cor(Intercept, {t} | {m})" for m in mods], corr),
+            ]
+        blocks += [
+            ("control", design.control_names, self.draws("b_control")),
+            ("intercept", ["Intercept"], self.draws("Intercept")[:, None]),
+            ("intercept", list(design.predictor_names), self.draws("b_group")),
+        ]
+        posterior = self.idata.posterior
+        if "sigma" in posterior:
+            blocks.append(("residual", ["sigma"], self.draws("sigma")[:, None]))
+        if "cutpoints" in posterior:
+            pairs = zip(self.categories[:-1], self.categories[1:], strict=True)
+            cuts = [f"cutpoint[{a}|{b}]" for a, b in pairs]
+            blocks.append(("cutpoint", cuts, self.draws("cutpoints")))
+        tables = []
+        for role, names, draws in blocks:
+            if draws.shape[1] == 0:
+                continue
+            table = summarize(draws, prob)
+            table.insert(0, "role", role)
+            table.index = names
+            tables.append(table)
+        out = pd.concat(tables)
+        out.index.name = "term"
+        out.attrs["scale"] = self.scale_name("link")
+        return out
+
+
+def _svi_diagnostics(losses: np.ndarray) -> pd.DataFrame:
+    if not converged(losses):
+        warnings.warn(
+            f"variational inference had not converged after {losses.size} steps (the loss "
+            "was still falling, or is not finite). Try more svi_steps, a smaller "
+            "svi_learning_rate, or inference='nuts'.",
+            SamplingWarning,
+            stacklevel=4,
+        )
+    tenth = max(1, losses.size // 10)
+    return pd.DataFrame(
+        {"final_loss": [float(losses[-tenth:].mean())], "steps": [losses.size]},
+        index=pd.Index(["svi"], name="parameter"),
     )
 
 
-def level_labels(design) -> list[str]:
-    """``"name=level"`` for every level of every modifier, in model order."""
-    labels = []
-    for coding, levels in zip(design.modifiers, design.modifier_levels, strict=True):
-        for level in levels:
-            shown = f"{level:g}" if coding.kind == "numeric" else str(level)
-            labels.append(f"{coding.name}={shown}")
-    return labels
-
-
-def flat(idata, name: str) -> np.ndarray:
-    """A posterior variable as ``(n_draws_total, ...)``, chains concatenated."""
-    values = idata.posterior[name].values
-    return values.reshape((values.shape[0] * values.shape[1],) + values.shape[2:])
+def assemble_posterior(
+    params: dict, spec: ModelSpec, prepared: PreparedData, result: SamplerResult, *, seed: int
+) -> FittedPosterior:
+    """The fitted posterior from the sampler's draws: labelled InferenceData, response-scale
+    group effects (off the Gaussian family) and the convergence checks."""
+    design = prepared.design
+    idata = build_inference_data(
+        result,
+        design=design,
+        layout=CoefficientLayout(len(design.control_names), len(design.predictor_names)),
+        xbar=prepared.xbar,
+        level_dims=prepared.sizes.level_dims,
+        group_counts=(prepared.n, prepared.n_treated),
+    )
+    posterior = FittedPosterior(
+        params=params,
+        spec=spec,
+        design=design,
+        treatment=prepared.treatment,
+        idata=idata,
+        n=prepared.n,
+        n_treated=prepared.n_treated,
+        seed=seed,
+        n_features_in=prepared.n_features_in,
+        feature_names_in=prepared.feature_names_in,
+        categories=prepared.categories,
+        svi_losses=result.losses,
+    )
+    if spec.family != "gaussian":  # response scale = link scale for the Gaussian
+        posterior.patterns = prepared.row_patterns()
+        add_group_draws(idata, "group_effect_response", posterior.training_response_draws())
+    if spec.inference == "svi":
+        posterior.diagnostics = _svi_diagnostics(result.losses)
+    else:
+        posterior.diagnostics = check_sampling(
+            idata, KEY_PARAMETERS, max_tree_depth=spec.max_tree_depth, stacklevel=5
+        )
+    return posterior

@@ -126,77 +126,27 @@ def numeric_outcome(y, *, n_rows: int) -> np.ndarray:
     return array
 
 
-def treatment_indicator(treatment, *, n_rows: int, treated_value=None) -> np.ndarray:
-    """The treatment as a float64 0/1 vector.
+def frame_as_in_fit(X, *, n_features_in: int, feature_names_in, owner: str) -> pd.DataFrame:
+    """New data as a frame with the fitted columns: DataFrames by name, arrays by position.
 
-    Accepts 0/1 numbers and booleans; any other two-valued coding needs
-    ``treated_value`` so that which arm is "treated" is never guessed.
+    ``feature_names_in``: the fitted DataFrame's column names (None for array input);
+    ``owner`` names the fitted estimator in errors.
     """
-    array = column_vector(treatment, name="treatment", n_rows=n_rows)
-    missing = pd.isna(array)
-    if missing.any():
-        raise ValueError(
-            f"treatment has {int(missing.sum())} missing value(s); drop those rows first."
-        )
-    values = pd.unique(array)
-    if treated_value is not None:
-        if len(values) > 2 or (len(values) == 2 and treated_value not in set(values.tolist())):
-            raise ValueError(
-                f"treated_value={treated_value!r} needs a treatment with two values, "
-                f"one of them {treated_value!r}; found {sorted(map(str, values))[:10]}."
-            )
-        return (array == treated_value).astype(np.float64)
-    try:
-        coded = array.astype(np.float64)
-    except (TypeError, ValueError):
-        coded = None
-    if coded is None or not np.isin(coded, (0.0, 1.0)).all():
-        shown = sorted(map(str, values))[:10]
-        raise ValueError(
-            f"treatment must be binary, coded 0/1 or False/True; found values {shown}. "
-            "Recode it (e.g. treatment == 'yes'), or pass treated_value=<the treated "
-            "value> when it has exactly two values."
-        )
-    return coded
-
-
-def treatment_for_rows(treatment, *, n_rows: int, treated_value=None) -> np.ndarray:
-    """A 0/1 treatment for prediction: one value per row, or a scalar for every row."""
-    if np.ndim(treatment) == 0 and treatment is not None:
-        treatment = np.full(n_rows, treatment)
-    return treatment_indicator(treatment, n_rows=n_rows, treated_value=treated_value)
-
-
-def binary_treatment(treatment, *, n_rows: int, treated_value=None) -> np.ndarray:
-    """A 0/1 treatment for fitting: both arms must be present."""
-    coded = treatment_indicator(treatment, n_rows=n_rows, treated_value=treated_value)
-    n_treated = int(coded.sum())
-    if n_treated in (0, n_rows):
-        raise ValueError(
-            f"treatment has only one value ({'all treated' if n_treated else 'all control'}); "
-            "both treated and control rows are needed to estimate an effect."
-        )
-    return coded
-
-
-def frame_as_in_fit(X, estimator) -> pd.DataFrame:
-    """New data as a frame with the fitted columns: DataFrames by name, arrays by position."""
     if isinstance(X, pd.DataFrame):
         return as_frame(X)  # columns are found by name, in any order
-    n_features = estimator.n_features_in_
-    if not hasattr(estimator, "feature_names_in_"):
+    if feature_names_in is None:
         frame = as_frame(X)
-        if frame.shape[1] != n_features:  # wording shared with scikit-learn
+        if frame.shape[1] != n_features_in:  # wording shared with scikit-learn
             raise ValueError(
-                f"X has {frame.shape[1]} features, but {type(estimator).__name__} is "
-                f"expecting {n_features} features as input."
+                f"X has {frame.shape[1]} features, but {owner} is "
+                f"expecting {n_features_in} features as input."
             )
         return frame
     array = np.asarray(X)
-    if array.ndim != 2 or array.shape[1] != n_features:
+    if array.ndim != 2 or array.shape[1] != n_features_in:
         raise ValueError(
             f"X has shape {array.shape}, but the model was fitted on a DataFrame with "
-            f"{n_features} columns {list(estimator.feature_names_in_)}; pass a DataFrame "
+            f"{n_features_in} columns {list(feature_names_in)}; pass a DataFrame "
             "with those columns."
         )
-    return pd.DataFrame(array, columns=estimator.feature_names_in_)
+    return pd.DataFrame(array, columns=feature_names_in)

@@ -23,8 +23,9 @@ from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal
 from numpyro.infer.initialization import init_to_median
 
-from ._inference import SamplerResult, _as_jax
+from ._draws import SamplerResult, as_jax
 from ._model import ModelSizes, hte_model
+from ._spec import Priors
 
 #: Groups up to which ``svi_guide="auto"`` uses a full covariance; beyond, the
 #: low-rank guide (a full covariance has (2 x groups)^2 parameters).
@@ -82,21 +83,21 @@ def compiled_svi(sizes: ModelSizes, settings: SVISettings):
 
 
 def run_svi(
-    sizes: ModelSizes, settings: SVISettings, data: dict, priors: dict, *, num_chains: int,
+    sizes: ModelSizes, settings: SVISettings, data: dict, priors: Priors, *, num_chains: int,
     seed: int,
-) -> tuple[SamplerResult, np.ndarray]:  # fmt: skip
+) -> SamplerResult:  # fmt: skip
     """Fit the guide and draw ``settings.num_draws`` values, shaped as ``num_chains`` chains."""
     with jax.enable_x64(True):
         runner = compiled_svi(sizes, settings)
         draws, losses = jax.device_get(
-            runner(jax.random.PRNGKey(seed), _as_jax(data), _as_jax(priors))
+            runner(jax.random.PRNGKey(seed), as_jax(data), as_jax(priors))
         )
     per_chain = settings.num_draws // num_chains
     draws = {
         k: np.asarray(v)[: per_chain * num_chains].reshape((num_chains, per_chain) + v.shape[1:])
         for k, v in draws.items()
     }
-    return SamplerResult(draws=draws, stats={}), np.asarray(losses)
+    return SamplerResult(draws=draws, stats={}, losses=np.asarray(losses))
 
 
 def converged(losses: np.ndarray, tolerance: float = 0.01) -> bool:

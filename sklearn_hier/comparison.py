@@ -9,6 +9,7 @@ from sklearn.base import clone
 
 from ._design import Design, group_labels
 from ._effect_vocabulary import NoIntervalsError
+from ._treatment import coding_of, encode_for
 from ._validation import as_frame, column_vector, numeric_outcome
 from .metrics import RLossScorer, interval_coverage, interval_width, pehe, r_score
 
@@ -130,10 +131,7 @@ def compare(
         truth = column_vector(true_effect, name="true_effect", n_rows=frame.shape[0])
         truth = truth.astype(float)
         group_truth = np.bincount(row_group, weights=truth) / np.bincount(row_group)
-    else:
-        y_res, t_res = RLossScorer(cv=r_loss_cv, random_state=random_state).residuals(
-            frame, outcome, treatment
-        )
+    residuals = None  # R-loss residuals, with the treatment coded as the estimators coded it
     rows, group_tables = [], []
     for name, est in named.items():
         est = clone(est)
@@ -141,6 +139,18 @@ def compare(
         est.fit(frame, outcome, treatment=treatment)
         seconds = time.perf_counter() - started
         effect = est.predict_effect(frame)
+        if truth is None and residuals is None:
+            residuals = RLossScorer(cv=r_loss_cv, random_state=random_state).residuals(
+                frame, outcome, treatment, coding=coding_of(est)
+            ) + (encode_for(est, treatment, n_rows=frame.shape[0]),)
+        if truth is None:
+            coded = encode_for(est, treatment, n_rows=frame.shape[0])
+            if not np.array_equal(coded, residuals[2]):
+                raise ValueError(
+                    f"{name} reads the treatment differently from the first estimator (check "
+                    "treated_value): every estimator must code it the same way."
+                )
+            y_res, t_res = residuals[0], residuals[1]
         record = dict.fromkeys(COLUMNS, np.nan)
         record.update(estimator=name, fit_seconds=seconds, n_groups=int(row_group.max()) + 1)
         if truth is None:

@@ -14,7 +14,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from ._validation import as_frame, numeric_outcome, treatment_indicator
+from ._treatment import TreatmentCoding, coding_of, encode_for
+from ._validation import as_frame, numeric_outcome
 
 __all__ = [
     "tau_risk",
@@ -109,17 +110,33 @@ def uplift_curve(y, treatment, effect) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """
     y = np.asarray(y, float)
     t = np.asarray(treatment, float)
-    order = np.argsort(-np.asarray(effect, float), kind="stable")
+    effect = np.asarray(effect, float)
+    order = np.argsort(-effect, kind="stable")
     y, t = y[order], t[order]
-    n_t = np.concatenate([[0.0], np.cumsum(t)])
-    n_c = np.concatenate([[0.0], np.cumsum(1 - t)])
-    s_t = np.concatenate([[0.0], np.cumsum(y * t)])
-    s_c = np.concatenate([[0.0], np.cumsum(y * (1 - t))])
+    n_t = _tie_averaged(np.cumsum(t), effect[order])
+    n_c = _tie_averaged(np.cumsum(1 - t), effect[order])
+    s_t = _tie_averaged(np.cumsum(y * t), effect[order])
+    s_c = _tie_averaged(np.cumsum(y * (1 - t)), effect[order])
     with np.errstate(divide="ignore", invalid="ignore"):
         qini = np.where(n_c > 0, s_t - s_c * n_t / n_c, 0.0)
         k = np.arange(y.size + 1)
         uplift = np.where((n_t > 0) & (n_c > 0), (s_t / n_t - s_c / n_c) * k, 0.0)
     return k / y.size, qini, uplift
+
+
+def _tie_averaged(cumulative: np.ndarray, sorted_effect: np.ndarray) -> np.ndarray:
+    """Cumulative sums (with a leading 0) averaged over the orders of tied effects.
+
+    Rows with equal predicted effects cannot be ranked against each other, so
+    within a run of ties the sums move in a straight line from the run's start
+    to its end: the expected value over every order of the tied rows, and the
+    same whatever order the rows came in.
+    """
+    full = np.concatenate([[0.0], cumulative])
+    ends = np.flatnonzero(np.diff(sorted_effect) != 0) + 1  # positions where a run ends
+    ends = np.concatenate([[0], ends, [sorted_effect.size]])
+    positions = np.arange(full.size)
+    return np.interp(positions, ends, full[ends])
 
 
 def qini_coefficient(y, treatment, effect) -> float:
@@ -192,11 +209,15 @@ class _RoutedScorer:
 
 
 class QiniScorer(_RoutedScorer):
-    """Scorer: :func:`qini_coefficient` of ``predict_effect(X)``; see :func:`qini_scorer`."""
+    """Scorer: :func:`qini_coefficient` of ``predict_effect(X)``; see :func:`qini_scorer`.
+
+    The treatment is read with the estimator's own fitted coding (``treated_value``).
+    """
 
     def __call__(self, estimator, X, y, treatment=None) -> float:
         self._require(treatment=treatment)
-        return qini_coefficient(y, treatment, predict_effect(estimator, X))
+        treat = encode_for(estimator, treatment, n_rows=len(as_frame(X)))
+        return qini_coefficient(y, treat, predict_effect(estimator, X))
 
 
 class PEHEScorer(_RoutedScorer):
@@ -236,11 +257,16 @@ class RLossScorer(_RoutedScorer):
         self.cv = cv
         self.random_state = random_state
 
-    def residuals(self, X, y, treatment) -> tuple[np.ndarray, np.ndarray]:
-        """Cross-fitted ``y - m(X)`` and ``t - e(X)``."""
+    def residuals(self, X, y, treatment, *, coding=None) -> tuple[np.ndarray, np.ndarray]:
+        """Cross-fitted ``y - m(X)`` and ``t - e(X)``.
+
+        ``coding``: the fitted :class:`TreatmentCoding` that says which value is
+        treated; ``None`` accepts 0/1 or False/True.
+        """
         frame = as_frame(X)
         outcome = numeric_outcome(y, n_rows=frame.shape[0])
-        treat = treatment_indicator(treatment, n_rows=frame.shape[0])
+        coding = TreatmentCoding() if coding is None else coding
+        treat = coding.encode(treatment, n_rows=frame.shape[0])
         outcome_model = clone(self.outcome_model or _default_nuisance("outcome"))
         propensity_model = clone(self.propensity_model or _default_nuisance("propensity"))
         folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
@@ -253,7 +279,7 @@ class RLossScorer(_RoutedScorer):
 
     def __call__(self, estimator, X, y, treatment=None) -> float:
         self._require(treatment=treatment)
-        y_res, t_res = self.residuals(X, y, treatment)
+        y_res, t_res = self.residuals(X, y, treatment, coding=coding_of(estimator))
         return r_score(y_res, t_res, predict_effect(estimator, X))
 
 

@@ -38,9 +38,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._arviz import arviz as az
 from ._collapsed import additive_normal_equations, marginal_loglik, variance_log_prior
+from ._draws import as_jax
 from ._estimator import HierarchicalHTE
-from ._inference import _as_jax
+from ._inference import run_inference
 from ._model import ModelSizes
+from ._prepared_data import prepare
+from ._spec import ModelSpec, Priors
 from ._statistics import RowDesign, gaussian_cell_statistics, pad_groups
 from ._validation import as_frame
 
@@ -88,30 +91,31 @@ class _Densities:
         self.sizes = sizes
         self._loglik, self._log_prior = _compiled_densities(sizes)
         with jax.enable_x64(True):
-            self.phi = _as_jax(phi)
+            self.phi = as_jax(phi)
         self._cache = {}
 
-    def loglik(self, name, data: dict, priors: dict) -> np.ndarray:
-        key = (name, priors["intercept"], priors["coef"])
+    def loglik(self, name, data: dict, priors: Priors) -> np.ndarray:
+        key = (name, priors.intercept, priors.coef)
         if key not in self._cache:
             with jax.enable_x64(True):
-                jdata = _as_jax({k: v for k, v in data.items() if not k.startswith("init_")})
-                self._cache[key] = np.asarray(self._loglik(jdata, _as_jax(priors), self.phi))
+                jdata = as_jax({k: v for k, v in data.items() if not k.startswith("init_")})
+                self._cache[key] = np.asarray(self._loglik(jdata, as_jax(priors), self.phi))
         return self._cache[key]
 
-    def log_prior(self, priors: dict) -> np.ndarray:
+    def log_prior(self, priors: Priors) -> np.ndarray:
         with jax.enable_x64(True):
-            return np.asarray(self._log_prior(_as_jax(priors), self.phi))
+            return np.asarray(self._log_prior(as_jax(priors), self.phi))
 
 
-def _widest(grid_priors: list[dict]) -> dict:
+def _widest(grid_priors: list[Priors]) -> Priors:
     """Prior scales at least as wide as every grid point's (LKJ: the least concentrated)."""
-    widest = dict(grid_priors[0])
-    for priors in grid_priors[1:]:
-        for key in ("intercept", "coef", "sd", "sigma"):
-            widest[key] = max(widest[key], priors[key])
-        widest["lkj"] = min(widest["lkj"], priors["lkj"])
-    return widest
+    return grid_priors[0]._replace(
+        intercept=max(p.intercept for p in grid_priors),
+        coef=max(p.coef for p in grid_priors),
+        sd=max(p.sd for p in grid_priors),
+        sigma=max(p.sigma for p in grid_priors),
+        lkj=min(p.lkj for p in grid_priors),
+    )
 
 
 def _variance_phi(draws: dict) -> dict:
@@ -242,7 +246,7 @@ class HierarchicalHTECV(BaseEstimator):
 
     @staticmethod
     def _check_base(base: HierarchicalHTE) -> None:
-        if not base._marginalized():
+        if not ModelSpec.from_params(base.get_params(deep=False)).marginalized:
             raise ValueError(
                 "HierarchicalHTECV reweights the marginal Gaussian model: it needs "
                 "family='gaussian', reduce_data=True, marginalize=True and inference='nuts' "
@@ -273,24 +277,27 @@ class HierarchicalHTECV(BaseEstimator):
         base = HierarchicalHTE() if self.estimator is None else clone(self.estimator)
         self._check_base(base)
         candidates = self._candidates(base)
-        model = clone(base)
-        prepared = model._prepare(X, y, treatment)
+        spec = ModelSpec.from_params(base.get_params(deep=False))
+        prepared = prepare(spec, X, y, treatment)
         sizes, data, rows = prepared.sizes, prepared.data, prepared.rows
         folds = [test for _, test in check_cv(self.cv).split(as_frame(X))]
         self.n_splits_ = len(folds)
         train_data = [self._training_fold(sizes, data, rows, test) for test in folds]
-        grid_priors = [clone(base).set_params(**params)._priors() for params in candidates]
+        grid_priors = [
+            ModelSpec.from_params(clone(base).set_params(**params).get_params(deep=False)).priors
+            for params in candidates
+        ]
 
         # The proposal: the widest priors of the grid, and the likelihood raised to
         # the share of rows a training fold holds, so that it is at least as wide as
         # every fold's posterior and the importance weights stay bounded.
-        proposal = _widest(grid_priors)
-        proposal["temper"] = 1.0 - 1.0 / len(folds)
+        proposal = _widest(grid_priors)._replace(temper=1.0 - 1.0 / len(folds))
         seed = int(check_random_state(base.random_state).randint(np.iinfo(np.int32).max))
-        result = model._sample(sizes, data, proposal, n_rows=rows.n_rows, seed=seed)
+        result = run_inference(spec, sizes, data, n_rows=rows.n_rows, seed=seed,
+                               priors=proposal)  # fmt: skip
         phi = _variance_phi(result.draws)
         densities = _Densities(sizes, phi)
-        log_proposal = densities.log_prior(proposal) + proposal["temper"] * densities.loglik(
+        log_proposal = densities.log_prior(proposal) + proposal.temper * densities.loglik(
             "all", data, proposal
         )
         reff = _relative_efficiency(result.draws)
@@ -309,7 +316,7 @@ class HierarchicalHTECV(BaseEstimator):
                     elpd = logsumexp(log_weights + full_j - train_j)
                 else:
                     refits[j] += 1
-                    elpd = self._sampled_elpd(model, sizes, data, fold_data, priors,
+                    elpd = self._sampled_elpd(spec, sizes, data, fold_data, priors,
                                               seed=seed + 1 + k)  # fmt: skip
                 scores[j, k] = elpd / len(test)
 
@@ -339,10 +346,10 @@ class HierarchicalHTECV(BaseEstimator):
         return fold
 
     @staticmethod
-    def _sampled_elpd(model, sizes, data, fold_data, priors, *, seed) -> float:
+    def _sampled_elpd(spec, sizes, data, fold_data, priors, *, seed) -> float:
         """Held-out log density from a NUTS fit of the training fold itself."""
-        result = model._sample(sizes, fold_data, priors, n_rows=int(fold_data["n_rows"]),
-                               seed=seed)  # fmt: skip
+        result = run_inference(spec, sizes, fold_data, n_rows=int(fold_data["n_rows"]),
+                               seed=seed, priors=priors)  # fmt: skip
         densities = _Densities(sizes, _variance_phi(result.draws))
         full = densities.loglik("all", data, priors)
         train = densities.loglik("train", fold_data, priors)

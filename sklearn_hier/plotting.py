@@ -9,7 +9,7 @@ calls ``show``. For diagnostics (traces, rank plots, energy) use ArviZ on
 import numpy as np
 import pandas as pd
 
-from ._summary import check_prob, interval
+from ._summary import check_prob
 
 
 def _pyplot():
@@ -79,23 +79,21 @@ def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, ax=No
         labelled with their estimate and interval.
     """
     prob = check_prob(prob)
-    draws = est._group_effect_draws(scale, None)
-    medians = np.median(draws, axis=0)
-    lower, upper = interval(draws, prob)
-    labels = est.design_.group_labels
-    order = np.argsort(medians)
-    picks = {"smallest": order[0], "median": order[len(order) // 2], "largest": order[-1]}
+    posterior = est.posterior_
+    draws = posterior.group_effect_draws(scale)
+    # the groups heterogeneity_summary reports, so the two never disagree
+    extremes = est.heterogeneity_summary(prob, scale=scale).extremes
     ax = _axes(ax)
     ax.hist(draws.ravel(), bins=bins, density=True, color="lightgrey", edgecolor="white")
     top = ax.get_ylim()[1]
-    for k, (name, g) in enumerate(picks.items()):
-        ax.axvline(medians[g], color="black", linewidth=1)
+    for k, (name, row) in enumerate(extremes.iterrows()):
+        ax.axvline(row["median"], color="black", linewidth=1)
         ax.annotate(
-            f"{name}: {labels[g]}\n{medians[g]:.2f} ({lower[g]:.2f}, {upper[g]:.2f})",
-            xy=(medians[g], top * (0.92 - 0.16 * k)), fontsize=7, ha="center",
+            f"{name}: {row['label']}\n{row['median']:.2f} ({row['lower']:.2f}, {row['upper']:.2f})",
+            xy=(row["median"], top * (0.92 - 0.16 * k)), fontsize=7, ha="center",
             bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
         )  # fmt: skip
-    ax.set_xlabel(f"group treatment effect ({est._effect_scale_name(scale, None)})")
+    ax.set_xlabel(f"group treatment effect ({posterior.scale_name(scale)})")
     ax.set_ylabel("posterior density")
     ax.set_title(f"Effects in {est.n_groups_} groups (all posterior draws)")
     return ax

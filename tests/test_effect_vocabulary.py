@@ -5,7 +5,6 @@ import pytest
 from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._posterior import flat
 from sklearn_hier._summary import interval
 from sklearn_hier.datasets import make_grouped_hte
 
@@ -35,14 +34,16 @@ def test_effect_names_map_to_predict_effect(gaussian):
 def test_ate_is_the_posterior_of_the_row_average(gaussian):
     est, d = gaussian
     sub = d.X.iloc[:50]
-    row_group, draws = est._group_draws(sub, "effect")
+    assignment = est.posterior_.assign(sub)
+    row_group = assignment.row_group
+    draws = est.posterior_.part_draws(assignment, "effect")
     direct = draws[:, row_group].mean(axis=1)  # average over rows, draw by draw
     lower, upper = interval(direct, 0.95)
     assert est.ate(sub) == pytest.approx(direct.mean())
     np.testing.assert_allclose(est.ate_interval(sub), (lower, upper))
     # the training rows: groups weighted by their sizes
     weights = est.groups_["n"].to_numpy() / est.groups_["n"].sum()
-    assert est.ate() == pytest.approx((flat(est.idata_, "group_effect") @ weights).mean())
+    assert est.ate() == pytest.approx((est.posterior_.draws("group_effect") @ weights).mean())
     assert est.ate() == pytest.approx(est.ate(d.X))
 
 

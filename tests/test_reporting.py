@@ -6,7 +6,6 @@ import pytest
 from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._posterior import flat
 from sklearn_hier._summary import interval
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")
@@ -29,7 +28,7 @@ def _index(est, **levels):
 def test_compare_groups_is_the_posterior_of_the_difference(fitted):
     est, _ = fitted
     table = est.compare_groups({"m0": 1, "m1": 2}, {"m0": 0, "m1": 0}, prob=0.9)
-    draws = flat(est.idata_, "group_effect")
+    draws = est.posterior_.draws("group_effect")
     difference = draws[:, _index(est, m0=1, m1=2)] - draws[:, _index(est, m0=0, m1=0)]
     lower, upper = interval(difference, 0.9)
     row = table.iloc[0]
@@ -46,7 +45,7 @@ def test_contrast_holds_the_other_modifiers_fixed(fitted):
     est, _ = fitted
     table = est.contrast("m0", 1, 0)
     assert list(table["m1"]) == [0.0, 1.0, 2.0]
-    draws = flat(est.idata_, "group_effect")
+    draws = est.posterior_.draws("group_effect")
     for _, row in table.iterrows():
         d = draws[:, _index(est, m0=1, m1=row["m1"])] - draws[:, _index(est, m0=0, m1=row["m1"])]
         assert row["mean"] == pytest.approx(d.mean())
@@ -68,7 +67,9 @@ def test_population_effect_with_row_weights(fitted):
     est, d = fitted
     weights = np.random.default_rng(0).uniform(0.5, 2.0, len(d.y))
     table, draws = est.population_effect(d.X, weights=weights, by="m0", return_draws=True)
-    row_group, group_draws = est._group_draws(d.X, "effect")
+    assignment = est.posterior_.assign(d.X)
+    row_group = assignment.row_group
+    group_draws = est.posterior_.part_draws(assignment, "effect")
     direct = group_draws[:, row_group] @ weights / weights.sum()
     assert table["mean"].iloc[0] == pytest.approx(direct.mean())
     np.testing.assert_allclose(draws[:, 0], direct)
@@ -82,7 +83,7 @@ def test_population_effect_poststratifies_with_counts(fitted):
     est, _ = fitted
     population = est.groups_[["m0", "m1"]].assign(count=np.arange(1, len(est.groups_) + 1))
     table = est.population_effect(population=population)
-    draws = flat(est.idata_, "group_effect")
+    draws = est.posterior_.draws("group_effect")
     counts = population["count"].to_numpy(float)
     assert table["mean"].iloc[0] == pytest.approx((draws @ counts / counts.sum()).mean())
     # no arguments: the training groups weighted by size, the same as ate()

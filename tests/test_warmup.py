@@ -4,16 +4,21 @@ import numpy as np
 import pytest
 
 from sklearn_hier import HierarchicalHTE
+from sklearn_hier._spec import ModelSpec
 from sklearn_hier._statistics import RowDesign, gaussian_cell_statistics, start_centred
 
 
+def _warmup_depth(**params) -> int:
+    est = HierarchicalHTE(modifiers=["a"]).set_params(**params)
+    return ModelSpec.from_params(est.get_params()).resolved_warmup_tree_depth()
+
+
 def test_warmup_depth_cap_defaults_by_structure():
-    nested = HierarchicalHTE(modifiers=["a"])
-    assert nested._warmup_tree_depth() == 7
-    assert nested.set_params(max_tree_depth=4)._warmup_tree_depth() == 4
-    assert HierarchicalHTE(modifiers=["a"], structure="additive")._warmup_tree_depth() == 10
-    assert HierarchicalHTE(modifiers=["a"], warmup_max_tree_depth=None)._warmup_tree_depth() == 10
-    assert HierarchicalHTE(modifiers=["a"], warmup_max_tree_depth=8)._warmup_tree_depth() == 8
+    assert _warmup_depth() == 7
+    assert _warmup_depth(max_tree_depth=4) == 4
+    assert _warmup_depth(structure="additive") == 10
+    assert _warmup_depth(warmup_max_tree_depth=None) == 10
+    assert _warmup_depth(warmup_max_tree_depth=8) == 8
 
 
 def test_warmup_depth_cap_is_validated(simulated):

@@ -10,7 +10,8 @@ from sklearn.utils.validation import check_is_fitted
 from .._design import Design
 from .._effect_vocabulary import EffectVocabularyMixin, NoIntervalsError
 from .._summary import check_prob
-from .._validation import as_frame, binary_treatment, frame_as_in_fit, numeric_outcome
+from .._treatment import TreatmentCoding
+from .._validation import as_frame, frame_as_in_fit, numeric_outcome
 
 
 @dataclass
@@ -61,7 +62,10 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
         self._validate_params()
         frame = as_frame(X)
         n_rows = frame.shape[0]
-        treat = binary_treatment(treatment, n_rows=n_rows, treated_value=self.treated_value)
+        self.treatment_coding_ = TreatmentCoding.learn(
+            treatment, n_rows=n_rows, treated_value=self.treated_value
+        )
+        treat = self.treatment_coding_.encode(treatment, n_rows=n_rows)
         outcome = numeric_outcome(y, n_rows=n_rows)
         self.n_features_in_ = frame.shape[1]
         if all(isinstance(c, str) for c in frame.columns):
@@ -83,7 +87,8 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
     # ----------------------------------------------------------- row forms
     def _rows_of(self, frame: pd.DataFrame) -> BaselineRows:
         design = self.design_
-        group, new_groups = design.assign(frame)
+        # a baseline predicts any row from its features: unseen levels are new groups
+        group, new_groups = design.assign(frame, handle_unknown="population")
         Z_groups = np.vstack([design.Z, design.predictors_of(new_groups)])
         features = []
         for coding in design.modifiers:
@@ -102,7 +107,10 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
 
     def _frame(self, X) -> pd.DataFrame:
         check_is_fitted(self)
-        return frame_as_in_fit(X, self)
+        return frame_as_in_fit(
+            X, n_features_in=self.n_features_in_,
+            feature_names_in=getattr(self, "feature_names_in_", None), owner=type(self).__name__,
+        )  # fmt: skip
 
     def _check_intervals(self) -> None:
         if not self._gives_intervals():

@@ -5,7 +5,7 @@ from scipy import stats
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import binary_treatment, numeric_outcome, treatment_for_rows
+from .._validation import numeric_outcome
 from ._base import BaselineHTE, BaselineRows
 
 
@@ -127,7 +127,7 @@ class InteractionHTE(BaselineHTE):
         """Fitted outcome for each row of ``X`` under the given treatment."""
         check_is_fitted(self)
         frame = self._frame(X)
-        t = treatment_for_rows(treatment, n_rows=frame.shape[0], treated_value=self.treated_value)
+        t = self.treatment_coding_.encode(treatment, n_rows=frame.shape[0], allow_scalar=True)
         rows = self._rows_of(frame)
         return self._design_matrix(rows, t) @ self.coef_
 
@@ -137,8 +137,8 @@ class InteractionHTE(BaselineHTE):
 
         frame = self._frame(X)
         outcome = numeric_outcome(y, n_rows=frame.shape[0])
-        treat = binary_treatment(treatment, n_rows=frame.shape[0], treated_value=self.treated_value)
-        return float(r2_score(outcome, self.predict(frame, treat), sample_weight=sample_weight))
+        predicted = self.predict(frame, treatment)
+        return float(r2_score(outcome, predicted, sample_weight=sample_weight))
 
 
 __all__ = ["InteractionHTE"]

@@ -1,0 +1,288 @@
+"""From the user's ``X, y, treatment`` and a frozen :class:`ModelSpec` to what the sampler needs.
+
+This stage validates the input, learns the design (groups, encodings), codes
+the treatment once, reduces the rows to exact statistics (Gaussian) or
+collapsed cells (other families), and pads the groups so that refits of the
+same shape reuse the compiled sampler. Its result, :class:`PreparedData`, is
+handed to inference and then to the fitted posterior.
+"""
+
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+
+from ._centring import centred_groups
+from ._collapsed import additive_normal_equations
+from ._design import MANY_GROUPS, Design
+from ._families import check_outcome, family_data, ordinal_levels
+from ._memory import check_fit_memory
+from ._model import ModelSizes
+from ._spec import ModelSpec
+from ._statistics import (
+    RowDesign,
+    gaussian_cell_statistics,
+    gaussian_row_data,
+    pad_groups,
+    padded_group_count,
+    start_centred,
+)
+from ._treatment import TreatmentCoding
+from ._validation import as_frame, check_no_missing, column_vector, find_columns, numeric_outcome
+
+
+def is_count(value) -> bool:
+    """A number (not a column name): ``trials=10``."""
+    return isinstance(value, Integral | Real) and not isinstance(value, bool | np.bool_)
+
+
+@dataclass(frozen=True)
+class RowPatterns:
+    """Distinct (group, controls, exposure) rows of the training data, with counts.
+
+    Off the Gaussian family the linear predictor without treatment depends on a
+    row only through these, so response-scale group averages are computed once
+    per pattern rather than once per row.
+    """
+
+    group: np.ndarray
+    controls: np.ndarray
+    exposure: np.ndarray | None
+    weight: np.ndarray
+
+    @classmethod
+    def of_rows(cls, controls, row_group, exposure) -> "RowPatterns":
+        parts = [row_group[:, None], controls]
+        if exposure is not None:
+            parts.append(exposure[:, None])
+        unique, counts = np.unique(np.hstack(parts), axis=0, return_counts=True)
+        order = np.argsort(unique[:, 0], kind="stable")
+        unique, counts = unique[order], counts[order]
+        return cls(
+            group=unique[:, 0].astype(np.int64),
+            controls=unique[:, 1 : 1 + controls.shape[1]],
+            exposure=unique[:, -1] if exposure is not None else None,
+            weight=counts.astype(float),
+        )
+
+
+@dataclass
+class PreparedData:
+    """Everything fit learned from the data before sampling."""
+
+    rows: RowDesign
+    design: Design
+    treatment: TreatmentCoding
+    xbar: np.ndarray
+    data: dict
+    sizes: ModelSizes
+    n: np.ndarray
+    n_treated: np.ndarray
+    exposure: np.ndarray | None
+    categories: list | None
+    n_features_in: int
+    feature_names_in: np.ndarray | None
+
+    @property
+    def n_rows(self) -> int:
+        return self.rows.n_rows
+
+    def row_patterns(self) -> RowPatterns:
+        return RowPatterns.of_rows(self.rows.controls, self.rows.group, self.exposure)
+
+
+def auxiliary_columns(spec: ModelSpec) -> list:
+    """Columns of X that describe the outcome (trials, exposure), not predictors."""
+    return [c for c in (spec.trials, spec.exposure) if c is not None and not is_count(c)]
+
+
+def _check_unambiguous(frame: pd.DataFrame, value, name: str) -> None:
+    """A number that is also a column label could mean either: say so, never guess."""
+    if is_count(value) and any(
+        is_count(c) and c == value for c in frame.columns
+    ):
+        raise ValueError(
+            f"{name}={value!r} is ambiguous: X has integer column labels (NumPy input), so it "
+            f"could mean {value!r} for every row or column {value!r} of X. Give X string "
+            f"column names (pd.DataFrame(X, columns=[...])) and pass {name}='<column>' for a "
+            f"column or {name}={value!r} for a constant."
+        )
+
+
+def positive_column(frame: pd.DataFrame, spec, name: str) -> np.ndarray:
+    """``trials`` or ``exposure`` per row: a constant, or a column of ``frame``."""
+    _check_unambiguous(frame, spec, name)
+    if is_count(spec):
+        values = np.full(frame.shape[0], float(spec))
+    else:
+        find_columns(frame, [spec], param=name)
+        check_no_missing(frame, [spec], what=name)
+        values = frame[spec].to_numpy(dtype=float)
+    if (values <= 0).any():
+        raise ValueError(f"{name} must be positive in every row; found {values.min():g}.")
+    if name == "trials" and not np.all(np.mod(values, 1) == 0):
+        raise ValueError("trials must be whole numbers.")
+    return values
+
+
+def _trials_and_exposure(spec: ModelSpec, frame: pd.DataFrame):
+    trials = exposure = None
+    if spec.trials is not None and spec.family != "binomial":
+        raise ValueError(f"trials is for family='binomial'; family is {spec.family!r}.")
+    if spec.exposure is not None and spec.family != "poisson":
+        raise ValueError(f"exposure is for family='poisson'; family is {spec.family!r}.")
+    if spec.family == "binomial":
+        if spec.trials is None:
+            raise ValueError(
+                "family='binomial' needs trials: a column of X with each row's number of "
+                "trials, or one number for all rows (trials=10)."
+            )
+        trials = positive_column(frame, spec.trials, "trials")
+    if spec.exposure is not None:
+        exposure = positive_column(frame, spec.exposure, "exposure")
+    return trials, exposure
+
+
+def _outcome(spec: ModelSpec, y, n_rows: int, trials):
+    """The outcome as the model codes it, and the ordinal family's categories."""
+    if spec.family == "ordinal":
+        column_vector(y, name="y", n_rows=n_rows)  # the length and shape checks
+        codes, categories = ordinal_levels(y)
+        return codes.astype(np.float64), categories
+    return check_outcome(spec.family, numeric_outcome(y, n_rows=n_rows), trials), None
+
+
+def _reject_treatment_as_control(design: Design, controls, treat) -> None:
+    head = slice(0, 1000)  # a control that differs there is no copy: skip the full pass
+    for j, name in enumerate(design.control_names):
+        column = controls[:, j]
+        if not (
+            np.array_equal(column[head], treat[head])
+            or np.array_equal(column[head], 1 - treat[head])
+        ):
+            continue
+        if np.array_equal(column, treat) or np.array_equal(column, 1 - treat):
+            raise ValueError(
+                f"column {name!r} of X is the treatment itself; it would be a control "
+                "perfectly collinear with the treatment. Drop it from X."
+            )
+
+
+def _warn_prior_scale(spec: ModelSpec, outcome: np.ndarray) -> None:
+    scale = float(outcome.std())
+    if scale > 0 and not (0.1 <= scale <= 10.0):
+        priors = spec.priors
+        warnings.warn(
+            f"y has standard deviation {scale:.3g}, but the prior scales "
+            f"(coefficients {priors.coef}, sds {priors.sd}, sigma {priors.sigma}) are in y's "
+            "units and suit outcomes near unit scale. Standardise y or set the prior scales "
+            "in its units.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _centered_groups(spec: ModelSpec, n, m, outcome, effect, Z) -> np.ndarray:
+    """1 for the groups (``n`` rows, ``m`` treated) sampled centred, 0 for non-centred."""
+    if spec.parameterization == "centered":
+        return np.ones(n.shape)  # the padding groups added later stay non-centred
+    if spec.parameterization == "noncentered" or spec.family != "gaussian":
+        return np.zeros(n.shape)
+    return centred_groups(
+        n, m, effect, Z, outcome_sd=float(outcome.std()), prior_sd_scale=spec.priors.sd
+    )
+
+
+def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
+    """Validate the input, learn the design and reduce the data: all of fit but sampling."""
+    frame = as_frame(X)
+    n_rows = frame.shape[0]
+    feature_names = (
+        np.asarray(frame.columns, dtype=object)
+        if all(isinstance(c, str) for c in frame.columns)
+        else None
+    )
+    coding = TreatmentCoding.learn(treatment, n_rows=n_rows, treated_value=spec.treated_value)
+    treat = coding.encode(treatment, n_rows=n_rows)
+    trials, exposure = _trials_and_exposure(spec, frame)
+    outcome, categories = _outcome(spec, y, n_rows, trials)
+    n_features = frame.shape[1]
+    frame = frame.drop(columns=auxiliary_columns(spec))
+    design, row_group = Design.learn(
+        frame,
+        modifiers=spec.modifiers,
+        group_predictors=spec.group_predictors,
+        bins=spec.bins_dict,
+    )
+    if design.n_groups > MANY_GROUPS:
+        raise ValueError(
+            f"the modifiers define {design.n_groups} groups, more than the {MANY_GROUPS} "
+            "this sampler handles well; bin continuous modifiers (bins={...}) or use "
+            "fewer modifiers."
+        )
+    check_fit_memory(
+        n_rows=n_rows,
+        n_coef=len(design.control_names) + 2 * len(design.predictor_names) + 1,
+        n_groups=design.n_groups,
+        n_draws=spec.n_draws,
+        row_level=not (spec.family == "gaussian" and spec.reduce_data),
+    )
+    controls = design.control_matrix(frame)
+    _reject_treatment_as_control(design, controls, treat)
+    if spec.family == "gaussian":
+        _warn_prior_scale(spec, outcome)
+
+    rows = RowDesign(controls, design.Z, row_group, treat, outcome)
+    xbar = rows.column_means()
+    n_categories = len(categories) if categories is not None else 0
+    if spec.family != "gaussian":
+        data = family_data(
+            spec.family, rows.columns(slice(None)) - xbar, row_group, treat, outcome,
+            trials=trials, exposure=exposure, n_categories=n_categories,
+            collapse=spec.reduce_data,
+        )  # fmt: skip
+        likelihood = "cells"
+    elif spec.reduce_data:
+        data = gaussian_cell_statistics(rows)
+        likelihood = "gaussian_marginal" if spec.marginalized else "gaussian_cells"
+    else:
+        data = gaussian_row_data(rows)
+        likelihood = "gaussian_rows"
+    level_dims = ()
+    n = rows.group_counts.astype(np.int64)
+    n_treated = rows.treated_counts.astype(np.int64)
+    start = {k: data.pop(k) for k in ("group_start", "group_start_se") if k in data}
+    if spec.structure == "nested" and likelihood != "gaussian_marginal":
+        # the groups' raw effects: least-squares cell estimates, or arm means
+        effect = start["group_start"][:, 1] if start else np.diff(rows.arm_means())[:, 0]
+        centered = _centered_groups(spec, n, n_treated, outcome, effect, design.Z)
+        if centered.any():  # else the cheaper all-non-centred model
+            data.update(centered=centered, Z=design.Z, xbar=xbar)
+            if start:
+                data.update(start_centred(start, centered))
+    if spec.structure == "additive":
+        data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
+        bases = design.level_bases()
+        for k, basis in enumerate(bases):
+            data[f"level_basis_{k}"] = basis
+        level_dims = tuple(basis.shape for basis in bases)
+    n_padded = padded_group_count(design.n_groups)
+    data = pad_groups(data, design.n_groups, n_padded)
+    if likelihood == "gaussian_marginal" and spec.structure == "additive":
+        data.update(additive_normal_equations(data, level_dims))
+    sizes = ModelSizes(
+        structure=spec.structure,
+        likelihood=likelihood,
+        n_groups=n_padded,
+        n_coef=rows.n_coef,
+        level_dims=level_dims,
+        family=spec.family,
+        n_categories=n_categories if spec.family == "ordinal" else 0,
+    )
+    return PreparedData(
+        rows=rows, design=design, treatment=coding, xbar=xbar, data=data, sizes=sizes, n=n,
+        n_treated=n_treated, exposure=exposure, categories=categories,
+        n_features_in=n_features, feature_names_in=feature_names,
+    )  # fmt: skip
