@@ -2,14 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._compilation_cache import enable_persistent_cache
 from ._estimator import HierarchicalHTE
 from ._summary import HeterogeneitySummary
 from .comparison import compare, compare_replications, summarize_comparison
 from .diagnostics import SamplingWarning
 from .model_selection import HierarchicalHTECV
-
-enable_persistent_cache()
 
 try:
     __version__ = version("sklearn-hier")

@@ -40,7 +40,9 @@ import numpyro
 import numpyro.distributions as dist
 
 from ._model import ModelSizes
+from ._model_data import AdditiveLevels, ModelData
 from ._spec import Priors
+from ._statistics import GaussianStatistics
 
 
 # ------------------------------------------------------------------ 2x2 algebra
@@ -58,9 +60,9 @@ def _cov_precision(scale_tril):
     return pa, pb, pd, 2.0 * (jnp.log(s00) + jnp.log(s11))
 
 
-def _population_prior(data: dict, priors: Priors, n_coef: int):
+def _population_prior(data: ModelData, priors: Priors, n_coef: int):
     """Prior mean and variance of w = (Intercept - ybar, b), the weights on the centred design."""
-    mean = jnp.zeros(n_coef + 1).at[0].set(-data["ybar"])
+    mean = jnp.zeros(n_coef + 1).at[0].set(-data.likelihood.ybar)
     var = jnp.concatenate(
         [jnp.reshape(priors.intercept ** 2, (1,)), jnp.full(n_coef, priors.coef ** 2)]
     )
@@ -68,7 +70,7 @@ def _population_prior(data: dict, priors: Priors, n_coef: int):
 
 
 # ------------------------------------------------------------------ nested structure
-def _nested_system(data: dict, priors: Priors, scale_tril, sigma, n_coef: int):
+def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma, n_coef: int):
     """Everything the marginal likelihood and the conditional draws share.
 
     Per group g the offsets' precision block is ``P_g = (B_g + s2 Sigma^-1) / s2``
@@ -81,17 +83,17 @@ def _nested_system(data: dict, priors: Priors, scale_tril, sigma, n_coef: int):
     """
     s2 = sigma * sigma
     pa, pb, pd, logdet_cov = _cov_precision(scale_tril)
-    n, m = data["n"], data["m"]
+    n, m = data.likelihood.n, data.likelihood.m
     ia, ib, id_, logdet_blocks = _inverse_2x2(n + s2 * pa, m + s2 * pb, m + s2 * pd)
-    x0 = jnp.concatenate([data["sx"], data["sy"][:, None]], axis=1)
-    x1 = jnp.concatenate([data["sxt"], data["syt"][:, None]], axis=1)
+    x0 = jnp.concatenate([data.likelihood.sx, data.likelihood.sy[:, None]], axis=1)
+    x1 = jnp.concatenate([data.likelihood.sxt, data.likelihood.syt[:, None]], axis=1)
     eliminated = x0.T @ (ia[:, None] * x0 + ib[:, None] * x1) + x1.T @ (
         ib[:, None] * x0 + id_[:, None] * x1
     )
     k = n_coef + 1
     mean_w, var_w = _population_prior(data, priors, n_coef)
-    schur = data["xtx"] + jnp.diag(s2 / var_w) - eliminated[:k, :k]
-    rhs = data["xty"] + s2 * mean_w / var_w - eliminated[:k, k]
+    schur = data.likelihood.xtx + jnp.diag(s2 / var_w) - eliminated[:k, :k]
+    rhs = data.likelihood.xty + s2 * mean_w / var_w - eliminated[:k, k]
     return {
         "s2": s2,
         "chol": jnp.linalg.cholesky(schur),
@@ -103,12 +105,12 @@ def _nested_system(data: dict, priors: Priors, scale_tril, sigma, n_coef: int):
     }
 
 
-def _nested_loglik(data: dict, system: dict) -> jnp.ndarray:
+def _nested_loglik(data: ModelData, system: dict) -> jnp.ndarray:
     chol, rhs, s2 = system["chol"], system["rhs"], system["s2"]
     logdet_cov, logdet_blocks = system["logdet"]
     mean_w, var_w = system["prior_w"]
     half_solved = jax.scipy.linalg.solve_triangular(chol, rhs, lower=True)
-    n_groups, k = data["n"].shape[0], rhs.shape[0]
+    n_groups, k = data.likelihood.n.shape[0], rhs.shape[0]
     # log|Prec| = sum_g log|P_g| + log|Schur|, each block carrying 1 / s2
     log_prec = (
         jnp.sum(logdet_blocks)
@@ -117,9 +119,9 @@ def _nested_loglik(data: dict, system: dict) -> jnp.ndarray:
     )
     log_prior_cov = jnp.sum(jnp.log(var_w)) + n_groups * logdet_cov
     # y'y - r' Prec^-1 r, times s2: the penalised residual sum of squares
-    penalised_rss = data["yty"] - system["offsets_quad"] - half_solved @ half_solved
+    penalised_rss = data.likelihood.yty - system["offsets_quad"] - half_solved @ half_solved
     return (
-        -0.5 * data["n_rows"] * jnp.log(2.0 * jnp.pi * s2)
+        -0.5 * data.likelihood.n_rows * jnp.log(2.0 * jnp.pi * s2)
         - 0.5 * penalised_rss / s2
         - 0.5 * jnp.sum(mean_w**2 / var_w)
         - 0.5 * log_prior_cov
@@ -127,7 +129,7 @@ def _nested_loglik(data: dict, system: dict) -> jnp.ndarray:
     )
 
 
-def _nested_conditional(key, data: dict, system: dict) -> dict:
+def _nested_conditional(key, data: ModelData, system: dict) -> dict:
     """One draw of (w, u) from their normal conditional given the variance parameters."""
     chol, rhs, s2 = system["chol"], system["rhs"], system["s2"]
     scale = jnp.sqrt(s2)
@@ -137,8 +139,8 @@ def _nested_conditional(key, data: dict, system: dict) -> dict:
     w = mean + scale * jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
     # u_g | w ~ N(P~_g^-1 (R_g - X_g w), s2 P~_g^-1)
     ia, ib, id_ = system["blocks"]
-    e0 = data["sy"] - data["sx"] @ w
-    e1 = data["syt"] - data["sxt"] @ w
+    e0 = data.likelihood.sy - data.likelihood.sx @ w
+    e1 = data.likelihood.syt - data.likelihood.sxt @ w
     mu0, mu1 = ia * e0 + ib * e1, ib * e0 + id_ * e1
     # Cholesky of the covariance s2 P~_g^-1 = s2 [[ia, ib], [ib, id]]
     l00 = jnp.sqrt(ia)
@@ -150,7 +152,9 @@ def _nested_conditional(key, data: dict, system: dict) -> dict:
 
 
 # ------------------------------------------------------------------ additive structure
-def additive_normal_equations(data: dict, level_dims) -> dict:
+def additive_normal_equations(
+    stats: GaussianStatistics, levels: AdditiveLevels, level_dims
+) -> tuple[np.ndarray, np.ndarray]:
     """``M'M`` and ``M'y`` over (w, level-basis coordinates), from the group statistics.
 
     Modifier k's offsets per level are ``basis_k @ c_k`` with ``c_k`` of shape
@@ -159,35 +163,35 @@ def additive_normal_equations(data: dict, level_dims) -> dict:
     These products do not depend on the variance parameters, so they are formed
     once, in NumPy, before sampling.
     """
-    n_groups = np.asarray(data["n"]).shape[0]
-    codes = np.asarray(data["level_codes"])
+    n_groups = np.asarray(stats.n).shape[0]
+    codes = np.asarray(levels.codes)
     maps = []  # per varying modifier: (G, dims) value of each coordinate in each group
     for k, (_, dims) in enumerate(level_dims):
         if dims:
-            maps.append(np.asarray(data[f"level_basis_{k}"])[codes[:, k]])
+            maps.append(np.asarray(levels.bases[k])[codes[:, k]])
     a = np.concatenate(maps, axis=1) if maps else np.zeros((n_groups, 0))
     n_coords = a.shape[1]
     # T_g: (2, 2 * n_coords) maps the flattened coordinates to the group's (u0, u1)
     T = np.zeros((n_groups, 2, 2 * n_coords))
     T[:, 0, 0::2] = a
     T[:, 1, 1::2] = a
-    n, m = np.asarray(data["n"]), np.asarray(data["m"])
+    n, m = np.asarray(stats.n), np.asarray(stats.m)
     B = np.stack([np.stack([n, m], -1), np.stack([m, m], -1)], -2)  # (G, 2, 2)
-    C = np.stack([np.asarray(data["sx"]), np.asarray(data["sxt"])], -1)  # (G, K, 2)
-    r = np.stack([np.asarray(data["sy"]), np.asarray(data["syt"])], -1)  # (G, 2)
+    C = np.stack([np.asarray(stats.sx), np.asarray(stats.sxt)], -1)  # (G, K, 2)
+    r = np.stack([np.asarray(stats.sy), np.asarray(stats.syt)], -1)  # (G, 2)
     k1 = C.shape[1]
     size = k1 + 2 * n_coords
     mtm = np.zeros((size, size))
-    mtm[:k1, :k1] = data["xtx"]
+    mtm[:k1, :k1] = stats.xtx
     cross = np.einsum("gki,gij->kj", C, T)
     mtm[:k1, k1:] = cross
     mtm[k1:, :k1] = cross.T
     mtm[k1:, k1:] = np.einsum("gia,gij,gjb->ab", T, B, T)
-    mty = np.concatenate([np.asarray(data["xty"]), np.einsum("gia,gi->a", T, r)])
-    return {"mtm": mtm, "mty": mty}
+    mty = np.concatenate([np.asarray(stats.xty), np.einsum("gia,gi->a", T, r)])
+    return mtm, mty
 
 
-def _additive_system(data: dict, priors: Priors, scale_trils, sigma, sizes: ModelSizes):
+def _additive_system(data: ModelData, priors: Priors, scale_trils, sigma, sizes: ModelSizes):
     """The dense system, kept multiplied by ``s2`` as in the nested structure."""
     s2 = sigma * sigma
     mean_w, var_w = _population_prior(data, priors, sizes.n_coef)
@@ -200,9 +204,9 @@ def _additive_system(data: dict, priors: Priors, scale_trils, sigma, sizes: Mode
         blocks.append(jnp.kron(jnp.eye(dims), precision))
         logdet = logdet + dims * logdet_cov
     prior_precision = jax.scipy.linalg.block_diag(jnp.diag(1.0 / var_w), *blocks)
-    prior_mean = jnp.concatenate([mean_w, jnp.zeros(data["mty"].shape[0] - k1)])
-    prec = data["mtm"] + s2 * prior_precision
-    rhs = data["mty"] + s2 * (prior_precision @ prior_mean)
+    prior_mean = jnp.concatenate([mean_w, jnp.zeros(data.levels.mty.shape[0] - k1)])
+    prec = data.levels.mtm + s2 * prior_precision
+    rhs = data.levels.mty + s2 * (prior_precision @ prior_mean)
     return {
         "s2": s2,
         "chol": jnp.linalg.cholesky(prec),
@@ -212,13 +216,13 @@ def _additive_system(data: dict, priors: Priors, scale_trils, sigma, sizes: Mode
     }
 
 
-def _additive_loglik(data: dict, system: dict) -> jnp.ndarray:
+def _additive_loglik(data: ModelData, system: dict) -> jnp.ndarray:
     chol, s2 = system["chol"], system["s2"]
     half_solved = jax.scipy.linalg.solve_triangular(chol, system["rhs"], lower=True)
     log_prec = 2.0 * jnp.sum(jnp.log(jnp.diag(chol))) - chol.shape[0] * jnp.log(s2)
     return (
-        -0.5 * data["n_rows"] * jnp.log(2.0 * jnp.pi * s2)
-        - 0.5 * (data["yty"] - half_solved @ half_solved) / s2
+        -0.5 * data.likelihood.n_rows * jnp.log(2.0 * jnp.pi * s2)
+        - 0.5 * (data.likelihood.yty - half_solved @ half_solved) / s2
         - 0.5 * system["prior_quad"]
         - 0.5 * system["log_prior_cov"]
         - 0.5 * log_prec
@@ -229,7 +233,7 @@ def _varying(sizes: ModelSizes):
     return [(k, dims) for k, (_, dims) in enumerate(sizes.level_dims) if dims]
 
 
-def _additive_conditional(key, data: dict, system: dict, sizes: ModelSizes) -> dict:
+def _additive_conditional(key, data: ModelData, system: dict, sizes: ModelSizes) -> dict:
     chol, rhs = system["chol"], system["rhs"]
     mean = jax.scipy.linalg.cho_solve((chol, True), rhs)
     noise = jnp.sqrt(system["s2"]) * jax.random.normal(key, rhs.shape)
@@ -243,9 +247,9 @@ def _additive_conditional(key, data: dict, system: dict, sizes: ModelSizes) -> d
             continue
         coords = beta[start : start + 2 * dims].reshape(dims, 2)
         start += 2 * dims
-        offsets = data[f"level_basis_{k}"] @ coords
+        offsets = data.levels.bases[k] @ coords
         draws[f"u_m{k}"] = offsets
-        total = total + offsets[data["level_codes"][:, k]]
+        total = total + offsets[data.levels.codes[:, k]]
     draws["u"] = total
     return draws
 
@@ -285,30 +289,30 @@ def _variance_parameters(priors: Priors, sizes: ModelSizes):
     return trils, sigma
 
 
-def _system(data: dict, priors: Priors, sizes: ModelSizes, trils, sigma):
+def _system(data: ModelData, priors: Priors, sizes: ModelSizes, trils, sigma):
     if sizes.structure == "nested":
         return _nested_system(data, priors, trils[0], sigma, sizes.n_coef)
     return _additive_system(data, priors, trils, sigma, sizes)
 
 
-def _loglik(data: dict, system: dict, sizes: ModelSizes) -> jnp.ndarray:
+def _loglik(data: ModelData, system: dict, sizes: ModelSizes) -> jnp.ndarray:
     return (_nested_loglik if sizes.structure == "nested" else _additive_loglik)(data, system)
 
 
-def _phi_system(data: dict, priors: Priors, sizes: ModelSizes, phi: dict):
+def _phi_system(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict):
     """The system at one draw ``phi`` of the constrained variance parameters."""
     trils = [phi[f"sd_{name}"][:, None] * phi[f"L_{name}"] for name in _variance_sites(sizes)]
     return _system(data, priors, sizes, trils, phi["sigma"])
 
 
-def marginal_model(data: dict, priors: Priors, sizes: ModelSizes) -> None:
+def marginal_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     """p(phi) p(y | phi): the variance parameters with the linear ones integrated out."""
     trils, sigma = _variance_parameters(priors, sizes)
     loglik = _loglik(data, _system(data, priors, sizes, trils, sigma), sizes)
     numpyro.factor("marginal_loglik", priors.temper * loglik)
 
 
-def complete_draw(key, data: dict, priors: Priors, sizes: ModelSizes, phi: dict) -> dict:
+def complete_draw(key, data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict) -> dict:
     """Exact draw of Intercept, b and the offsets given one draw ``phi`` of the variance parameters.
 
     ``phi`` holds the constrained values of the variance parameters
@@ -320,11 +324,11 @@ def complete_draw(key, data: dict, priors: Priors, sizes: ModelSizes, phi: dict)
     else:
         draws = _additive_conditional(key, data, system, sizes)
     w = draws.pop("w")
-    return {**draws, "Intercept": w[0] + data["ybar"], "b": w[1:]}
+    return {**draws, "Intercept": w[0] + data.likelihood.ybar, "b": w[1:]}
 
 
 # ------------------------------------------------------------------ reweighting
-def marginal_loglik(data: dict, priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
+def marginal_loglik(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
     """log p(y | phi) for one draw ``phi`` of the (constrained) variance parameters."""
     return _loglik(data, _phi_system(data, priors, sizes, phi), sizes)
 

@@ -2,8 +2,9 @@
 
 Compiling the sampler for a new model shape takes seconds; JAX can keep compiled
 programs on disk and reuse them in later processes. sklearn_hier switches this
-on at import, in a per-user directory only its owner can write (JAX treats the
-cache as trusted code), unless the user has already configured a cache.
+on when it first samples (importing it changes nothing in JAX's configuration),
+in a per-user directory only its owner can write (JAX treats the cache as
+trusted code), unless the user has configured a cache by then.
 
 - ``SKLEARN_HIER_CACHE_DIR``: where to keep it (default ``~/.cache/sklearn_hier/jax``,
   or under ``XDG_CACHE_HOME``).
@@ -21,6 +22,17 @@ def default_cache_dir() -> Path:
         return Path(os.environ["SKLEARN_HIER_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "sklearn_hier" / "jax"
+
+
+_CHECKED = False
+
+
+def ensure_persistent_cache() -> None:
+    """Turn the cache on before the first compilation of a sampler (once per process)."""
+    global _CHECKED
+    if not _CHECKED:
+        _CHECKED = True
+        enable_persistent_cache()
 
 
 def enable_persistent_cache() -> Path | None:

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -20,12 +21,11 @@ class SamplerResult:
 
 
 def as_jax(tree):
-    """A dict or NamedTuple of arrays and numbers as JAX arrays (float64 unless integer)."""
+    """Every array and number of a pytree (dicts, NamedTuples, ...) as a JAX array:
+    float64 unless integer or boolean."""
 
     def convert(v):
         v = np.asarray(v)
         return jnp.asarray(v) if v.dtype.kind in "iub" else jnp.asarray(v, dtype=jnp.float64)
 
-    if isinstance(tree, dict):
-        return {k: convert(v) for k, v in tree.items()}
-    return type(tree)(*(convert(v) for v in tree))
+    return jax.tree.map(convert, tree)

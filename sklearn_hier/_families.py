@@ -16,6 +16,8 @@ posterior is unchanged. The Gaussian family uses the sufficient statistics of
 :mod:`sklearn_hier._statistics` instead.
 """
 
+from typing import NamedTuple
+
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -109,6 +111,21 @@ def ordinal_levels(y) -> tuple[np.ndarray, list]:
 
 
 # --------------------------------------------------------------- reduction
+class FamilyCells(NamedTuple):
+    """Rows (or cells of identical rows) of a non-Gaussian family: the centred design
+    ``x``, group ``g``, treatment ``t``, and the family's outcome columns (the others None).
+    """
+
+    x: np.ndarray
+    g: np.ndarray
+    t: np.ndarray
+    successes: np.ndarray | None = None  # bernoulli, binomial
+    trials: np.ndarray | None = None
+    total: np.ndarray | None = None  # poisson: total count, total exposure
+    exposure: np.ndarray | None = None
+    counts: np.ndarray | None = None  # ordinal: (cells, categories)
+
+
 def collapse_cells(
     x: np.ndarray, group: np.ndarray, treatment: np.ndarray, columns: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -145,7 +162,7 @@ def family_data(
     exposure: np.ndarray | None,
     n_categories: int,
     collapse: bool,
-) -> dict:
+) -> "FamilyCells":
     """Arrays the likelihood needs, collapsed into cells when ``collapse``."""
     n = y.shape[0]
     if family in ("bernoulli", "binomial"):
@@ -156,20 +173,20 @@ def family_data(
         columns = {"counts": np.eye(n_categories)[y.astype(np.int64)]}
     if collapse:
         x, group, treatment, columns = collapse_cells(x, group, treatment, columns)
-    return {"x": x, "g": group.astype(np.int32), "t": treatment, **columns}
+    return FamilyCells(x=x, g=group.astype(np.int32), t=treatment, **columns)
 
 
 # -------------------------------------------------------------- likelihood
-def family_likelihood(family: str, data: dict, eta, priors: Priors, n_categories: int) -> None:
+def family_likelihood(
+    family: str, data: FamilyCells, eta, priors: Priors, n_categories: int
+) -> None:
     """Add the family's log-likelihood of the (collapsed) data given eta."""
     if family in ("bernoulli", "binomial"):
         numpyro.sample(
-            "y",
-            dist.BinomialLogits(logits=eta, total_count=data["trials"]),
-            obs=data.get("successes"),
+            "y", dist.BinomialLogits(logits=eta, total_count=data.trials), obs=data.successes
         )
     elif family == "poisson":
-        numpyro.sample("y", dist.Poisson(jnp.exp(eta) * data["exposure"]), obs=data.get("total"))
+        numpyro.sample("y", dist.Poisson(jnp.exp(eta) * data.exposure), obs=data.total)
     elif family == "ordinal":
         cutpoints = numpyro.sample(
             "cutpoints",
@@ -179,7 +196,7 @@ def family_likelihood(family: str, data: dict, eta, priors: Priors, n_categories
             ),
         )
         log_probs = jnp.log(jnp.clip(dist.OrderedLogistic(eta, cutpoints).probs, 1e-300, None))
-        numpyro.factor("loglik", jnp.sum(data["counts"] * log_probs))
+        numpyro.factor("loglik", jnp.sum(data.counts * log_probs))
     else:
         raise ValueError(f"unknown family {family!r}")
 

@@ -28,8 +28,10 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from ._collapsed import complete_draw, marginal_model
+from ._compilation_cache import ensure_persistent_cache
 from ._draws import SamplerResult, as_jax
-from ._model import ModelSizes, hte_model
+from ._model import Likelihood, ModelSizes, hte_model
+from ._model_data import ModelData
 from ._spec import ModelSpec, Priors
 from ._variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
 
@@ -89,7 +91,7 @@ _PROGRESS = _Progress()
 
 def model_of(sizes: ModelSizes):
     """The NumPyro model NUTS samples: the joint one, or the variance parameters alone."""
-    return marginal_model if sizes.likelihood == "gaussian_marginal" else hte_model
+    return marginal_model if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL else hte_model
 
 
 def _unconstrained_init(rng_key, data, priors, sizes):
@@ -107,9 +109,8 @@ def _unconstrained_init(rng_key, data, priors, sizes):
     for key, (name, site) in zip(keys, latent, strict=True):
         shape = jnp.shape(biject_to(site["fn"].support).inv(site["value"]))
         jitter = jax.random.uniform(key, shape, minval=-2.0, maxval=2.0)
-        init[name] = (
-            data.get(f"init_loc_{name}", 0.0) + data.get(f"init_spread_{name}", 1.0) * jitter
-        )
+        centre, spread = data.start.of_site(name)
+        init[name] = centre + spread * jitter
     return init
 
 
@@ -211,7 +212,7 @@ def compiled_completion(sizes: ModelSizes):
 def run_nuts(
     sizes: ModelSizes,
     settings: SamplerSettings,
-    data: dict,
+    data: ModelData,
     priors: Priors,
     *,
     num_chains: int,
@@ -246,7 +247,7 @@ def run_nuts(
             draws, stats = jax.tree.map(lambda *xs: np.stack(xs), *per_chain)
     finally:
         _PROGRESS.close()
-    if sizes.likelihood == "gaussian_marginal":
+    if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL:
         draws.update(_completed(sizes, data, priors, draws, seed))
     draws = {k: np.asarray(v) for k, v in draws.items()}
     stats = {k: np.asarray(v) for k, v in stats.items()}
@@ -255,7 +256,7 @@ def run_nuts(
     return SamplerResult(draws=draws, stats=stats)
 
 
-def _completed(sizes: ModelSizes, data: dict, priors: Priors, draws: dict, seed: int) -> dict:
+def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, seed: int) -> dict:
     """Intercept, coefficients and offsets for every draw of the marginal model, all
     chains in one batched program (after sampling, so the chains' threads never run it)."""
     shape = np.shape(draws["sigma"])  # (chain, draw)
@@ -281,7 +282,7 @@ def sampler_settings(spec: ModelSpec, *, n_rows: int) -> SamplerSettings:
 
 
 def run_inference(
-    spec: ModelSpec, sizes: ModelSizes, data: dict, *, n_rows: int, seed: int,
+    spec: ModelSpec, sizes: ModelSizes, data: ModelData, *, n_rows: int, seed: int,
     priors: Priors | None = None,
 ) -> SamplerResult:  # fmt: skip
     """Draw from the posterior the specification describes: NUTS (the joint model, or
@@ -289,6 +290,7 @@ def run_inference(
 
     ``priors`` replaces the specification's (cross-validation samples a proposal).
     """
+    ensure_persistent_cache()
     priors = spec.priors if priors is None else priors
     if spec.inference == "svi":
         guide = spec.svi_guide

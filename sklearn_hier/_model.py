@@ -18,6 +18,7 @@ non-centred. In the additive structure each modifier k has its own varying
 pair per level and a group's pair is the sum over its levels.
 """
 
+from enum import StrEnum
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -25,14 +26,25 @@ import numpyro
 import numpyro.distributions as dist
 
 from ._families import family_likelihood
+from ._model_data import CentredGroups, ModelData
 from ._spec import Priors
+from ._statistics import GaussianStatistics
+
+
+class Likelihood(StrEnum):
+    """How the data enter the model (one compiled program each)."""
+
+    GAUSSIAN_MARGINAL = "gaussian_marginal"  # statistics; linear parameters integrated out
+    GAUSSIAN_CELLS = "gaussian_cells"  # statistics; everything sampled jointly
+    GAUSSIAN_ROWS = "gaussian_rows"  # row by row (for checking the reduction)
+    CELLS = "cells"  # collapsed cells of a non-Gaussian family
 
 
 class ModelSizes(NamedTuple):
     """Static description of a model: everything that changes its shapes."""
 
     structure: str  # "nested" or "additive"
-    likelihood: str  # "gaussian_cells", "gaussian_rows", or "cells" (other families)
+    likelihood: Likelihood
     n_groups: int
     n_coef: int
     level_dims: tuple[tuple[int, int], ...] = ()  # additive: (levels, free dims) per modifier
@@ -84,13 +96,13 @@ def correlated_offsets(
     return jnp.where(flag[:, None], r, noncentred)
 
 
-def _predicted_group_terms(data: dict, intercept, b: jnp.ndarray) -> jnp.ndarray:
+def _predicted_group_terms(centred: CentredGroups, intercept, b: jnp.ndarray) -> jnp.ndarray:
     """(n_groups, 2): each group's intercept and effect as the population terms predict them.
 
     Written in the model's centred design ``[controls, Z, t, t * Z] - xbar``, so
     that ``offsets = group values - prediction`` reproduces the linear predictor.
     """
-    Z, xbar = data["Z"], data["xbar"]
+    Z, xbar = centred.Z, centred.xbar
     q = Z.shape[1]
     p = b.shape[0] - 2 * q - 1
     gamma, b_t, lam = b[p : p + q], b[p + q], b[p + q + 1 :]
@@ -100,12 +112,12 @@ def _predicted_group_terms(data: dict, intercept, b: jnp.ndarray) -> jnp.ndarray
 
 
 def varying_effects(
-    data: dict, priors: Priors, sizes: ModelSizes, intercept=0.0, b=None
+    data: ModelData, priors: Priors, sizes: ModelSizes, intercept=0.0, b=None
 ) -> jnp.ndarray:
     """(n_groups, 2) varying intercept and treatment-effect offsets per group.
 
     Additive structure: modifier k's level offsets live in the span of
-    ``data["level_basis_k"]`` (n_levels, dims), an orthonormal basis of what
+    ``data.levels.bases[k]`` (n_levels, dims), an orthonormal basis of what
     the population-level terms cannot express for that modifier (orthogonal to
     the constant and to the modifier's own group-level predictor columns).
     Offsets of the basis coordinates are iid bivariate normal, so the level
@@ -114,10 +126,11 @@ def varying_effects(
     along ridges that only the priors bound, which NUTS explores badly.
     """
     if sizes.structure == "nested":
-        if "centered" not in data:
+        centred = data.centred
+        if centred is None:
             return numpyro.deterministic("u", correlated_offsets("group", sizes.n_groups, priors))
-        mean = _predicted_group_terms(data, intercept, b)
-        offsets = correlated_offsets("group", sizes.n_groups, priors, data["centered"], mean)
+        mean = _predicted_group_terms(centred, intercept, b)
+        offsets = correlated_offsets("group", sizes.n_groups, priors, centred.flag, mean)
         return numpyro.deterministic("u", offsets)
     total = jnp.zeros((sizes.n_groups, 2))
     for k, (_, dims) in enumerate(sizes.level_dims):
@@ -125,28 +138,30 @@ def varying_effects(
             continue
         coords = correlated_offsets(f"m{k}", dims, priors)
         # kept per level so that new combinations of seen levels can be predicted
-        offsets = numpyro.deterministic(f"u_m{k}", data[f"level_basis_{k}"] @ coords)
-        total = total + offsets[data["level_codes"][:, k]]
+        offsets = numpyro.deterministic(f"u_m{k}", data.levels.bases[k] @ coords)
+        total = total + offsets[data.levels.codes[:, k]]
     return numpyro.deterministic("u", total)
 
 
-def gaussian_cells_loglik(stats: dict, w: jnp.ndarray, u: jnp.ndarray, sigma) -> jnp.ndarray:
+def gaussian_cells_loglik(
+    stats: GaussianStatistics, w: jnp.ndarray, u: jnp.ndarray, sigma
+) -> jnp.ndarray:
     """Exact Gaussian log-likelihood from per-group sufficient statistics."""
     u0, u1 = u[:, 0], u[:, 1]
     rss = (
-        stats["yty"]
-        - 2.0 * w @ stats["xty"]
-        + w @ stats["xtx"] @ w
-        - 2.0 * (u0 @ stats["sy"] + u1 @ stats["syt"])
-        + 2.0 * (u0 @ (stats["sx"] @ w) + u1 @ (stats["sxt"] @ w))
-        + stats["n"] @ (u0 * u0)
-        + stats["m"] @ (2.0 * u0 * u1 + u1 * u1)
+        stats.yty
+        - 2.0 * w @ stats.xty
+        + w @ stats.xtx @ w
+        - 2.0 * (u0 @ stats.sy + u1 @ stats.syt)
+        + 2.0 * (u0 @ (stats.sx @ w) + u1 @ (stats.sxt @ w))
+        + stats.n @ (u0 * u0)
+        + stats.m @ (2.0 * u0 * u1 + u1 * u1)
     )
-    n = stats["n_rows"]
+    n = stats.n_rows
     return -n * jnp.log(sigma) - 0.5 * n * jnp.log(2.0 * jnp.pi) - 0.5 * rss / sigma**2
 
 
-def hte_model(data: dict, priors: Priors, sizes: ModelSizes) -> None:
+def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     """Varying intercepts and treatment slopes, slopes predicted by group-level predictors."""
     if sizes.family == "ordinal":
         intercept = 0.0  # the cutpoints carry the outcome's location
@@ -156,17 +171,18 @@ def hte_model(data: dict, priors: Priors, sizes: ModelSizes) -> None:
         intercept = numpyro.sample("Intercept", dist.Normal(0.0, priors.intercept))
     b = numpyro.sample("b", dist.Normal(0.0, priors.coef).expand([sizes.n_coef]).to_event(1))
     u = varying_effects(data, priors, sizes, intercept, b)
+    lik = data.likelihood
     if sizes.family != "gaussian":
-        g = data["g"]
-        eta = intercept + data["x"] @ b + u[g, 0] + u[g, 1] * data["t"]
-        family_likelihood(sizes.family, data, eta, priors, sizes.n_categories)
+        g = lik.g
+        eta = intercept + lik.x @ b + u[g, 0] + u[g, 1] * lik.t
+        family_likelihood(sizes.family, lik, eta, priors, sizes.n_categories)
         return
     sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
     # statistics are about the centred outcome, so the constant column's weight is shifted
-    w = jnp.concatenate([jnp.reshape(intercept - data["ybar"], (1,)), b])
-    if sizes.likelihood == "gaussian_cells":
-        numpyro.factor("loglik", gaussian_cells_loglik(data, w, u, sigma))
+    w = jnp.concatenate([jnp.reshape(intercept - lik.ybar, (1,)), b])
+    if sizes.likelihood == Likelihood.GAUSSIAN_CELLS:
+        numpyro.factor("loglik", gaussian_cells_loglik(lik, w, u, sigma))
     else:
-        g = data["g"]
-        mu = data["x"] @ w + u[g, 0] + u[g, 1] * data["t"]
-        numpyro.sample("y", dist.Normal(mu, sigma), obs=data.get("y"))
+        g = lik.g
+        mu = lik.x @ w + u[g, 0] + u[g, 1] * lik.t
+        numpyro.sample("y", dist.Normal(mu, sigma), obs=lik.y)

@@ -19,13 +19,14 @@ from ._collapsed import additive_normal_equations
 from ._design import MANY_GROUPS, Design
 from ._families import check_outcome, family_data, ordinal_levels
 from ._memory import check_fit_memory
-from ._model import ModelSizes
+from ._model import Likelihood, ModelSizes
+from ._model_data import AdditiveLevels, CentredGroups, ModelData
 from ._spec import ModelSpec
 from ._statistics import (
     RowDesign,
+    StartValues,
     gaussian_cell_statistics,
     gaussian_row_data,
-    pad_groups,
     padded_group_count,
     start_centred,
 )
@@ -76,7 +77,7 @@ class PreparedData:
     design: Design
     treatment: TreatmentCoding
     xbar: np.ndarray
-    data: dict
+    data: ModelData
     sizes: ModelSizes
     n: np.ndarray
     n_treated: np.ndarray
@@ -237,44 +238,52 @@ def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
     rows = RowDesign(controls, design.Z, row_group, treat, outcome)
     xbar = rows.column_means()
     n_categories = len(categories) if categories is not None else 0
+    group_start = None
+    start = StartValues.stan()
     if spec.family != "gaussian":
-        data = family_data(
+        likelihood = family_data(
             spec.family, rows.columns(slice(None)) - xbar, row_group, treat, outcome,
             trials=trials, exposure=exposure, n_categories=n_categories,
             collapse=spec.reduce_data,
         )  # fmt: skip
-        likelihood = "cells"
+        kind = Likelihood.CELLS
     elif spec.reduce_data:
-        data = gaussian_cell_statistics(rows)
-        likelihood = "gaussian_marginal" if spec.marginalized else "gaussian_cells"
+        likelihood, start, group_start = gaussian_cell_statistics(rows)
+        kind = Likelihood.GAUSSIAN_MARGINAL if spec.marginalized else Likelihood.GAUSSIAN_CELLS
     else:
-        data = gaussian_row_data(rows)
-        likelihood = "gaussian_rows"
-    level_dims = ()
+        likelihood = gaussian_row_data(rows)
+        kind = Likelihood.GAUSSIAN_ROWS
     n = rows.group_counts.astype(np.int64)
     n_treated = rows.treated_counts.astype(np.int64)
-    start = {k: data.pop(k) for k in ("group_start", "group_start_se") if k in data}
-    if spec.structure == "nested" and likelihood != "gaussian_marginal":
+    centred = levels = None
+    level_dims = ()
+    if spec.structure == "nested" and kind != Likelihood.GAUSSIAN_MARGINAL:
         # the groups' raw effects: least-squares cell estimates, or arm means
-        effect = start["group_start"][:, 1] if start else np.diff(rows.arm_means())[:, 0]
-        centered = _centered_groups(spec, n, n_treated, outcome, effect, design.Z)
-        if centered.any():  # else the cheaper all-non-centred model
-            data.update(centered=centered, Z=design.Z, xbar=xbar)
-            if start:
-                data.update(start_centred(start, centered))
+        effect = (
+            group_start.estimate[:, 1]
+            if group_start is not None
+            else np.diff(rows.arm_means())[:, 0]
+        )
+        flag = _centered_groups(spec, n, n_treated, outcome, effect, design.Z)
+        if flag.any():  # else the cheaper all-non-centred model
+            centred = CentredGroups(flag=flag, Z=design.Z, xbar=xbar)
+            if group_start is not None:
+                start = start.merged(start_centred(group_start, flag))
     if spec.structure == "additive":
-        data["level_codes"] = design.level_codes_of(design.groups).astype(np.int32)
-        bases = design.level_bases()
-        for k, basis in enumerate(bases):
-            data[f"level_basis_{k}"] = basis
+        bases = tuple(design.level_bases())
+        levels = AdditiveLevels(
+            codes=design.level_codes_of(design.groups).astype(np.int32), bases=bases
+        )
         level_dims = tuple(basis.shape for basis in bases)
     n_padded = padded_group_count(design.n_groups)
-    data = pad_groups(data, design.n_groups, n_padded)
-    if likelihood == "gaussian_marginal" and spec.structure == "additive":
-        data.update(additive_normal_equations(data, level_dims))
+    data = ModelData(likelihood=likelihood, centred=centred, levels=levels, start=start)
+    data = data.pad(n_padded)
+    if kind == Likelihood.GAUSSIAN_MARGINAL and spec.structure == "additive":
+        mtm, mty = additive_normal_equations(data.likelihood, data.levels, level_dims)
+        data = data._replace(levels=data.levels._replace(mtm=mtm, mty=mty))
     sizes = ModelSizes(
         structure=spec.structure,
-        likelihood=likelihood,
+        likelihood=kind,
         n_groups=n_padded,
         n_coef=rows.n_coef,
         level_dims=level_dims,

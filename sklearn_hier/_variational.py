@@ -83,7 +83,7 @@ def compiled_svi(sizes: ModelSizes, settings: SVISettings):
 
 
 def run_svi(
-    sizes: ModelSizes, settings: SVISettings, data: dict, priors: Priors, *, num_chains: int,
+    sizes: ModelSizes, settings: SVISettings, data, priors: Priors, *, num_chains: int,
     seed: int,
 ) -> SamplerResult:  # fmt: skip
     """Fit the guide and draw ``settings.num_draws`` values, shaped as ``num_chains`` chains."""

@@ -42,9 +42,10 @@ from ._draws import as_jax
 from ._estimator import HierarchicalHTE
 from ._inference import run_inference
 from ._model import ModelSizes
+from ._model_data import ModelData
 from ._prepared_data import prepare
 from ._spec import ModelSpec, Priors
-from ._statistics import RowDesign, gaussian_cell_statistics, pad_groups
+from ._statistics import RowDesign, gaussian_cell_statistics
 from ._validation import as_frame
 
 #: The parameters a grid may hold: those that change only the priors, which is
@@ -57,11 +58,9 @@ PRIOR_PARAMETERS = (
     "lkj_concentration",
 )
 
-#: Statistics that are sums over rows (a training fold's = all rows' - the test fold's).
 #: Draws evaluated at once (bounds the memory of the per-draw systems).
 EVAL_BATCH = 64
 
-ADDITIVE_STATISTICS = ("n", "m", "sx", "sxt", "sy", "syt", "xtx", "xty", "yty", "n_rows")
 
 
 @functools.lru_cache(maxsize=16)
@@ -94,11 +93,11 @@ class _Densities:
             self.phi = as_jax(phi)
         self._cache = {}
 
-    def loglik(self, name, data: dict, priors: Priors) -> np.ndarray:
+    def loglik(self, name, data: ModelData, priors: Priors) -> np.ndarray:
         key = (name, priors.intercept, priors.coef)
         if key not in self._cache:
             with jax.enable_x64(True):
-                jdata = as_jax({k: v for k, v in data.items() if not k.startswith("init_")})
+                jdata = as_jax(data.without_start())
                 self._cache[key] = np.asarray(self._loglik(jdata, as_jax(priors), self.phi))
         return self._cache[key]
 
@@ -331,24 +330,24 @@ class HierarchicalHTECV(BaseEstimator):
         return self
 
     @staticmethod
-    def _training_fold(sizes: ModelSizes, data: dict, rows: RowDesign, test: np.ndarray) -> dict:
+    def _training_fold(
+        sizes: ModelSizes, data: ModelData, rows: RowDesign, test: np.ndarray
+    ) -> ModelData:
         """The statistics of all rows but ``test``, centred as the whole data are."""
         held_out = RowDesign(rows.controls[test], rows.Z, rows.group[test],
                              rows.treatment[test], rows.outcome[test])  # fmt: skip
-        n_groups = rows.Z.shape[0]
-        test_stats = gaussian_cell_statistics(held_out, centre=(data["xbar"], data["ybar"]))
-        test_stats = pad_groups(test_stats, n_groups, sizes.n_groups)
-        fold = dict(data)
-        for key in ADDITIVE_STATISTICS:
-            fold[key] = np.asarray(data[key]) - np.asarray(test_stats[key])
+        stats = data.likelihood
+        test_stats, _, _ = gaussian_cell_statistics(held_out, centre=(stats.xbar, stats.ybar))
+        fold = data._replace(likelihood=stats.minus(test_stats.pad(sizes.n_groups)))
         if sizes.structure == "additive":
-            fold.update(additive_normal_equations(fold, sizes.level_dims))
+            mtm, mty = additive_normal_equations(fold.likelihood, fold.levels, sizes.level_dims)
+            fold = fold._replace(levels=fold.levels._replace(mtm=mtm, mty=mty))
         return fold
 
     @staticmethod
     def _sampled_elpd(spec, sizes, data, fold_data, priors, *, seed) -> float:
         """Held-out log density from a NUTS fit of the training fold itself."""
-        result = run_inference(spec, sizes, fold_data, n_rows=int(fold_data["n_rows"]),
+        result = run_inference(spec, sizes, fold_data, n_rows=int(fold_data.likelihood.n_rows),
                                seed=seed, priors=priors)  # fmt: skip
         densities = _Densities(sizes, _variance_phi(result.draws))
         full = densities.loglik("all", data, priors)

@@ -398,7 +398,7 @@ PREDICT_CASES = [
         "unseen_category",
         lambda X: X.assign(region="east"),
         ValueError,
-        r"column 'region' has level\(s\) \['east'\] never seen in training",
+        r"modifier 'region' has level\(s\) \['east'\] never seen in training",
     ),
     (
         "missing_modifier",

@@ -60,19 +60,21 @@ def test_rule_centres_groups_pinned_down_relative_to_the_spread():
     assert one_arm.tolist() == [0.0, 1.0]
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
 def test_auto_centres_large_groups_in_a_fit(monkeypatch):
-    import sklearn_hier._estimator as estimator_module
+    import sklearn_hier._inference as inference_module
 
     seen = {}
-    real = estimator_module.run_nuts
+    real = inference_module.run_nuts
 
     def spy(sizes, settings, data, priors, **kwargs):
-        seen["centered"] = np.asarray(data.get("centered", np.zeros(sizes.n_groups)))
+        centred = data.centred
+        seen["centered"] = np.zeros(sizes.n_groups) if centred is None else np.asarray(centred.flag)
         seen["settings"] = settings
         return real(sizes, settings, data, priors, **kwargs)
 
-    monkeypatch.setattr(estimator_module, "run_nuts", spy)
+    monkeypatch.setattr(inference_module, "run_nuts", spy)
     d = make_grouped_hte(60_000, n_levels=(2, 2, 5), sigma_theta=0.2, random_state=3)
     # centring is a choice of the joint sampler (the marginal one samples no offsets)
     HierarchicalHTE(modifiers=d.modifiers, marginalize=False, random_state=0, **FAST).fit(

@@ -1,28 +1,22 @@
 """The marginal (collapsed) Gaussian model: its likelihood, conditional draws and posterior."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import FAST
 from scipy.stats import multivariate_normal
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._collapsed import (
-    _additive_loglik,
-    _additive_system,
-    _nested_loglik,
-    _nested_system,
-    additive_normal_equations,
-    complete_draw,
-)
+from sklearn_hier._collapsed import additive_normal_equations, complete_draw, marginal_loglik
 from sklearn_hier._design import Design
+from sklearn_hier._draws import as_jax
 from sklearn_hier._model import ModelSizes
+from sklearn_hier._model_data import AdditiveLevels, ModelData
+from sklearn_hier._spec import Priors
 from sklearn_hier._statistics import RowDesign, gaussian_cell_statistics
 from sklearn_hier.datasets import make_grouped_hte
 
-PRIORS = {"intercept": 1.0, "coef": 0.5}
-STATISTICS = ("n", "m", "sx", "sxt", "sy", "syt", "xtx", "xty", "yty", "n_rows", "ybar")
+PRIORS = Priors(intercept=1.0, coef=0.5)
 
 
 def _tril(sd, rho):
@@ -36,8 +30,8 @@ def _problem(seed, n=150, n_groups=6, p=2, q=1):
     rows = RowDesign(
         rng.normal(size=(n, p)), rng.normal(size=(n_groups, q)), g, t, rng.normal(1.0, 1.0, n)
     )
-    stats = gaussian_cell_statistics(rows)
-    return rows, {k: stats[k] for k in STATISTICS}
+    stats, _, _ = gaussian_cell_statistics(rows)
+    return rows, ModelData(stats)
 
 
 def _dense(rows, offsets_design, offsets_cov, sigma):
@@ -47,8 +41,8 @@ def _dense(rows, offsets_design, offsets_cov, sigma):
     k = x.shape[1]
     M = np.hstack([x, offsets_design])
     D = np.zeros((M.shape[1], M.shape[1]))
-    D[0, 0] = PRIORS["intercept"] ** 2
-    D[1:k, 1:k] = np.eye(k - 1) * PRIORS["coef"] ** 2
+    D[0, 0] = PRIORS.intercept ** 2
+    D[1:k, 1:k] = np.eye(k - 1) * PRIORS.coef ** 2
     D[k:, k:] = offsets_cov
     m0 = np.zeros(M.shape[1])
     m0[0] = -rows.outcome.mean()
@@ -67,12 +61,12 @@ def _nested_offsets(rows, sd, rho):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_nested_marginal_likelihood_is_the_integrated_normal_density(seed):
-    rows, stats = _problem(seed)
+    rows, data = _problem(seed)
     sd, rho, sigma = [0.6, 0.3], 0.4 - 0.6 * seed, 0.9
+    sizes = ModelSizes("nested", "gaussian_marginal", rows.Z.shape[0], rows.n_coef)
+    phi = {"sd_group": np.asarray(sd), "L_group": _tril([1.0, 1.0], rho), "sigma": sigma}
     with jax.enable_x64(True):
-        data = {k: jnp.asarray(v) for k, v in stats.items()}
-        system = _nested_system(data, PRIORS, jnp.asarray(_tril(sd, rho)), sigma, rows.n_coef)
-        value = float(_nested_loglik(data, system))
+        value = float(marginal_loglik(as_jax(data), as_jax(PRIORS), sizes, as_jax(phi)))
     M, D, m0, y, s2 = _dense(rows, *_nested_offsets(rows, sd, rho), sigma)
     exact = multivariate_normal(M @ m0, M @ D @ M.T + s2 * np.eye(rows.n_rows)).logpdf(y)
     assert value == pytest.approx(exact, rel=1e-10, abs=1e-8)
@@ -86,13 +80,13 @@ def _nested_conditional_moments(rows, sd, rho, sigma):
 
 
 def test_nested_conditional_draws_have_the_exact_normal_moments():
-    rows, stats = _problem(2, n_groups=4)
+    rows, data = _problem(2, n_groups=4)
     sd, rho, sigma = np.array([0.5, 0.4]), 0.3, 0.8
     sizes = ModelSizes("nested", "gaussian_marginal", 4, rows.n_coef)
     phi = {"sd_group": sd, "L_group": _tril([1.0, 1.0], rho), "sigma": sigma}
     n_draws = 20_000
     with jax.enable_x64(True):
-        data = {k: jnp.asarray(v) for k, v in stats.items()}
+        data = as_jax(data)
         keys = jax.random.split(jax.random.PRNGKey(0), n_draws)
         draws = jax.vmap(lambda key: complete_draw(key, data, PRIORS, sizes, phi))(keys)
     w = np.hstack([np.asarray(draws["Intercept"])[:, None] - rows.outcome.mean(), draws["b"]])
@@ -116,22 +110,21 @@ def test_additive_marginal_likelihood_is_the_integrated_normal_density():
                                      bins=None)  # fmt: skip
     rows = RowDesign(design.control_matrix(d.X), design.Z, row_group, d.treatment.astype(float),
                      d.y)  # fmt: skip
-    stats = gaussian_cell_statistics(rows)
-    data = {k: stats[k] for k in STATISTICS}
+    stats, _, _ = gaussian_cell_statistics(rows)
     codes = design.level_codes_of(design.groups)
-    data["level_codes"] = codes
     bases = design.level_bases()
-    for k, basis in enumerate(bases):
-        data[f"level_basis_{k}"] = basis
     level_dims = tuple(basis.shape for basis in bases)
     assert all(dims > 0 for _, dims in level_dims)
-    data.update(additive_normal_equations(data, level_dims))
+    levels = AdditiveLevels(codes=codes, bases=tuple(bases))
+    mtm, mty = additive_normal_equations(stats, levels, level_dims)
+    data = ModelData(stats, levels=levels._replace(mtm=mtm, mty=mty))
     sizes = ModelSizes("additive", "gaussian_marginal", design.n_groups, rows.n_coef, level_dims)
     sds, rhos, sigma = [[0.5, 0.2], [0.3, 0.6]], [0.2, -0.5], 1.1
+    phi = {"sigma": sigma}
+    for k, (sd, rho) in enumerate(zip(sds, rhos, strict=True)):
+        phi[f"sd_m{k}"], phi[f"L_m{k}"] = np.asarray(sd), _tril([1.0, 1.0], rho)
     with jax.enable_x64(True):
-        jdata = {k: jnp.asarray(v) for k, v in data.items()}
-        trils = [jnp.asarray(_tril(s, r)) for s, r in zip(sds, rhos, strict=True)]
-        value = float(_additive_loglik(jdata, _additive_system(jdata, PRIORS, trils, sigma, sizes)))
+        value = float(marginal_loglik(as_jax(data), as_jax(PRIORS), sizes, as_jax(phi)))
     # brute force: coordinates c_k (dims_k x 2) iid N(0, Sigma_k); a row's offsets sum over k
     blocks, covs = [], []
     for k, basis in enumerate(bases):
@@ -159,6 +152,7 @@ def _fit(marginalize, d, structure="nested", seed=0):
     return est.fit(d.X, d.y, treatment=d.treatment)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("structure", ["nested", "additive"])
 def test_marginal_and_joint_sampling_give_the_same_posterior(structure):
     d = make_grouped_hte(800, n_levels=(2, 4), sigma_theta=0.25, random_state=11)
@@ -175,6 +169,7 @@ def test_marginal_and_joint_sampling_give_the_same_posterior(structure):
         assert abs(np.median(x) - np.median(z)) < 0.3 * z.std()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
 def test_marginal_sampler_needs_few_steps_and_stays_flat_in_the_rows():
     """The sampled space does not grow with the data: steps per draw stay low at many rows."""
@@ -189,18 +184,19 @@ def test_marginal_sampler_needs_few_steps_and_stays_flat_in_the_rows():
     assert max(steps.values()) < 20
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
 def test_row_level_and_unmarginalized_fits_sample_jointly(monkeypatch):
-    import sklearn_hier._estimator as estimator_module
+    import sklearn_hier._inference as inference_module
 
     seen = []
-    real = estimator_module.run_nuts
+    real = inference_module.run_nuts
 
     def spy(sizes, settings, data, priors, **kwargs):
         seen.append(sizes.likelihood)
         return real(sizes, settings, data, priors, **kwargs)
 
-    monkeypatch.setattr(estimator_module, "run_nuts", spy)
+    monkeypatch.setattr(inference_module, "run_nuts", spy)
     d = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
     for kwargs in ({}, {"marginalize": False}, {"reduce_data": False}):
         HierarchicalHTE(modifiers=d.modifiers, random_state=0, **FAST, **kwargs).fit(

@@ -11,9 +11,12 @@ real estimator's parameter handling, validation, cloning and fitting.
 import warnings
 
 import numpy as np
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
+
+pytestmark = pytest.mark.slow  # replications, new processes, clusters or examples
 
 
 class _AlternatingTreatmentHTE(HierarchicalHTE):

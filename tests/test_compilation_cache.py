@@ -4,24 +4,38 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # new processes
+
 SCRIPT = """
 import numpy as np
 from sklearn_hier import HierarchicalHTE
 from sklearn_hier.datasets import make_grouped_hte
 import warnings
 warnings.simplefilter("ignore")
-X, y, t, _, _ = make_grouped_hte(200, n_levels=(2, 2), random_state=0)
+d = make_grouped_hte(200, n_levels=(2, 2), random_state=0)
 HierarchicalHTE(modifiers=["m0", "m1"], num_warmup=20, num_samples=20, num_chains=1,
-                random_state=0).fit(X, y, treatment=t)
+                random_state=0).fit(d.X, d.y, treatment=d.treatment)
 """
 
 
-def _run(env_extra):
+def _run(env_extra, script=SCRIPT):
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION")}
     env.update(JAX_PLATFORMS="cpu", **env_extra)
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                             text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_import_leaves_jax_configuration_alone(tmp_path):
+    cache = tmp_path / "cache"
+    _run(
+        {"SKLEARN_HIER_CACHE_DIR": str(cache)},
+        "import jax\nbefore = dict(jax.config.values)\nimport sklearn_hier\n"
+        "assert dict(jax.config.values) == before",
+    )
+    assert not cache.exists()
 
 
 def test_compiled_sampler_is_kept_on_disk(tmp_path):

@@ -64,7 +64,8 @@ def test_given_edges_and_out_of_range_values():
         X, modifiers=["age"], group_predictors="modifiers", bins={"age": [18, 40, 60, 80]}
     )
     new = pd.DataFrame({"age": [5.0, 45.0, 200.0]})
-    groups, new_groups = design.assign(new)
+    with pytest.warns(UserWarning, match="'age' has 2 value\\(s\\) outside its training range"):
+        groups, new_groups = design.assign(new)
     assert list(groups) == [0, 1, 2]  # below and above the edges fall in the outer bins
     assert new_groups.empty
 
@@ -73,7 +74,10 @@ def test_assign_finds_known_and_new_groups():
     X = _frame()
     design, _ = Design.learn(X, modifiers=["sex", "score"], group_predictors="modifiers", bins=None)
     new = pd.DataFrame({"sex": ["m", "f", "m", "m"], "score": [2, 7, 7, 3]})
-    groups, new_groups = design.assign(new)
+    with pytest.raises(ValueError, match="modifier 'score' has level\\(s\\) \\['7'\\] never"):
+        design.assign(new)
+    with pytest.warns(UserWarning, match="outside its training range"):
+        groups, new_groups = design.assign(new, handle_unknown="population")
     known = design.groups.reset_index()
     expect_first = known[(known["sex"] == "m") & (known["score"] == 2)]["index"].item()
     assert groups[0] == expect_first
@@ -87,7 +91,7 @@ def test_assign_finds_known_and_new_groups():
 def test_unseen_category_raises_naming_column():
     X = _frame()
     design, _ = Design.learn(X, modifiers=["sex"], group_predictors="modifiers", bins=None)
-    with pytest.raises(ValueError, match=r"column 'sex' has level\(s\) \['x'\] never seen"):
+    with pytest.raises(ValueError, match=r"modifier 'sex' has level\(s\) \['x'\] never seen"):
         design.assign(pd.DataFrame({"sex": ["x"]}))
 
 

@@ -12,13 +12,16 @@ from sklearn_hier.metrics import r_loss_scorer
 
 distributed = pytest.importorskip("distributed")
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::sklearn_hier.SamplingWarning",
-    # the local cluster's own shutdown chatter
-    "ignore::ResourceWarning",
-    "ignore:.*Port 8787 is already in use.*:UserWarning",
-    "ignore::DeprecationWarning",
-)
+pytestmark = [
+    pytest.mark.slow,  # a local Dask cluster
+    pytest.mark.filterwarnings(
+        "ignore::sklearn_hier.SamplingWarning",
+        # the local cluster's own shutdown chatter
+        "ignore::ResourceWarning",
+        "ignore:.*Port 8787 is already in use.*:UserWarning",
+        "ignore::DeprecationWarning",
+    ),
+]
 
 
 def _search():

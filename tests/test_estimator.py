@@ -13,7 +13,8 @@ from sklearn_hier import HierarchicalHTE, SamplingWarning
 
 @pytest.fixture(scope="module")
 def fitted(simulated):
-    est = HierarchicalHTE(modifiers=simulated.modifiers, random_state=0, **FAST)
+    est = HierarchicalHTE(modifiers=simulated.modifiers, handle_unknown="population",
+                          random_state=0, **FAST)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         est.fit(simulated.X, simulated.y, treatment=simulated.treatment)
@@ -66,7 +67,8 @@ def test_unseen_group_draws_from_population_model(fitted):
     known = pd.DataFrame({"m0": [0, 1], "m1": [1, 1]})
     unseen = pd.DataFrame({"m0": [0, 1], "m1": [9, 9]})  # a numeric level never seen
     _, lo_k, hi_k = fitted.predict_effect(known, return_interval=True)
-    mean_u, lo_u, hi_u = fitted.predict_effect(unseen, return_interval=True)
+    with pytest.warns(UserWarning, match="outside its training range"):
+        mean_u, lo_u, hi_u = fitted.predict_effect(unseen, return_interval=True)
     assert ((hi_u - lo_u) > (hi_k - lo_k)).all()
     post = fitted.idata_.posterior
     b = post["b_treatment"].values.ravel()
@@ -77,7 +79,8 @@ def test_unseen_group_draws_from_population_model(fitted):
         atol=4 * post["sd_effect"].values.mean() / np.sqrt(b.size),
     )
     # the same call twice gives the same answer
-    np.testing.assert_array_equal(fitted.predict_effect(unseen), mean_u)
+    with pytest.warns(UserWarning, match="outside its training range"):
+        np.testing.assert_array_equal(fitted.predict_effect(unseen), mean_u)
 
 
 def test_inference_data_is_labelled(fitted):
@@ -138,6 +141,7 @@ def test_random_state_reproduces_and_seeds_differ(simulated, fitted):
     _assert_same_posterior(fitted, other)
 
 
+@pytest.mark.slow
 def test_vectorized_chains_agree_with_parallel(simulated, fitted):
     est = HierarchicalHTE(
         modifiers=simulated.modifiers, random_state=0, chain_method="vectorized", **FAST
@@ -150,6 +154,7 @@ def test_vectorized_chains_agree_with_parallel(simulated, fitted):
     _assert_same_posterior(est, fitted)
 
 
+@pytest.mark.slow
 def test_row_likelihood_matches_reduced_likelihood(simulated, fitted):
     rows = HierarchicalHTE(modifiers=simulated.modifiers, random_state=0, reduce_data=False, **FAST)
     with warnings.catch_warnings():
@@ -158,6 +163,7 @@ def test_row_likelihood_matches_reduced_likelihood(simulated, fitted):
     _assert_same_posterior(rows, fitted)
 
 
+@pytest.mark.slow
 def test_sampling_problems_warn(simulated):
     est = HierarchicalHTE(
         modifiers=simulated.modifiers, num_warmup=5, num_samples=20, num_chains=2, random_state=0
@@ -213,6 +219,7 @@ def test_binned_modifier(simulated):
     assert set(est.effect_by_group()["age"]) == {"[20, 36.67)", "[36.67, 53.33)", "[53.33, 70]"}
 
 
+@pytest.mark.slow
 def test_additive_structure_outputs(simulated):
     est = HierarchicalHTE(
         modifiers=simulated.modifiers, structure="additive", group_predictors=None,
@@ -234,6 +241,7 @@ def test_additive_structure_outputs(simulated):
     assert {"sd(treatment | m0)", "sd(treatment | m1)"} <= set(est.coefficients().index)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chain_method", ["parallel", "vectorized"])
 def test_progress_bar_reaches_the_end(simulated, capsys, chain_method):
     est = HierarchicalHTE(

@@ -11,12 +11,13 @@ from numpyro.infer.util import log_density
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
 from sklearn_hier._families import family_data, family_likelihood
+from sklearn_hier._spec import Priors
 from sklearn_hier.datasets import make_grouped_hte
 
 
 def _loglik(family, data, eta, n_categories, cutpoints=None):
     def model():
-        family_likelihood(family, data, eta, {"cutpoint": 2.5}, n_categories)
+        family_likelihood(family, data, eta, Priors(cutpoint=2.5), n_categories)
 
     params = {} if cutpoints is None else {"cutpoints": cutpoints}
     with jax.enable_x64(True):
@@ -41,14 +42,14 @@ def test_collapsing_changes_loglik_by_a_constant(family):
                        collapse=False)  # fmt: skip
     cells = family_data(family, x, g, t, y, trials=trials, exposure=None, n_categories=4,
                         collapse=True)  # fmt: skip
-    assert cells["x"].shape[0] <= 2 * 2 * 2 * n_groups < n
+    assert cells.x.shape[0] <= 2 * 2 * 2 * n_groups < n
     cut = np.array([-1.0, 0.0, 1.0]) if family == "ordinal" else None
     differences = []
     for _ in range(3):
         b, u = rng.normal(size=2), rng.normal(size=(n_groups, 2))
 
         def eta(d, b=b, u=u):
-            return d["x"] @ b + u[d["g"], 0] + u[d["g"], 1] * d["t"]
+            return d.x @ b + u[d.g, 0] + u[d.g, 1] * d.t
 
         differences.append(
             _loglik(family, rows, eta(rows), 4, cut) - _loglik(family, cells, eta(cells), 4, cut)
@@ -56,6 +57,7 @@ def test_collapsing_changes_loglik_by_a_constant(family):
     np.testing.assert_allclose(differences, differences[0], atol=1e-8)
 
 
+@pytest.mark.slow
 def test_collapsed_and_row_fits_agree():
     d = make_grouped_hte(1500, n_levels=(2, 3), n_controls=0, family="bernoulli", random_state=2)
     fits = []
@@ -70,6 +72,7 @@ def test_collapsed_and_row_fits_agree():
     assert np.all(np.abs(fits[0]["mean"] - fits[1]["mean"]) < 5 * sd * np.sqrt(2 / 100))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["bernoulli", "binomial", "poisson", "ordinal"])
 def test_recovers_response_scale_group_effects(family):
     d = make_grouped_hte(
@@ -97,6 +100,7 @@ def test_recovers_response_scale_group_effects(family):
     np.testing.assert_allclose(by_group, table["mean"], rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_tomz_weeks_bernoulli_agrees_with_gaussian(tomz_weeks):
     X, t = tomz_weeks[TW_COLUMNS], tomz_weeks["alliance"]
     gaussian = HierarchicalHTE(modifiers=TW_MODIFIERS, random_state=0)

@@ -7,9 +7,9 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold
 
 from sklearn_hier import HierarchicalHTE, HierarchicalHTECV
+from sklearn_hier._model_data import ModelData
 from sklearn_hier._statistics import RowDesign, gaussian_cell_statistics
 from sklearn_hier.datasets import make_grouped_hte
-from sklearn_hier.model_selection import ADDITIVE_STATISTICS
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_training_fold_statistics_are_the_sums_over_its_rows():
     rows = RowDesign(rng.normal(size=(n, 2)), rng.normal(size=(n_groups, 1)),
                      rng.integers(0, n_groups, n), rng.integers(0, 2, n).astype(float),
                      rng.normal(size=n))  # fmt: skip
-    data = gaussian_cell_statistics(rows)
+    data = ModelData(gaussian_cell_statistics(rows)[0])
     test = np.sort(rng.choice(n, 100, replace=False))
     train = np.setdiff1d(np.arange(n), test)
     from sklearn_hier._model import ModelSizes
@@ -39,11 +39,14 @@ def test_training_fold_statistics_are_the_sums_over_its_rows():
     fold = HierarchicalHTECV._training_fold(sizes, data, rows, test)
     subset = RowDesign(rows.controls[train], rows.Z, rows.group[train], rows.treatment[train],
                        rows.outcome[train])  # fmt: skip
-    direct = gaussian_cell_statistics(subset, centre=(data["xbar"], data["ybar"]))
-    for key in ADDITIVE_STATISTICS:
-        np.testing.assert_allclose(fold[key], direct[key], rtol=1e-10, atol=1e-8)
+    stats = data.likelihood
+    direct, _, _ = gaussian_cell_statistics(subset, centre=(stats.xbar, stats.ybar))
+    for key in direct.SUMMED:
+        np.testing.assert_allclose(getattr(fold.likelihood, key), getattr(direct, key),
+                                   rtol=1e-10, atol=1e-8)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_reweighted_scores_agree_with_scores_from_refitting_every_fold(spread_data):
     d = spread_data
     grid = {"prior_sd_scale": [0.25, 1.0], "prior_coef_scale": [0.5]}
@@ -63,6 +66,7 @@ def test_reweighted_scores_agree_with_scores_from_refitting_every_fold(spread_da
     np.testing.assert_allclose(a, b, atol=5e-4)
 
 
+@pytest.mark.slow
 def test_chooses_the_prior_that_lets_effects_vary(spread_data):
     d = spread_data
     search = _search(d, {"prior_sd_scale": [0.01, 0.5]}).fit(d.X, d.y, treatment=d.treatment)
@@ -81,6 +85,7 @@ def test_chooses_the_prior_that_lets_effects_vary(spread_data):
                                   search.best_estimator_.predict_effect(d.X))  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
 def test_additive_structure_is_reweighted_too():
     d = make_grouped_hte(600, n_levels=(3, 3), sigma_theta=0.3, random_state=4)

@@ -2,8 +2,10 @@
 
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import FAST
 
@@ -18,9 +20,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")
 @pytest.fixture(scope="module")
 def fitted(simulated):
     X = simulated.X.assign(region=np.where(simulated.X["c0"] > 0, "north", "south"))
-    est = HierarchicalHTE(modifiers=["m0", "m1", "region"], bins=None, random_state=0, **FAST).fit(
-        X, simulated.y, treatment=simulated.treatment
-    )
+    est = HierarchicalHTE(modifiers=["m0", "m1", "region"], handle_unknown="population",
+                          treated_value="drug",
+                          random_state=0, **FAST)  # fmt: skip
+    est.fit(X, simulated.y, treatment=np.where(simulated.treatment == 1, "drug", "placebo"))
     return est, X
 
 
@@ -32,11 +35,13 @@ def test_round_trip_reproduces_every_output(fitted, tmp_path):
     assert loaded.get_params() == est.get_params()
     assert loaded.effect_by_group().equals(est.effect_by_group())
     np.testing.assert_array_equal(loaded.predict_effect(X), est.predict_effect(X))
-    np.testing.assert_array_equal(loaded.predict(X, 1), est.predict(X, 1))
+    np.testing.assert_array_equal(loaded.predict(X, "drug"), est.predict(X, "drug"))
+    assert loaded.treatment_coding_ == est.treatment_coding_  # the labels' meaning too
     assert loaded.coefficients().equals(est.coefficients())
     # unseen groups draw from the same seeded stream
     new = X.assign(m1=7.0)
-    np.testing.assert_array_equal(loaded.predict_effect(new), est.predict_effect(new))
+    with pytest.warns(UserWarning, match="outside its training range"):
+        np.testing.assert_array_equal(loaded.predict_effect(new), est.predict_effect(new))
     assert "sklearn_hier" not in " ".join(est.idata_.posterior.attrs)  # saving leaves no trace
 
 
@@ -49,6 +54,17 @@ def test_round_trip_with_bins_and_a_binomial_family(tmp_path):
     assert loaded.effect_by_group().equals(est.effect_by_group())
     np.testing.assert_array_equal(loaded.predict_effect(d.X), est.predict_effect(d.X))
     assert loaded.bin_edges_.keys() == est.bin_edges_.keys()
+
+
+def test_files_of_format_1_still_load():
+    """A file saved before the fitted posterior was split out (file format 1)."""
+    data = Path(__file__).parent / "data"
+    loaded = HierarchicalHTE.load(data / "model_format1.nc")
+    saved = pd.read_csv(data / "model_format1_effects.csv")
+    table = loaded.effect_by_group()
+    np.testing.assert_allclose(table[saved.columns].to_numpy(float), saved.to_numpy(float),
+                               rtol=1e-12)  # fmt: skip
+    assert loaded.predict(loaded.posterior_.design.groups.assign(c0=0.0, c1=0.0), 1).shape == (6,)
 
 
 def test_pickle_keeps_working(fitted):
@@ -82,7 +98,7 @@ def test_future_format_is_refused(fitted, tmp_path):
         idata.posterior.attrs[ATTRIBUTE] = json.dumps({**header, "format_version": 99})
 
     path = _saved_then_changed(fitted[0], tmp_path, bump)
-    with pytest.raises(ValueError, match="file format 99; this version reads format 1"):
+    with pytest.raises(ValueError, match="file format 99; this version reads formats \\[1, 2\\]"):
         HierarchicalHTE.load(path)
 
 

@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from sklearn_hier import HierarchicalHTE
 from sklearn_hier._design import Design
 
+pytestmark = pytest.mark.slow  # replications, new processes, clusters or examples
+
 PACKAGE = str(Path(__import__("sklearn_hier").__file__).parent)
 
 
@@ -78,7 +80,6 @@ def test_design_never_fails_internally(data):
     assert new_groups.empty
 
 
-@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames(max_rows=30))
 def test_fit_and_predict_never_fail_internally(data):

@@ -9,6 +9,8 @@ from conftest import TW_COLUMNS, TW_MODIFIERS
 from sklearn_hier import HierarchicalHTE, SamplingWarning
 from sklearn_hier.datasets import make_grouped_hte
 
+pytestmark = pytest.mark.slow  # replications, new processes, clusters or examples
+
 
 def _coverage(seed, n_samples=3000):
     data = make_grouped_hte(
@@ -39,7 +41,6 @@ def test_group_effects_recovered():
     assert rmse_pooled < 0.8 * rmse_raw
 
 
-@pytest.mark.slow
 def test_interval_coverage_is_nominal():
     covered = np.concatenate([_coverage(seed)[0] for seed in range(12)])
     # 240 intervals; nominal 0.95 has binomial sd 0.014: allow three of them

@@ -7,6 +7,7 @@ import sys
 import warnings
 
 import numpy as np
+import pytest
 from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
@@ -16,6 +17,7 @@ SCRIPT = """
 import json, warnings
 from sklearn_hier import HierarchicalHTE, SamplingWarning
 from sklearn_hier.datasets import make_grouped_hte
+
 warnings.simplefilter("ignore", SamplingWarning)
 d = make_grouped_hte(500, n_levels=(2, 3), random_state=3)
 est = HierarchicalHTE(modifiers=d.modifiers, random_state=11, **{fast})
@@ -24,6 +26,7 @@ print(json.dumps(est.effect_by_group()["mean"].tolist()))
 """
 
 
+@pytest.mark.slow  # a new process
 def test_identical_across_processes():
     d = make_grouped_hte(500, n_levels=(2, 3), random_state=3)
     est = HierarchicalHTE(modifiers=d.modifiers, random_state=11, **FAST)

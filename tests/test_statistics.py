@@ -24,15 +24,15 @@ def _random_design(rng, n=500, n_groups=7, p=3, q=2):
 def test_cell_loglik_equals_row_loglik(chunk_rows):
     rng = np.random.default_rng(0)
     design = _random_design(rng)
-    stats = gaussian_cell_statistics(design, chunk_rows=chunk_rows)
+    stats, _, _ = gaussian_cell_statistics(design, chunk_rows=chunk_rows)
     rows = gaussian_row_data(design)
     with jax.enable_x64(True):
         for _ in range(5):
-            w = rng.normal(size=rows["x"].shape[1])
+            w = rng.normal(size=rows.x.shape[1])
             u = rng.normal(size=(design.Z.shape[0], 2))
             sigma = rng.uniform(0.5, 2.0)
-            mu = rows["x"] @ w + u[rows["g"], 0] + u[rows["g"], 1] * rows["t"]
-            direct = float(dist.Normal(mu, sigma).log_prob(rows["y"]).sum())
+            mu = rows.x @ w + u[rows.g, 0] + u[rows.g, 1] * rows.t
+            direct = float(dist.Normal(mu, sigma).log_prob(rows.y).sum())
             reduced = float(gaussian_cells_loglik(stats, w, u, sigma))
             assert reduced == pytest.approx(direct, rel=1e-10, abs=1e-8)
 
@@ -45,8 +45,39 @@ def test_column_means_match_the_rows():
 
 def test_statistics_are_centred():
     design = _random_design(np.random.default_rng(2))
-    stats = gaussian_cell_statistics(design)
+    stats, _, _ = gaussian_cell_statistics(design)
     # the column sums of a centred design are zero, apart from the constant column
-    np.testing.assert_allclose(stats["sx"].sum(axis=0)[1:], 0.0, atol=1e-9)
-    assert stats["sx"].sum(axis=0)[0] == pytest.approx(design.n_rows)
-    assert stats["sy"].sum() == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(stats.sx.sum(axis=0)[1:], 0.0, atol=1e-9)
+    assert stats.sx.sum(axis=0)[0] == pytest.approx(design.n_rows)
+    assert stats.sy.sum() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_statistics_of_disjoint_rows_add_up():
+    """Statistics computed separately (chunks, partitions) in one centring sum to the whole's."""
+    design = _random_design(np.random.default_rng(3))
+    whole, _, _ = gaussian_cell_statistics(design)
+    centre = (whole.xbar, whole.ybar)
+    halves = [np.arange(design.n_rows) < 200, np.arange(design.n_rows) >= 200]
+    parts = [
+        gaussian_cell_statistics(
+            RowDesign(design.controls[h], design.Z, design.group[h], design.treatment[h],
+                      design.outcome[h]),
+            centre=centre,
+        )[0]
+        for h in halves
+    ]  # fmt: skip
+    summed = parts[0].plus(parts[1])
+    for name in whole.SUMMED:
+        np.testing.assert_allclose(getattr(summed, name), getattr(whole, name), atol=1e-9)
+    np.testing.assert_allclose(summed.minus(parts[1]).sx, parts[0].sx, atol=1e-9)
+    with pytest.raises(ValueError, match="centred differently"):
+        parts[0].plus(gaussian_cell_statistics(design)[0]._replace(ybar=whole.ybar + 1.0))
+
+
+def test_padding_adds_empty_groups():
+    design = _random_design(np.random.default_rng(4))
+    stats, _, _ = gaussian_cell_statistics(design)
+    padded = stats.pad(16)
+    assert padded.sx.shape == (16, stats.sx.shape[1])
+    assert (padded.n[7:] == 0).all() and (padded.sx[7:] == 0).all()
+    np.testing.assert_array_equal(padded.xtx, stats.xtx)

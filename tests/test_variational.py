@@ -15,6 +15,7 @@ def nuts():
     return est.fit(DATA.X, DATA.y, treatment=DATA.treatment).effect_by_group()
 
 
+@pytest.mark.slow
 def test_group_effects_agree_with_nuts(nuts):
     est = HierarchicalHTE(modifiers=DATA.modifiers, inference="svi", svi_steps=4000,
                           random_state=0)  # fmt: skip
@@ -30,6 +31,7 @@ def test_group_effects_agree_with_nuts(nuts):
     assert est.idata_.posterior.sizes["draw"] * est.idata_.posterior.sizes["chain"] == 4000
 
 
+@pytest.mark.slow
 def test_low_rank_guide_orders_groups_like_nuts(nuts):
     # the low-rank guide is coarser (meant for thousands of groups): same ordering,
     # means within two posterior sds

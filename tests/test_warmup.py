@@ -43,29 +43,32 @@ def _design(rng, n=200_000, n_groups=6):
 
 def test_least_squares_start_is_near_the_truth():
     design, level, effect = _design(np.random.default_rng(0))
-    stats = gaussian_cell_statistics(design)
+    _, start_values, group_start = gaussian_cell_statistics(design)
+    loc, spread = start_values.loc, start_values.spread
     sigma_se = 1.0 / np.sqrt(2 * design.n_rows)  # sd of log(sigma-hat)
-    assert stats["init_loc_sigma"] == pytest.approx(np.log(1.5), abs=4 * sigma_se)
-    assert stats["init_spread_sigma"] == pytest.approx(sigma_se)
-    beta, beta_se = stats["init_loc_b"][:2], stats["init_spread_b"][:2]
+    assert loc["sigma"] == pytest.approx(np.log(1.5), abs=4 * sigma_se)
+    assert spread["sigma"] == pytest.approx(sigma_se)
+    beta, beta_se = loc["b"][:2], spread["b"][:2]
     assert np.all(np.abs(beta - [0.7, -0.2]) < 4 * beta_se)
     # the group-level terms (Z, t, t Z) keep Stan's start
-    assert stats["init_loc_b"][2:].tolist() == [0.0] * 3
-    assert stats["init_spread_b"][2:].tolist() == [1.0] * 3
+    assert loc["b"][2:].tolist() == [0.0] * 3
+    assert spread["b"][2:].tolist() == [1.0] * 3
     # each group's control-arm level (controls at their means) and effect
     cbar = design.controls.mean(axis=0)
-    start, se = stats["group_start"], stats["group_start_se"]
+    start, se = group_start.estimate, group_start.se
     np.testing.assert_array_less(np.abs(start[:, 0] - (level + cbar @ [0.7, -0.2])), 4 * se[:, 0])
     np.testing.assert_array_less(np.abs(start[:, 1] - effect), 4 * se[:, 1])
 
 
 def test_centred_start_applies_to_centred_groups_only():
     design, _, _ = _design(np.random.default_rng(1), n=5_000)
-    stats = gaussian_cell_statistics(design)
+    _, _, group_start = gaussian_cell_statistics(design)
     flag = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
-    start = start_centred(stats, flag)
+    start = start_centred(group_start, flag)
     on = flag.astype(bool)
-    np.testing.assert_array_equal(start["init_loc_z_group"][on], stats["group_start"][on])
-    assert (start["init_loc_z_group"][~on] == 0).all()
-    assert (start["init_spread_z_group"][~on] == 1).all()
-    assert (start["init_spread_z_group"][on] < 1).all()
+    np.testing.assert_array_equal(start.loc["z_group"][on], group_start.estimate[on])
+    assert (start.loc["z_group"][~on] == 0).all()
+    assert (start.spread["z_group"][~on] == 1).all()
+    padded = start.pad(16)  # the padding groups start as Stan would
+    assert (padded.loc["z_group"][6:] == 0).all() and (padded.spread["z_group"][6:] == 1).all()
+    assert (start.spread["z_group"][on] < 1).all()

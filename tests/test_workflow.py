@@ -32,6 +32,7 @@ def test_r_score_of_truth_beats_constant(heterogeneous):
     assert r_score(y_res, t_res, np.full(len(d.y), d.true_effect.mean())) < 0.01
 
 
+@pytest.mark.slow
 def test_grid_search_with_routing_prefers_real_heterogeneity(heterogeneous):
     d = heterogeneous
     with sklearn.config_context(enable_metadata_routing=True):
@@ -130,6 +131,7 @@ def test_pipeline_and_search_without_routing(heterogeneous):
         search.fit(d.X, d.y, treatment=d.treatment)
 
 
+@pytest.mark.slow
 def test_r_loss_prefers_correct_prior_in_most_replications():
     from sklearn.model_selection import train_test_split
 
