@@ -20,5 +20,32 @@ def tomz_weeks():
 
 
 @pytest.fixture(scope="session")
+def bernoulli():
+    """A fitted Bernoulli model and its data, shared: non-Gaussian fits compile their own
+    sampler. Tests that change the estimator work on a copy."""
+    import warnings
+
+    from sklearn_hier import HierarchicalHTE, SamplingWarning
+
+    d = make_grouped_hte(400, n_levels=(2, 2), family="bernoulli", random_state=2)
+    est = HierarchicalHTE(modifiers=d.modifiers, family="bernoulli", random_state=0, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)  # short chains
+        est.fit(d.X, d.y, treatment=d.treatment)
+    return est, d
+
+
+@pytest.fixture(scope="session")
 def simulated():
     return make_grouped_hte(600, n_levels=(2, 3), sigma_theta=0.1, random_state=1)
+
+
+#: Doctests that fit more than one model: they run with the slow tier.
+SLOW_DOCTESTS = ("sklearn_hier.model_selection.HierarchicalHTECV",)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.name in SLOW_DOCTESTS:
+            item.add_marker(pytest.mark.slow)

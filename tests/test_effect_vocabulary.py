@@ -6,7 +6,6 @@ from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE
 from sklearn_hier._summary import interval
-from sklearn_hier.datasets import make_grouped_hte
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")
 
@@ -47,10 +46,8 @@ def test_ate_is_the_posterior_of_the_row_average(gaussian):
     assert est.ate() == pytest.approx(est.ate(d.X))
 
 
-def test_ate_on_the_response_scale_averages_row_effects():
-    d = make_grouped_hte(400, n_levels=(2, 2), family="bernoulli", random_state=2)
-    est = HierarchicalHTE(modifiers=d.modifiers, family="bernoulli", random_state=0, **FAST)
-    est.fit(d.X, d.y, treatment=d.treatment)
+def test_ate_on_the_response_scale_averages_row_effects(bernoulli):
+    est, d = bernoulli
     draws = est.average_effect_draws(d.X)
     assert est.ate(d.X) == pytest.approx(est.predict_effect(d.X).mean())
     assert est.ate(d.X) == pytest.approx(draws.mean())

@@ -192,7 +192,7 @@ def test_clone_and_params():
 def test_input_frame_is_not_modified(simulated):
     X = simulated.X.copy()
     before = X.copy()
-    est = HierarchicalHTE(modifiers=["m0"], bins=None, random_state=0, **FAST)
+    est = HierarchicalHTE(modifiers=simulated.modifiers, random_state=0, **FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         est.fit(X, simulated.y, treatment=simulated.treatment)

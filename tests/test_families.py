@@ -135,6 +135,7 @@ def test_outcome_support_errors(family, y_change, params, message):
         est.fit(d.X, y_change(d.y), treatment=d.treatment)
 
 
+@pytest.mark.slow
 def test_predict_is_on_the_response_scale():
     d = make_grouped_hte(600, n_levels=(2, 3), family="poisson", random_state=4)
     est = HierarchicalHTE(modifiers=d.modifiers, family="poisson", random_state=0, **FAST)

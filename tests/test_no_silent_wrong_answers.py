@@ -6,6 +6,7 @@ wherever and whenever they are asked for; rankings do not depend on row order;
 ambiguous arguments are errors that name the fix.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -57,10 +58,8 @@ def test_scorers_read_the_treatment_with_the_estimators_coding(labelled):
         )
 
 
-def test_parameters_changed_after_fit_change_nothing_until_refit():
-    d = make_grouped_hte(400, n_levels=(2, 2), family="bernoulli", random_state=3)
-    est = HierarchicalHTE(modifiers=d.modifiers, family="bernoulli", random_state=0, **FAST)
-    est.fit(d.X, d.y, treatment=d.treatment)
+def test_parameters_changed_after_fit_change_nothing_until_refit(bernoulli):
+    est, d = copy.deepcopy(bernoulli)
     before = est.effect_by_group()
     summary = str(est.heterogeneity_summary())
     effects = est.predict_effect(d.X)
@@ -143,6 +142,7 @@ def test_qini_is_the_same_for_any_row_order_with_tied_effects():
     assert qini_coefficient(y, t, np.zeros(n)) == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_ordinal_fit_accepts_an_ordered_categorical_with_text_labels(tomz_weeks):
     df = tomz_weeks.iloc[:500]
     labels = ["strongly oppose", "oppose", "neutral", "favour", "strongly favour"]
@@ -160,6 +160,18 @@ def test_ordinal_fit_accepts_an_ordered_categorical_with_text_labels(tomz_weeks)
         est.effect_by_group(category="strongly favour")["mean"],
         numbered.effect_by_group(category=5)["mean"],
     )
+
+
+def test_ordinal_levels_keep_an_ordered_categoricals_order():
+    from sklearn_hier._families import ordinal_levels
+
+    labels = ["low", "mid", "high"]  # not alphabetical: the categorical's order counts
+    y = pd.Categorical(["high", "low", "mid", "low"], categories=labels, ordered=True)
+    codes, categories = ordinal_levels(pd.Series(y))
+    assert categories == labels and codes.tolist() == [2, 0, 1, 0]
+    assert ordinal_levels(y)[0].tolist() == [2, 0, 1, 0]  # a bare Categorical too
+    with pytest.raises(ValueError, match="unordered categorical. Use y.cat.as_ordered"):
+        ordinal_levels(pd.Series(pd.Categorical(["a", "b", "c"])))
 
 
 @pytest.mark.parametrize("family, name", [("binomial", "trials"), ("poisson", "exposure")])

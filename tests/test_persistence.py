@@ -45,6 +45,7 @@ def test_round_trip_reproduces_every_output(fitted, tmp_path):
     assert "sklearn_hier" not in " ".join(est.idata_.posterior.attrs)  # saving leaves no trace
 
 
+@pytest.mark.slow
 def test_round_trip_with_bins_and_a_binomial_family(tmp_path):
     d = make_grouped_hte(500, n_levels=(2,), n_continuous=1, family="bernoulli", random_state=3)
     est = HierarchicalHTE(modifiers=d.modifiers, bins=d.bins, family="bernoulli",

@@ -14,6 +14,8 @@ from conftest import TW_COLUMNS, TW_MODIFIERS
 from sklearn_hier import HierarchicalHTE
 from sklearn_hier._arviz import arviz as az
 
+pytestmark = pytest.mark.slow  # the full replication, 4 chains x 1,000 draws
+
 
 @pytest.fixture(scope="module")
 def reanalysis(tomz_weeks):

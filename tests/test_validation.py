@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
 
@@ -12,16 +13,17 @@ from sklearn_hier import HierarchicalHTE, SamplingWarning
 def _data(n=40):
     rng = np.random.default_rng(0)
     X = pd.DataFrame(
-        {"a": rng.integers(0, 2, n), "b": rng.integers(0, 3, n), "c": rng.normal(size=n)}
-    )
+        {"a": rng.integers(0, 2, n), "b": rng.integers(0, 3, n), "c": rng.normal(size=n),
+         "d": rng.normal(size=n)}
+    )  # fmt: skip
     return X, rng.normal(size=n), np.tile([0, 1], n // 2)
 
 
 def _fit(X, y, t, **params):
-    est = HierarchicalHTE(modifiers=["a", "b"], num_warmup=5, num_samples=5, num_chains=1,
-                          random_state=0, **params)  # fmt: skip
+    # the shapes and settings of the other tests' fits: the compiled sampler is shared
+    est = HierarchicalHTE(modifiers=["a", "b"], random_state=0, **FAST, **params)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SamplingWarning)  # 5 draws: only inputs are tested
+        warnings.simplefilter("ignore", SamplingWarning)  # short chains: only inputs are tested
         return est.fit(X, y, treatment=t)
 
 
@@ -77,7 +79,7 @@ def test_modifiers_as_a_string_is_rejected_clearly():
 
 def test_duplicate_columns():
     X, y, t = _data()
-    X.columns = ["a", "a", "c"]
+    X.columns = ["a", "a", "c", "d"]
     with pytest.raises(ValueError, match=r"duplicate column names \['a'\]"):
         _fit(X, y, t)
 

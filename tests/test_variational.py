@@ -42,6 +42,7 @@ def test_low_rank_guide_orders_groups_like_nuts(nuts):
     assert (np.abs(svi["mean"] - nuts["mean"]) / nuts["sd"]).max() < 2.0
 
 
+@pytest.mark.slow
 def test_unconverged_optimisation_warns():
     # 50 steps stop in the initial descent, while the loss still falls steeply
     est = HierarchicalHTE(modifiers=DATA.modifiers, inference="svi", svi_steps=50,
