@@ -423,8 +423,10 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             self.categories_ = posterior.categories
         elif hasattr(self, "categories_"):
             del self.categories_
-        if posterior.spec.inference == "svi":
+        if posterior.svi_losses is not None:
             self.svi_losses_ = posterior.svi_losses
+        elif hasattr(self, "svi_losses_"):
+            del self.svi_losses_
 
     def _fitted(self) -> FittedPosterior:
         check_is_fitted(self, "posterior_")
@@ -505,8 +507,9 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         X : pandas.DataFrame or array-like
             Modifiers and controls, as in ``fit``.
         treatment : array-like of shape (n_samples,) or scalar
-            Treatment of each row (0/1, bool, or ``treated_value``); a scalar
-            applies to every row.
+            Treatment of each row, coded as in ``fit`` (0/1 or bool, or the two
+            labels when ``treated_value`` was given; other values are an error);
+            a scalar applies to every row.
 
         Returns
         -------

@@ -153,10 +153,15 @@ def _fit(marginalize, d, structure="nested", seed=0):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # counted below
 @pytest.mark.parametrize("structure", ["nested", "additive"])
 def test_marginal_and_joint_sampling_give_the_same_posterior(structure):
     d = make_grouped_hte(800, n_levels=(2, 4), sigma_theta=0.25, random_state=11)
     marginal, joint = _fit(True, d, structure), _fit(False, d, structure, seed=1)
+    # the joint sampler may diverge once in thousands of draws (it did once in 4,000 for
+    # the nested structure); the marginal one has no funnel and never should
+    assert int(joint.idata_.sample_stats["diverging"].sum()) <= 4
+    assert int(marginal.idata_.sample_stats["diverging"].sum()) == 0
     a = marginal.effect_by_group().set_index(d.modifiers)
     b = joint.effect_by_group().set_index(d.modifiers)
     # each mean has Monte Carlo se below sd / sqrt(ESS >= 400) = 0.05 sd per fit;
