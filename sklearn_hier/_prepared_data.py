@@ -17,7 +17,7 @@ import pandas as pd
 from ._centring import centred_groups
 from ._collapsed import additive_normal_equations
 from ._design import MANY_GROUPS, Design
-from ._families import check_outcome, family_data, ordinal_levels
+from ._families import check_outcome, family_data, ordinal_levels, padded_cell_count
 from ._memory import check_fit_memory
 from ._model import Likelihood, ModelSizes
 from ._model_data import AdditiveLevels, CentredGroups, ModelData
@@ -246,6 +246,7 @@ def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
             trials=trials, exposure=exposure, n_categories=n_categories,
             collapse=spec.reduce_data,
         )  # fmt: skip
+        likelihood = likelihood.pad(padded_cell_count(likelihood.x.shape[0]))
         kind = Likelihood.CELLS
     elif spec.reduce_data:
         likelihood, start, group_start = gaussian_cell_statistics(rows)

@@ -3,6 +3,7 @@
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ from conftest import FAST, TW_COLUMNS, TW_MODIFIERS
 from numpyro.infer.util import log_density
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._families import family_data, family_likelihood
+from sklearn_hier._families import family_data, family_likelihood, padded_cell_count
 from sklearn_hier._spec import Priors
 from sklearn_hier.datasets import make_grouped_hte
 
@@ -55,6 +56,64 @@ def test_collapsing_changes_loglik_by_a_constant(family):
             _loglik(family, rows, eta(rows), 4, cut) - _loglik(family, cells, eta(cells), 4, cut)
         )
     np.testing.assert_allclose(differences, differences[0], atol=1e-8)
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "binomial", "poisson", "ordinal"])
+def test_padding_cells_changes_neither_the_loglik_nor_its_gradient(family):
+    rng = np.random.default_rng(1)
+    n, n_groups = 150, 4
+    x = rng.normal(size=(n, 2))
+    g, t = rng.integers(0, n_groups, n), rng.integers(0, 2, n).astype(float)
+    trials = rng.integers(1, 5, n).astype(float) if family == "binomial" else None
+    y = {
+        "bernoulli": rng.integers(0, 2, n),
+        "binomial": rng.binomial(trials.astype(int) if trials is not None else 1, 0.4),
+        "poisson": rng.poisson(2.0, n),
+        "ordinal": rng.integers(0, 4, n),
+    }[family].astype(float)
+    cells = family_data(family, x, g, t, y, trials=trials, exposure=None, n_categories=4,
+                        collapse=True)  # fmt: skip
+    padded = cells.pad(padded_cell_count(cells.x.shape[0]) + 64)
+    assert padded.x.shape[0] > cells.x.shape[0] and padded.mask.sum() == cells.x.shape[0]
+    cut = np.array([-1.0, 0.0, 1.0]) if family == "ordinal" else None
+    b, u = rng.normal(size=2), rng.normal(size=(n_groups, 2))
+
+    def loglik(b, d):
+        eta = d.x @ b + u[d.g, 0] + u[d.g, 1] * d.t
+        return _loglik(family, d, eta, 4, cut)
+
+    assert loglik(b, padded) == pytest.approx(loglik(b, cells), rel=1e-12)
+
+    def grad(d):
+        def f(b):
+            def model():
+                family_likelihood(family, d, d.x @ b + u[d.g, 0] + u[d.g, 1] * d.t,
+                                  Priors(cutpoint=2.5), 4)  # fmt: skip
+
+            params = {} if cut is None else {"cutpoints": cut}
+            return log_density(model, (), {}, params)[0]
+
+        with jax.enable_x64(True):
+            return np.asarray(jax.grad(f)(jnp.asarray(b)))
+
+    np.testing.assert_allclose(grad(padded), grad(cells), rtol=1e-10)
+    assert np.isfinite(grad(padded)).all()
+
+
+def test_nearby_data_sizes_share_one_compiled_sampler(bernoulli):
+    """The compiled sampler is reused when every array it is handed has the same shape."""
+    from sklearn_hier._prepared_data import prepare
+    from sklearn_hier._spec import ModelSpec
+
+    est, d = bernoulli
+    spec = ModelSpec.from_params(est.get_params())
+    keep = np.arange(len(d.y)) >= 5  # five rows (five cells) fewer, as in a training fold
+    full = prepare(spec, d.X, d.y, d.treatment)
+    fold = prepare(spec, d.X[keep], d.y[keep], d.treatment[keep])
+    assert int(fold.data.likelihood.mask.sum()) == int(full.data.likelihood.mask.sum()) - 5
+    assert full.sizes == fold.sizes
+    shapes = [jax.tree.map(np.shape, p.data) for p in (full, fold)]
+    assert shapes[0] == shapes[1]
 
 
 @pytest.mark.slow
