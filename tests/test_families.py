@@ -25,11 +25,8 @@ def _loglik(family, data, eta, n_categories, cutpoints=None):
         return float(log_density(model, (), {}, params)[0])
 
 
-@pytest.mark.parametrize("family", ["bernoulli", "binomial", "poisson", "ordinal"])
-def test_collapsing_changes_loglik_by_a_constant(family):
-    rng = np.random.default_rng(0)
-    n, n_groups = 400, 5
-    x = rng.integers(0, 2, (n, 2)).astype(float)  # discrete controls: rows repeat
+def _rows_of(family, rng, n, n_groups):
+    """Groups, treatment, an outcome of the family and (binomial) trials for ``n`` rows."""
     g = rng.integers(0, n_groups, n)
     t = rng.integers(0, 2, n).astype(float)
     trials = rng.integers(1, 5, n).astype(float) if family == "binomial" else None
@@ -39,6 +36,15 @@ def test_collapsing_changes_loglik_by_a_constant(family):
         "poisson": rng.poisson(2.0, n),
         "ordinal": rng.integers(0, 4, n),
     }[family].astype(float)
+    return g, t, y, trials
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "binomial", "poisson", "ordinal"])
+def test_collapsing_changes_loglik_by_a_constant(family):
+    rng = np.random.default_rng(0)
+    n, n_groups = 400, 5
+    x = rng.integers(0, 2, (n, 2)).astype(float)  # discrete controls: rows repeat
+    g, t, y, trials = _rows_of(family, rng, n, n_groups)
     rows = family_data(family, x, g, t, y, trials=trials, exposure=None, n_categories=4,
                        collapse=False)  # fmt: skip
     cells = family_data(family, x, g, t, y, trials=trials, exposure=None, n_categories=4,
@@ -63,14 +69,7 @@ def test_padding_cells_changes_neither_the_loglik_nor_its_gradient(family):
     rng = np.random.default_rng(1)
     n, n_groups = 150, 4
     x = rng.normal(size=(n, 2))
-    g, t = rng.integers(0, n_groups, n), rng.integers(0, 2, n).astype(float)
-    trials = rng.integers(1, 5, n).astype(float) if family == "binomial" else None
-    y = {
-        "bernoulli": rng.integers(0, 2, n),
-        "binomial": rng.binomial(trials.astype(int) if trials is not None else 1, 0.4),
-        "poisson": rng.poisson(2.0, n),
-        "ordinal": rng.integers(0, 4, n),
-    }[family].astype(float)
+    g, t, y, trials = _rows_of(family, rng, n, n_groups)
     cells = family_data(family, x, g, t, y, trials=trials, exposure=None, n_categories=4,
                         collapse=True)  # fmt: skip
     padded = cells.pad(padded_cell_count(cells.x.shape[0]) + 64)
