@@ -27,14 +27,18 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
-html_theme = "alabaster"
+templates_path = ["_templates"]  # class pages list every public method (autosummary/class.rst)
+autodoc_member_order = "groupwise"
+html_theme = "pydata_sphinx_theme"
+html_theme_options = {"show_toc_level": 2, "navigation_with_keys": False}
 html_static_path = []
 suppress_warnings = ["config.cache"]
 
 
 def _example_arguments(gallery_conf, script_vars):
     # the gallery runs every example; small samples keep the build to minutes
-    return ["--draws", os.environ.get("SKLEARN_HIER_DOCS_DRAWS", "150"), "--quick"]
+    # the gallery shows the figures itself: nothing saved beside the sources
+    return ["--draws", os.environ.get("SKLEARN_HIER_DOCS_DRAWS", "150"), "--quick", "--figures", ""]
 
 
 sphinx_gallery_conf = {

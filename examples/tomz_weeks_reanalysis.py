@@ -8,7 +8,9 @@ lets the alliance effect vary across 100 demographic groups (race x gender x
 internationalism x hawkishness), with those four variables predicting the
 effect, and the other experimental factors as controls. This script fits the
 note's exact specification and prints the group effects, the population-level
-coefficients and the heterogeneity summary, and draws the note's three figures.
+coefficients and the heterogeneity summary, and draws the note's three figures,
+saved as PNG files in ``tomz_weeks_figures/`` (``--figures DIR`` to choose the
+folder, ``--figures ''`` to save none).
 
 Run ``python examples/tomz_weeks_reanalysis.py --draws 200`` for a quick look.
 """
@@ -28,7 +30,10 @@ from sklearn_hier.plotting import plot_coefficients, plot_effect_distribution, p
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--draws", type=int, default=1000, help="warm-up and kept draws per chain")
 parser.add_argument("--quick", action="store_true", help="accepted by every example; no effect")
-parser.add_argument("--figures", default=None, help="save the three figures in this folder")
+parser.add_argument(
+    "--figures", default="tomz_weeks_figures",
+    help="folder for the three figures as PNG files ('' saves none)",
+)  # fmt: skip
 args, _ = parser.parse_known_args()  # sphinx-gallery passes its own arguments
 
 pd.set_option("display.width", 120)
@@ -105,8 +110,10 @@ print(est.contrast("white", 1, 0)[["mean", "lower", "upper"]].describe().round(3
 print(est.population_effect(df, weights="weight", by="white").round(3).to_string(index=False))
 if args.figures:
     os.makedirs(args.figures, exist_ok=True)
-    for k, figure in enumerate((figure_1, figure_2, figure_3), start=1):
-        figure.savefig(os.path.join(args.figures, f"figure_{k}.png"), dpi=120)
+    names = ("figure_1_coefficients", "figure_2_effect_distribution", "figure_3_group_effects")
+    for name, figure in zip(names, (figure_1, figure_2, figure_3), strict=True):
+        figure.savefig(os.path.join(args.figures, f"{name}.png"), dpi=150, bbox_inches="tight")
+    print(f"\nthe note's three figures are in {os.path.abspath(args.figures)}/")
 plt.close("all")
 
 # %%

@@ -70,6 +70,7 @@ def test_group_effects_facets_every_group_once(fitted):
         plot_group_effects(fitted, x="age")
 
 
+@pytest.mark.slow  # fits four estimators
 def test_comparison_plot_has_a_series_per_method_and_the_truth():
     table = compare(
         {"OLS": InteractionHTE(modifiers=DATA.modifiers),
