@@ -40,8 +40,15 @@ def simulated():
     return make_grouped_hte(600, n_levels=(2, 3), sigma_theta=0.1, random_state=1)
 
 
-#: Doctests that fit more than one model: they run with the slow tier.
-SLOW_DOCTESTS = ("sklearn_hier.model_selection.HierarchicalHTECV",)
+#: Doctests that fit more than one model or at full length: they run with the slow tier.
+SLOW_DOCTESTS = (
+    "sklearn_hier.model_selection.HierarchicalHTECV",
+    "sklearn_hier.comparison.compare",
+    # the class example at the default 4 chains x 2,000 iterations, and two that reuse it
+    "sklearn_hier._estimator.HierarchicalHTE",
+    "sklearn_hier._estimator.HierarchicalHTE.load",
+    "sklearn_hier._estimator.HierarchicalHTE.compare_groups",
+)
 
 
 @pytest.hookimpl(tryfirst=True)

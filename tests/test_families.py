@@ -64,6 +64,7 @@ def test_collapsing_changes_loglik_by_a_constant(family):
     np.testing.assert_allclose(differences, differences[0], atol=1e-8)
 
 
+@pytest.mark.slow  # compiles a gradient per family
 @pytest.mark.parametrize("family", ["bernoulli", "binomial", "poisson", "ordinal"])
 def test_padding_cells_changes_neither_the_loglik_nor_its_gradient(family):
     rng = np.random.default_rng(1)
