@@ -205,8 +205,9 @@ def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
         if all(isinstance(c, str) for c in frame.columns)
         else None
     )
-    coding = TreatmentCoding.learn(treatment, n_rows=n_rows, treated_value=spec.treated_value)
-    treat = coding.encode(treatment, n_rows=n_rows)
+    coding, treat = TreatmentCoding.learn_and_encode(
+        treatment, n_rows=n_rows, treated_value=spec.treated_value
+    )
     trials, exposure = _trials_and_exposure(spec, frame)
     outcome, categories = _outcome(spec, y, n_rows, trials)
     n_features = frame.shape[1]

@@ -67,6 +67,14 @@ class TreatmentCoding:
     @classmethod
     def learn(cls, treatment, *, n_rows: int, treated_value=None) -> "TreatmentCoding":
         """The coding of a training treatment; both arms must be present."""
+        return cls.learn_and_encode(treatment, n_rows=n_rows, treated_value=treated_value)[0]
+
+    @classmethod
+    def learn_and_encode(
+        cls, treatment, *, n_rows: int, treated_value=None
+    ) -> tuple["TreatmentCoding", np.ndarray]:
+        """The coding of a training treatment and the treatment as 0/1 under it, from
+        one pass over the rows; both arms must be present."""
         array = column_vector(treatment, name="treatment", n_rows=n_rows)
         _check_missing(array)
         name = (
@@ -89,27 +97,24 @@ class TreatmentCoding:
                     "treated and control rows are needed to estimate an effect."
                 )
             control = others[0]
-            if _as_indicator(np.asarray([treated_value, control], dtype=object)) is not None:
-                if float(treated_value) == 1.0:  # plain 0/1 coding, with treated_value=1
-                    return cls(name=name)._checked(array)
-            return cls(name=name, treated_value=treated_value, control_value=control)
-        if _as_indicator(array) is None:
+            plain = _as_indicator(np.asarray([treated_value, control], dtype=object))
+            if plain is None or float(treated_value) != 1.0:  # labels (two values: both arms)
+                coding = cls(name=name, treated_value=treated_value, control_value=control)
+                return coding, (array == treated_value).astype(np.float64)
+        coded = _as_indicator(array)  # 0/1 or False/True (treated_value=1 changes nothing)
+        if coded is None:
             raise ValueError(
                 f"treatment must be binary, coded 0/1 or False/True; found values {shown}. "
                 "Recode it (e.g. treatment == 'yes'), or pass treated_value=<the treated "
                 "value> when it has exactly two values."
             )
-        return cls(name=name)._checked(array)
-
-    def _checked(self, array) -> "TreatmentCoding":
-        coded = self.encode(array, n_rows=len(array))
         n_treated = int(coded.sum())
         if n_treated in (0, coded.size):
             raise ValueError(
                 f"treatment has only one value ({'all treated' if n_treated else 'all control'}); "
                 "both treated and control rows are needed to estimate an effect."
             )
-        return self
+        return cls(name=name), coded
 
     # ---------------------------------------------------- every other path
     def encode(self, treatment, *, n_rows: int, allow_scalar: bool = False) -> np.ndarray:
