@@ -28,11 +28,11 @@ import time
 import warnings
 from pathlib import Path
 
+import arviz_stats
 import numpy as np
 import pandas as pd
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._arviz import arviz as az
 from sklearn_hier.datasets import load_tomz_weeks
 
 HERE = Path(__file__).parent
@@ -50,14 +50,15 @@ def run_sklearn_hier(df: pd.DataFrame, draws: int) -> tuple[dict, pd.DataFrame]:
     est.fit(X, df["force"], treatment=df["alliance"])  # the compiled sampler is reused
     warm = time.perf_counter() - started
     post = est.idata_.posterior
-    key = post[["b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "group_effect"]]
+    names = ["b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "group_effect"]
+    key = post.to_dataset()[names]
     table = est.effect_by_group()
     groups = table[MODIFIERS].assign(median=table["median"])
     return {
         "compile_s": first - warm,
         "sampling_s": warm,
-        "min_ess_bulk": float(az.ess(key, method="bulk").to_array().min()),
-        "max_rhat": float(az.rhat(key).to_array().max()),
+        "min_ess_bulk": float(arviz_stats.ess(key, method="bulk").to_array().min()),
+        "max_rhat": float(arviz_stats.rhat(key).to_array().max()),
     }, groups
 
 

@@ -577,6 +577,22 @@ def _shown(value) -> str:
     return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
 
 
+def as_shown(groups: pd.DataFrame, codings: Sequence[ColumnCoding]) -> pd.DataFrame:
+    """Groups as users read them: numeric levels that are all whole numbers as integers.
+
+    Numeric levels are kept as floats inside (one dtype for every lookup); a table of
+    ``white=1.0, hawk=3.0`` would misstate what the user's data hold.
+    """
+    shown = groups.copy()
+    for coding in codings:
+        if coding.kind != "numeric" or coding.name not in shown:
+            continue
+        values = shown[coding.name].to_numpy(dtype=float)
+        if np.isfinite(values).all() and np.array_equal(values, np.round(values)):
+            shown[coding.name] = values.astype(np.int64)
+    return shown
+
+
 def group_labels(groups: pd.DataFrame, names: Sequence) -> list[str]:
     """Readable labels such as ``"white=1, male=0, intl=3, hawk=5"``."""
     parts = []

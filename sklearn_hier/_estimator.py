@@ -38,7 +38,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
     predictors Z (by default the modifiers themselves), so
     ``theta_g = b_treatment + Z_g . lambda + u_g`` with ``u_g ~ Normal(0, sigma_theta)``.
     Every other column of ``X`` is a control with a fixed coefficient. The
-    posterior is sampled with NUTS (NumPyro) and kept as ArviZ ``InferenceData``.
+    posterior is sampled with NUTS (NumPyro) and kept as an ArviZ 1.x ``DataTree``.
 
     Parameters
     ----------
@@ -187,9 +187,10 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         made from the parameters at fit time, and the treatment coding. Every
         fitted output is computed from it, so ``set_params`` after ``fit``
         changes nothing until the next fit.
-    idata_ : arviz.InferenceData
-        Posterior draws with labelled coordinates (``group``, ``control``,
-        ``group_predictor``) and sampler statistics.
+    idata_ : xarray.DataTree
+        The ArviZ 1.x posterior: groups ``posterior``, ``sample_stats`` and
+        ``constant_data``, with labelled coordinates (``group``, ``control``,
+        ``group_predictor``). Every ArviZ function takes it.
     groups_ : pandas.DataFrame
         One row per group seen in training: the modifiers' levels, ``n`` and
         ``n_treated``.
@@ -733,7 +734,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         """Save the fitted model to ``path`` as plain data (netCDF), never as code.
 
         The file holds the posterior (ArviZ netCDF, readable by
-        ``arviz.from_netcdf``), the parameters, the learned design (levels,
+        ``xarray.open_datatree``), the parameters, the learned design (levels,
         bin edges, column names) and a format version; :meth:`load` reads it
         back. Pickle works too, for those who prefer it.
 

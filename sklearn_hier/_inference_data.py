@@ -1,4 +1,4 @@
-"""From raw sampler draws to a labelled ArviZ ``InferenceData``.
+"""From raw sampler draws to a labelled ArviZ ``DataTree`` (arviz-base, ArviZ 1.x).
 
 The posterior holds the quantities users read, named as in the documentation:
 
@@ -21,9 +21,9 @@ The posterior holds the quantities users read, named as in the documentation:
 
 from dataclasses import dataclass
 
+import arviz_base
 import numpy as np
-
-from ._arviz import arviz as az
+import xarray as xr
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def build_inference_data(
     xbar: np.ndarray,
     level_dims: tuple,
     group_counts: tuple[np.ndarray, np.ndarray],
-) -> az.InferenceData:
+) -> xr.DataTree:
     draws = result.draws
     b = draws["b"]
     Z = design.Z
@@ -130,10 +130,8 @@ def build_inference_data(
         "group_n": n,
         "group_n_treated": n_treated,
     }
-    return az.from_dict(
-        posterior=posterior,
-        sample_stats=result.stats,
-        constant_data=constant_data,
+    return arviz_base.from_dict(
+        {"posterior": posterior, "sample_stats": result.stats, "constant_data": constant_data},
         coords=coords,
         dims={
             **dims,
@@ -163,7 +161,7 @@ def flat(idata, name: str) -> np.ndarray:
 def add_group_draws(idata, name: str, draws: np.ndarray) -> None:
     """Add ``(n_draws_total, n_groups)`` draws as posterior variable ``name`` (dim ``group``)."""
     sizes = idata.posterior.sizes
-    idata.posterior[name] = (
-        ("chain", "draw", "group"),
-        draws.reshape(sizes["chain"], sizes["draw"], -1),
+    # a DataTree node takes DataArrays (it stores a bare (dims, values) tuple as an object)
+    idata.posterior[name] = xr.DataArray(
+        draws.reshape(sizes["chain"], sizes["draw"], -1), dims=("chain", "draw", "group")
     )

@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
-from ._arviz import arviz as az
 from ._design import ColumnCoding, Design
 from ._posterior import FittedPosterior
 from ._prepared_data import RowPatterns
@@ -26,6 +26,8 @@ from ._treatment import TreatmentCoding
 FORMAT_VERSION = 2
 #: Versions this one reads (format 1: before the treatment coding was saved).
 READABLE_VERSIONS = (1, 2)
+#: netCDF-4 through h5py: one engine for writing and reading, whatever else is installed.
+NETCDF_ENGINE = "h5netcdf"
 ATTRIBUTE = "sklearn_hier_model"
 
 
@@ -213,7 +215,7 @@ def save_model(posterior: FittedPosterior, path) -> None:
     attrs[ATTRIBUTE] = json.dumps(header)
     attrs[ATTRIBUTE + "_body"] = body
     try:
-        idata.to_netcdf(os.fspath(path))
+        idata.to_netcdf(os.fspath(path), engine=NETCDF_ENGINE)
     finally:
         del attrs[ATTRIBUTE], attrs[ATTRIBUTE + "_body"]
 
@@ -223,8 +225,8 @@ def _read_checked(path: str):
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
     try:
-        with az.rc_context({"data.load": "eager"}):  # read everything, leave no file open
-            idata = az.from_netcdf(path)
+        with xr.open_datatree(path, engine=NETCDF_ENGINE) as on_disk:
+            idata = on_disk.load()  # read everything, so that no file stays open
         attrs = dict(idata.posterior.attrs)
     except Exception as error:  # h5py/xarray raise many types for a foreign file
         raise ValueError(

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ._design import Design, group_labels
+from ._design import Design, as_shown, group_labels
 from ._draws import SamplerResult
 from ._families import LINKS, RESPONSE_SCALE, response_mean
 from ._inference_data import CoefficientLayout, add_group_draws, build_inference_data, flat
@@ -88,7 +88,8 @@ class FittedPosterior:
     def groups(self) -> pd.DataFrame:
         """One row per training group: the modifiers' levels, ``n`` and ``n_treated``."""
         design = self.design
-        return design.groups[design.modifier_names].assign(n=self.n, n_treated=self.n_treated)
+        shown = as_shown(design.groups[design.modifier_names], design.modifiers)
+        return shown.assign(n=self.n, n_treated=self.n_treated)
 
     @property
     def group_labels(self) -> list[str]:
@@ -320,7 +321,8 @@ class FittedPosterior:
         levels = pd.concat(
             [self.design.groups[names], assignment.new_groups[names]], ignore_index=True
         )
-        return totals[present], levels.iloc[present].reset_index(drop=True), group_draws
+        shown = as_shown(levels.iloc[present].reset_index(drop=True), self.design.modifiers)
+        return totals[present], shown, group_draws
 
     def average_effect_draws(self, X=None, *, scale="response", category=None) -> np.ndarray:
         """Draws of the average effect over the rows of ``X`` (None: the training rows)."""
@@ -416,7 +418,7 @@ def _svi_diagnostics(losses: np.ndarray) -> pd.DataFrame:
 def assemble_posterior(
     params: dict, spec: ModelSpec, prepared: PreparedData, result: SamplerResult, *, seed: int
 ) -> FittedPosterior:
-    """The fitted posterior from the sampler's draws: labelled InferenceData, response-scale
+    """The fitted posterior from the sampler's draws: labelled ArviZ DataTree, response-scale
     group effects (off the Gaussian family) and the convergence checks."""
     design = prepared.design
     idata = build_inference_data(

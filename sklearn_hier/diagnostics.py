@@ -9,10 +9,9 @@ Filter or escalate the warning with the standard :mod:`warnings` machinery::
 
 import warnings
 
+import arviz_stats
 import numpy as np
 import pandas as pd
-
-from ._arviz import arviz as az
 
 __all__ = ["SamplingWarning", "diagnostics_table", "check_sampling"]
 
@@ -30,10 +29,10 @@ def diagnostics_table(idata, var_names) -> pd.DataFrame:
     """One row per parameter: worst R-hat and lowest bulk/tail ESS over its elements."""
     # parameters with no elements (e.g. lambda without group predictors) have nothing to check
     var_names = [v for v in var_names if v in idata.posterior and idata.posterior[v].size > 0]
-    posterior = idata.posterior[var_names]
-    rhat = az.rhat(posterior)
-    ess_bulk = az.ess(posterior, method="bulk")
-    ess_tail = az.ess(posterior, method="tail")
+    posterior = idata.posterior.to_dataset()[var_names]
+    rhat = arviz_stats.rhat(posterior)
+    ess_bulk = arviz_stats.ess(posterior, method="bulk")
+    ess_tail = arviz_stats.ess(posterior, method="tail")
     rows = []
     for name in var_names:
         rows.append(

@@ -29,6 +29,7 @@ from numbers import Real
 
 import jax
 import numpy as np
+from arviz_stats.base import array_stats
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import ParameterGrid, check_cv
@@ -36,7 +37,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._arviz import arviz as az
 from ._collapsed import additive_normal_equations, marginal_loglik, variance_log_prior
 from ._draws import as_jax
 from ._estimator import HierarchicalHTE
@@ -126,13 +126,28 @@ def _variance_phi(draws: dict) -> dict:
     }
 
 
+def _ess(draws: np.ndarray) -> float:
+    """Bulk ESS of one scalar's ``(chain, draw)`` draws."""
+    return float(array_stats.ess(draws, chain_axis=0, draw_axis=1))
+
+
+def _psis_log_weights(log_ratios: np.ndarray, reff: float) -> tuple[np.ndarray, float]:
+    """Pareto-smoothed, normalised log importance weights and their Pareto k.
+
+    ArviZ smooths weights in the LOO convention, ``w = 1 / p(y_i | theta)``: it takes the
+    log-likelihood and negates it. Our ratios are already the log weights, hence the sign.
+    """
+    log_weights, khat = array_stats.psislw(-log_ratios, r_eff=reff)
+    return log_weights, float(khat)
+
+
 def _relative_efficiency(draws: dict) -> float:
     """ESS / draws of the variance parameters (the smallest): how long a tail PSIS smooths."""
     sigma = draws["sigma"]  # (chain, draw)
-    ess = [float(az.ess(sigma))]
+    ess = [_ess(sigma)]
     for key, value in draws.items():
         if key.startswith("sd_"):
-            ess += [float(az.ess(value[..., i])) for i in range(value.shape[-1])]
+            ess += [_ess(value[..., i]) for i in range(value.shape[-1])]
     return float(np.clip(min(ess) / sigma.size, 0.05, 1.0))
 
 
@@ -308,7 +323,7 @@ class HierarchicalHTECV(BaseEstimator):
             full_j, prior_j = densities.loglik("all", data, priors), densities.log_prior(priors)
             for k, (test, fold_data) in enumerate(zip(folds, train_data, strict=True)):
                 train_j = densities.loglik(k, fold_data, priors)
-                log_weights, khat = az.psislw(prior_j + train_j - log_proposal, reff=reff)
+                log_weights, khat = _psis_log_weights(prior_j + train_j - log_proposal, reff)
                 pareto_k[j, k] = float(khat)
                 if khat <= self.pareto_k_threshold:
                     # held-out density p(y_test | y_train, phi) = p(y | phi) / p(y_train | phi)

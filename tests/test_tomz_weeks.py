@@ -7,12 +7,12 @@ difference of the two has standard deviation sqrt(2) * MCSE. Each check allows
 the rounding half-width plus three of those standard deviations.
 """
 
+import arviz_stats
 import numpy as np
 import pytest
 from conftest import TW_COLUMNS, TW_MODIFIERS
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._arviz import arviz as az
 
 pytestmark = pytest.mark.slow  # the full replication, 4 chains x 1,000 draws
 
@@ -37,7 +37,7 @@ def reanalysis(tomz_weeks):
 
 
 def _tolerance(draws: np.ndarray) -> float:
-    mcse = float(az.mcse(draws.reshape(4, -1), method="median"))
+    mcse = float(arviz_stats.mcse(draws.reshape(4, -1), method="median"))
     return 0.005 + 3 * np.sqrt(2) * mcse
 
 
@@ -78,7 +78,7 @@ def test_group_effect_extremes(reanalysis):
 
 def test_spread_of_effects(reanalysis):
     summary = reanalysis.heterogeneity_summary()
-    ess = float(az.ess(reanalysis.idata_.posterior["group_effect"]).to_array().min())
+    ess = float(arviz_stats.ess(reanalysis.idata_.posterior["group_effect"]).min())
     # the sd of a sample has standard error sd / sqrt(2 * n)
     assert abs(summary.sd_all_draws - 0.13) <= 0.005 + 3 * np.sqrt(2) * 0.13 / np.sqrt(2 * ess)
     _check(reanalysis.idata_.posterior["sd_effect"].values, 0.05)
