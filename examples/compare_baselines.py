@@ -15,10 +15,8 @@ and ``plot`` extras); ``--out figure.png`` saves the figure.
 
 # %%
 import argparse
+import sys
 import warnings
-
-import matplotlib.pyplot as plt
-import pandas as pd
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning, compare
 from sklearn_hier.baselines import CausalForestHTE, InteractionHTE, MetaLearnerHTE
@@ -30,6 +28,13 @@ parser.add_argument("--draws", type=int, default=1000, help="warm-up and kept dr
 parser.add_argument("--quick", action="store_true", help="smaller forest, fewer methods")
 parser.add_argument("--out", default=None, help="save the figure here")
 args, _ = parser.parse_known_args()
+
+
+def show(table):
+    """A table: HTML in the gallery (the value of a cell's last line), text on a terminal."""
+    return table if "sphinx_gallery" in sys.modules else print(table.to_string())
+
+
 warnings.simplefilter("ignore", SamplingWarning)  # few draws in --quick runs
 
 # %%
@@ -52,14 +57,12 @@ if not args.quick:
 # %%
 # One call fits every method and measures it against the truth.
 table = compare(estimators, data.X, data.y, data.treatment, true_effect=data.true_effect)
-pd.set_option("display.width", 160)
-print(table.drop(columns="r_score").round(3).to_string(index=False))
+show(table.drop(columns="r_score").round(3))
 
 # %%
 # Group effects by method, groups ordered by their true effect (black crosses).
-fig, ax = plt.subplots(figsize=(10, 4))
-plot_comparison(table, ax=ax)
+ax = plot_comparison(table)  # a figure sized to the number of groups, every label inside
 ax.set_title("Group effects by method against the truth")
-fig.tight_layout()
+fig = ax.figure
 if args.out:
     fig.savefig(args.out, dpi=120)

@@ -17,6 +17,7 @@ Run ``python examples/grid_search_prior_scales.py --draws 300 --quick`` for a qu
 
 # %%
 import argparse
+import sys
 import warnings
 
 import pandas as pd
@@ -31,6 +32,13 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--draws", type=int, default=500, help="warm-up and kept draws per chain")
 parser.add_argument("--quick", action="store_true", help="a 2 x 2 grid and 2 folds")
 args, _ = parser.parse_known_args()
+
+
+def show(table):
+    """A table: HTML in the gallery (the value of a cell's last line), text on a terminal."""
+    return table if "sphinx_gallery" in sys.modules else print(table.to_string())
+
+
 if args.draws < 400:  # short runs are for smoke tests; their ESS warnings are expected
     warnings.simplefilter("ignore", SamplingWarning)
 
@@ -64,17 +72,15 @@ search.fit(X, df["force"], treatment=df["alliance"])
 scores = pd.DataFrame(search.cv_results_["params"]).assign(
     r_score=search.cv_results_["mean_test_score"], sd=search.cv_results_["std_test_score"]
 )
-print("Cross-validated R-loss score (higher is better):")
-print(scores.sort_values("r_score", ascending=False).round(4).to_string(index=False))
-print(f"\nchosen: {search.best_params_}")
+print(f"Cross-validated R-loss score (higher is better); chosen: {search.best_params_}")
+show(scores.sort_values("r_score", ascending=False).round(4))
 
 # %%
 # The chosen model's group effects
 # --------------------------------
 best = search.best_estimator_
-print(best.effect_by_group().sort_values("median").round(3).to_string(index=False))
-print()
 print(best.heterogeneity_summary())
+show(best.effect_by_group().sort_values("median").round(3))
 
 # %%
 # The fast route for normal outcomes: ``HierarchicalHTECV``
@@ -99,6 +105,6 @@ fast_scores = pd.DataFrame(fast.cv_results_["params"]).assign(
     max_pareto_k=fast.cv_results_["max_pareto_k"],
     nuts_refits=fast.cv_results_["n_nuts_refits"],
 )
-print("Held-out log predictive density per row (higher is better):")
-print(fast_scores.sort_values("log_density", ascending=False).round(4).to_string(index=False))
-print(f"\nchosen: {fast.best_params_} in {fast.fit_seconds_:.1f} s")
+print("Held-out log predictive density per row (higher is better); ")
+print(f"chosen: {fast.best_params_} in {fast.fit_seconds_:.1f} s")
+show(fast_scores.sort_values("log_density", ascending=False).round(4))

@@ -14,10 +14,9 @@ Run ``python examples/tomz_weeks_binary_and_ordinal.py --draws 300`` for a quick
 
 # %%
 import argparse
+import sys
 import time
 import warnings
-
-import pandas as pd
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
 from sklearn_hier.datasets import load_tomz_weeks
@@ -26,6 +25,13 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--draws", type=int, default=1000, help="warm-up and kept draws per chain")
 parser.add_argument("--quick", action="store_true", help="accepted by every example; no effect")
 args, _ = parser.parse_known_args()
+
+
+def show(table):
+    """A table: HTML in the gallery (the value of a cell's last line), text on a terminal."""
+    return table if "sphinx_gallery" in sys.modules else print(table.to_string())
+
+
 if args.draws < 400:  # short runs are for smoke tests; their ESS warnings are expected
     warnings.simplefilter("ignore", SamplingWarning)
 
@@ -69,11 +75,12 @@ side = (
     .assign(ordinal_P_ge_4=ordinal.effect_by_group(category=4)["median"])
     .assign(ordinal_expected=ordinal.effect_by_group()["median"])
 )  # fmt: skip
-pd.set_option("display.width", 120)
 print("\nPosterior median effect per group (largest Gaussian effects first):")
-print(side.sort_values("gaussian", ascending=False).round(3).head(15).to_string(index=False))
+show(side.sort_values("gaussian", ascending=False).round(3).head(15))
+
+# %%
 print("\nCorrelation of group effects across the three models:")
-print(side[["gaussian", "bernoulli", "ordinal_P_ge_4", "ordinal_expected"]].corr().round(2))
+show(side[["gaussian", "bernoulli", "ordinal_P_ge_4", "ordinal_expected"]].corr().round(2))
 
 # %%
 # Heterogeneity on each scale

@@ -18,6 +18,7 @@ Run ``python examples/tomz_weeks_reanalysis.py --draws 200`` for a quick look.
 # %%
 import argparse
 import os
+import sys
 import time
 
 import matplotlib.pyplot as plt
@@ -35,6 +36,12 @@ parser.add_argument(
     help="folder for the three figures as PNG files ('' saves none)",
 )  # fmt: skip
 args, _ = parser.parse_known_args()  # sphinx-gallery passes its own arguments
+
+
+def show(table):
+    """A table: HTML in the gallery (the value of a cell's last line), text on a terminal."""
+    return table if "sphinx_gallery" in sys.modules else print(table.to_string())
+
 
 pd.set_option("display.width", 120)
 pd.set_option("display.max_columns", 20)
@@ -72,15 +79,14 @@ first_fit = time.perf_counter() - started
 # ----------------------------------
 table = est.effect_by_group()
 print(f"Alliance effect in {len(table)} groups (95% intervals), largest first:")
-print(table.sort_values("median", ascending=False).round(3).to_string(index=False))
+show(table.sort_values("median", ascending=False).round(3))
 
 # %%
 # What predicts the effect (Figure 1)
 # -----------------------------------
-coefficients = est.coefficients()
-print("\nPopulation-level effects:")
-print(coefficients[["role", "median", "lower", "upper"]].round(3).to_string())
 figure_1 = plot_coefficients(est).figure
+print("\nPopulation-level effects:")
+show(est.coefficients()[["role", "median", "lower", "upper"]].round(3))
 
 # %%
 # How much the effect varies (Figure 2)
@@ -101,13 +107,19 @@ figure_3 = plot_group_effects(est, rows="white", cols="male", x="intl", hue="haw
 # The most and least responsive groups against each other, white against
 # non-white respondents within every other combination, and the average effect
 # in the population the survey weights represent.
-print(
+show(
     est.compare_groups(
         {"white": 1, "male": 1, "intl": 5, "hawk": 1}, {"white": 0, "male": 0, "intl": 1, "hawk": 5}
-    ).round(3).to_string(index=False)
+    ).round(3)
 )  # fmt: skip
-print(est.contrast("white", 1, 0)[["mean", "lower", "upper"]].describe().round(3))
-print(est.population_effect(df, weights="weight", by="white").round(3).to_string(index=False))
+
+# %%
+show(est.contrast("white", 1, 0)[["mean", "lower", "upper"]].describe().round(3))
+
+# %%
+show(est.population_effect(df, weights="weight", by="white").round(3))
+
+# %%
 if args.figures:
     os.makedirs(args.figures, exist_ok=True)
     names = ("figure_1_coefficients", "figure_2_effect_distribution", "figure_3_group_effects")
@@ -120,7 +132,9 @@ plt.close("all")
 # Sampling diagnostics and timing
 # -------------------------------
 print("\nConvergence of the key parameters:")
-print(est.diagnostics().round(3).to_string())
+show(est.diagnostics().round(3))
+
+# %%
 started = time.perf_counter()
 est.fit(X, df["force"], treatment=df["alliance"])  # same shapes: the compiled sampler is reused
 second_fit = time.perf_counter() - started

@@ -22,8 +22,15 @@ def _pyplot():
     return plt
 
 
-def _axes(ax):
-    return _pyplot().subplots(figsize=(6, 4))[1] if ax is None else ax
+#: Smallest font on any figure: readable when the figure is shown at its own size.
+SMALL_FONT = 8
+
+
+def _axes(ax, figsize=(6.4, 4.2)):
+    """The caller's axes, or a new figure whose layout keeps every label inside it."""
+    if ax is not None:
+        return ax
+    return _pyplot().subplots(figsize=figsize, layout="constrained")[1]
 
 
 def plot_coefficients(est, *, prob=0.95, ax=None):
@@ -45,12 +52,13 @@ def plot_coefficients(est, *, prob=0.95, ax=None):
     """
     table = est.coefficients(prob=check_prob(prob))
     table = table[table["role"].isin(["effect", "lambda"])]
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(6.4, 1.4 + 0.45 * len(table)))
     y = np.arange(len(table))[::-1]
     spread = [table["median"] - table["lower"], table["upper"] - table["median"]]
     ax.errorbar(table["median"], y, xerr=spread, fmt="o", color="black", capsize=3)
     ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
     ax.set_yticks(y, table.index)
+    ax.set_ylim(-0.6, len(table) - 0.4)
     ax.set_xlabel(f"coefficient ({table.attrs.get('scale', 'link')} scale), {prob:.0%} interval")
     ax.set_title("Treatment effect and its predictors (lambda)")
     return ax
@@ -84,19 +92,57 @@ def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, ax=No
     # the groups heterogeneity_summary reports, so the two never disagree
     extremes = est.heterogeneity_summary(prob, scale=scale).extremes
     ax = _axes(ax)
-    ax.hist(draws.ravel(), bins=bins, density=True, color="lightgrey", edgecolor="white")
-    top = ax.get_ylim()[1]
-    for k, (name, row) in enumerate(extremes.iterrows()):
-        ax.axvline(row["median"], color="black", linewidth=1)
-        ax.annotate(
-            f"{name}: {row['label']}\n{row['median']:.2f} ({row['lower']:.2f}, {row['upper']:.2f})",
-            xy=(row["median"], top * (0.92 - 0.16 * k)), fontsize=7, ha="center",
-            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
-        )  # fmt: skip
+    heights, _, _ = ax.hist(
+        draws.ravel(), bins=bins, density=True, color="lightgrey", edgecolor="white"
+    )
+    texts = [
+        f"{name}: {row['label']}\n{row['median']:.2f} ({row['lower']:.2f}, {row['upper']:.2f})"
+        for name, row in extremes.iterrows()
+    ]
+    _annotate_lines(ax, extremes["median"].to_numpy(), texts, data_top=float(np.max(heights)))
     ax.set_xlabel(f"group treatment effect ({posterior.scale_name(scale)})")
     ax.set_ylabel("posterior density")
     ax.set_title(f"Effects in {est.n_groups_} groups (all posterior draws)")
     return ax
+
+
+def _annotate_lines(ax, positions, texts, *, data_top):
+    """A vertical line at each position, labelled by a box in its own row above the data.
+
+    The rows are offset in points (one box height each), so no layout change can make two
+    boxes overlap; each box is centred on its line where it fits and slid inwards where it
+    would cross the axes' edge (the line still runs through it: the rows are above the
+    data); the y range grows so that the data stay below the boxes.
+    """
+    fontsize = SMALL_FONT
+    n_lines = max(text.count("\n") + 1 for text in texts)
+    # line height 1.2 em, box padding 0.3 em each side, 0.5 em between rows
+    row = fontsize * (1.2 * n_lines + 0.6 + 0.5)
+    axes_width, axes_height = _axes_size_points(ax)
+    left, right = ax.get_xlim()
+    for k, (position, text) in enumerate(zip(positions, texts, strict=True)):
+        ax.axvline(position, color="black", linewidth=1)
+        # DejaVu Sans averages about 0.6 em per character
+        half = 0.6 * fontsize * max(len(part) for part in text.split("\n")) / 2 / axes_width
+        at = (position - left) / (right - left)
+        centre = float(np.clip(at, half + 0.01, 1 - half - 0.01))
+        # x in axes fraction, y in points below the top of the axes: row k
+        ax.annotate(
+            text, xy=(position, 0.98), xycoords=("data", "axes fraction"),
+            xytext=(centre, -k * row), textcoords=("axes fraction", "offset points"),
+            fontsize=fontsize, ha="center", va="top",
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.9},
+        )  # fmt: skip
+    # the boxes take the top len(texts) rows; 15% spare for the title and labels that the
+    # layout may take from the axes later
+    occupied = len(texts) * row / (0.85 * axes_height)
+    ax.set_ylim(0, data_top / max(0.98 - occupied - 0.03, 0.2))
+
+
+def _axes_size_points(ax) -> tuple[float, float]:
+    figure_width, figure_height = ax.figure.get_size_inches()
+    box = ax.get_position()
+    return 72 * figure_width * box.width, 72 * figure_height * box.height
 
 
 def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, scale="response"):
@@ -133,7 +179,7 @@ def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, sca
     x_levels = _levels(table, x)
     fig, axes = plt.subplots(
         len(row_levels), len(col_levels), squeeze=False, sharex=True, sharey=True,
-        figsize=(3.2 * len(col_levels) + 1, 2.6 * len(row_levels) + 0.5),
+        figsize=(3.2 * len(col_levels) + 1.2, 2.6 * len(row_levels) + 0.6), layout="constrained",
     )  # fmt: skip
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     width = 0.6 / max(len(hue_levels), 1)
@@ -154,14 +200,14 @@ def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, sca
             ax.axhline(0.0, color="grey", linestyle="--", linewidth=0.8)
             ax.set_xticks(range(len(x_levels)), [_fmt(v) for v in x_levels])
             title = ", ".join(f"{n}={_fmt(v)}" for n, v in ((rows, r), (cols, c)) if n is not None)
-            ax.set_title(title, fontsize=9)
+            ax.set_title(title, fontsize=SMALL_FONT + 1)
     for ax in axes[-1]:
         ax.set_xlabel(x)
     for ax in axes[:, 0]:
         ax.set_ylabel("effect")
     if hue is not None:
-        axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.tight_layout()
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=SMALL_FONT, loc="outside right upper")
     return fig
 
 
@@ -218,7 +264,10 @@ def plot_comparison(results, *, ax=None):
     )
     groups = list(order_by.sort_values().index)
     position = pd.Series(np.arange(len(groups)), index=groups)
-    ax = _axes(ax)
+    # about 0.16 in per group keeps the group labels apart at the smallest readable size,
+    # and the rotated labels get their own height below the plotting area
+    label_height = 0.6 * SMALL_FONT / 72 * max(len(str(g)) for g in groups)
+    ax = _axes(ax, figsize=(max(6.4, 2.5 + 0.16 * len(groups)), 3.6 + label_height))
     width = 0.7 / len(methods)
     for k, method in enumerate(methods):
         part = long[long["estimator"] == method]
@@ -230,9 +279,9 @@ def plot_comparison(results, *, ax=None):
         ax.errorbar(xs, part["mean"], yerr=err, fmt="o", markersize=3, capsize=1.5, label=method)
     if "truth" in first and first["truth"].notna().all():
         ax.plot(position.loc[groups], first["truth"].loc[groups], "kx", markersize=6, label="truth")
-    ax.set_xticks(position.to_numpy(), [str(g) for g in groups], rotation=90, fontsize=6)
+    ax.set_xticks(position.to_numpy(), [str(g) for g in groups], rotation=90, fontsize=SMALL_FONT)
     ax.set_ylabel("group effect")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=SMALL_FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 

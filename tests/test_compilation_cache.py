@@ -33,6 +33,8 @@ def test_import_leaves_jax_configuration_alone(tmp_path):
     _run(
         {"SKLEARN_HIER_CACHE_DIR": str(cache)},
         "import jax\nbefore = dict(jax.config.values)\nimport sklearn_hier\n"
+        "import sklearn_hier.baselines, sklearn_hier.metrics, sklearn_hier.model_selection\n"
+        "import sklearn_hier.plotting, sklearn_hier.diagnostics, sklearn_hier.datasets\n"
         "assert dict(jax.config.values) == before",
     )
     assert not cache.exists()

@@ -141,6 +141,9 @@ def test_recovers_response_scale_group_effects(family):
     est = HierarchicalHTE(
         modifiers=d.modifiers, family=family, trials="trials" if family == "binomial" else None,
         num_warmup=1000, num_samples=1000, num_chains=4, random_state=0,
+        # sigma_theta 0.2 over 12 groups is a funnel's neck: at the default 0.95 a few of
+        # 4,000 transitions diverge with some JAX versions' numerics (and the fit says so)
+        target_accept=0.99,
     )  # fmt: skip
     est.fit(d.X, d.y, treatment=d.treatment)
     response = est.effect_by_group()

@@ -1,18 +1,22 @@
 """Each figure draws what it says: one mark per group or term, the right labels."""
 
+import itertools
+
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST
+from conftest import FAST, TW_COLUMNS, TW_MODIFIERS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 from sklearn_hier import HierarchicalHTE, compare  # noqa: E402
 from sklearn_hier.baselines import InteractionHTE  # noqa: E402
 from sklearn_hier.datasets import make_grouped_hte  # noqa: E402
 from sklearn_hier.plotting import (  # noqa: E402
+    SMALL_FONT,
     plot_coefficients,
     plot_comparison,
     plot_effect_distribution,
@@ -86,3 +90,92 @@ def test_comparison_plot_has_a_series_per_method_and_the_truth():
     assert np.all(np.diff(truth.get_ydata()) >= 0)  # groups ordered by the truth
     with pytest.raises(ValueError, match="needs columns estimator, group and mean"):
         plot_comparison(pd.DataFrame({"group": ["a"], "mean": [0.0]}))
+
+
+# ----------------------------------------------------------------- geometry
+# Every figure is checked as a reader sees it: rendered at its own size, with the labels of
+# real data (Tomz & Weeks: "alliance:white", four-modifier group labels, 100 groups).
+
+
+@pytest.fixture(scope="module")
+def tomz_weeks_fit(tomz_weeks):
+    est = HierarchicalHTE(modifiers=TW_MODIFIERS, random_state=0, **FAST)
+    return est.fit(tomz_weeks[TW_COLUMNS], tomz_weeks["force"], treatment=tomz_weeks["alliance"])
+
+
+def _drawn_texts(fig) -> list[Text]:
+    """Every non-empty text the renderer draws (tick labels only for ticks in view)."""
+    hidden = set()
+    for ax in fig.axes:
+        for axis, (low, high) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            low, high = min(low, high), max(low, high)
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not low - 1e-9 <= tick.get_loc() <= high + 1e-9:
+                    hidden.update({id(tick.label1), id(tick.label2)})
+    return [
+        t for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and id(t) not in hidden
+    ]  # fmt: skip
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 - 0.5 and b.x0 < a.x1 - 0.5 and a.y0 < b.y1 - 0.5 and b.y0 < a.y1 - 0.5
+
+
+def _check_geometry(fig):
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frame = fig.bbox
+    texts = _drawn_texts(fig)
+    assert texts
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert (
+            box.x0 >= frame.x0 - 0.5 and box.x1 <= frame.x1 + 0.5
+            and box.y0 >= frame.y0 - 0.5 and box.y1 <= frame.y1 + 0.5
+        ), f"{text.get_text()!r} is cut off at the figure's edge"  # fmt: skip
+        assert text.get_fontsize() >= SMALL_FONT, f"{text.get_text()!r} is too small to read"
+    for ax in fig.axes:
+        boxes = [t.get_bbox_patch() or t for t in ax.texts]
+        boxes = [b.get_window_extent(renderer) for b in boxes]
+        for a, b in itertools.combinations(boxes, 2):
+            assert not _overlap(a, b), "two annotation boxes overlap"
+        for box in boxes:
+            assert ax.bbox.x0 - 0.5 <= box.x0 and box.x1 <= ax.bbox.x1 + 0.5
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [t for t in axis.get_ticklabels() if t in texts]
+            for a, b in itertools.combinations(labels, 2):
+                assert not _overlap(a.get_window_extent(renderer), b.get_window_extent(renderer)), (
+                    f"tick labels {a.get_text()!r} and {b.get_text()!r} overlap"
+                )
+
+
+def test_note_figures_keep_every_label_inside_readable_and_apart(tomz_weeks_fit):
+    _check_geometry(plot_coefficients(tomz_weeks_fit).figure)
+    _check_geometry(plot_effect_distribution(tomz_weeks_fit).figure)
+    _check_geometry(plot_effect_distribution(tomz_weeks_fit, scale="link").figure)
+    _check_geometry(
+        plot_group_effects(tomz_weeks_fit, rows="white", cols="male", x="intl", hue="hawk")
+    )
+    _check_geometry(plot_group_effects(tomz_weeks_fit, rows="intl", cols="hawk", x="white"))
+
+
+def test_comparison_figure_keeps_every_label_inside_readable_and_apart(tomz_weeks_fit):
+    table = tomz_weeks_fit.effect_by_group()
+    labels = tomz_weeks_fit.design_.group_labels
+    long = pd.concat(
+        [
+            pd.DataFrame({"estimator": name, "group": labels, "mean": table["mean"] + shift,
+                          "lower": table["lower"] + shift, "upper": table["upper"] + shift,
+                          "truth": table["mean"]})
+            for name, shift in (("hierarchical", 0.0), ("causal forest", 0.05))
+        ]
+    )  # fmt: skip
+    _check_geometry(plot_comparison(long).figure)
+
+
+def test_geometry_check_catches_a_clipped_label():
+    fig, ax = plt.subplots(figsize=(2, 2))  # no layout: long labels run off the figure
+    ax.set_yticks([0, 1], ["a label far too long for this figure", "b"])
+    with pytest.raises(AssertionError, match="cut off"):
+        _check_geometry(fig)
