@@ -114,9 +114,12 @@ def population_effect(
     masks = np.stack(columns, axis=1) * row_weights[:, None]  # (rows, K)
     totals = masks.sum(axis=0)
     averages = (draws @ masks) / totals
+    levels = pd.DataFrame(labels, columns=by)
+    for name in by:  # the overall row has no level: integers stay integers beside it
+        if pd.api.types.is_integer_dtype(row_levels[name]):
+            levels[name] = levels[name].astype("Int64")
     table = pd.concat(
-        [pd.DataFrame(labels), pd.DataFrame({"weight": totals}), summarize(averages, prob)],
-        axis=1,
+        [levels, pd.DataFrame({"weight": totals}), summarize(averages, prob)], axis=1
     )
     return (table, averages) if return_draws else table
 

@@ -141,11 +141,16 @@ def test_recovers_response_scale_group_effects(family):
     est = HierarchicalHTE(
         modifiers=d.modifiers, family=family, trials="trials" if family == "binomial" else None,
         num_warmup=1000, num_samples=1000, num_chains=4, random_state=0,
-        # sigma_theta 0.2 over 12 groups is a funnel's neck: at the default 0.95 a few of
-        # 4,000 transitions diverge with some JAX versions' numerics (and the fit says so)
-        target_accept=0.99,
     )  # fmt: skip
-    est.fit(d.X, d.y, treatment=d.treatment)
+    # sigma_theta 0.2 over 12 groups is a funnel's neck: with some JAX versions' numerics a
+    # handful of the 4,000 transitions diverge or hit the tree depth, and the fit says so.
+    # Recovery is what is tested here; sampling must still be essentially clean.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        est.fit(d.X, d.y, treatment=d.treatment)
+    diagnostics = est.diagnostics()
+    assert diagnostics.attrs["divergences"] <= 8  # at most 0.2% of the draws
+    assert diagnostics["r_hat_max"].max() <= 1.01
     response = est.effect_by_group()
     table = response.merge(d.group_effects, on=d.modifiers)
     covered = (table["lower"] <= table["effect"]) & (table["effect"] <= table["upper"])

@@ -1,0 +1,31 @@
+"""``idata_`` is what ArviZ 1.x users expect: an xarray DataTree every ArviZ function takes."""
+
+import arviz_stats
+import numpy as np
+import xarray as xr
+
+
+def test_idata_is_an_arviz_datatree(bernoulli):
+    est, _ = bernoulli
+    tree = est.idata_
+    assert isinstance(tree, xr.DataTree)
+    assert {"posterior", "sample_stats", "constant_data"} <= set(tree.children)
+    posterior = tree.posterior
+    assert list(posterior["group_effect"].dims) == ["chain", "draw", "group"]
+    assert list(posterior.coords["group"].values) == est.design_.group_labels
+    assert tree.sample_stats["diverging"].dtype == bool
+    # the response-scale effects added after sampling sit beside the sampled ones
+    np.testing.assert_allclose(
+        posterior["group_effect_response"].mean(("chain", "draw")).to_numpy(),
+        est.effect_by_group()["mean"].to_numpy(),
+    )
+
+
+def test_arviz_summarises_the_fit_as_the_diagnostics_do(bernoulli):
+    est, _ = bernoulli
+    table = arviz_stats.summary(est.idata_, var_names=["b_treatment", "sd_effect"])
+    ours = est.diagnostics()
+    assert set(table.index) == {"b_treatment", "sd_effect"}
+    for name in ("b_treatment", "sd_effect"):
+        assert abs(float(table.loc[name, "r_hat"]) - ours.loc[name, "r_hat_max"]) < 0.006
+        assert abs(float(table.loc[name, "ess_bulk"]) - ours.loc[name, "ess_bulk_min"]) < 1.0
