@@ -14,6 +14,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils.metadata_routing import MetadataRequest
 
+from ._result_cache import CacheInfo, ResultCache, data_fingerprint, settings_key
 from ._treatment import TreatmentCoding, coding_of, encode_for
 from ._validation import as_frame, numeric_outcome
 
@@ -249,13 +250,20 @@ class RLossScorer(_RoutedScorer):
     the response scale, the scale of ``y`` that the residuals are on. It
     requests ``treatment`` through metadata routing. Create it with
     :func:`r_loss_scorer`.
+
+    The residuals depend on the scored rows only, not on the model scored, so they are
+    computed once per distinct data and kept (``cache=True``): a grid search pays one
+    nuisance fit per fold, not one per candidate and fold. ``cache_info()`` counts them.
     """
 
-    def __init__(self, outcome_model=None, propensity_model=None, cv=5, random_state=0):
+    def __init__(
+        self, outcome_model=None, propensity_model=None, cv=5, random_state=0, cache=True
+    ):
         self.outcome_model = outcome_model
         self.propensity_model = propensity_model
         self.cv = cv
         self.random_state = random_state
+        self.cache = cache
 
     def residuals(self, X, y, treatment, *, coding=None) -> tuple[np.ndarray, np.ndarray]:
         """Cross-fitted ``y - m(X)`` and ``t - e(X)``.
@@ -267,6 +275,30 @@ class RLossScorer(_RoutedScorer):
         outcome = numeric_outcome(y, n_rows=frame.shape[0])
         coding = TreatmentCoding() if coding is None else coding
         treat = coding.encode(treatment, n_rows=frame.shape[0])
+        if not self.cache:
+            return self._cross_fit(frame, outcome, treat)
+        # the nuisance models' settings are part of the key: changing them misses the cache
+        settings = settings_key(self.outcome_model, self.propensity_model, self.cv,
+                                self.random_state)  # fmt: skip
+        return self._residual_cache().get_or_compute(
+            data_fingerprint(frame, outcome, treat, settings),
+            lambda: self._cross_fit(frame, outcome, treat, read_only=True),
+        )
+
+    def cache_info(self) -> "CacheInfo":
+        """Hits, misses (nuisance fits) and entries of the residual cache."""
+        return self._residual_cache().info()
+
+    def _residual_cache(self) -> "ResultCache":
+        if getattr(self, "_cache", None) is None:
+            self._cache = ResultCache(maxsize=32)
+        return self._cache
+
+    def __getstate__(self):
+        # copies sent to worker processes start empty: cached arrays are not worth shipping
+        return {k: v for k, v in vars(self).items() if k != "_cache"}
+
+    def _cross_fit(self, frame, outcome, treat, *, read_only=False) -> tuple[np.ndarray, ...]:
         outcome_model = clone(self.outcome_model or _default_nuisance("outcome"))
         propensity_model = clone(self.propensity_model or _default_nuisance("propensity"))
         folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
@@ -275,7 +307,10 @@ class RLossScorer(_RoutedScorer):
         e = cross_val_predict(
             propensity_model, frame, treat.astype(int), cv=strata, method="predict_proba"
         )[:, 1]
-        return outcome - m, treat - np.clip(e, 0.01, 0.99)
+        residuals = outcome - m, treat - np.clip(e, 0.01, 0.99)
+        for array in residuals if read_only else ():
+            array.setflags(write=False)  # shared by every later call with the same data
+        return residuals
 
     def __call__(self, estimator, X, y, treatment=None) -> float:
         self._require(treatment=treatment)
@@ -283,7 +318,7 @@ class RLossScorer(_RoutedScorer):
         return r_score(y_res, t_res, predict_effect(estimator, X))
 
 
-def r_loss_scorer(outcome_model=None, propensity_model=None, cv=5, random_state=0):
+def r_loss_scorer(outcome_model=None, propensity_model=None, cv=5, random_state=0, cache=True):
     """A scorer for choosing effect models (and prior scales) when the truth is unknown.
 
     Parameters
@@ -297,6 +332,10 @@ def r_loss_scorer(outcome_model=None, propensity_model=None, cv=5, random_state=
         Folds for cross-fitting the two models on the scored data.
     random_state : int, default=0
         Seed of the fold split.
+    cache : bool, default=True
+        Keep the cross-fitted residuals of each distinct scored data set (keyed by a
+        SHA-256 fingerprint of its rows, outcome and treatment), so a grid search fits
+        the nuisance models once per fold. The scores are the same either way.
 
     Returns
     -------
@@ -311,4 +350,4 @@ def r_loss_scorer(outcome_model=None, propensity_model=None, cv=5, random_state=
     >>> scorer.get_metadata_routing().score.requests
     {'treatment': True}
     """
-    return RLossScorer(outcome_model, propensity_model, cv, random_state)
+    return RLossScorer(outcome_model, propensity_model, cv, random_state, cache)
