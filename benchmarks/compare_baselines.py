@@ -1,11 +1,12 @@
-"""HierarchicalHTE against the interaction regression, a causal forest and metalearners.
+"""HierarchicalHTE against the interaction regression, causal forests (frequentist and
+Bayesian) and metalearners.
 
 Each scenario simulates fresh data sets with known group effects and compares
 every method on the true groups: group-effect RMSE, row-level PEHE, coverage
 and width of 95% group intervals, and fit time, averaged over replications
 (± Monte Carlo standard errors). Needs the ``baselines`` extra. Run with
 ``python benchmarks/compare_baselines.py [--replications 20] [--draws 1000]
-[--scenarios use_case_20 ...]``.
+[--scenarios use_case_20 ...] [--methods HierarchicalHTE BCF ...]``.
 """
 
 import argparse
@@ -23,7 +24,12 @@ from sklearn_hier import (
     compare_replications,
     summarize_comparison,
 )
-from sklearn_hier.baselines import CausalForestHTE, InteractionHTE, MetaLearnerHTE
+from sklearn_hier.baselines import (
+    BayesianCausalForestHTE,
+    CausalForestHTE,
+    InteractionHTE,
+    MetaLearnerHTE,
+)
 from sklearn_hier.datasets import make_grouped_hte
 
 SCENARIOS = {
@@ -56,6 +62,7 @@ def estimators(data, family: str, draws: int) -> dict:
         ),
         "Interaction OLS": InteractionHTE(**common),
         "Causal forest": CausalForestHTE(**common, random_state=0),
+        "BCF": BayesianCausalForestHTE(**common, random_state=0),
         "S-learner": MetaLearnerHTE(kind="S", **common, random_state=0),
         "T-learner": MetaLearnerHTE(kind="T", **common, random_state=0),
         "X-learner": MetaLearnerHTE(kind="X", **common, random_state=0),
@@ -68,6 +75,7 @@ def main() -> None:
     parser.add_argument("--replications", type=int, default=20)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
+    parser.add_argument("--methods", nargs="*", default=None, help="names as in estimators()")
     args = parser.parse_args()
     warnings.simplefilter("ignore", SamplingWarning)
     print(
@@ -80,8 +88,11 @@ def main() -> None:
         simulate = functools.partial(make_grouped_hte, **spec)
         family = spec.get("family", "gaussian")
         started = time.perf_counter()
+        methods = estimators(simulate(random_state=0), family, args.draws)
+        if args.methods:
+            methods = {name: methods[name] for name in args.methods}
         table = compare_replications(
-            estimators(simulate(random_state=0), family, args.draws), simulate,
+            methods, simulate,
             n_replications=args.replications, random_state=1000,
         )  # fmt: skip
         summary = summarize_comparison(table).reset_index()

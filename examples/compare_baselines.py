@@ -1,6 +1,6 @@
 """
-The hierarchical model beside a causal forest, metalearners and interactions
-============================================================================
+The hierarchical model beside causal forests (EconML and Bayesian), metalearners and interactions
+=================================================================================================
 
 One simulated survey experiment in the note's setting (three modifiers, 20
 groups, 1,500 respondents, effects that follow the modifiers plus group noise)
@@ -19,7 +19,12 @@ import sys
 import warnings
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning, compare
-from sklearn_hier.baselines import CausalForestHTE, InteractionHTE, MetaLearnerHTE
+from sklearn_hier.baselines import (
+    BayesianCausalForestHTE,
+    CausalForestHTE,
+    InteractionHTE,
+    MetaLearnerHTE,
+)
 from sklearn_hier.datasets import make_grouped_hte
 from sklearn_hier.plotting import plot_comparison
 
@@ -48,6 +53,9 @@ estimators = {
     "Interaction OLS": InteractionHTE(**common),
     "Causal forest": CausalForestHTE(
         **common, n_estimators=100 if args.quick else 400, random_state=0
+    ),
+    "Bayesian causal forest": BayesianCausalForestHTE(
+        **common, num_mcmc=100 if args.quick else 500, random_state=0
     ),
     "DR-learner": MetaLearnerHTE(kind="DR", **common, random_state=0),
 }

@@ -9,7 +9,12 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_hier._effect_vocabulary import NoIntervalsError
-from sklearn_hier.baselines import CausalForestHTE, InteractionHTE, MetaLearnerHTE
+from sklearn_hier.baselines import (
+    BayesianCausalForestHTE,
+    CausalForestHTE,
+    InteractionHTE,
+    MetaLearnerHTE,
+)
 from sklearn_hier.datasets import make_grouped_hte
 
 pytest.importorskip("econml", reason="the baselines extra is not installed")
@@ -24,6 +29,7 @@ BASELINES = {
     "T_bootstrap": MetaLearnerHTE(kind="T", modifiers=MODS, n_bootstrap=10, random_state=0),
     "X": MetaLearnerHTE(kind="X", modifiers=MODS, random_state=0),
     "DR": MetaLearnerHTE(kind="DR", modifiers=MODS, random_state=0),
+    "BCF": BayesianCausalForestHTE(modifiers=MODS, num_burnin=20, num_mcmc=100, random_state=0),
 }
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 

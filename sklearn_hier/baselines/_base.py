@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._design import Design
+from .._design import Design, as_shown
 from .._effect_vocabulary import EffectVocabularyMixin, NoIntervalsError
 from .._summary import check_prob
 from .._treatment import TreatmentCoding
@@ -59,6 +59,11 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
         -------
         self
         """
+        return self._fit(X, y, treatment)
+
+    def _fit(self, X, y, treatment, **row_arguments):
+        """Validate, learn groups and coding, then ``_fit_rows(rows, y, t, **row_arguments)``
+        (per-row inputs of one method, such as BCF's propensities)."""
         self._validate_params()
         frame = as_frame(X)
         n_rows = frame.shape[0]
@@ -73,13 +78,12 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
             frame, modifiers=self.modifiers, group_predictors="modifiers", bins=self.bins
         )
         rows = self._rows_of(frame)
-        self._fit_rows(rows, outcome, treat)
+        self._fit_rows(rows, outcome, treat, **row_arguments)
         self._training_rows = rows
         n = np.bincount(rows.group, minlength=self.design_.n_groups)
         n_treated = np.bincount(rows.group, weights=treat, minlength=self.design_.n_groups)
-        self.groups_ = self.design_.groups[self.design_.modifier_names].assign(
-            n=n, n_treated=n_treated.astype(int)
-        )
+        shown = as_shown(self.design_.groups[self.design_.modifier_names], self.design_.modifiers)
+        self.groups_ = shown.assign(n=n, n_treated=n_treated.astype(int))
         self.n_groups_ = self.design_.n_groups
         return self
 
@@ -189,7 +193,7 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
         order = np.argsort(rows.group, kind="stable")
         blocks = np.split(order, np.cumsum(counts)[:-1])
         estimates = np.array([self._average_effect_of(rows.take(b), prob) for b in blocks])
-        table = levels.iloc[present].reset_index(drop=True)
+        table = as_shown(levels.iloc[present].reset_index(drop=True), design.modifiers)
         table["n"] = counts
         table["mean"], table["lower"], table["upper"] = estimates.T
         return table

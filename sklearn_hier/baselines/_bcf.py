@@ -1,0 +1,230 @@
+"""Bayesian causal forests (stochtree's BCF) behind the HierarchicalHTE interface."""
+
+import importlib
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+
+from ._base import BaselineHTE, BaselineRows
+
+#: Estimated propensities are kept inside this range, so no row gets an extreme weight.
+PROPENSITY_CLIP = (0.01, 0.99)
+
+
+def _stochtree():
+    try:
+        return importlib.import_module("stochtree")
+    except ImportError as error:
+        raise ImportError(
+            "the Bayesian causal forest baseline needs stochtree, which is not installed; "
+            "install the extra: pip install 'sklearn-hier[baselines]'."
+        ) from error
+
+
+class BayesianCausalForestHTE(BaselineHTE):
+    """Bayesian causal forest (Hahn, Murray & Carvalho 2020) with the HierarchicalHTE interface.
+
+    The outcome is ``mu(x, e(x)) + tau(x) t`` with two sums of trees under BART
+    priors: the prognostic forest ``mu`` sees the modifiers, the controls and the
+    propensity ``e(x)``; the effect forest ``tau`` sees the modifiers only (so the
+    effect varies with the same columns as in every other method here), with the
+    stronger shrinkage towards a homogeneous effect that BCF is known for. Sampling
+    is stochtree's: a few grow-from-root sweeps, then MCMC. Every interval comes from
+    the posterior draws of ``tau``: a row's from its own draws, a group's or the
+    average effect's from the draws of the mean over its rows.
+
+    Propensities are cross-fitted (``cv`` folds of ``propensity_model`` on the
+    modifiers and controls) unless given to ``fit`` as ``propensity=`` (known
+    assignment probabilities of the design; routed as metadata in a search).
+
+    Parameters
+    ----------
+    modifiers : list of str
+        Columns the effect may vary with; their level combinations are the groups.
+    bins : dict, default=None
+        Binning of continuous modifiers for ``effect_by_group``, as in ``HierarchicalHTE``
+        (the forests see the raw values).
+    num_gfr : int, default=10
+        Grow-from-root (XBART) sweeps that start the chain.
+    num_burnin : int, default=100
+        MCMC sweeps discarded after them.
+    num_mcmc : int, default=500
+        MCMC draws kept: the posterior behind every estimate and interval.
+    n_trees_prognostic : int, default=200
+        Trees of ``mu``.
+    n_trees_effect : int, default=50
+        Trees of ``tau``.
+    propensity_model : classifier, default=None
+        Model of ``P(treatment | X)`` with ``predict_proba``; ``None`` uses a
+        logistic regression (treatment is randomised in the designs this library
+        targets). Ignored when ``fit`` is given ``propensity``.
+    cv : int, default=5
+        Cross-fitting folds of the propensity model.
+    n_jobs : int, default=1
+        Threads of the tree sampler.
+    treated_value : scalar, default=None
+        The treated value of a two-valued treatment not coded 0/1.
+    random_state : int, RandomState or None, default=None
+        Seed of the sampler and of the cross-fitting folds.
+
+    Attributes
+    ----------
+    model_ : stochtree.BCFModel
+        The fitted model.
+    propensity_ : ndarray of shape (n_samples,)
+        The propensities it was fitted with (cross-fitted or given).
+    groups_ : pandas.DataFrame
+        Training groups with ``n`` and ``n_treated``.
+
+    Examples
+    --------
+    >>> from sklearn_hier.baselines import BayesianCausalForestHTE
+    >>> from sklearn_hier.datasets import make_grouped_hte
+    >>> X, y, t, tau, groups = make_grouped_hte(400, random_state=0)
+    >>> bcf = BayesianCausalForestHTE(modifiers=["m0", "m1", "m2"], num_mcmc=100, random_state=0)
+    >>> effect, lower, upper = bcf.fit(X, y, treatment=t).predict_effect(X, return_interval=True)
+    >>> bool((lower <= effect).all() and (effect <= upper).all())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "modifiers": [list, tuple],
+        "bins": [dict, None],
+        "num_gfr": [Interval(Integral, 0, None, closed="left")],
+        "num_burnin": [Interval(Integral, 0, None, closed="left")],
+        "num_mcmc": [Interval(Integral, 10, None, closed="left")],
+        "n_trees_prognostic": [Interval(Integral, 1, None, closed="left")],
+        "n_trees_effect": [Interval(Integral, 1, None, closed="left")],
+        "propensity_model": "no_validation",
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "n_jobs": [Interval(Integral, 1, None, closed="left")],
+        "treated_value": "no_validation",
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self, *, modifiers=(), bins=None, num_gfr=10, num_burnin=100, num_mcmc=500,
+        n_trees_prognostic=200, n_trees_effect=50, propensity_model=None, cv=5, n_jobs=1,
+        treated_value=None, random_state=None,
+    ):  # fmt: skip
+        self.modifiers = modifiers
+        self.bins = bins
+        self.num_gfr = num_gfr
+        self.num_burnin = num_burnin
+        self.num_mcmc = num_mcmc
+        self.n_trees_prognostic = n_trees_prognostic
+        self.n_trees_effect = n_trees_effect
+        self.propensity_model = propensity_model
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.treated_value = treated_value
+        self.random_state = random_state
+
+    def fit(self, X, y, treatment=None, propensity=None):
+        """Sample the Bayesian causal forest.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+            Modifiers and controls, as for :class:`~sklearn_hier.HierarchicalHTE`.
+        y : array-like of shape (n_samples,)
+            Outcome.
+        treatment : array-like of shape (n_samples,)
+            Binary treatment (0/1 or bool; see ``treated_value`` otherwise).
+        propensity : array-like of shape (n_samples,), default=None
+            Known probabilities of treatment, strictly between 0 and 1; ``None``
+            cross-fits ``propensity_model``.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, treatment, propensity=propensity)
+
+    @staticmethod
+    def _covariates(rows: BaselineRows) -> np.ndarray:
+        # modifiers first: the effect forest keeps exactly those columns
+        return np.hstack([rows.features, rows.controls])
+
+    def _fit_rows(self, rows, y, t, *, propensity=None) -> None:
+        stochtree = _stochtree()
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        covariates = self._covariates(rows)
+        if propensity is None:
+            propensity = self._cross_fitted_propensity(covariates, t, seed)
+        else:
+            propensity = _checked_propensity(propensity, len(y))
+        self.propensity_ = propensity
+        self.model_ = stochtree.BCFModel()
+        self.model_.sample(
+            X_train=covariates, Z_train=t.astype(float), y_train=y,
+            propensity_train=propensity, num_gfr=self.num_gfr, num_burnin=self.num_burnin,
+            num_mcmc=self.num_mcmc,
+            general_params={"random_seed": seed, "num_threads": self.n_jobs,
+                            "propensity_covariate": "prognostic"},
+            prognostic_forest_params={"num_trees": self.n_trees_prognostic},
+            treatment_effect_forest_params={
+                "num_trees": self.n_trees_effect,
+                "keep_vars": list(range(rows.features.shape[1])),
+            },
+        )  # fmt: skip
+
+    def _cross_fitted_propensity(self, covariates, t, seed) -> np.ndarray:
+        model = clone(self.propensity_model or LogisticRegression(max_iter=1000))
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=seed)
+        probability = cross_val_predict(
+            model, covariates, t.astype(int), cv=folds, method="predict_proba"
+        )[:, 1]
+        return np.clip(probability, *PROPENSITY_CLIP)
+
+    def _effect_draws(self, rows: BaselineRows) -> np.ndarray:
+        """(n_rows, num_mcmc) posterior draws of each row's effect."""
+        covariates = self._covariates(rows)
+        n = covariates.shape[0]
+        # tau(x) does not read the propensity (it enters mu only), but stochtree's predict
+        # builds mu's covariates too: any value will do, the training mean is the natural one
+        draws = self.model_.predict(
+            X=covariates, Z=np.ones(n), propensity=np.full(n, self.propensity_.mean()),
+            type="posterior", terms="cate",
+        )  # fmt: skip
+        return np.asarray(draws, dtype=float).reshape(n, -1)
+
+    def _row_effects(self, rows, prob):
+        draws = self._effect_draws(rows)
+        effect = draws.mean(axis=1)
+        if prob is None:
+            return effect
+        lower, upper = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=1)
+        return effect, lower, upper
+
+    def _mean_effect(self, rows, prob):
+        average = self._effect_draws(rows).mean(axis=0)  # the mean over rows, draw by draw
+        lower, upper = np.quantile(average, [(1 - prob) / 2, (1 + prob) / 2])
+        return float(average.mean()), float(lower), float(upper)
+
+
+def _checked_propensity(propensity, n_rows: int) -> np.ndarray:
+    try:
+        values = np.asarray(propensity, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "propensity must be numbers: the probability of treatment in each row."
+        ) from None
+    if values.shape[0] != n_rows:
+        raise ValueError(f"propensity has {values.shape[0]} values; X has {n_rows} rows.")
+    if not (np.isfinite(values).all() and ((values > 0) & (values < 1)).all()):
+        raise ValueError(
+            "propensity must lie strictly between 0 and 1 in every row (a row that could "
+            "not have been treated, or not left untreated, carries no information on its "
+            "effect); drop such rows or leave propensity=None to estimate it."
+        )
+    return values
+
+
+__all__ = ["BayesianCausalForestHTE"]
