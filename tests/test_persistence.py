@@ -68,6 +68,20 @@ def test_files_of_format_1_still_load():
     assert loaded.predict(loaded.posterior_.design.groups.assign(c0=0.0, c1=0.0), 1).shape == (6,)
 
 
+def test_files_saved_under_arviz_0x_load_with_their_treatment_coding():
+    """File format 2 written by the ArviZ 0.x releases (InferenceData): same netCDF layout."""
+    data = Path(__file__).parent / "data"
+    loaded = HierarchicalHTE.load(data / "model_format2_arviz0.nc")
+    saved = pd.read_csv(data / "model_format2_arviz0_effects.csv")
+    table = loaded.effect_by_group()
+    np.testing.assert_allclose(table[saved.columns].to_numpy(float), saved.to_numpy(float),
+                               rtol=1e-12)  # fmt: skip
+    rows = loaded.posterior_.design.groups.assign(c0=0.0, c1=0.0)
+    assert loaded.predict(rows, "ally").shape == (6,)
+    with pytest.raises(ValueError, match="'ally' \\(treated\\) and 'none' \\(control\\)"):
+        loaded.predict(rows, np.ones(6))
+
+
 def test_pickle_keeps_working(fitted):
     est, _ = fitted
     assert pickle.loads(pickle.dumps(est)).effect_by_group().equals(est.effect_by_group())
