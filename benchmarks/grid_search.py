@@ -57,7 +57,8 @@ def time_scorers() -> None:
     settings = {"num_warmup": 300, "num_samples": 300, "num_chains": 2}
     small_grid = {"prior_sd_scale": [0.25, 0.5, 1.0]}
     folds = KFold(3, shuffle=True, random_state=0)
-    estimator(**settings).fit(X, y, treatment=t)  # compile once, outside the timings
+    # compile the sampler and every fold's prediction paths once, outside the timings
+    GridSearchCV(estimator(**settings), small_grid, cv=folds).fit(X, y, treatment=t)
     started = time.perf_counter()
     estimator(**settings).fit(X, y, treatment=t)
     one = time.perf_counter() - started
