@@ -275,6 +275,19 @@ class FittedPosterior:
                 lower[rows], upper[rows] = interval(draws, prob)
         return (mean, lower, upper) if return_interval else mean
 
+    def row_effect_draws(self, X, *, scale="response", category=None) -> np.ndarray:
+        """(S, n) posterior draws of each row's effect on ``scale``."""
+        if self.on_link_scale(scale, category):
+            assignment = self.assign(X)
+            return self.part_draws(assignment, "effect")[:, assignment.row_group]
+        frame = self.frame(X)
+        out = np.empty((self.draws("group_effect").shape[0], frame.shape[0]))
+        for rows, intercepts, effects, controls, exposure in self.row_blocks(frame):
+            out[:, rows] = self.response_effect_draws(
+                intercepts, effects, controls, exposure, category
+            )
+        return out
+
     def predict_outcome(self, X, treatment) -> np.ndarray:
         """Posterior mean of E[y] for each row under ``treatment`` (the fit's coding)."""
         frame = self.frame(X)

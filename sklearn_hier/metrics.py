@@ -7,13 +7,11 @@ scikit-learn's metadata routing (``sklearn.set_config(enable_metadata_routing=Tr
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.compose import make_column_selector, make_column_transformer
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import MetadataRequest
 
+from ._nuisance import default_nuisance
 from ._result_cache import CacheInfo, ResultCache, data_fingerprint, settings_key
 from ._treatment import TreatmentCoding, coding_of, encode_for
 from ._validation import as_frame, numeric_outcome
@@ -157,22 +155,6 @@ def auuc(y, treatment, effect) -> float:
     return float(np.mean(uplift - fraction * uplift[-1]) / (fraction.size - 1))
 
 
-def _default_nuisance(kind: str):
-    """Gradient boosting on one-hot categoricals: sensible for survey-sized tabular data."""
-    encode = make_column_transformer(
-        (
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-            make_column_selector(dtype_exclude="number"),
-        ),
-        remainder="passthrough",
-    )
-    if kind == "outcome":
-        model = HistGradientBoostingRegressor(max_iter=100, learning_rate=0.1, random_state=0)
-    else:
-        model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=0)
-    return make_pipeline(encode, model)
-
-
 def predict_effect(estimator, X) -> np.ndarray:
     """``estimator.predict_effect(X)``, also through a Pipeline ending in an effect model."""
     if hasattr(estimator, "predict_effect"):
@@ -299,8 +281,8 @@ class RLossScorer(_RoutedScorer):
         return {k: v for k, v in vars(self).items() if k != "_cache"}
 
     def _cross_fit(self, frame, outcome, treat, *, read_only=False) -> tuple[np.ndarray, ...]:
-        outcome_model = clone(self.outcome_model or _default_nuisance("outcome"))
-        propensity_model = clone(self.propensity_model or _default_nuisance("propensity"))
+        outcome_model = clone(self.outcome_model or default_nuisance("outcome"))
+        propensity_model = clone(self.propensity_model or default_nuisance("propensity"))
         folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
         strata = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         m = cross_val_predict(outcome_model, frame, outcome, cv=folds)

@@ -285,6 +285,102 @@ def plot_comparison(results, *, ax=None):
     return ax
 
 
+def plot_blp(report, *, ax=None):
+    """The best-linear-predictor test of :func:`sklearn_hier.validation.validate`.
+
+    Parameters
+    ----------
+    report : ValidationReport
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The heterogeneity slope with its interval against the two references: 0 (the
+        estimates say nothing about who responds) and 1 (they are calibrated).
+    """
+    row = report.blp.loc["heterogeneity"]
+    ax = _axes(ax, figsize=(6.4, 2.2))
+    ax.errorbar([row["estimate"]], [0], xerr=[[row["estimate"] - row["lower"]],
+                [row["upper"] - row["estimate"]]], fmt="o", color="black", capsize=4)  # fmt: skip
+    # both references in view, each labelled on the side facing the other
+    low, high = min(row["lower"], 0.0), max(row["upper"], 1.0)
+    pad = 0.1 * (high - low)
+    ax.set_xlim(low - pad, high + pad)
+    for reference, label, side in ((0.0, "no heterogeneity", 1), (1.0, "calibrated", -1)):
+        ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(label, xy=(reference, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(3 * side, -3), textcoords="offset points", va="top",
+                    ha="left" if side > 0 else "right", fontsize=SMALL_FONT,
+                    color="grey")  # fmt: skip
+    ax.set_yticks([])
+    ax.set_xlabel(f"heterogeneity slope (BLP), {report.prob:.0%} interval")
+    ax.set_title("Do the estimates predict who responds?")
+    return ax
+
+
+def plot_calibration(report, *, ax=None):
+    """Predicted against observed effect by quantile group of the estimates (GATES).
+
+    Parameters
+    ----------
+    report : ValidationReport
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        One point per group: the mean estimate (x, with its interval for Bayesian
+        models) and the mean doubly-robust pseudo-outcome (y, with its interval);
+        calibrated estimates lie on the diagonal.
+    """
+    table = report.calibration
+    ax = _axes(ax, figsize=(5.2, 4.6))
+    ax.errorbar(
+        table["predicted"], table["observed"],
+        xerr=[table["predicted"] - table["predicted_lower"],
+              table["predicted_upper"] - table["predicted"]],
+        yerr=[table["observed"] - table["lower"], table["upper"] - table["observed"]],
+        fmt="o", color="black", capsize=3,
+    )  # fmt: skip
+    low = float(min(table["lower"].min(), table["predicted_lower"].min()))
+    high = float(max(table["upper"].max(), table["predicted_upper"].max()))
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("predicted effect (mean estimate in the group)")
+    ax.set_ylabel("observed effect (mean pseudo-outcome)")
+    ax.set_title(f"Calibration by quantile group ({len(table)} groups)")
+    return ax
+
+
+def plot_uplift(report, *, ax=None):
+    """The targeting operator characteristic (TOC) curve with its interval band.
+
+    Parameters
+    ----------
+    report : ValidationReport
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        For each fraction of rows treated first (largest estimates first), their mean
+        effect minus the average effect; above 0 means the ranking finds responders.
+    """
+    table = report.uplift
+    fractions = table.index.to_numpy(dtype=float)
+    ax = _axes(ax)
+    ax.fill_between(fractions, table["lower"], table["upper"], color="lightgrey",
+                    label=f"{report.prob:.0%} interval")  # fmt: skip
+    ax.plot(fractions, table["toc"], "o-", color="black", label="TOC")
+    ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("fraction treated first (largest estimated effects first)")
+    ax.set_ylabel("their effect minus the average effect")
+    ax.legend(fontsize=SMALL_FONT)
+    ax.set_title("Uplift of targeting by the estimates")
+    return ax
+
+
 __all__ = [
-    "plot_coefficients", "plot_comparison", "plot_effect_distribution", "plot_group_effects"
+    "plot_blp", "plot_calibration", "plot_coefficients", "plot_comparison",
+    "plot_effect_distribution", "plot_group_effects", "plot_uplift",
 ]  # fmt: skip

@@ -17,11 +17,15 @@ from sklearn_hier.baselines import InteractionHTE  # noqa: E402
 from sklearn_hier.datasets import make_grouped_hte  # noqa: E402
 from sklearn_hier.plotting import (  # noqa: E402
     SMALL_FONT,
+    plot_blp,
+    plot_calibration,
     plot_coefficients,
     plot_comparison,
     plot_effect_distribution,
     plot_group_effects,
+    plot_uplift,
 )
+from sklearn_hier.validation import validate  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")
 DATA = make_grouped_hte(900, n_levels=(2, 2, 3, 2), random_state=6)
@@ -172,6 +176,23 @@ def test_comparison_figure_keeps_every_label_inside_readable_and_apart(tomz_week
         ]
     )  # fmt: skip
     _check_geometry(plot_comparison(long).figure)
+
+
+def test_validation_figures_draw_their_tables_and_keep_every_label_inside():
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    report = validate(InteractionHTE(modifiers=DATA.modifiers), DATA.X, DATA.y,
+                      treatment=DATA.treatment, cv=3, outcome_model=LinearRegression(),
+                      propensity_model=LogisticRegression())  # fmt: skip
+    ax = plot_blp(report)
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(report.blp.loc["heterogeneity", "estimate"])
+    _check_geometry(ax.figure)
+    ax = plot_calibration(report)
+    assert _points(ax) == len(report.calibration)
+    _check_geometry(ax.figure)
+    ax = plot_uplift(report)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), report.uplift["toc"])
+    _check_geometry(ax.figure)
 
 
 def test_geometry_check_catches_a_clipped_label():
