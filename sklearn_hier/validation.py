@@ -125,12 +125,14 @@ def validate(
 
     Examples
     --------
+    >>> from sklearn.linear_model import LinearRegression, LogisticRegression
     >>> from sklearn_hier.baselines import InteractionHTE
     >>> from sklearn_hier.datasets import make_grouped_hte
     >>> from sklearn_hier.validation import validate
     >>> d = make_grouped_hte(2000, n_levels=(2, 3), sigma_theta=0.0, random_state=0)
     >>> report = validate(InteractionHTE(modifiers=d.modifiers), d.X, d.y,
-    ...                   treatment=d.treatment, cv=3)
+    ...                   treatment=d.treatment, cv=3, outcome_model=LinearRegression(),
+    ...                   propensity_model=LogisticRegression())
     >>> list(report.blp.columns)
     ['estimate', 'std_error', 'lower', 'upper', 'p_value']
     >>> bool(report.blp.loc["heterogeneity", "lower"] > 0)

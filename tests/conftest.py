@@ -48,6 +48,7 @@ SLOW_DOCTESTS = (
     "sklearn_hier._estimator.HierarchicalHTE",
     "sklearn_hier._estimator.HierarchicalHTE.load",
     "sklearn_hier._estimator.HierarchicalHTE.compare_groups",
+    "sklearn_hier._estimator.HierarchicalHTE.effect_draws",  # a model shape of its own
 )
 
 

@@ -25,6 +25,7 @@ def fitted():
     return est.fit(DATA.X, DATA.y, treatment=DATA.treatment)
 
 
+@pytest.mark.slow  # 200 posterior draws of two forests
 def test_recovers_group_effects_it_is_built_for(fitted):
     table = fitted.effect_by_group().merge(DATA.group_effects, on=DATA.modifiers)
     # about 300 rows per group with noise sd 0.5: each group's effect has se ~ 0.06
@@ -34,6 +35,7 @@ def test_recovers_group_effects_it_is_built_for(fitted):
     assert fitted.ate_interval()[0] < DATA.true_effect.mean() < fitted.ate_interval()[1]
 
 
+@pytest.mark.slow
 def test_intervals_come_from_the_posterior_draws(fitted):
     effect, lower, upper = fitted.predict_effect(DATA.X[:50], return_interval=True, prob=0.8)
     _, wide_lower, wide_upper = fitted.predict_effect(DATA.X[:50], return_interval=True)

@@ -67,6 +67,7 @@ def _members(report, g):
     return (ranks * 4) // len(report.effect) == g
 
 
+@pytest.mark.slow  # three HierarchicalHTE fits
 def test_bayesian_model_carries_its_posterior_into_every_check():
     d = make_grouped_hte(1500, n_levels=(2, 3), effect_slopes=[1.0, -0.6], sigma_theta=0.2,
                          random_state=1)  # fmt: skip

@@ -154,6 +154,13 @@ def _check_geometry(fig):
                 )
 
 
+def test_note_figures_of_a_small_fit_keep_every_label_inside_readable_and_apart(fitted):
+    _check_geometry(plot_coefficients(fitted).figure)
+    _check_geometry(plot_effect_distribution(fitted).figure)
+    _check_geometry(plot_group_effects(fitted, rows="m0", cols="m1", x="m2", hue="m3"))
+
+
+@pytest.mark.slow  # a fit of its own; the check above runs in the default tier
 def test_note_figures_keep_every_label_inside_readable_and_apart(tomz_weeks_fit):
     _check_geometry(plot_coefficients(tomz_weeks_fit).figure)
     _check_geometry(plot_effect_distribution(tomz_weeks_fit).figure)
@@ -164,6 +171,7 @@ def test_note_figures_keep_every_label_inside_readable_and_apart(tomz_weeks_fit)
     _check_geometry(plot_group_effects(tomz_weeks_fit, rows="intl", cols="hawk", x="white"))
 
 
+@pytest.mark.slow
 def test_comparison_figure_keeps_every_label_inside_readable_and_apart(tomz_weeks_fit):
     table = tomz_weeks_fit.effect_by_group()
     labels = tomz_weeks_fit.design_.group_labels
