@@ -6,6 +6,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+#: Estimated propensities are kept inside this range, so no row gets an extreme weight.
+PROPENSITY_CLIP = (0.01, 0.99)
+
 
 def one_hot_then(model) -> Pipeline:
     """``model`` behind a one-hot encoding of the non-numeric columns (numbers pass as is)."""

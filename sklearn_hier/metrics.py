@@ -11,7 +11,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from ._nuisance import default_nuisance
+from ._nuisance import PROPENSITY_CLIP, default_nuisance
 from ._result_cache import CacheInfo, ResultCache, data_fingerprint, settings_key
 from ._treatment import TreatmentCoding, coding_of, encode_for
 from ._validation import as_frame, numeric_outcome
@@ -289,7 +289,7 @@ class RLossScorer(_RoutedScorer):
         e = cross_val_predict(
             propensity_model, frame, treat.astype(int), cv=strata, method="predict_proba"
         )[:, 1]
-        residuals = outcome - m, treat - np.clip(e, 0.01, 0.99)
+        residuals = outcome - m, treat - np.clip(e, *PROPENSITY_CLIP)
         for array in residuals if read_only else ():
             array.setflags(write=False)  # shared by every later call with the same data
         return residuals

@@ -28,15 +28,13 @@ from scipy import stats
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import StratifiedKFold
 
-from ._nuisance import default_nuisance
+from ._nuisance import PROPENSITY_CLIP, default_nuisance
 from ._summary import check_prob
 from ._treatment import TreatmentCoding
 from ._validation import as_frame, numeric_outcome
 
 __all__ = ["ValidationReport", "validate"]
 
-#: Estimated propensities are kept inside this range: no row gets an extreme weight.
-PROPENSITY_CLIP = (0.01, 0.99)
 #: Fractions of rows treated first in the uplift (TOC) table.
 UPLIFT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 

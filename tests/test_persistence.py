@@ -57,25 +57,26 @@ def test_round_trip_with_bins_and_a_binomial_family(tmp_path):
     assert loaded.bin_edges_.keys() == est.bin_edges_.keys()
 
 
-def test_files_of_format_1_still_load():
-    """A file saved before the fitted posterior was split out (file format 1)."""
+def _load_with_saved_effects(stem: str) -> HierarchicalHTE:
+    """Load ``tests/data/<stem>.nc`` and check its effects against those saved beside it."""
     data = Path(__file__).parent / "data"
-    loaded = HierarchicalHTE.load(data / "model_format1.nc")
-    saved = pd.read_csv(data / "model_format1_effects.csv")
+    loaded = HierarchicalHTE.load(data / f"{stem}.nc")
+    saved = pd.read_csv(data / f"{stem}_effects.csv")
     table = loaded.effect_by_group()
     np.testing.assert_allclose(table[saved.columns].to_numpy(float), saved.to_numpy(float),
                                rtol=1e-12)  # fmt: skip
+    return loaded
+
+
+def test_files_of_format_1_still_load():
+    """A file saved before the fitted posterior was split out (file format 1)."""
+    loaded = _load_with_saved_effects("model_format1")
     assert loaded.predict(loaded.posterior_.design.groups.assign(c0=0.0, c1=0.0), 1).shape == (6,)
 
 
 def test_files_saved_under_arviz_0x_load_with_their_treatment_coding():
     """File format 2 written by the ArviZ 0.x releases (InferenceData): same netCDF layout."""
-    data = Path(__file__).parent / "data"
-    loaded = HierarchicalHTE.load(data / "model_format2_arviz0.nc")
-    saved = pd.read_csv(data / "model_format2_arviz0_effects.csv")
-    table = loaded.effect_by_group()
-    np.testing.assert_allclose(table[saved.columns].to_numpy(float), saved.to_numpy(float),
-                               rtol=1e-12)  # fmt: skip
+    loaded = _load_with_saved_effects("model_format2_arviz0")
     rows = loaded.posterior_.design.groups.assign(c0=0.0, c1=0.0)
     assert loaded.predict(rows, "ally").shape == (6,)
     with pytest.raises(ValueError, match="'ally' \\(treated\\) and 'none' \\(control\\)"):

@@ -10,10 +10,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
+from .._nuisance import PROPENSITY_CLIP
 from ._base import BaselineHTE, BaselineRows
-
-#: Estimated propensities are kept inside this range, so no row gets an extreme weight.
-PROPENSITY_CLIP = (0.01, 0.99)
 
 
 def _stochtree():
