@@ -44,15 +44,16 @@ def unexplained_effect_spread(effect: np.ndarray, se: np.ndarray, Z: np.ndarray)
 
 
 def centred_groups(
-    n: np.ndarray, m: np.ndarray, effect: np.ndarray, Z: np.ndarray, *,
-    outcome_sd: float, prior_sd_scale: float,
-) -> np.ndarray:  # fmt: skip
-    """1.0 for each group (``n`` rows, ``m`` treated, raw ``effect``) sampled centred."""
-    n, m = n.astype(float), m.astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # the outcome's total sd overstates the noise: conservative in both rules
-        se = outcome_sd * np.sqrt(1.0 / m + 1.0 / (n - m))
+    effect: np.ndarray, se: np.ndarray, Z: np.ndarray, *, prior_sd_scale: float
+) -> np.ndarray:
+    """1.0 for each group sampled centred: every one of its raw effects (``effect``, (G, E),
+    with standard errors ``se``; not finite where its rows cannot estimate one) is
+    pinned down by its own data."""
     se = np.where(np.isfinite(se), se, np.inf)
-    spread = unexplained_effect_spread(np.where(np.isfinite(se), effect, np.nan), se, Z)
-    bar = max(CENTERING_SE_RATIO * prior_sd_scale, CENTERING_SPREAD_RATIO * spread)
-    return (se < bar).astype(float)
+    centred = np.ones(se.shape[0], dtype=bool)
+    for k in range(se.shape[1]):
+        estimate = np.where(np.isfinite(se[:, k]), effect[:, k], np.nan)
+        spread = unexplained_effect_spread(estimate, se[:, k], Z)
+        bar = max(CENTERING_SE_RATIO * prior_sd_scale, CENTERING_SPREAD_RATIO * spread)
+        centred &= se[:, k] < bar
+    return centred.astype(float)

@@ -39,25 +39,57 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from ._model import ModelSizes
+from ._model import ModelSizes, group_scales
 from ._model_data import AdditiveLevels, ModelData
 from ._spec import Priors
 from ._statistics import GaussianStatistics
 
 
-# ------------------------------------------------------------------ 2x2 algebra
-def _inverse_2x2(a, b, d):
-    """Entries of the inverse of [[a, b], [b, d]], and the log-determinant of the matrix."""
-    det = a * d - b * b
-    return d / det, -b / det, a / det, jnp.log(det)
+# ------------------------------------------------------------------ small-block algebra
+# Each group's block is (1 + effects) square: a handful of rows. Written out
+# entry by entry over that static size, the factorisations run as a few
+# elementwise operations over all groups at once (and differentiate as such),
+# instead of one small LAPACK call per group.
+def _batched_cholesky(a):
+    """Lower Cholesky factors of a batch ``(..., D, D)`` of positive-definite matrices."""
+    size = a.shape[-1]
+    factor = [[None] * size for _ in range(size)]
+    for j in range(size):
+        diagonal = a[..., j, j] - sum(factor[j][k] ** 2 for k in range(j))
+        factor[j][j] = jnp.sqrt(diagonal)
+        for i in range(j + 1, size):
+            off = a[..., i, j] - sum(factor[i][k] * factor[j][k] for k in range(j))
+            factor[i][j] = off / factor[j][j]
+    zero = jnp.zeros_like(a[..., 0, 0])
+    rows = [jnp.stack([factor[i][j] if j <= i else zero for j in range(size)], -1)
+            for i in range(size)]  # fmt: skip
+    return jnp.stack(rows, -2)
+
+
+def _forward(factor, b):
+    """Solve ``L x = b`` for a batch of lower-triangular ``L`` (..., D, D), ``b`` (..., D, M)."""
+    x = []
+    for i in range(factor.shape[-1]):
+        rest = b[..., i, :] - sum(factor[..., i, k, None] * x[k] for k in range(i))
+        x.append(rest / factor[..., i, i, None])
+    return jnp.stack(x, -2)
+
+
+def _backward(factor, b):
+    """Solve ``L' x = b`` for a batch of lower-triangular ``L`` (..., D, D), ``b`` (..., D, M)."""
+    size = factor.shape[-1]
+    x = [None] * size
+    for i in reversed(range(size)):
+        rest = b[..., i, :] - sum(factor[..., k, i, None] * x[k] for k in range(i + 1, size))
+        x[i] = rest / factor[..., i, i, None]
+    return jnp.stack(x, -2)
 
 
 def _cov_precision(scale_tril):
-    """Precision entries and log-determinant of Sigma = S S' (S lower-triangular 2x2)."""
-    s00, s10, s11 = scale_tril[0, 0], scale_tril[1, 0], scale_tril[1, 1]
-    a, b, d = s00 * s00, s00 * s10, s10 * s10 + s11 * s11
-    pa, pb, pd, _ = _inverse_2x2(a, b, d)
-    return pa, pb, pd, 2.0 * (jnp.log(s00) + jnp.log(s11))
+    """Precision and log-determinant of Sigma = S S' (S lower-triangular)."""
+    eye = jnp.eye(scale_tril.shape[-1])
+    inverse = jax.scipy.linalg.solve_triangular(scale_tril, eye, lower=True)
+    return inverse.T @ inverse, 2.0 * jnp.sum(jnp.log(jnp.diag(scale_tril)))
 
 
 def _population_prior(data: ModelData, priors: Priors, n_coef: int):
@@ -74,31 +106,30 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma, n_coef: i
     """Everything the marginal likelihood and the conditional draws share.
 
     Per group g the offsets' precision block is ``P_g = (B_g + s2 Sigma^-1) / s2``
-    with ``B_g = [[n, m], [m, m]]``; ``X_g = [sx_g, sxt_g]`` couples them to w and
-    ``R_g = [sy_g, syt_g]`` is their data term. Everything is kept multiplied by
+    with ``B_g = sum v v'``; ``X_g = sum v x'`` couples them to w and
+    ``R_g = sum v y`` is their data term. Everything is kept multiplied by
     ``s2 = sigma^2`` (the ``~`` quantities), which keeps it exact when sigma is
     tiny. Eliminating the offsets needs ``sum_g [X_g, R_g]' P~_g^-1 [X_g, R_g]``:
-    with the statistics stacked as ``x_0 = [sx, sy]`` and ``x_1 = [sxt, syt]``,
-    that is two plain matrix products, which is what makes a gradient cheap.
+    with each block factored as ``P~_g = C_g C_g'``, that is the cross-product
+    of ``C_g^-1 [X_g, R_g]`` over groups, which is what makes a gradient cheap.
     """
+    stats = data.likelihood
     s2 = sigma * sigma
-    pa, pb, pd, logdet_cov = _cov_precision(scale_tril)
-    n, m = data.likelihood.n, data.likelihood.m
-    ia, ib, id_, logdet_blocks = _inverse_2x2(n + s2 * pa, m + s2 * pb, m + s2 * pd)
-    x0 = jnp.concatenate([data.likelihood.sx, data.likelihood.sy[:, None]], axis=1)
-    x1 = jnp.concatenate([data.likelihood.sxt, data.likelihood.syt[:, None]], axis=1)
-    eliminated = x0.T @ (ia[:, None] * x0 + ib[:, None] * x1) + x1.T @ (
-        ib[:, None] * x0 + id_[:, None] * x1
-    )
+    precision, logdet_cov = _cov_precision(scale_tril)
+    blocks = _batched_cholesky(stats.vv + s2 * precision)
+    coupled = jnp.concatenate([stats.vx, stats.vy[..., None]], axis=-1)
+    half = _forward(blocks, coupled)
+    eliminated = jnp.einsum("gdk,gdl->kl", half, half)
     k = n_coef + 1
     mean_w, var_w = _population_prior(data, priors, n_coef)
-    schur = data.likelihood.xtx + jnp.diag(s2 / var_w) - eliminated[:k, :k]
-    rhs = data.likelihood.xty + s2 * mean_w / var_w - eliminated[:k, k]
+    schur = stats.xtx + jnp.diag(s2 / var_w) - eliminated[:k, :k]
+    rhs = stats.xty + s2 * mean_w / var_w - eliminated[:k, k]
+    logdet_blocks = 2.0 * jnp.sum(jnp.log(jnp.diagonal(blocks, axis1=-2, axis2=-1)), axis=-1)
     return {
         "s2": s2,
         "chol": jnp.linalg.cholesky(schur),
         "rhs": rhs,
-        "blocks": (ia, ib, id_),
+        "blocks": blocks,
         "offsets_quad": eliminated[k, k],  # sum_g R_g' P~_g^-1 R_g
         "logdet": (logdet_cov, logdet_blocks),
         "prior_w": (mean_w, var_w),
@@ -110,12 +141,13 @@ def _nested_loglik(data: ModelData, system: dict) -> jnp.ndarray:
     logdet_cov, logdet_blocks = system["logdet"]
     mean_w, var_w = system["prior_w"]
     half_solved = jax.scipy.linalg.solve_triangular(chol, rhs, lower=True)
-    n_groups, k = data.likelihood.n.shape[0], rhs.shape[0]
+    n_groups, width = data.likelihood.vy.shape
+    k = rhs.shape[0]
     # log|Prec| = sum_g log|P_g| + log|Schur|, each block carrying 1 / s2
     log_prec = (
         jnp.sum(logdet_blocks)
         + 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
-        - (2 * n_groups + k) * jnp.log(s2)
+        - (width * n_groups + k) * jnp.log(s2)
     )
     log_prior_cov = jnp.sum(jnp.log(var_w)) + n_groups * logdet_cov
     # y'y - r' Prec^-1 r, times s2: the penalised residual sum of squares
@@ -137,17 +169,12 @@ def _nested_conditional(key, data: ModelData, system: dict) -> dict:
     mean = jax.scipy.linalg.cho_solve((chol, True), rhs)
     noise = jax.random.normal(key_w, rhs.shape)
     w = mean + scale * jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
-    # u_g | w ~ N(P~_g^-1 (R_g - X_g w), s2 P~_g^-1)
-    ia, ib, id_ = system["blocks"]
-    e0 = data.likelihood.sy - data.likelihood.sx @ w
-    e1 = data.likelihood.syt - data.likelihood.sxt @ w
-    mu0, mu1 = ia * e0 + ib * e1, ib * e0 + id_ * e1
-    # Cholesky of the covariance s2 P~_g^-1 = s2 [[ia, ib], [ib, id]]
-    l00 = jnp.sqrt(ia)
-    l10 = ib / l00
-    l11 = jnp.sqrt(jnp.maximum(id_ - l10 * l10, 0.0))
-    e = scale * jax.random.normal(key_u, (ia.shape[0], 2))
-    u = jnp.stack([mu0 + l00 * e[:, 0], mu1 + l10 * e[:, 0] + l11 * e[:, 1]], axis=-1)
+    # u_g | w ~ N(P~_g^-1 (R_g - X_g w), s2 P~_g^-1), with P~_g = C_g C_g'
+    blocks = system["blocks"]
+    residual = (data.likelihood.vy - data.likelihood.vx @ w)[..., None]
+    centre = _backward(blocks, _forward(blocks, residual))
+    e = scale * jax.random.normal(key_u, residual.shape)
+    u = (centre + _backward(blocks, e))[..., 0]
     return {"w": w, "u": u}
 
 
@@ -158,12 +185,13 @@ def additive_normal_equations(
     """``M'M`` and ``M'y`` over (w, level-basis coordinates), from the group statistics.
 
     Modifier k's offsets per level are ``basis_k @ c_k`` with ``c_k`` of shape
-    (dims_k, 2); a group's (intercept, effect) offset is the sum over its
-    levels. Coordinates are flattened in (modifier, dim, intercept/effect) order.
-    These products do not depend on the variance parameters, so they are formed
-    once, in NumPy, before sampling.
+    (dims_k, D), D = 1 + effects; a group's (intercept, effects) offset is the
+    sum over its levels. Coordinates are flattened in (modifier, dim, term)
+    order. These products do not depend on the variance parameters, so they
+    are formed once, in NumPy, before sampling.
     """
-    n_groups = np.asarray(stats.n).shape[0]
+    vv, vx, vy = (np.asarray(a) for a in (stats.vv, stats.vx, stats.vy))
+    n_groups, width = vy.shape
     codes = np.asarray(levels.codes)
     maps = []  # per varying modifier: (G, dims) value of each coordinate in each group
     for k, (_, dims) in enumerate(level_dims):
@@ -171,23 +199,19 @@ def additive_normal_equations(
             maps.append(np.asarray(levels.bases[k])[codes[:, k]])
     a = np.concatenate(maps, axis=1) if maps else np.zeros((n_groups, 0))
     n_coords = a.shape[1]
-    # T_g: (2, 2 * n_coords) maps the flattened coordinates to the group's (u0, u1)
-    T = np.zeros((n_groups, 2, 2 * n_coords))
-    T[:, 0, 0::2] = a
-    T[:, 1, 1::2] = a
-    n, m = np.asarray(stats.n), np.asarray(stats.m)
-    B = np.stack([np.stack([n, m], -1), np.stack([m, m], -1)], -2)  # (G, 2, 2)
-    C = np.stack([np.asarray(stats.sx), np.asarray(stats.sxt)], -1)  # (G, K, 2)
-    r = np.stack([np.asarray(stats.sy), np.asarray(stats.syt)], -1)  # (G, 2)
-    k1 = C.shape[1]
-    size = k1 + 2 * n_coords
+    # T_g: (D, D * n_coords) maps the flattened coordinates to the group's offsets
+    T = np.zeros((n_groups, width, width * n_coords))
+    for d in range(width):
+        T[:, d, d::width] = a
+    k1 = vx.shape[2]
+    size = k1 + width * n_coords
     mtm = np.zeros((size, size))
     mtm[:k1, :k1] = stats.xtx
-    cross = np.einsum("gki,gij->kj", C, T)
+    cross = np.einsum("gdk,gdj->kj", vx, T)
     mtm[:k1, k1:] = cross
     mtm[k1:, :k1] = cross.T
-    mtm[k1:, k1:] = np.einsum("gia,gij,gjb->ab", T, B, T)
-    mty = np.concatenate([np.asarray(stats.xty), np.einsum("gia,gi->a", T, r)])
+    mtm[k1:, k1:] = np.einsum("gia,gij,gjb->ab", T, vv, T)
+    mty = np.concatenate([np.asarray(stats.xty), np.einsum("gia,gi->a", T, vy)])
     return mtm, mty
 
 
@@ -196,11 +220,10 @@ def _additive_system(data: ModelData, priors: Priors, scale_trils, sigma, sizes:
     s2 = sigma * sigma
     mean_w, var_w = _population_prior(data, priors, sizes.n_coef)
     k1 = sizes.n_coef + 1
-    # prior precision of the coordinates: one 2x2 block Sigma_k^-1 per (modifier, dim)
+    # prior precision of the coordinates: one block Sigma_k^-1 per (modifier, dim)
     blocks, logdet = [], jnp.sum(jnp.log(var_w))
     for (_, dims), scale_tril in zip(_varying(sizes), scale_trils, strict=True):
-        pa, pb, pd, logdet_cov = _cov_precision(scale_tril)
-        precision = jnp.stack([jnp.stack([pa, pb]), jnp.stack([pb, pd])])
+        precision, logdet_cov = _cov_precision(scale_tril)
         blocks.append(jnp.kron(jnp.eye(dims), precision))
         logdet = logdet + dims * logdet_cov
     prior_precision = jax.scipy.linalg.block_diag(jnp.diag(1.0 / var_w), *blocks)
@@ -240,13 +263,14 @@ def _additive_conditional(key, data: ModelData, system: dict, sizes: ModelSizes)
     beta = mean + jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
     k1 = sizes.n_coef + 1
     draws = {"w": beta[:k1]}
-    total = jnp.zeros((sizes.n_groups, 2))
+    width = 1 + sizes.n_effects
+    total = jnp.zeros((sizes.n_groups, width))
     start = k1
     for k, (_, dims) in enumerate(sizes.level_dims):
         if not dims:
             continue
-        coords = beta[start : start + 2 * dims].reshape(dims, 2)
-        start += 2 * dims
+        coords = beta[start : start + width * dims].reshape(dims, width)
+        start += width * dims
         offsets = data.levels.bases[k] @ coords
         draws[f"u_m{k}"] = offsets
         total = total + offsets[data.levels.codes[:, k]]
@@ -255,14 +279,17 @@ def _additive_conditional(key, data: ModelData, system: dict, sizes: ModelSizes)
 
 
 # ------------------------------------------------------------------ model and completion
-def _scales_2x2(name: str, priors: Priors) -> jnp.ndarray:
-    """``_scales`` for 2 x 2, with the LKJ prior written on the correlation itself.
+def _marginal_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
+    """``group_scales`` of the joint model; for one effect (2 x 2) with the LKJ prior written on
+    the correlation itself.
 
     LKJ(eta) on a 2 x 2 correlation matrix is the density (1 - rho^2)^(eta - 1)
     on rho, which is far cheaper to evaluate and differentiate than the general
     Cholesky-factor form; the factor ``L_<name>`` is recorded as a deterministic
     site, so the draws look exactly like the joint model's.
     """
+    if dims != 2:
+        return group_scales(name, priors, dims)
     sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors.sd).expand([2]).to_event(1))
     rho = numpyro.sample(f"corr_{name}", dist.Uniform(-1.0, 1.0))
     numpyro.factor(f"lkj_{name}", (priors.lkj - 1.0) * jnp.log1p(-rho * rho))
@@ -284,7 +311,8 @@ def _variance_sites(sizes: ModelSizes) -> list[str]:
 
 def _variance_parameters(priors: Priors, sizes: ModelSizes):
     """Sample sites of the variance parameters; returns the offsets' scale factors and sigma."""
-    trils = [_scales_2x2(name, priors) for name in _variance_sites(sizes)]
+    dims = 1 + sizes.n_effects
+    trils = [_marginal_scales(name, priors, dims) for name in _variance_sites(sizes)]
     sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
     return trils, sigma
 
@@ -339,5 +367,6 @@ def variance_log_prior(priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndar
     total = dist.HalfNormal(priors.sigma).log_prob(phi["sigma"])
     for name in _variance_sites(sizes):
         total = total + jnp.sum(dist.HalfNormal(priors.sd).log_prob(phi[f"sd_{name}"]))
-        total = total + dist.LKJCholesky(2, priors.lkj).log_prob(phi[f"L_{name}"])
+        dims = phi[f"L_{name}"].shape[-1]
+        total = total + dist.LKJCholesky(dims, priors.lkj).log_prob(phi[f"L_{name}"])
     return total

@@ -79,6 +79,18 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         the value that means treated. The coding learned in ``fit`` applies
         everywhere after it (``predict``, the scorers, saved files): only the
         labels seen in fit are accepted.
+    control_value : scalar or dict, default=None
+        The reference arm: for a multi-arm (categorical) treatment, every other
+        arm's effect is against it (default: the first category of a pandas
+        Categorical, else the first level in sorted order); for a binary
+        treatment with two labels, the control label. With several treatment
+        columns, a dict ``{column: control value}``.
+    treatment_type : {"auto", "binary", "categorical", "continuous"}, default="auto"
+        How each treatment column is read. ``"auto"``: 0/1 or boolean columns
+        (or two labels with ``treated_value``/``control_value``) are binary;
+        text or categorical columns with more than two levels are multi-arm;
+        numbers with more than two distinct values are a continuous dose, whose
+        effect is the slope per unit. The other values force one reading.
     handle_unknown : {"error", "population"}, default="error"
         What to do with a modifier level never seen in training, numeric or
         categorical alike: ``"error"`` raises, naming the column and levels;
@@ -205,7 +217,12 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
     treatment_name_ : str
         Name of the treatment (the Series name when one was passed).
     treatment_coding_ : TreatmentCoding
-        The treatment's coding learned in fit (which label is treated).
+        The treatment's coding learned in fit (which label is treated, the arms,
+        which columns are doses).
+    effect_names_ : list of str
+        One name per effect: the treatment's name for one binary treatment, the
+        arm labels of a multi-arm treatment, the columns of several treatments.
+        Tables carry them in a ``treatment`` column when there is more than one.
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
     feature_names_in_ : ndarray of str
@@ -261,6 +278,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         "exposure": "no_validation",
         "prior_cutpoint_scale": [Interval(Real, 0, None, closed="neither")],
         "treated_value": "no_validation",
+        "control_value": "no_validation",
+        "treatment_type": [StrOptions({"auto", "binary", "categorical", "continuous"})],
         "handle_unknown": [StrOptions(set(UNKNOWN_LEVEL_POLICIES))],
         "prior_intercept_scale": [Interval(Real, 0, None, closed="neither")],
         "prior_coef_scale": [Interval(Real, 0, None, closed="neither")],
@@ -301,6 +320,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         trials=None,
         exposure=None,
         treated_value=None,
+        control_value=None,
+        treatment_type="auto",
         handle_unknown="error",
         prior_intercept_scale=1.0,
         prior_coef_scale=0.5,
@@ -334,6 +355,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         self.trials = trials
         self.exposure = exposure
         self.treated_value = treated_value
+        self.control_value = control_value
+        self.treatment_type = treatment_type
         self.handle_unknown = handle_unknown
         self.prior_intercept_scale = prior_intercept_scale
         self.prior_coef_scale = prior_coef_scale
@@ -380,8 +403,12 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             is not a modifier or group predictor is a control.
         y : array-like of shape (n_samples,)
             Outcome.
-        treatment : array-like of shape (n_samples,)
-            Binary treatment (0/1 or bool; see ``treated_value`` otherwise).
+        treatment : array-like of shape (n_samples,), or DataFrame of treatment columns
+            The treatment: binary (0/1 or bool; see ``treated_value``
+            otherwise), multi-arm (labels; see ``control_value``) or a
+            continuous dose (see ``treatment_type``). A DataFrame of several
+            columns fits every column's effects at once, each varying by group,
+            all correlated through one LKJ prior.
 
         Returns
         -------
@@ -413,6 +440,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         self.diagnostics_ = posterior.diagnostics
         self.treatment_coding_ = posterior.treatment
         self.treatment_name_ = posterior.treatment.name
+        self.effect_names_ = list(posterior.effect_names)
         self.seed_ = posterior.seed
         self.fit_seconds_ = posterior.fit_seconds
         self.n_features_in_ = posterior.n_features_in
@@ -460,19 +488,35 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
 
         Returns
         -------
-        effect : ndarray of shape (n_samples,)
+        effect : ndarray of shape (n_samples,) or (n_samples, n_effects)
             Posterior mean effect. Rows whose group was not in training get an
             effect drawn from the population model (``Z lambda`` plus sigma_theta
-            noise), so their intervals are wider.
-        lower, upper : ndarray of shape (n_samples,)
+            noise), so their intervals are wider. With more than one effect (a
+            multi-arm treatment, several treatments) one column per effect: a
+            DataFrame with the effect names as columns when ``X`` is a DataFrame.
+        lower, upper : same shape as ``effect``
             Only with ``return_interval=True``.
         """
-        return self._fitted().predict_effect(
-            X, return_interval=return_interval, prob=check_prob(prob), scale=scale,
-            category=category,
-        )  # fmt: skip
+        posterior = self._fitted()
+        prob = check_prob(prob)
+        per_effect = [
+            posterior.predict_effect(X, return_interval=return_interval, prob=prob, scale=scale,
+                                     category=category, effect=k)
+            for k in range(posterior.n_effects)
+        ]  # fmt: skip
+        if posterior.n_effects == 1:
+            return per_effect[0]
+        parts = zip(*per_effect, strict=True) if return_interval else [per_effect]
+        stacked = []
+        for part in parts:
+            values = np.column_stack(part)
+            if isinstance(X, pd.DataFrame):
+                values = pd.DataFrame(values, index=X.index, columns=posterior.effect_names)
+            stacked.append(values)
+        return tuple(stacked) if return_interval else stacked[0]
 
-    def average_effect_draws(self, X=None, *, scale="response", category=None) -> np.ndarray:
+    def average_effect_draws(self, X=None, *, scale="response", category=None,
+                             treatment=None) -> np.ndarray:  # fmt: skip
         """Posterior draws of the average treatment effect over the rows of ``X``.
 
         Parameters
@@ -482,6 +526,9 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             (each group weighted by its ``n``).
         scale, category
             As in :meth:`predict_effect`.
+        treatment : str, default=None
+            Which effect, when the model has more than one (an arm label or a
+            treatment column; see ``effect_names_``).
 
         Returns
         -------
@@ -490,9 +537,12 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             the average effect (mean, interval, probability of being positive)
             is exact up to Monte Carlo error.
         """
-        return self._fitted().average_effect_draws(X, scale=scale, category=category)
+        posterior = self._fitted()
+        return posterior.average_effect_draws(
+            X, scale=scale, category=category, effect=posterior.effect_index(treatment)
+        )
 
-    def effect_draws(self, X, *, scale="response", category=None) -> np.ndarray:
+    def effect_draws(self, X, *, scale="response", category=None, treatment=None) -> np.ndarray:
         """Posterior draws of every row's treatment effect.
 
         Parameters
@@ -501,6 +551,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             Rows with the columns seen in ``fit``.
         scale, category
             As in :meth:`predict_effect`.
+        treatment : str, default=None
+            Which effect, when the model has more than one.
 
         Returns
         -------
@@ -523,7 +575,10 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         >>> est.effect_draws(d.X[:5]).shape
         (200, 5)
         """
-        return self._fitted().row_effect_draws(X, scale=scale, category=category)
+        posterior = self._fitted()
+        return posterior.row_effect_draws(
+            X, scale=scale, category=category, effect=posterior.effect_index(treatment)
+        )
 
     def _average_effect(self, X, prob) -> tuple[float, float, float]:
         draws = self.average_effect_draws(X)
@@ -612,8 +667,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         return self._fitted().effect_by_group(check_prob(prob), scale=scale, category=category)
 
     def heterogeneity_summary(
-        self, prob=0.95, *, scale="response", category=None
-    ) -> HeterogeneitySummary:
+        self, prob=0.95, *, scale="response", category=None, treatment=None
+    ) -> HeterogeneitySummary | dict:
         """How much the effect varies across groups, and which groups respond most and least.
 
         Parameters
@@ -625,16 +680,28 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             unexplained share are always on the link scale, and say so).
         category : scalar, default=None
             Ordinal family only: summarise effects on P(y >= category).
+        treatment : str, default=None
+            With more than one effect: summarise this one only.
 
         Returns
         -------
-        summary : HeterogeneitySummary
+        summary : HeterogeneitySummary, or dict of effect name -> HeterogeneitySummary
             Smallest, median and largest group effects, the sd of all draws,
             the between-group sd, sigma_theta and the unexplained share of the
-            effect's variance. ``print(summary)`` gives a readable report.
+            effect's variance. ``print(summary)`` gives a readable report. A
+            model with more than one effect gives one summary per effect (a
+            dict) unless ``treatment`` names one.
         """
-        return self._fitted().heterogeneity_summary(
-            check_prob(prob), scale=scale, category=category
+        posterior = self._fitted()
+        prob = check_prob(prob)
+        if posterior.n_effects > 1 and treatment is None:
+            return {
+                name: posterior.heterogeneity_summary(prob, scale=scale, category=category,
+                                                      effect=k)
+                for k, name in enumerate(posterior.effect_names)
+            }  # fmt: skip
+        return posterior.heterogeneity_summary(
+            prob, scale=scale, category=category, effect=posterior.effect_index(treatment)
         )
 
     def coefficients(self, prob=0.95) -> pd.DataFrame:
@@ -691,6 +758,28 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         [['white=1, male=1, intl=5', 'white=0, male=0, intl=1']]
         """
         return reporting.compare_groups(
+            self._fitted(), a, b, prob=check_prob(prob), scale=scale, category=category
+        )
+
+    def compare_arms(self, a, b, *, prob=0.95, scale="response", category=None):
+        """Within every group, the effect of arm ``a`` against arm ``b`` (multi-arm treatments).
+
+        Parameters
+        ----------
+        a, b : scalar
+            Two arms (levels of the treatment, the reference arm included) or,
+            with several treatment columns, two effect names.
+        prob, scale, category
+            As in :meth:`compare_groups`.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            One row per group: the modifiers and ``n``, ``a`` and ``b``, then the
+            posterior ``mean``, ``median``, ``sd``, ``lower``, ``upper`` of
+            effect(a) - effect(b) and ``prob_a_greater``.
+        """
+        return reporting.compare_arms(
             self._fitted(), a, b, prob=check_prob(prob), scale=scale, category=category
         )
 

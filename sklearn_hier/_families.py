@@ -1,7 +1,8 @@
 """Outcome families: their checks, exact data reductions, likelihoods and response scales.
 
 Every family shares the linear predictor
-``eta = Intercept + (x - xbar) . b + u0[g] + u1[g] * t``. Rows with identical
+``eta = Intercept + (x - xbar) . b + u0[g] + sum_k u_k[g] * t_k`` (one slope per
+treatment column). Rows with identical
 predictors (group, treatment, controls) are collapsed into cells before
 sampling; for these likelihoods the collapse is exact:
 
@@ -113,7 +114,8 @@ def ordinal_levels(y) -> tuple[np.ndarray, list]:
 # --------------------------------------------------------------- reduction
 class FamilyCells(NamedTuple):
     """Rows (or cells of identical rows) of a non-Gaussian family: the centred design
-    ``x``, group ``g``, treatment ``t``, and the family's outcome columns (the others None).
+    ``x``, group ``g``, treatment columns ``t`` (cells, E), and the family's outcome columns
+    (the others None).
     """
 
     x: np.ndarray

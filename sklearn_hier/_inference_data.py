@@ -10,6 +10,12 @@ The posterior holds the quantities users read, named as in the documentation:
 - ``sd_intercept``, ``sd_effect`` (sigma_theta), ``corr``: the varying part's scales
   and correlation (dim ``varying_modifier`` in the additive structure: the
   modifiers whose levels vary beyond what the group-level predictors express).
+
+With more than one effect (a multi-arm treatment, several treatments, ...) every
+effect quantity gains a last dimension ``effect`` (the arm labels or treatment
+columns), and ``corr`` becomes the full correlation matrix of the varying terms
+(dims ``term``, ``other_term``: the intercept, then the effects). With one
+effect the shapes are those of a single binary treatment.
 - ``sigma``: residual standard deviation (Gaussian family).
 - ``cutpoints`` (dim ``cutpoints_dim_0``): ordered thresholds of the ordinal family,
   on the scale of the linear predictor.
@@ -28,10 +34,12 @@ import xarray as xr
 
 @dataclass(frozen=True)
 class CoefficientLayout:
-    """Where each block sits in the population-level coefficient vector ``b``."""
+    """Where each block sits in the population-level coefficient vector ``b``:
+    ``[controls, group predictors, treatment columns, treatment x predictor]``."""
 
     n_controls: int
     n_predictors: int
+    n_effects: int = 1
 
     @property
     def controls(self) -> slice:
@@ -42,13 +50,20 @@ class CoefficientLayout:
         return slice(self.n_controls, self.n_controls + self.n_predictors)
 
     @property
-    def treatment(self) -> int:
-        return self.n_controls + self.n_predictors
+    def treatment(self) -> slice:
+        start = self.n_controls + self.n_predictors
+        return slice(start, start + self.n_effects)
 
     @property
     def interactions(self) -> slice:
-        start = self.treatment + 1
-        return slice(start, start + self.n_predictors)
+        """Effect-major: effect k's interactions with every predictor, then effect k + 1's."""
+        start = self.treatment.stop
+        return slice(start, start + self.n_effects * self.n_predictors)
+
+
+def _effects_last(values: np.ndarray, single: bool) -> np.ndarray:
+    """Drop the trailing effect axis of a one-effect model (its shapes stay as they were)."""
+    return values[..., 0] if single else values
 
 
 def build_inference_data(
@@ -59,24 +74,29 @@ def build_inference_data(
     xbar: np.ndarray,
     level_dims: tuple,
     group_counts: tuple[np.ndarray, np.ndarray],
+    effect_names: list[str] | None = None,
 ) -> xr.DataTree:
     draws = result.draws
     b = draws["b"]
     Z = design.Z
-    tau = b[..., layout.treatment]
-    lam = b[..., layout.interactions]
+    E, q = layout.n_effects, layout.n_predictors
+    single = E == 1
+    effect_names = effect_names or ["treatment"]
+    tau = b[..., layout.treatment]  # (..., E)
+    lam = np.swapaxes(b[..., layout.interactions].reshape(b.shape[:-1] + (E, q)), -1, -2)
     gamma = b[..., layout.group]
     # ordinal models have no intercept (the cutpoints carry the location)
     intercept = draws.get("Intercept", np.zeros(b.shape[:-1])) - b @ xbar
     u = draws["u"][..., : design.n_groups, :]  # drop the empty padding groups
+    effects = tau[..., None, :] + np.einsum("...qe,gq->...ge", lam, Z) + u[..., 1:]
     posterior = {
         "Intercept": intercept,
         "b_control": b[..., layout.controls],
         "b_group": gamma,
-        "b_treatment": tau,
-        "lambda": lam,
+        "b_treatment": _effects_last(tau, single),
+        "lambda": _effects_last(lam, single),
         "group_intercept": intercept[..., None] + gamma @ Z.T + u[..., 0],
-        "group_effect": tau[..., None] + lam @ Z.T + u[..., 1],
+        "group_effect": _effects_last(effects, single),
     }
     if "sigma" in draws:
         posterior["sigma"] = draws["sigma"]
@@ -87,48 +107,69 @@ def build_inference_data(
         "group_predictor": design.predictor_names,
         "group": design.group_labels,
     }
+    per_effect = [] if single else ["effect"]
+    if not single:
+        coords["effect"] = list(effect_names)
+        coords["term"] = ["Intercept", *effect_names]
+        coords["other_term"] = ["Intercept", *effect_names]
     dims = {
         "b_control": ["control"],
         "b_group": ["group_predictor"],
-        "lambda": ["group_predictor"],
+        "b_treatment": per_effect,
+        "lambda": ["group_predictor", *per_effect],
         "group_intercept": ["group"],
-        "group_effect": ["group"],
+        "group_effect": ["group", *per_effect],
     }
+
+    def correlation(factor):
+        if single:
+            return factor[..., 1, 0]
+        return factor @ np.swapaxes(factor, -1, -2)
+
+    correlation_dims = [] if single else ["term", "other_term"]
     if not level_dims:  # nested
         posterior["sd_intercept"] = draws["sd_group"][..., 0]
-        posterior["sd_effect"] = draws["sd_group"][..., 1]
-        posterior["corr"] = draws["L_group"][..., 1, 0]
+        posterior["sd_effect"] = _effects_last(draws["sd_group"][..., 1:], single)
+        posterior["corr"] = correlation(draws["L_group"])
+        dims["sd_effect"] = per_effect
+        dims["corr"] = correlation_dims
     else:
         varying = [k for k, (_, dims) in enumerate(level_dims) if dims > 0]
         n_draws = intercept.shape
+        width = 1 + E
 
-        def stacked(fn):
+        def stacked(fn, trailing=()):
             parts = [fn(k) for k in varying]
-            return np.stack(parts, -1) if parts else np.zeros(n_draws + (0,))
+            return np.stack(parts, len(n_draws)) if parts else np.zeros(n_draws + (0,) + trailing)
 
         posterior["sd_intercept"] = stacked(lambda k: draws[f"sd_m{k}"][..., 0])
-        posterior["sd_effect"] = stacked(lambda k: draws[f"sd_m{k}"][..., 1])
-        posterior["corr"] = stacked(lambda k: draws[f"L_m{k}"][..., 1, 0])
+        posterior["sd_effect"] = _effects_last(
+            stacked(lambda k: draws[f"sd_m{k}"][..., 1:], (E,)), single
+        )
+        posterior["corr"] = stacked(
+            lambda k: correlation(draws[f"L_m{k}"]), () if single else (width, width)
+        )
         offsets = np.concatenate(
             [
-                draws[f"u_m{k}"] if dims > 0 else np.zeros(n_draws + (n_levels, 2))
+                draws[f"u_m{k}"] if dims > 0 else np.zeros(n_draws + (n_levels, width))
                 for k, (n_levels, dims) in enumerate(level_dims)
             ],
             axis=-2,
         )
         posterior["level_intercept"] = offsets[..., 0]
-        posterior["level_effect"] = offsets[..., 1]
+        posterior["level_effect"] = _effects_last(offsets[..., 1:], single)
         coords["varying_modifier"] = [str(design.modifier_names[k]) for k in varying]
         coords["modifier_level"] = level_labels(design)
-        for name in ("sd_intercept", "sd_effect", "corr"):
-            dims[name] = ["varying_modifier"]
+        dims["sd_intercept"] = ["varying_modifier"]
+        dims["sd_effect"] = ["varying_modifier", *per_effect]
+        dims["corr"] = ["varying_modifier", *correlation_dims]
         dims["level_intercept"] = ["modifier_level"]
-        dims["level_effect"] = ["modifier_level"]
+        dims["level_effect"] = ["modifier_level", *per_effect]
     n, n_treated = group_counts
     constant_data = {
         "Z": Z,
         "group_n": n,
-        "group_n_treated": n_treated,
+        "group_n_treated": _effects_last(np.asarray(n_treated).reshape(len(n), -1), single),
     }
     return arviz_base.from_dict(
         {"posterior": posterior, "sample_stats": result.stats, "constant_data": constant_data},
@@ -137,7 +178,7 @@ def build_inference_data(
             **dims,
             "Z": ["group", "group_predictor"],
             "group_n": ["group"],
-            "group_n_treated": ["group"],
+            "group_n_treated": ["group", *per_effect],
         },
     )
 
@@ -159,9 +200,11 @@ def flat(idata, name: str) -> np.ndarray:
 
 
 def add_group_draws(idata, name: str, draws: np.ndarray) -> None:
-    """Add ``(n_draws_total, n_groups)`` draws as posterior variable ``name`` (dim ``group``)."""
+    """Add ``(n_draws_total, n_groups)`` draws as posterior variable ``name`` (dim ``group``),
+    or ``(n_draws_total, n_groups, n_effects)`` (dims ``group``, ``effect``)."""
     sizes = idata.posterior.sizes
+    dims = ("chain", "draw", "group") + (("effect",) if draws.ndim == 3 else ())
     # a DataTree node takes DataArrays (it stores a bare (dims, values) tuple as an object)
     idata.posterior[name] = xr.DataArray(
-        draws.reshape(sizes["chain"], sizes["draw"], -1), dims=("chain", "draw", "group")
+        draws.reshape((sizes["chain"], sizes["draw"]) + draws.shape[1:]), dims=dims
     )

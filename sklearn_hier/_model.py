@@ -8,19 +8,22 @@ scales, reuses the compiled code.
 Outcome equation (Gaussian), for row i in group g with treatment t::
 
     y_i ~ Normal(mu_i, sigma)
-    mu_i = Intercept + (x_i - xbar) . b + u0[g] + u1[g] * t_i
+    mu_i = Intercept + (x_i - xbar) . b + u0[g] + sum_k u_k[g] * t_ik
 
-where ``x_i = [controls, Z_g, t, t * Z_g]``, so the group's intercept has mean
-``Z_g . gamma`` and its treatment effect ``theta_g = b_t + Z_g . lambda + u1[g]``.
-The varying parts ``(u0[g], u1[g])`` are bivariate normal with standard
-deviations ``(sd_intercept, sd_effect)`` and an LKJ prior on their correlation,
-non-centred. In the additive structure each modifier k has its own varying
-pair per level and a group's pair is the sum over its levels.
+where ``t_i`` holds the treatment columns (one per effect: an indicator per
+non-reference arm, or a dose) and ``x_i = [controls, Z_g, t_i, t_i (x) Z_g]``,
+so the group's intercept has mean ``Z_g . gamma`` and its effect k is
+``theta_gk = b_tk + Z_g . lambda_k + u_k[g]``. The varying parts
+``(u0[g], u1[g], ..., uE[g])`` are multivariate normal with standard
+deviations ``(sd_intercept, sd_effect...)`` and an LKJ prior on their
+correlation, non-centred. In the additive structure each modifier k has its
+own varying vector per level and a group's vector is the sum over its levels.
 """
 
 from enum import StrEnum
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
@@ -50,93 +53,99 @@ class ModelSizes(NamedTuple):
     level_dims: tuple[tuple[int, int], ...] = ()  # additive: (levels, free dims) per modifier
     family: str = "gaussian"
     n_categories: int = 0  # ordinal outcomes
+    n_effects: int = 1  # treatment effects varying by group (slopes per group)
 
 
-def _scales(name: str, priors: Priors) -> jnp.ndarray:
-    """Cholesky factor of the 2x2 covariance of (intercept, effect) offsets."""
-    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors.sd).expand([2]).to_event(1))
-    chol = numpyro.sample(f"L_{name}", dist.LKJCholesky(2, priors.lkj))
+def group_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
+    """Cholesky factor of the covariance of the (intercept, effects) offsets."""
+    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors.sd).expand([dims]).to_event(1))
+    chol = numpyro.sample(f"L_{name}", dist.LKJCholesky(dims, priors.lkj))
     return sd[:, None] * chol
 
 
 def correlated_offsets(
-    name: str, n_units: int, priors: Priors, centered=None, mean=None
+    name: str, n_units: int, dims: int, priors: Priors, centered=None, mean=None
 ) -> jnp.ndarray:
-    """(n_units, 2) iid bivariate-normal (intercept, effect) offsets.
+    """(n_units, dims) iid multivariate-normal (intercept, effects) offsets.
 
     Each unit's offsets are non-centred (a standard normal, scaled) unless
     ``centered`` (a 0/1 array, data) marks it. Small groups inform their
     offsets weakly, and the non-centred form avoids the funnel between the
     offsets and their scale. A group with thousands of rows pins down its own
-    intercept and effect; then the centred form is the better geometry: the
-    sampled value is the group's intercept and effect themselves, with prior
-    bivariate normal around ``mean`` (what the population-level terms predict
-    for it), so the population coefficients meet that group's data only
-    through this prior and no ridge runs between them and its offsets. The
-    centred units' density is added as a correction to the standard normal,
-    so one compiled program serves any mix of units.
+    intercept and effects; then the centred form is the better geometry: the
+    sampled value is the group's intercept and effects themselves, with prior
+    multivariate normal around ``mean`` (what the population-level terms
+    predict for it), so the population coefficients meet that group's data
+    only through this prior and no ridge runs between them and its offsets.
+    The centred units' density is added as a correction to the standard
+    normal, so one compiled program serves any mix of units.
     """
-    scale_tril = _scales(name, priors)
-    z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0).expand([n_units, 2]).to_event(2))
+    scale_tril = group_scales(name, priors, dims)
+    z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0).expand([n_units, dims]).to_event(2))
     noncentred = z @ scale_tril.T
     if centered is None:
         return noncentred
     flag = centered.astype(bool)
-    # log N(z; mean, S S') - log N(z; 0, I) for the centred units (S lower triangular 2x2)
+    # log N(z; mean, S S') - log N(z; 0, I) for the centred units (S lower triangular)
     r = z - mean
-    w0 = r[:, 0] / scale_tril[0, 0]
-    w1 = (r[:, 1] - scale_tril[1, 0] * w0) / scale_tril[1, 1]
+    whitened = jax.scipy.linalg.solve_triangular(scale_tril, r.T, lower=True).T
     correction = (
-        -0.5 * (w0**2 + w1**2)
-        - jnp.log(scale_tril[0, 0])
-        - jnp.log(scale_tril[1, 1])
-        + 0.5 * (z[:, 0] ** 2 + z[:, 1] ** 2)
+        -0.5 * jnp.sum(whitened**2, axis=1)
+        - jnp.sum(jnp.log(jnp.diag(scale_tril)))
+        + 0.5 * jnp.sum(z**2, axis=1)
     )
     numpyro.factor(f"centering_{name}", jnp.sum(jnp.where(flag, correction, 0.0)))
     return jnp.where(flag[:, None], r, noncentred)
 
 
-def _predicted_group_terms(centred: CentredGroups, intercept, b: jnp.ndarray) -> jnp.ndarray:
-    """(n_groups, 2): each group's intercept and effect as the population terms predict them.
+def _predicted_group_terms(
+    centred: CentredGroups, intercept, b: jnp.ndarray, n_effects: int
+) -> jnp.ndarray:
+    """(n_groups, 1 + E): each group's intercept and effects as the population terms predict
+    them.
 
-    Written in the model's centred design ``[controls, Z, t, t * Z] - xbar``, so
+    Written in the model's centred design ``[controls, Z, t, t (x) Z] - xbar``, so
     that ``offsets = group values - prediction`` reproduces the linear predictor.
     """
     Z, xbar = centred.Z, centred.xbar
-    q = Z.shape[1]
-    p = b.shape[0] - 2 * q - 1
-    gamma, b_t, lam = b[p : p + q], b[p + q], b[p + q + 1 :]
-    zbar, tbar, tzbar = xbar[p : p + q], xbar[p + q], xbar[p + q + 1 :]
-    level = intercept + (Z - zbar) @ gamma - tbar * b_t - tzbar @ lam
-    return jnp.stack([level, b_t + Z @ lam], axis=-1)
+    q, E = Z.shape[1], n_effects
+    p = b.shape[0] - q - E * (1 + q)
+    gamma, b_t = b[p : p + q], b[p + q : p + q + E]
+    lam = b[p + q + E :].reshape(E, q)
+    zbar, tbar = xbar[p : p + q], xbar[p + q : p + q + E]
+    tzbar = xbar[p + q + E :].reshape(E, q)
+    level = intercept + (Z - zbar) @ gamma - tbar @ b_t - jnp.sum(tzbar * lam)
+    return jnp.concatenate([level[:, None], b_t[None, :] + Z @ lam.T], axis=-1)
 
 
 def varying_effects(
     data: ModelData, priors: Priors, sizes: ModelSizes, intercept=0.0, b=None
 ) -> jnp.ndarray:
-    """(n_groups, 2) varying intercept and treatment-effect offsets per group.
+    """(n_groups, 1 + E) varying intercept and treatment-effect offsets per group.
 
     Additive structure: modifier k's level offsets live in the span of
     ``data.levels.bases[k]`` (n_levels, dims), an orthonormal basis of what
     the population-level terms cannot express for that modifier (orthogonal to
     the constant and to the modifier's own group-level predictor columns).
-    Offsets of the basis coordinates are iid bivariate normal, so the level
-    offsets are bivariate normal conditioned on those constraints. Without
-    them the offsets could shift against the intercept, the effect and lambda
+    Offsets of the basis coordinates are iid multivariate normal, so the level
+    offsets are multivariate normal conditioned on those constraints. Without
+    them the offsets could shift against the intercept, the effects and lambda
     along ridges that only the priors bound, which NUTS explores badly.
     """
+    width = 1 + sizes.n_effects
     if sizes.structure == "nested":
         centred = data.centred
         if centred is None:
-            return numpyro.deterministic("u", correlated_offsets("group", sizes.n_groups, priors))
-        mean = _predicted_group_terms(centred, intercept, b)
-        offsets = correlated_offsets("group", sizes.n_groups, priors, centred.flag, mean)
+            offsets = correlated_offsets("group", sizes.n_groups, width, priors)
+            return numpyro.deterministic("u", offsets)
+        mean = _predicted_group_terms(centred, intercept, b, sizes.n_effects)
+        offsets = correlated_offsets("group", sizes.n_groups, width, priors, centred.flag, mean)
         return numpyro.deterministic("u", offsets)
-    total = jnp.zeros((sizes.n_groups, 2))
+    total = jnp.zeros((sizes.n_groups, width))
     for k, (_, dims) in enumerate(sizes.level_dims):
         if dims == 0:  # the population-level terms already span every level
             continue
-        coords = correlated_offsets(f"m{k}", dims, priors)
+        coords = correlated_offsets(f"m{k}", dims, width, priors)
         # kept per level so that new combinations of seen levels can be predicted
         offsets = numpyro.deterministic(f"u_m{k}", data.levels.bases[k] @ coords)
         total = total + offsets[data.levels.codes[:, k]]
@@ -147,18 +156,22 @@ def gaussian_cells_loglik(
     stats: GaussianStatistics, w: jnp.ndarray, u: jnp.ndarray, sigma
 ) -> jnp.ndarray:
     """Exact Gaussian log-likelihood from per-group sufficient statistics."""
-    u0, u1 = u[:, 0], u[:, 1]
     rss = (
         stats.yty
         - 2.0 * w @ stats.xty
         + w @ stats.xtx @ w
-        - 2.0 * (u0 @ stats.sy + u1 @ stats.syt)
-        + 2.0 * (u0 @ (stats.sx @ w) + u1 @ (stats.sxt @ w))
-        + stats.n @ (u0 * u0)
-        + stats.m @ (2.0 * u0 * u1 + u1 * u1)
+        - 2.0 * jnp.sum(u * stats.vy)
+        + 2.0 * jnp.sum(u * (stats.vx @ w))
+        + jnp.einsum("gd,gde,ge->", u, stats.vv, u)
     )
     n = stats.n_rows
     return -n * jnp.log(sigma) - 0.5 * n * jnp.log(2.0 * jnp.pi) - 0.5 * rss / sigma**2
+
+
+def _varying_part(u: jnp.ndarray, g: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
+    """Each row's ``u_g . [1, t]``: its group's intercept offset plus slope offsets x treatment."""
+    ug = u[g]
+    return ug[:, 0] + jnp.sum(ug[:, 1:] * t, axis=-1)
 
 
 def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
@@ -173,8 +186,7 @@ def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     u = varying_effects(data, priors, sizes, intercept, b)
     lik = data.likelihood
     if sizes.family != "gaussian":
-        g = lik.g
-        eta = intercept + lik.x @ b + u[g, 0] + u[g, 1] * lik.t
+        eta = intercept + lik.x @ b + _varying_part(u, lik.g, lik.t)
         family_likelihood(sizes.family, lik, eta, priors, sizes.n_categories)
         return
     sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
@@ -183,6 +195,5 @@ def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     if sizes.likelihood == Likelihood.GAUSSIAN_CELLS:
         numpyro.factor("loglik", gaussian_cells_loglik(lik, w, u, sigma))
     else:
-        g = lik.g
-        mu = lik.x @ w + u[g, 0] + u[g, 1] * lik.t
+        mu = lik.x @ w + _varying_part(u, lik.g, lik.t)
         numpyro.sample("y", dist.Normal(mu, sigma), obs=lik.y)

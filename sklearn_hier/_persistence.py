@@ -23,9 +23,10 @@ from ._spec import ModelSpec
 from ._treatment import TreatmentCoding
 
 #: Bumped whenever the saved layout changes incompatibly.
-FORMAT_VERSION = 2
-#: Versions this one reads (format 1: before the treatment coding was saved).
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+#: Versions this one reads (format 1: before the treatment coding was saved; format 2:
+#: one binary treatment column).
+READABLE_VERSIONS = (1, 2, 3)
 #: netCDF-4 through h5py: one engine for writing and reading, whatever else is installed.
 NETCDF_ENGINE = "h5netcdf"
 ATTRIBUTE = "sklearn_hier_model"
@@ -269,7 +270,7 @@ def load_model(path, default_params: dict) -> FittedPosterior:
     params = {**default_params, **_unplain(body["params"])}
     fitted = body["fitted"]
     if version == 1:  # format 1 kept the treatment's name and treated_value only
-        treatment = TreatmentCoding(fitted["treatment_name_"])
+        treatment = TreatmentCoding.binary(fitted["treatment_name_"])
         if params.get("treated_value") is not None:
             raise ValueError(
                 f"{os.fspath(path)!r} (file format 1) used treated_value="

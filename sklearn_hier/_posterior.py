@@ -86,10 +86,17 @@ class FittedPosterior:
 
     @property
     def groups(self) -> pd.DataFrame:
-        """One row per training group: the modifiers' levels, ``n`` and ``n_treated``."""
+        """One row per training group: the modifiers' levels, ``n`` and (one effect)
+        ``n_treated``."""
         design = self.design
         shown = as_shown(design.groups[design.modifier_names], design.modifiers)
-        return shown.assign(n=self.n, n_treated=self.n_treated)
+        if self.n_effects > 1:
+            return shown.assign(n=self.n)
+        return shown.assign(n=self.n, n_treated=self.treated_rows(0))
+
+    def treated_rows(self, effect: int) -> np.ndarray:
+        """Rows per group in effect ``effect``'s arm (a dose's: with a non-zero dose)."""
+        return np.asarray(self.n_treated).reshape(len(self.n), -1)[:, effect]
 
     @property
     def group_labels(self) -> list[str]:
@@ -100,6 +107,51 @@ class FittedPosterior:
         if name not in self._draw_cache:
             self._draw_cache[name] = flat(self.idata, name)
         return self._draw_cache[name]
+
+    # ----------------------------------------------------------- effects
+    @property
+    def effect_names(self) -> list[str]:
+        """One name per effect: the treatment column, or the arm label."""
+        return self.treatment.effect_names
+
+    @property
+    def n_effects(self) -> int:
+        return self.treatment.n_effects
+
+    def effect_index(self, treatment) -> int:
+        """The position of effect ``treatment`` (a name; None for a one-effect model)."""
+        names = self.effect_names
+        if treatment is None:
+            if len(names) > 1:
+                raise ValueError(
+                    f"the model has {len(names)} effects {names}; pass treatment=<one of them>."
+                )
+            return 0
+        if str(treatment) not in names:
+            raise ValueError(f"treatment={treatment!r} is not an effect of the model; its "
+                             f"effects are {names}.")  # fmt: skip
+        return names.index(str(treatment))
+
+    def effect_draws_of(self, name: str, effect: int) -> np.ndarray:
+        """Draws of an effect quantity for one effect (its last axis is the effect)."""
+        values = self.draws(name)
+        return values if self.n_effects == 1 else values[..., effect]
+
+    def all_effect_draws(self, name: str) -> np.ndarray:
+        """Draws of an effect quantity with its effect axis last, also for one effect."""
+        values = self.draws(name)
+        return values[..., None] if self.n_effects == 1 else values
+
+    def with_effect_column(self, tables: list[pd.DataFrame], position: int = 0) -> pd.DataFrame:
+        """Per-effect tables stacked, with a ``treatment`` column naming the effect when
+        there is more than one (a one-effect model's table is returned as it was)."""
+        if self.n_effects == 1:
+            return tables[0]
+        for name, table in zip(self.effect_names, tables, strict=True):
+            table.insert(position, "treatment", name)
+        out = pd.concat(tables, ignore_index=True)
+        out.attrs.update(tables[0].attrs)
+        return out
 
     def frame(self, X) -> pd.DataFrame:
         """New data as a frame with the fitted columns: DataFrames by name, arrays by position."""
@@ -142,39 +194,53 @@ class FittedPosterior:
             raise ValueError("category is for family='ordinal' (effects on P(y >= category)).")
         return response_mean(self.family, eta, **kwargs)
 
-    def response_effect_draws(self, intercepts, effects, controls, exposure, category=None):
-        """(S, n) response-scale effects h(eta0 + theta) - h(eta0) of rows with these inputs."""
-        eta0 = intercepts + (controls @ self.draws("b_control").T).T
-        treated = self.response_mean(eta0 + effects, exposure, category)
-        return treated - self.response_mean(eta0, exposure, category)
+    def response_effect_draws(self, intercepts, effects, controls, exposure, category=None,
+                              effect: int = 0):  # fmt: skip
+        """(S, n) response-scale effects of rows with these inputs; ``effects`` (S, n, E).
+
+        Every treatment sits at its reference: the control arm, or a dose's training
+        mean. An arm's effect is ``h(eta0 + theta) - h(eta0)``; a dose's is the change per
+        unit across its mean, ``h(eta0 + theta / 2) - h(eta0 - theta / 2)``.
+        """
+        reference = self.treatment.reference_doses
+        eta0 = intercepts + (controls @ self.draws("b_control").T).T + effects @ reference
+        theta = effects[..., effect]
+        if self.treatment.continuous[effect]:
+            low, high = eta0 - theta / 2.0, eta0 + theta / 2.0
+        else:
+            low, high = eta0, eta0 + theta
+        return self.response_mean(high, exposure, category) - self.response_mean(
+            low, exposure, category
+        )
 
     # ------------------------------------------------------ group draws
-    def training_response_draws(self, category=None) -> np.ndarray:
+    def training_response_draws(self, category=None, effect: int = 0) -> np.ndarray:
         """(S, n_groups) response-scale effects averaged over each group's training rows."""
         pat = self.patterns
         intercepts = self.draws("group_intercept")
-        effects = self.draws("group_effect")
+        effects = self.all_effect_draws("group_effect")
         n_draws = intercepts.shape[0]
         total = np.zeros((n_draws, self.n_groups))
-        block = max(1, BLOCK_VALUES // n_draws)
+        block = max(1, BLOCK_VALUES // (n_draws * self.n_effects))
         for start in range(0, pat.group.size, block):
             part = slice(start, start + block)
             g = pat.group[part]
             exposure = None if pat.exposure is None else pat.exposure[part]
             draws = self.response_effect_draws(
-                intercepts[:, g], effects[:, g], pat.controls[part], exposure, category
+                intercepts[:, g], effects[:, g], pat.controls[part], exposure, category, effect
             )
             np.add.at(total.T, g, (draws * pat.weight[part]).T)
         weights = np.bincount(pat.group, weights=pat.weight, minlength=self.n_groups)
         return total / weights
 
-    def group_effect_draws(self, scale: str = "response", category=None) -> np.ndarray:
-        """(S, n_groups) draws of every training group's effect on ``scale``."""
+    def group_effect_draws(self, scale: str = "response", category=None,
+                           effect: int = 0) -> np.ndarray:  # fmt: skip
+        """(S, n_groups) draws of every training group's effect ``effect`` on ``scale``."""
         if self.on_link_scale(scale, category):
-            return self.draws("group_effect")
+            return self.effect_draws_of("group_effect", effect)
         if category is None:
-            return self.draws("group_effect_response")
-        return self.training_response_draws(category)
+            return self.effect_draws_of("group_effect_response", effect)
+        return self.training_response_draws(category, effect)
 
     # --------------------------------------------------------- new rows
     def assign(self, X) -> GroupAssignment:
@@ -184,34 +250,42 @@ class FittedPosterior:
         )
         return GroupAssignment(row_group, new_groups)
 
-    def part_draws(self, assignment: GroupAssignment, part: str) -> np.ndarray:
-        """(S, n_groups + n_new) draws of the groups' ``"effect"`` or ``"intercept"``."""
-        draws = self.draws(f"group_{part}")
+    def part_draws(self, assignment: GroupAssignment, part: str, effect: int = 0) -> np.ndarray:
+        """(S, n_groups + n_new) draws of the groups' ``"effect"`` ``effect`` or
+        ``"intercept"``."""
+        draws = self._part("group_" + part, part, effect)
         if len(assignment.new_groups):
-            new = self.new_group_draws(assignment.new_groups, part)
+            new = self.new_group_draws(assignment.new_groups, part, effect)
             draws = np.concatenate([draws, new], axis=1)
         return draws
 
-    def _noise(self, part: str, key: str, n_draws: int) -> np.ndarray:
+    def _noise(self, part: str, key: str, n_draws: int, effect: int = 0) -> np.ndarray:
         """Standard normal draws that depend on nothing but the fit, the part and the key:
         the same unseen group gets the same draws in any call and any position."""
-        rng = np.random.default_rng([self.seed, part == "effect", *_key_words(key)])
+        term = 0 if part != "effect" else 1 + effect
+        rng = np.random.default_rng([self.seed, term, *_key_words(key)])
         return rng.standard_normal(n_draws)
 
-    def new_group_draws(self, new_groups: pd.DataFrame, part: str) -> np.ndarray:
-        """Effects (or intercepts) of groups unseen in training, from the population model."""
+    def _part(self, name: str, part: str, effect: int) -> np.ndarray:
+        return self.effect_draws_of(name, effect) if part == "effect" else self.draws(name)
+
+    def new_group_draws(self, new_groups: pd.DataFrame, part: str, effect: int = 0) -> np.ndarray:
+        """Effects (or intercepts) of groups unseen in training, from the population model.
+
+        With several effects each term's unseen offset is drawn on its own: each
+        effect's draws are right, not their correlation across effects."""
         design = self.design
         base, slopes = _PARTS[part]
         Z_new = design.predictors_of(new_groups)
-        value = self.draws(base)[:, None] + self.draws(slopes) @ Z_new.T
-        sd = self.draws(f"sd_{part}")
+        value = self._part(base, part, effect)[:, None] + self._part(slopes, part, effect) @ Z_new.T
+        sd = self._part(f"sd_{part}", part, effect)
         n_draws = value.shape[0]
         if self.spec.structure == "nested":
             keys = group_labels(new_groups, design.modifier_names)
-            noise = np.stack([self._noise(part, key, n_draws) for key in keys], axis=1)
+            noise = np.stack([self._noise(part, key, n_draws, effect) for key in keys], axis=1)
             return value + sd[:, None] * noise
         codes = design.level_codes_of(new_groups)
-        level = self.draws(f"level_{part}")
+        level = self._part(f"level_{part}", part, effect)
         varying = list(self.idata.posterior[f"sd_{part}"].coords["varying_modifier"].values)
         start = 0
         for k, levels in enumerate(design.modifier_levels):
@@ -224,7 +298,7 @@ class FittedPosterior:
                 scale = sd[:, varying.index(name)]
                 for j in np.flatnonzero(~known):
                     key = group_labels(column.iloc[[j]].to_frame(), [column.name])[0]
-                    unseen[:, j] = scale * self._noise(part, key, n_draws)
+                    unseen[:, j] = scale * self._noise(part, key, n_draws, effect)
             value = value + np.where(known[None, :], seen, unseen)
             start += len(levels)
         return value
@@ -237,12 +311,15 @@ class FittedPosterior:
         return controls, exposure
 
     def row_blocks(self, frame: pd.DataFrame, assignment: GroupAssignment | None = None):
-        """Yield (rows, intercept draws, effect draws, controls, exposure) per block of rows."""
+        """Yield (rows, intercept draws (S, n), effect draws (S, n, E), controls, exposure)
+        per block of rows."""
         assignment = self.assign(frame) if assignment is None else assignment
         intercepts = self.part_draws(assignment, "intercept")
-        effects = self.part_draws(assignment, "effect")
+        effects = np.stack(
+            [self.part_draws(assignment, "effect", k) for k in range(self.n_effects)], axis=-1
+        )
         controls, exposure = self.controls_and_exposure(frame)
-        block = max(1, BLOCK_VALUES // intercepts.shape[0])
+        block = max(1, BLOCK_VALUES // (intercepts.shape[0] * self.n_effects))
         for start in range(0, frame.shape[0], block):
             rows = slice(start, start + block)
             g = assignment.row_group[rows]
@@ -255,11 +332,12 @@ class FittedPosterior:
             )
 
     def predict_effect(self, X, *, return_interval=False, prob=0.95, scale="response",
-                       category=None):  # fmt: skip
-        """Posterior mean effect of each row (and interval bounds); see HierarchicalHTE."""
+                       category=None, effect: int = 0):  # fmt: skip
+        """Posterior mean effect ``effect`` of each row (and interval bounds); see
+        HierarchicalHTE."""
         if self.on_link_scale(scale, category):
             assignment = self.assign(X)
-            draws = self.part_draws(assignment, "effect")
+            draws = self.part_draws(assignment, "effect", effect)
             g = assignment.row_group
             mean = draws.mean(axis=0)[g]
             if not return_interval:
@@ -269,43 +347,53 @@ class FittedPosterior:
         frame = self.frame(X)
         mean, lower, upper = (np.empty(frame.shape[0]) for _ in range(3))
         for rows, intercepts, effects, controls, exposure in self.row_blocks(frame):
-            draws = self.response_effect_draws(intercepts, effects, controls, exposure, category)
+            draws = self.response_effect_draws(
+                intercepts, effects, controls, exposure, category, effect
+            )
             mean[rows] = draws.mean(axis=0)
             if return_interval:
                 lower[rows], upper[rows] = interval(draws, prob)
         return (mean, lower, upper) if return_interval else mean
 
-    def row_effect_draws(self, X, *, scale="response", category=None) -> np.ndarray:
-        """(S, n) posterior draws of each row's effect on ``scale``."""
+    def row_effect_draws(self, X, *, scale="response", category=None,
+                         effect: int = 0) -> np.ndarray:  # fmt: skip
+        """(S, n) posterior draws of each row's effect ``effect`` on ``scale``."""
         if self.on_link_scale(scale, category):
             assignment = self.assign(X)
-            return self.part_draws(assignment, "effect")[:, assignment.row_group]
+            return self.part_draws(assignment, "effect", effect)[:, assignment.row_group]
         frame = self.frame(X)
-        out = np.empty((self.draws("group_effect").shape[0], frame.shape[0]))
+        out = np.empty((self.draws("group_intercept").shape[0], frame.shape[0]))
         for rows, intercepts, effects, controls, exposure in self.row_blocks(frame):
             out[:, rows] = self.response_effect_draws(
-                intercepts, effects, controls, exposure, category
+                intercepts, effects, controls, exposure, category, effect
             )
         return out
 
     def predict_outcome(self, X, treatment) -> np.ndarray:
         """Posterior mean of E[y] for each row under ``treatment`` (the fit's coding)."""
         frame = self.frame(X)
-        treat = self.treatment.encode(treatment, n_rows=frame.shape[0], allow_scalar=True)
+        treat = self.treatment.encode_matrix(treatment, n_rows=frame.shape[0], allow_scalar=True)
         if self.family == "gaussian":  # linear: the plug-in of posterior means is exact
             assignment = self.assign(frame)
             g = assignment.row_group
             intercepts = self.part_draws(assignment, "intercept").mean(0)[g]
-            effects = self.part_draws(assignment, "effect").mean(0)[g]
+            effects = np.stack(
+                [self.part_draws(assignment, "effect", k).mean(0)[g]
+                 for k in range(self.n_effects)], axis=1,
+            )  # fmt: skip
             controls = self.design.control_matrix(frame) @ self.draws("b_control").mean(0)
-            return intercepts + controls + effects * treat
+            return intercepts + controls + np.sum(effects * treat, axis=1)
         out = np.empty(frame.shape[0])
         for rows, intercepts, effects, controls, exposure in self.row_blocks(frame):
-            eta = intercepts + (controls @ self.draws("b_control").T).T + effects * treat[rows]
+            eta = (
+                intercepts + (controls @ self.draws("b_control").T).T
+                + np.sum(effects * treat[rows], axis=-1)
+            )  # fmt: skip
             out[rows] = self.response_mean(eta, exposure).mean(axis=0)
         return out
 
-    def weighted_group_draws(self, X, weights: np.ndarray, scale="response", category=None):
+    def weighted_group_draws(self, X, weights: np.ndarray, scale="response", category=None,
+                             effect: int = 0):  # fmt: skip
         """Rows collapsed to their groups: total weight, the groups' levels, and draws
         (S, groups present) of each group's weighted mean effect over its rows."""
         frame = self.frame(X)
@@ -315,7 +403,7 @@ class FittedPosterior:
         totals = np.bincount(row_group, weights=weights, minlength=n_all)
         present = np.flatnonzero(np.bincount(row_group, minlength=n_all))
         if self.on_link_scale(scale, category):  # one effect per group
-            group_draws = self.part_draws(assignment, "effect")[:, present]
+            group_draws = self.part_draws(assignment, "effect", effect)[:, present]
         else:  # row effects differ within a group (controls): weighted sums per group
             indicator = sparse.csr_matrix(
                 (weights, (np.arange(len(frame)), row_group)), shape=(len(frame), n_all)
@@ -325,7 +413,7 @@ class FittedPosterior:
                 frame, assignment
             ):
                 block = self.response_effect_draws(
-                    intercepts, effects, controls, exposure, category
+                    intercepts, effects, controls, exposure, category, effect
                 )
                 sums = sums + (indicator[rows].T @ block.T).T
             safe = np.where(totals[present] > 0, totals[present], 1.0)
@@ -337,55 +425,83 @@ class FittedPosterior:
         shown = as_shown(levels.iloc[present].reset_index(drop=True), self.design.modifiers)
         return totals[present], shown, group_draws
 
-    def average_effect_draws(self, X=None, *, scale="response", category=None) -> np.ndarray:
+    def average_effect_draws(self, X=None, *, scale="response", category=None,
+                             effect: int = 0) -> np.ndarray:  # fmt: skip
         """Draws of the average effect over the rows of ``X`` (None: the training rows)."""
         if X is None:
             weights = self.n.astype(float)
-            return self.group_effect_draws(scale, category) @ (weights / weights.sum())
+            return self.group_effect_draws(scale, category, effect) @ (weights / weights.sum())
         frame = self.frame(X)
-        totals, _, draws = self.weighted_group_draws(frame, np.ones(len(frame)), scale, category)
+        totals, _, draws = self.weighted_group_draws(
+            frame, np.ones(len(frame)), scale, category, effect
+        )
         return draws @ (totals / totals.sum())
 
     # ----------------------------------------------------------- tables
     def effect_by_group(self, prob: float, *, scale="response", category=None) -> pd.DataFrame:
-        summary = summarize(self.group_effect_draws(scale, category), prob)
-        table = pd.concat([self.groups.reset_index(drop=True), summary], axis=1)
+        tables = []
+        for k in range(self.n_effects):
+            summary = summarize(self.group_effect_draws(scale, category, k), prob)
+            groups = self.groups.reset_index(drop=True)
+            if self.n_effects > 1:
+                groups["n_treated"] = self.treated_rows(k)
+            tables.append(pd.concat([groups, summary], axis=1))
+        table = self.with_effect_column(tables)
         table.attrs["scale"] = self.scale_name(scale, category)
         return table
 
-    def heterogeneity_summary(self, prob: float, *, scale="response",
-                              category=None) -> HeterogeneitySummary:  # fmt: skip
-        effects = self.group_effect_draws(scale, category)
-        explained = self.draws("lambda") @ self.design.Z.T
-        sd = self.draws("sd_effect")
+    def heterogeneity_summary(self, prob: float, *, scale="response", category=None,
+                              effect: int = 0) -> HeterogeneitySummary:  # fmt: skip
+        effects = self.group_effect_draws(scale, category, effect)
+        explained = self.effect_draws_of("lambda", effect) @ self.design.Z.T
+        sd = self.effect_draws_of("sd_effect", effect)
         if sd.ndim == 2:  # additive: one sd per modifier; their variances add up
             sd = np.sqrt((sd**2).sum(axis=1))
         return heterogeneity(
             effects, explained, sd, self.group_labels, prob,
             scale=self.scale_name(scale, category), link_scale=self.scale_name("link"),
+            treatment=self.effect_names[effect] if self.n_effects > 1 else None,
         )  # fmt: skip
 
-    def coefficients(self, prob: float) -> pd.DataFrame:
-        t = self.treatment.name
-        design = self.design
-        blocks = [
-            ("effect", [t], self.draws("b_treatment")[:, None]),
-            ("lambda", [f"{t}:{z}" for z in design.predictor_names], self.draws("lambda")),
-        ]
-        sd_e, sd_i, corr = (self.draws(v) for v in ("sd_effect", "sd_intercept", "corr"))
+    def _correlation_blocks(self, names: list[str], mods: list[str]) -> list:
+        """The varying terms' correlations: one per pair of (intercept, effects)."""
+        corr = self.draws("corr")
         if self.spec.structure == "nested":
-            blocks += [
-                ("sd", [f"sd({t})"], sd_e[:, None]),
-                ("sd", ["sd(Intercept)"], sd_i[:, None]),
-                ("correlation", [f"cor(Intercept, {t})"], corr[:, None]),
-            ]
+            corr, mods = corr[:, None], [""]
+        terms = ["Intercept", *names]
+        if self.n_effects == 1:
+            values = {(1, 0): corr}
         else:
-            mods = [str(m) for m in self.idata.posterior.coords["varying_modifier"].values]
+            values = {(i, j): corr[:, :, i, j] for i in range(len(terms)) for j in range(i)}
+        return [
+            ("correlation", [f"cor({terms[j]}, {terms[i]}{f' | {m}' if m else ''})"
+                             for m in mods], draws)
+            for (i, j), draws in values.items()
+        ]  # fmt: skip
+
+    def coefficients(self, prob: float) -> pd.DataFrame:
+        names = [self.treatment.name] if self.n_effects == 1 else self.effect_names
+        design = self.design
+        nested = self.spec.structure == "nested"
+        mods = (
+            [] if nested
+            else [str(m) for m in self.idata.posterior.coords["varying_modifier"].values]
+        )  # fmt: skip
+        blocks = []
+        for k, t in enumerate(names):
             blocks += [
-                ("sd", [f"sd({t} | {m})" for m in mods], sd_e),
-                ("sd", [f"sd(Intercept | {m})" for m in mods], sd_i),
-                ("correlation", [f"cor(Intercept, {t} | {m})" for m in mods], corr),
-            ]
+                ("effect", [t], self.effect_draws_of("b_treatment", k).reshape(-1, 1)),
+                ("lambda", [f"{t}:{z}" for z in design.predictor_names],
+                 self.effect_draws_of("lambda", k)),
+            ]  # fmt: skip
+        for k, t in enumerate(names):
+            sd_e = self.effect_draws_of("sd_effect", k)
+            labels = [f"sd({t})"] if nested else [f"sd({t} | {m})" for m in mods]
+            blocks.append(("sd", labels, sd_e.reshape(sd_e.shape[0], -1)))
+        sd_i = self.draws("sd_intercept")
+        labels = ["sd(Intercept)"] if nested else [f"sd(Intercept | {m})" for m in mods]
+        blocks.append(("sd", labels, sd_i.reshape(sd_i.shape[0], -1)))
+        blocks += self._correlation_blocks(names, mods)
         blocks += [
             ("control", design.control_names, self.draws("b_control")),
             ("intercept", ["Intercept"], self.draws("Intercept")[:, None]),
@@ -437,10 +553,13 @@ def assemble_posterior(
     idata = build_inference_data(
         result,
         design=design,
-        layout=CoefficientLayout(len(design.control_names), len(design.predictor_names)),
+        layout=CoefficientLayout(
+            len(design.control_names), len(design.predictor_names), prepared.treatment.n_effects
+        ),
         xbar=prepared.xbar,
         level_dims=prepared.sizes.level_dims,
         group_counts=(prepared.n, prepared.n_treated),
+        effect_names=prepared.treatment.effect_names,
     )
     posterior = FittedPosterior(
         params=params,
@@ -458,7 +577,11 @@ def assemble_posterior(
     )
     if spec.family != "gaussian":  # response scale = link scale for the Gaussian
         posterior.patterns = prepared.row_patterns()
-        add_group_draws(idata, "group_effect_response", posterior.training_response_draws())
+        response = [posterior.training_response_draws(effect=k) for k in range(posterior.n_effects)]
+        add_group_draws(
+            idata, "group_effect_response",
+            response[0] if len(response) == 1 else np.stack(response, axis=-1),
+        )  # fmt: skip
     if spec.inference == "svi":
         posterior.diagnostics = _svi_diagnostics(result.losses)
     else:

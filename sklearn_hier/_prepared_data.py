@@ -25,8 +25,8 @@ from ._spec import ModelSpec
 from ._statistics import (
     RowDesign,
     StartValues,
-    gaussian_cell_statistics,
     gaussian_row_data,
+    gaussian_statistics,
     padded_group_count,
     start_centred,
 )
@@ -80,7 +80,7 @@ class PreparedData:
     data: ModelData
     sizes: ModelSizes
     n: np.ndarray
-    n_treated: np.ndarray
+    n_treated: np.ndarray  # (G, E): rows per group in each effect's arm (non-zero dose)
     exposure: np.ndarray | None
     categories: list | None
     n_features_in: int
@@ -155,20 +155,33 @@ def _outcome(spec: ModelSpec, y, n_rows: int, trials):
     return check_outcome(spec.family, numeric_outcome(y, n_rows=n_rows), trials), None
 
 
-def _reject_treatment_as_control(design: Design, controls, treat) -> None:
+def _reject_treatment_as_control(design: Design, frame: pd.DataFrame, controls, treatment,
+                                 treat: np.ndarray) -> None:  # fmt: skip
+    """A treatment column also in X would be a control collinear with the treatment."""
+    named = (
+        [treatment.name] if isinstance(treatment, pd.Series)
+        else list(treatment.columns) if isinstance(treatment, pd.DataFrame) else []
+    )  # fmt: skip
+    for name in named:
+        if name is not None and name in frame.columns:
+            raise ValueError(
+                f"column {name!r} of X is also a treatment column; as a control (or "
+                "modifier) it would be collinear with the treatment. Drop it from X."
+            )
     head = slice(0, 1000)  # a control that differs there is no copy: skip the full pass
     for j, name in enumerate(design.control_names):
         column = controls[:, j]
-        if not (
-            np.array_equal(column[head], treat[head])
-            or np.array_equal(column[head], 1 - treat[head])
-        ):
-            continue
-        if np.array_equal(column, treat) or np.array_equal(column, 1 - treat):
-            raise ValueError(
-                f"column {name!r} of X is the treatment itself; it would be a control "
-                "perfectly collinear with the treatment. Drop it from X."
-            )
+        for t in treat.T:
+            if not (
+                np.array_equal(column[head], t[head])
+                or np.array_equal(column[head], 1 - t[head])
+            ):
+                continue
+            if np.array_equal(column, t) or np.array_equal(column, 1 - t):
+                raise ValueError(
+                    f"column {name!r} of X is the treatment itself; it would be a control "
+                    "perfectly collinear with the treatment. Drop it from X."
+                )
 
 
 def _warn_prior_scale(spec: ModelSpec, outcome: np.ndarray) -> None:
@@ -185,14 +198,16 @@ def _warn_prior_scale(spec: ModelSpec, outcome: np.ndarray) -> None:
         )
 
 
-def _centered_groups(spec: ModelSpec, n, m, outcome, effect, Z) -> np.ndarray:
-    """1 for the groups (``n`` rows, ``m`` treated) sampled centred, 0 for non-centred."""
+def _centered_groups(spec: ModelSpec, n, group_start, outcome, Z) -> np.ndarray:
+    """1 for the groups sampled centred, 0 for non-centred."""
     if spec.parameterization == "centered":
         return np.ones(n.shape)  # the padding groups added later stay non-centred
     if spec.parameterization == "noncentered" or spec.family != "gaussian":
         return np.zeros(n.shape)
+    # the outcome's total sd overstates the noise: conservative in both rules
+    se = float(outcome.std()) * group_start.unit_se[:, 1:]
     return centred_groups(
-        n, m, effect, Z, outcome_sd=float(outcome.std()), prior_sd_scale=spec.priors.sd
+        group_start.estimate[:, 1:], se, Z, prior_sd_scale=spec.priors.sd
     )
 
 
@@ -206,8 +221,9 @@ def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
         else None
     )
     coding, treat = TreatmentCoding.learn_and_encode(
-        treatment, n_rows=n_rows, treated_value=spec.treated_value
-    )
+        treatment, n_rows=n_rows, treated_value=spec.treated_value,
+        control_value=spec.control_value, treatment_type=spec.treatment_type,
+    )  # fmt: skip
     trials, exposure = _trials_and_exposure(spec, frame)
     outcome, categories = _outcome(spec, y, n_rows, trials)
     n_features = frame.shape[1]
@@ -224,15 +240,16 @@ def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
             "this sampler handles well; bin continuous modifiers (bins={...}) or use "
             "fewer modifiers."
         )
+    q, n_effects = len(design.predictor_names), coding.n_effects
     check_fit_memory(
         n_rows=n_rows,
-        n_coef=len(design.control_names) + 2 * len(design.predictor_names) + 1,
+        n_coef=len(design.control_names) + q + n_effects * (1 + q),
         n_groups=design.n_groups,
         n_draws=spec.n_draws,
         row_level=not (spec.family == "gaussian" and spec.reduce_data),
     )
     controls = design.control_matrix(frame)
-    _reject_treatment_as_control(design, controls, treat)
+    _reject_treatment_as_control(design, frame, controls, treatment, treat)
     if spec.family == "gaussian":
         _warn_prior_scale(spec, outcome)
 
@@ -250,26 +267,21 @@ def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
         likelihood = likelihood.pad(padded_cell_count(likelihood.x.shape[0]))
         kind = Likelihood.CELLS
     elif spec.reduce_data:
-        likelihood, start, group_start = gaussian_cell_statistics(rows)
+        likelihood, start, group_start = gaussian_statistics(rows)
         kind = Likelihood.GAUSSIAN_MARGINAL if spec.marginalized else Likelihood.GAUSSIAN_CELLS
     else:
         likelihood = gaussian_row_data(rows)
+        group_start = gaussian_statistics(rows)[2]  # the groups' own estimates, for centring
         kind = Likelihood.GAUSSIAN_ROWS
     n = rows.group_counts.astype(np.int64)
     n_treated = rows.treated_counts.astype(np.int64)
     centred = levels = None
     level_dims = ()
     if spec.structure == "nested" and kind != Likelihood.GAUSSIAN_MARGINAL:
-        # the groups' raw effects: least-squares cell estimates, or arm means
-        effect = (
-            group_start.estimate[:, 1]
-            if group_start is not None
-            else np.diff(rows.arm_means())[:, 0]
-        )
-        flag = _centered_groups(spec, n, n_treated, outcome, effect, design.Z)
+        flag = _centered_groups(spec, n, group_start, outcome, design.Z)
         if flag.any():  # else the cheaper all-non-centred model
             centred = CentredGroups(flag=flag, Z=design.Z, xbar=xbar)
-            if group_start is not None:
+            if kind == Likelihood.GAUSSIAN_CELLS:
                 start = start.merged(start_centred(group_start, flag))
     if spec.structure == "additive":
         bases = tuple(design.level_bases())
@@ -291,6 +303,7 @@ def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
         level_dims=level_dims,
         family=spec.family,
         n_categories=n_categories if spec.family == "ordinal" else 0,
+        n_effects=n_effects,
     )
     return PreparedData(
         rows=rows, design=design, treatment=coding, xbar=xbar, data=data, sizes=sizes, n=n,

@@ -38,7 +38,8 @@ def _matching_groups(groups: pd.DataFrame, values: Mapping, what: str) -> np.nda
 def _one_group(groups: pd.DataFrame, values: Mapping, what: str) -> int:
     found = _matching_groups(groups, values, what)
     if found.size != 1:
-        known = group_labels(groups.iloc[:5], list(groups.columns[:-2]))
+        known = group_labels(groups.iloc[:5], [c for c in groups.columns
+                                               if c not in ("n", "n_treated")])  # fmt: skip
         problem = "no training group" if found.size == 0 else f"{found.size} groups"
         raise ValueError(
             f"{what}={dict(values)} matches {problem}; give a level for every modifier so "
@@ -78,20 +79,57 @@ def contrast(posterior, modifier, level, reference, *, prob, scale="response", c
         (i, reference_of[key.iloc[i]]) for i in at_level if key.iloc[i] in reference_of
     ]
     table = _difference_table(posterior, index_pairs, prob, scale, category)
-    keep = groups.iloc[[i for i, _ in index_pairs]][others].reset_index(drop=True)
-    return pd.concat([keep, table.drop(columns=["a", "b"])], axis=1)
+    rows = [i for i, _ in index_pairs] * posterior.n_effects  # the table is effect by effect
+    keep = groups.iloc[rows][others].reset_index(drop=True)
+    table = table.drop(columns=["a", "b"])
+    if "treatment" in table:
+        keep.insert(0, "treatment", table.pop("treatment"))
+    return pd.concat([keep, table], axis=1)
 
 
 def _difference_table(posterior, index_pairs, prob, scale, category) -> pd.DataFrame:
-    draws = posterior.group_effect_draws(scale, category)
+    """effect(a) - effect(b) per pair of groups, for every effect of the model."""
     first = np.array([i for i, _ in index_pairs], dtype=int)
     second = np.array([j for _, j in index_pairs], dtype=int)
-    difference = draws[:, first] - draws[:, second]
-    summary = summarize(difference, prob).rename(columns={"prob_positive": "prob_a_greater"})
     labels = posterior.group_labels
-    summary.insert(0, "b", [labels[j] for j in second])
-    summary.insert(0, "a", [labels[i] for i in first])
-    return summary
+    tables = []
+    for k in range(posterior.n_effects):
+        draws = posterior.group_effect_draws(scale, category, k)
+        difference = draws[:, first] - draws[:, second]
+        summary = summarize(difference, prob).rename(columns={"prob_positive": "prob_a_greater"})
+        summary.insert(0, "b", [labels[j] for j in second])
+        summary.insert(0, "a", [labels[i] for i in first])
+        tables.append(summary)
+    return posterior.with_effect_column(tables)
+
+
+def compare_arms(posterior, a, b, *, prob, scale="response", category=None):
+    """Within every group: the effect of arm ``a`` minus that of arm ``b`` (both against the
+    reference, so the reference cancels: arm a against arm b)."""
+    names = posterior.effect_names
+    reference = {str(c.control_value): c for c in posterior.treatment.columns
+                 if c.kind == "categorical"}  # fmt: skip
+
+    def draws_of(arm):
+        if str(arm) in names:
+            return posterior.group_effect_draws(scale, category, names.index(str(arm)))
+        if len(posterior.treatment.columns) == 1 and str(arm) in reference:
+            return 0.0  # the reference arm: no effect against itself
+        known = names + list(reference)
+        raise ValueError(f"arm {arm!r} is not an arm of the treatment; its arms are {known}.")
+
+    if str(a) == str(b):
+        raise ValueError(f"compare_arms needs two different arms; got {a!r} twice.")
+    difference = np.broadcast_to(
+        draws_of(a) - draws_of(b), posterior.group_effect_draws(scale, category, 0).shape
+    )
+    groups = posterior.groups.reset_index(drop=True)
+    summary = summarize(difference, prob).rename(columns={"prob_positive": "prob_a_greater"})
+    table = pd.concat([groups.drop(columns=["n_treated"], errors="ignore"), summary], axis=1)
+    table.insert(len(groups.columns) - ("n_treated" in groups.columns), "b", str(b))
+    table.insert(len(groups.columns) - ("n_treated" in groups.columns), "a", str(a))
+    table.attrs["scale"] = posterior.scale_name(scale, category)
+    return table
 
 
 def population_effect(
@@ -99,7 +137,19 @@ def population_effect(
     return_draws=False,
 ):  # fmt: skip
     """Average effect over a sample (weighted) or a poststratification table, and by level."""
-    row_weights, row_levels, draws = _population_rows(posterior, X, weights, population, scale)
+    tables, all_draws = [], []
+    for k in range(posterior.n_effects):
+        table, draws = _population_table(posterior, X, weights, population, by, prob, scale, k)
+        tables.append(table)
+        all_draws.append(draws)
+    table = posterior.with_effect_column(tables)
+    return (table, np.concatenate(all_draws, axis=1)) if return_draws else table
+
+
+def _population_table(posterior, X, weights, population, by, prob, scale, effect):
+    row_weights, row_levels, draws = _population_rows(
+        posterior, X, weights, population, scale, effect
+    )
     by = [by] if isinstance(by, str) else list(by or [])
     find_columns(row_levels, by, param="by")
     columns = [np.ones(len(row_weights), dtype=bool)]
@@ -121,10 +171,10 @@ def population_effect(
     table = pd.concat(
         [levels, pd.DataFrame({"weight": totals}), summarize(averages, prob)], axis=1
     )
-    return (table, averages) if return_draws else table
+    return table, averages
 
 
-def _population_rows(posterior, X, weights, population, scale):
+def _population_rows(posterior, X, weights, population, scale, effect):
     """Per row of the averaged table: weight, modifier levels, and effect draws (S, rows)."""
     names = posterior.design.modifier_names
     if population is not None:
@@ -137,21 +187,22 @@ def _population_rows(posterior, X, weights, population, scale):
         if not np.isfinite(counts).all() or (counts < 0).any() or counts.sum() <= 0:
             raise ValueError("population['count'] must be finite, non-negative, and not all 0.")
         assignment = posterior.assign(table)
-        draws = posterior.part_draws(assignment, "effect")
+        draws = posterior.part_draws(assignment, "effect", effect)
         if not posterior.on_link_scale(scale):
             if not (assignment.row_group < posterior.n_groups).all():
                 raise ValueError(
                     "groups unseen in training have no response-scale effect without "
                     "controls; use scale='link' or drop them from population."
                 )
-            draws = posterior.group_effect_draws(scale)
+            draws = posterior.group_effect_draws(scale, None, effect)
         levels = table[names].reset_index(drop=True)
         return counts, levels, draws[:, assignment.row_group]
     if X is None:
         if weights is not None:
             raise ValueError("weights need the rows they belong to: pass X as well.")
         groups = posterior.groups
-        return groups["n"].to_numpy(float), groups[names], posterior.group_effect_draws(scale)
+        draws = posterior.group_effect_draws(scale, None, effect)
+        return groups["n"].to_numpy(float), groups[names], draws
     frame = as_frame(X)
     if isinstance(weights, str):
         find_columns(frame, [weights], param="weights")
@@ -163,4 +214,4 @@ def _population_rows(posterior, X, weights, population, scale):
     )
     if not np.isfinite(w).all() or (w < 0).any():
         raise ValueError("weights must be finite and non-negative.")
-    return posterior.weighted_group_draws(frame, w, scale)
+    return posterior.weighted_group_draws(frame, w, scale, None, effect)

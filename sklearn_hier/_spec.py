@@ -52,6 +52,8 @@ class ModelSpec:
     trials: object
     exposure: object
     treated_value: object
+    control_value: object
+    treatment_type: str
     handle_unknown: str
     priors: Priors
     reduce_data: bool

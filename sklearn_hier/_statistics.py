@@ -1,20 +1,23 @@
 """Exact data reductions: what the Gaussian likelihood needs from the rows.
 
-With group-varying intercepts ``u0[g]`` and slopes ``u1[g]`` and population
-coefficients ``w`` on the (centred) row design ``x``, the residual sum of
-squares is a quadratic form whose coefficients are per-group sums
+Each row i of group g has a vector ``v_i = [1, t_i]`` (the constant and its
+treatment columns: one per effect); the group's varying intercept and slopes
+``u_g`` enter as ``u_g . v_i``. With population coefficients ``w`` on the
+(centred) row design ``x``, the residual sum of squares is a quadratic form
+whose coefficients are per-group sums
 
-    n_g, m_g = sum t, sx_g = sum x, sxt_g = sum t x, sy_g = sum y, syt_g = sum t y
+    B_g = sum v v',   X_g = sum v x',   R_g = sum v y
 
 and the global cross-products ``x'x``, ``x'y`` and ``y'y``. These are computed
 in one chunked pass, so the sampler's cost per gradient is
 O(groups x columns + columns^2) whatever the number of rows.
 
-Only the controls vary from row to row within a (group, arm) cell: the other
-columns (the group-level predictors, the treatment and their interactions) are
-constant there. So the pass over the rows needs just per-cell counts and sums
-of the controls and the outcome, and the cross-products of the controls and
-the outcome; everything else is assembled exactly from those cell totals.
+Only the controls and the treatment vary from row to row within a group: the
+group-level predictors are constant there, and every design column is linear
+in ``v`` and the controls. So the pass over the rows needs just each group's
+moments of ``v`` with itself, the controls and the outcome, and the global
+cross-products of the controls and the outcome; everything else is assembled
+exactly from those moments.
 """
 
 from dataclasses import dataclass
@@ -23,33 +26,45 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: Rows handled at once when accumulating statistics (bounds the extra memory).
+#: Rows handled at once when accumulating statistics (bounds the extra memory) ...
 CHUNK_ROWS = 1_000_000
+#: ... and at most this many values (rows x moment columns: about 128 MB).
+CHUNK_VALUES = 16_000_000
 
 
 @dataclass
 class RowDesign:
     """Row-level pieces of the population-level design, before centring.
 
-    The population-level columns are ``[controls, Z[g], t, t * Z[g]]``: the
+    The population-level columns are ``[controls, Z[g], t, t (x) Z[g]]``: the
     controls, the group-level predictors as main effects (they shift the
-    intercept), the treatment, and its interactions with the group-level
-    predictors (the lambda coefficients).
+    intercept), the treatment columns (one per effect), and each treatment
+    column's interactions with the group-level predictors (the lambda
+    coefficients, effect by effect).
     """
 
     controls: np.ndarray  # (n, p)
     Z: np.ndarray  # (G, q), per group
     group: np.ndarray  # (n,) int
-    treatment: np.ndarray  # (n,) 0/1
+    treatment: np.ndarray  # (n, E): arm indicators or doses, one column per effect
     outcome: np.ndarray  # (n,)
+
+    def __post_init__(self):
+        treatment = np.asarray(self.treatment, dtype=float)
+        self.treatment = treatment[:, None] if treatment.ndim == 1 else treatment
 
     @property
     def n_rows(self) -> int:
         return self.group.shape[0]
 
     @property
+    def n_effects(self) -> int:
+        return self.treatment.shape[1]
+
+    @property
     def n_coef(self) -> int:
-        return self.controls.shape[1] + 2 * self.Z.shape[1] + 1
+        q = self.Z.shape[1]
+        return self.controls.shape[1] + q + self.n_effects * (1 + q)
 
     @cached_property
     def group_counts(self) -> np.ndarray:
@@ -57,23 +72,28 @@ class RowDesign:
         return np.bincount(self.group, minlength=self.Z.shape[0]).astype(float)
 
     @cached_property
-    def treated_counts(self) -> np.ndarray:
-        """Treated rows per group (float)."""
-        return np.bincount(self.group, weights=self.treatment, minlength=self.Z.shape[0])
+    def treatment_sums(self) -> np.ndarray:
+        """(G, E) sums of each treatment column per group."""
+        G = self.Z.shape[0]
+        return np.stack(
+            [np.bincount(self.group, weights=t, minlength=G) for t in self.treatment.T], axis=1
+        )
 
-    def arm_means(self) -> np.ndarray:
-        """(G, 2) mean outcome of each group's control and treated rows (nan if none)."""
-        cell = 2 * self.group + self.treatment.astype(np.int64)
-        sums = np.bincount(cell, weights=self.outcome, minlength=2 * self.Z.shape[0])
-        counts = np.bincount(cell, minlength=2 * self.Z.shape[0])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (sums / counts).reshape(-1, 2)
+    @cached_property
+    def treated_counts(self) -> np.ndarray:
+        """(G, E) rows per group with a non-zero value of each treatment column."""
+        G = self.Z.shape[0]
+        return np.stack(
+            [np.bincount(self.group, weights=t != 0, minlength=G) for t in self.treatment.T],
+            axis=1,
+        )
 
     def columns(self, rows: slice) -> np.ndarray:
         g = self.group[rows]
-        t = self.treatment[rows][:, None]
+        t = self.treatment[rows]
         zg = self.Z[g]
-        return np.hstack([self.controls[rows], zg, t, t * zg])
+        interactions = (t[:, :, None] * zg[:, None, :]).reshape(t.shape[0], -1)
+        return np.hstack([self.controls[rows], zg, t, interactions])
 
     def column_means(self) -> np.ndarray:
         return self._column_means.copy()
@@ -81,13 +101,13 @@ class RowDesign:
     @cached_property
     def _column_means(self) -> np.ndarray:  # one pass over the rows, however often asked
         n = self.n_rows
-        treated = self.treated_counts
+        sums = self.treatment_sums
         return np.concatenate(
             [
                 self.controls.mean(axis=0),
                 self.group_counts @ self.Z / n,
-                [treated.sum() / n],
-                treated @ self.Z / n,
+                sums.sum(axis=0) / n,
+                (sums.T @ self.Z).ravel() / n,
             ]
         )
 
@@ -110,58 +130,64 @@ def pad_rows(value, extra: int, fill: float = 0.0):
     return np.concatenate([value, filler])
 
 
-class CellTotals(NamedTuple):
-    """Totals over the rows of each (group, arm) cell (cell ``2 g + t``), and the
-    controls' and outcome's cross-products: everything the rows contribute.
+class GroupMoments(NamedTuple):
+    """Per group, the moments of ``v = [1, t]`` with itself, the centred controls and the
+    centred outcome; globally, the controls' and outcome's cross-products: everything
+    the rows contribute.
 
     Sums over disjoint sets of rows (chunks, data partitions) add up with
     :meth:`plus`, so they can be computed wherever the rows live.
     """
 
-    count: np.ndarray  # (2G,)
-    control_sums: np.ndarray  # (2G, p), of the centred controls
-    outcome_sums: np.ndarray  # (2G,), of the centred outcome
+    vv: np.ndarray  # (G, D, D)
+    vc: np.ndarray  # (G, D, p), of the centred controls
+    vy: np.ndarray  # (G, D), of the centred outcome
     ctc: np.ndarray  # (p, p)
     cty: np.ndarray  # (p,)
     yty: float
 
     @classmethod
-    def of_rows(cls, design: "RowDesign", rows: slice, cbar, ybar: float) -> "CellTotals":
-        n_cells = 2 * design.Z.shape[0]
-        cell = 2 * design.group[rows] + design.treatment[rows].astype(np.int64)
+    def of_rows(cls, design: "RowDesign", rows: slice, cbar, ybar: float) -> "GroupMoments":
+        n_groups = design.Z.shape[0]
+        group = design.group[rows]
+        t = design.treatment[rows]
+        v = np.hstack([np.ones((t.shape[0], 1)), t])
         c = design.controls[rows] - cbar
         y = design.outcome[rows] - ybar
+        D, p = v.shape[1], c.shape[1]
+        # one weighted count per moment column: a loop over columns, never over rows
+        products = np.concatenate(
+            [(v[:, :, None] * v[:, None, :]).reshape(-1, D * D),
+             (v[:, :, None] * c[:, None, :]).reshape(-1, D * p), v * y[:, None]], axis=1,
+        )  # fmt: skip
         sums = np.stack(
-            [np.bincount(cell, weights=c[:, j], minlength=n_cells) for j in range(c.shape[1])],
-            axis=1,
-        ) if c.shape[1] else np.zeros((n_cells, 0))  # fmt: skip
+            [np.bincount(group, weights=col, minlength=n_groups) for col in products.T], axis=1
+        )
         return cls(
-            count=np.bincount(cell, minlength=n_cells).astype(float),
-            control_sums=sums,
-            outcome_sums=np.bincount(cell, weights=y, minlength=n_cells),
+            vv=sums[:, : D * D].reshape(n_groups, D, D),
+            vc=sums[:, D * D : D * D + D * p].reshape(n_groups, D, p),
+            vy=sums[:, D * D + D * p :],
             ctc=c.T @ c,
             cty=c.T @ y,
             yty=float(y @ y),
         )
 
-    def plus(self, other: "CellTotals") -> "CellTotals":
-        return CellTotals(*(a + b for a, b in zip(self, other, strict=True)))
+    def plus(self, other: "GroupMoments") -> "GroupMoments":
+        return GroupMoments(*(a + b for a, b in zip(self, other, strict=True)))
 
 
 class GaussianStatistics(NamedTuple):
     """Sufficient statistics of the Gaussian likelihood: per group (first axis G) and global.
 
     Everything is about the design centred at ``xbar`` (with a leading column
-    of ones) and the outcome centred at ``ybar``. Statistics of disjoint rows
-    in the same centring add (:meth:`plus`) and subtract (:meth:`minus`).
+    of ones) and the outcome centred at ``ybar``; ``v = [1, t]`` is uncentred.
+    Statistics of disjoint rows in the same centring add (:meth:`plus`) and
+    subtract (:meth:`minus`).
     """
 
-    n: np.ndarray  # (G,) rows
-    m: np.ndarray  # (G,) treated rows
-    sx: np.ndarray  # (G, K) sum of x
-    sxt: np.ndarray  # (G, K) sum of t x
-    sy: np.ndarray  # (G,) sum of y
-    syt: np.ndarray  # (G,) sum of t y
+    vv: np.ndarray  # (G, D, D) sum of v v'  (D = 1 + effects)
+    vx: np.ndarray  # (G, D, K) sum of v x'
+    vy: np.ndarray  # (G, D) sum of v y
     xtx: np.ndarray  # (K, K)
     xty: np.ndarray  # (K,)
     yty: float
@@ -169,12 +195,17 @@ class GaussianStatistics(NamedTuple):
     xbar: np.ndarray  # (K - 1,) the centring of the design columns
     ybar: float
 
-    PER_GROUP = ("n", "m", "sx", "sxt", "sy", "syt")
+    PER_GROUP = ("vv", "vx", "vy")
     SUMMED = PER_GROUP + ("xtx", "xty", "yty", "n_rows")
+
+    @property
+    def n(self) -> np.ndarray:
+        """(G,) rows per group."""
+        return self.vv[:, 0, 0]
 
     def pad(self, n_groups: int) -> "GaussianStatistics":
         """Append empty groups (all statistics zero) up to ``n_groups``."""
-        extra = n_groups - self.n.shape[0]
+        extra = n_groups - self.vv.shape[0]
         return self._replace(**{k: pad_rows(getattr(self, k), extra) for k in self.PER_GROUP})
 
     def _combine(self, other: "GaussianStatistics", sign: float) -> "GaussianStatistics":
@@ -196,7 +227,7 @@ class GaussianRows(NamedTuple):
     """The Gaussian model's data row by row (for checking the reduction)."""
 
     x: np.ndarray  # (n, K) centred design with a leading column of ones
-    t: np.ndarray
+    t: np.ndarray  # (n, E)
     g: np.ndarray
     y: np.ndarray  # centred outcome
     xbar: np.ndarray
@@ -232,65 +263,74 @@ class StartValues(NamedTuple):
 
 
 class GroupStart(NamedTuple):
-    """Least-squares estimates per group: (control-arm level, effect) and their standard errors."""
+    """Least-squares estimates per group, (reference level, effects), and their standard errors."""
 
-    estimate: np.ndarray  # (G, 2)
-    se: np.ndarray  # (G, 2)
+    estimate: np.ndarray  # (G, D)
+    se: np.ndarray  # (G, D)
+    unit_se: np.ndarray  # (G, D) the standard errors per unit of noise sd (inf: not estimable)
 
 
-def _assemble(design: "RowDesign", totals: CellTotals, xbar: np.ndarray, ybar: float):
-    """Gaussian statistics from the cell totals: the columns that are constant within a
-    cell (the group-level predictors, the treatment, their interactions) enter exactly."""
+def _group_maps(design: "RowDesign", xbar: np.ndarray) -> np.ndarray:
+    """(G, K, D): each group's map from ``v = [1, t]`` to the varying part of its centred
+    design row ``x - xbar`` (the controls enter separately).
+
+    Column 0 (the constant) carries ``[1, 0, Z_g - zbar, -tbar, -tzbar]``; column
+    1 + k (effect k) carries 1 at the treatment column k and ``Z_g`` at its
+    interactions.
+    """
     n_groups, q = design.Z.shape
+    p, E = design.controls.shape[1], design.n_effects
+    K = 1 + design.n_coef
+    zbar, tbar, tzbar = xbar[p : p + q], xbar[p + q : p + q + E], xbar[p + q + E :]
+    maps = np.zeros((n_groups, K, 1 + E))
+    maps[:, 0, 0] = 1.0
+    maps[:, 1 + p : 1 + p + q, 0] = design.Z - zbar
+    maps[:, 1 + p + q : 1 + p + q + E, 0] = -tbar
+    maps[:, 1 + p + q + E :, 0] = -tzbar
+    for k in range(E):
+        maps[:, 1 + p + q + k, 1 + k] = 1.0
+        start = 1 + p + q + E + k * q
+        maps[:, start : start + q, 1 + k] = design.Z
+    return maps
+
+
+def _assemble(design: "RowDesign", moments: GroupMoments, xbar: np.ndarray, ybar: float):
+    """Gaussian statistics from the group moments: every design column is linear in
+    ``v = [1, t]`` (with group-constant coefficients) and the controls, so it enters exactly."""
     p = design.controls.shape[1]
-    n_cells = 2 * n_groups
-    count = totals.count
-    # Row x = a + b: a = [0, centred controls, 0] varies within a cell, b = [1, 0, h]
-    # is the cell's constant part, h = [Z_g, t, t Z_g] - their means.
-    arm = np.tile([0.0, 1.0], n_groups)[:, None]
-    z_cells = np.repeat(design.Z, 2, axis=0)
-    zbar, tbar, tzbar = xbar[p : p + q], xbar[p + q], xbar[p + q + 1 :]
-    h = np.hstack([z_cells - zbar, arm - tbar, arm * z_cells - tzbar])
-    b = np.hstack([np.ones((n_cells, 1)), np.zeros((n_cells, p)), h])
-    a_sums = np.hstack(
-        [np.zeros((n_cells, 1)), totals.control_sums, np.zeros((n_cells, 2 * q + 1))]
-    )
-    within = np.zeros((b.shape[1], b.shape[1]))
-    within[1 : p + 1, 1 : p + 1] = totals.ctc
-    cross = a_sums.T @ b
-    xtx = within + cross + cross.T + (b * count[:, None]).T @ b
-    xty = np.concatenate([[0.0], totals.cty, np.zeros(2 * q + 1)]) + b.T @ totals.outcome_sums
-    x_sums = (a_sums + count[:, None] * b).reshape(n_groups, 2, -1)
-    y_sums = totals.outcome_sums.reshape(n_groups, 2)
-    counts = count.reshape(n_groups, 2)
+    maps = _group_maps(design, xbar)
+    controls = slice(1, 1 + p)
+    vx = np.einsum("gde,gke->gdk", moments.vv, maps)
+    vx[:, :, controls] += moments.vc
+    xtx = np.einsum("gkd,gde,gle->kl", maps, moments.vv, maps)
+    cross = np.einsum("gkd,gdp->kp", maps, moments.vc)
+    xtx[:, controls] += cross
+    xtx[controls, :] += cross.T
+    xtx[controls, controls] += moments.ctc
+    xty = np.einsum("gkd,gd->k", maps, moments.vy)
+    xty[controls] += moments.cty
     return GaussianStatistics(
-        n=counts.sum(axis=1),
-        m=counts[:, 1],
-        sx=x_sums.sum(axis=1),
-        sxt=x_sums[:, 1],
-        sy=y_sums.sum(axis=1),
-        syt=y_sums[:, 1],
-        xtx=xtx,
-        xty=xty,
-        yty=totals.yty,
-        n_rows=float(count.sum()),
-        xbar=np.asarray(xbar, dtype=float),
+        vv=moments.vv, vx=vx, vy=moments.vy, xtx=xtx, xty=xty, yty=moments.yty,
+        n_rows=float(moments.vv[:, 0, 0].sum()), xbar=np.asarray(xbar, dtype=float),
         ybar=float(ybar),
-    )
+    )  # fmt: skip
 
 
-def cell_totals(design: "RowDesign", *, xbar, ybar: float, chunk_rows: int = CHUNK_ROWS):
-    """:class:`CellTotals` of all rows, accumulated in chunks (bounds the extra memory)."""
-    cbar = np.asarray(xbar)[: design.controls.shape[1]]
+def group_moments(design: "RowDesign", *, xbar, ybar: float, chunk_rows: int | None = None):
+    """:class:`GroupMoments` of all rows, accumulated in chunks (bounds the extra memory)."""
+    p = design.controls.shape[1]
+    cbar = np.asarray(xbar)[:p]
+    D = 1 + design.n_effects
+    chunk_rows = chunk_rows or min(CHUNK_ROWS, max(1, CHUNK_VALUES // (D * (D + p + 1))))
     total = None
     for start in range(0, max(design.n_rows, 1), chunk_rows):
-        part = CellTotals.of_rows(design, slice(start, start + chunk_rows), cbar, ybar)
+        part = GroupMoments.of_rows(design, slice(start, start + chunk_rows), cbar, ybar)
         total = part if total is None else total.plus(part)
     return total
 
 
-def gaussian_cell_statistics(
-    design: "RowDesign", *, chunk_rows: int = CHUNK_ROWS, centre: tuple | None = None
+def gaussian_statistics(
+    design: "RowDesign", *, chunk_rows: int | None = None, centre: tuple | None = None
 ) -> tuple[GaussianStatistics, StartValues, GroupStart]:
     """Sufficient statistics of the Gaussian varying-slopes likelihood, and warm-up starts.
 
@@ -304,53 +344,63 @@ def gaussian_cell_statistics(
         xbar, ybar = design.column_means(), float(design.outcome.mean())
     else:
         xbar, ybar = np.asarray(centre[0], dtype=float), float(centre[1])
-    totals = cell_totals(design, xbar=xbar, ybar=ybar, chunk_rows=chunk_rows)
-    stats = _assemble(design, totals, xbar, ybar)
+    moments = group_moments(design, xbar=xbar, ybar=ybar, chunk_rows=chunk_rows)
+    stats = _assemble(design, moments, xbar, ybar)
+    n_group_terms = design.n_coef - design.controls.shape[1]
     start, group_start = least_squares_start(
-        totals, n_rows=design.n_rows, n_group_terms=2 * design.Z.shape[1] + 1, ybar=ybar
+        moments, n_rows=design.n_rows, n_group_terms=n_group_terms, ybar=ybar
     )
     return stats, start, group_start
 
 
+def _group_inverses(vv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per group, the pseudo-inverse of ``B_g = sum v v'`` and whether ``B_g`` is of full
+    rank (every effect estimable from the group's own rows)."""
+    D = vv.shape[-1]
+    scale = np.maximum(np.einsum("gdd->g", vv), 1e-300)[:, None, None]
+    full = np.linalg.matrix_rank(vv / scale, tol=1e-10) == D
+    return np.linalg.pinv(vv, hermitian=True), full
+
+
 def least_squares_start(
-    totals: CellTotals, *, n_rows: int, n_group_terms: int, ybar: float
+    moments: GroupMoments, *, n_rows: int, n_group_terms: int, ybar: float
 ) -> tuple[StartValues, GroupStart]:
-    """Starting values for the parameters the data pin down, from (group, arm) cell totals.
+    """Starting values for the parameters the data pin down, from the group moments.
 
     Stan starts every parameter uniformly in (-2, 2) on the unconstrained scale.
     With many rows, sigma, the control coefficients and the groups sampled
     centred have posterior sds of 1e-4 to 1e-2, so such a start lies thousands
     of sds away, and warm-up spends its first iterations travelling there.
-    These start at the least-squares fit with one mean per cell (the
-    fixed-effects regression), jittered uniformly by +-2 standard errors so
-    that chains still start apart; every other parameter keeps Stan's start.
-    The per-group estimates (level of the control arm, effect) are used for the
-    groups sampled centred.
+    These start at the least-squares fit with one intercept and slope per
+    group and effect (the fixed-effects regression), jittered uniformly by +-2
+    standard errors so that chains still start apart; every other parameter
+    keeps Stan's start. The per-group estimates (level at the reference, the
+    effects) are used for the groups sampled centred.
     """
-    count, control_sums, outcome_sums = totals.count, totals.control_sums, totals.outcome_sums
-    ctc, cty, yty = totals.ctc, totals.cty, totals.yty
+    vv, vc, vy = moments.vv, moments.vc, moments.vy
+    ctc, cty, yty = moments.ctc, moments.cty, moments.yty
     p = ctc.shape[0]
-    filled = count > 0
-    per_row = np.where(filled, 1.0 / np.where(filled, count, 1.0), 0.0)
-    within_ctc = ctc - (control_sums * per_row[:, None]).T @ control_sums
-    within_cty = cty - control_sums.T @ (outcome_sums * per_row)
-    within_yty = yty - float(outcome_sums**2 @ per_row)
+    inverse, full = _group_inverses(vv)
+    # the controls' regression within groups: project each group's v-span out
+    within_ctc = ctc - np.einsum("gdp,gde,geq->pq", vc, inverse, vc)
+    within_cty = cty - np.einsum("gdp,gde,ge->p", vc, inverse, vy)
+    within_yty = yty - float(np.einsum("gd,gde,ge->", vy, inverse, vy))
     beta = np.linalg.lstsq(within_ctc, within_cty, rcond=None)[0] if p else np.zeros(0)
     unexplained = np.diag(np.linalg.pinv(within_ctc)) if p else np.zeros(0)
-    dof = max(n_rows - int(filled.sum()) - p, 1)
+    rank = int(np.linalg.matrix_rank(vv[vv[:, 0, 0] > 0], tol=1e-10).sum()) if len(vv) else 0
+    dof = max(n_rows - rank - p, 1)
     sigma = np.sqrt(max(within_yty - float(beta @ within_cty), 1e-12) / dof)
     # a (near) exact fit would start sigma at ~0, where the Gaussian is degenerate:
     # start no lower than a thousandth of the outcome's sd (of 1 for a constant outcome)
     sigma = max(sigma, 1e-3 * (np.sqrt(yty / n_rows) if yty > 0 else 1.0))
     beta_se = sigma * np.sqrt(np.clip(unexplained, 0.0, None))
-    arms = np.where(filled, (outcome_sums - control_sums @ beta) * per_row, 0.0).reshape(-1, 2)
-    arm_se = (sigma * np.sqrt(per_row)).reshape(-1, 2)
-    both = filled.reshape(-1, 2).all(axis=1)[:, None]
+    estimate = np.einsum("gde,ge->gd", inverse, vy - vc @ beta)
+    estimate[:, 0] += ybar
+    unit_se = np.sqrt(np.clip(np.einsum("gdd->gd", inverse), 0.0, None))
     group_start = GroupStart(
-        estimate=np.where(
-            both, np.stack([arms[:, 0] + ybar, arms[:, 1] - arms[:, 0]], 1), 0.0
-        ),
-        se=np.where(both, np.stack([arm_se[:, 0], np.hypot(*arm_se.T)], 1), 1.0),
+        estimate=np.where(full[:, None], estimate, 0.0),
+        se=np.where(full[:, None], sigma * unit_se, 1.0),
+        unit_se=np.where(full[:, None], unit_se, np.inf),
     )
     if not (np.isfinite(beta).all() and np.isfinite(beta_se).all() and np.isfinite(sigma)):
         return StartValues.stan(), group_start  # degenerate controls: Stan's start throughout
@@ -381,7 +431,7 @@ def gaussian_row_data(design: "RowDesign") -> GaussianRows:
     x = np.hstack([np.ones((design.n_rows, 1)), design.columns(slice(None)) - xbar])
     return GaussianRows(
         x=x,
-        t=design.treatment.astype(float),
+        t=design.treatment,
         g=design.group.astype(np.int32),
         y=design.outcome - ybar,
         xbar=xbar,

@@ -71,6 +71,8 @@ class HeterogeneitySummary:
         Scale of the group effects (extremes, sd of draws, between-group sd).
     link_scale : str
         Scale of sigma_theta and the unexplained share: the model's link scale.
+    treatment : str or None
+        The effect summarised, when the model has more than one.
     """
 
     extremes: pd.DataFrame
@@ -81,12 +83,12 @@ class HeterogeneitySummary:
     prob: float
     scale: str = "outcome"
     link_scale: str = "outcome"
+    treatment: str | None = None
 
     def __str__(self) -> str:
         pct = f"{100 * self.prob:g}%"
-        lines = [
-            f"Treatment effect heterogeneity ({pct} intervals; effects on the {self.scale} scale)"
-        ]
+        which = "Treatment effect" if self.treatment is None else f"Effect of {self.treatment}:"
+        lines = [f"{which} heterogeneity ({pct} intervals; effects on the {self.scale} scale)"]
         for which, row in self.extremes.iterrows():
             lines.append(
                 f"  {which:<8} group effect {row['median']:.3f} "
@@ -114,6 +116,7 @@ def heterogeneity(
     *,
     scale: str = "outcome",
     link_scale: str = "outcome",
+    treatment: str | None = None,
 ) -> HeterogeneitySummary:
     """Summarise group effects ``effects`` (S, G).
 
@@ -151,4 +154,5 @@ def heterogeneity(
         prob=prob,
         scale=scale,
         link_scale=link_scale,
+        treatment=treatment,
     )

@@ -45,7 +45,7 @@ from ._model import ModelSizes
 from ._model_data import ModelData
 from ._prepared_data import prepare
 from ._spec import ModelSpec, Priors
-from ._statistics import RowDesign, gaussian_cell_statistics
+from ._statistics import RowDesign, gaussian_statistics
 from ._validation import as_frame
 
 #: The parameters a grid may hold: those that change only the priors, which is
@@ -352,7 +352,7 @@ class HierarchicalHTECV(BaseEstimator):
         held_out = RowDesign(rows.controls[test], rows.Z, rows.group[test],
                              rows.treatment[test], rows.outcome[test])  # fmt: skip
         stats = data.likelihood
-        test_stats, _, _ = gaussian_cell_statistics(held_out, centre=(stats.xbar, stats.ybar))
+        test_stats, _, _ = gaussian_statistics(held_out, centre=(stats.xbar, stats.ybar))
         fold = data._replace(likelihood=stats.minus(test_stats.pad(sizes.n_groups)))
         if sizes.structure == "additive":
             mtm, mty = additive_normal_equations(fold.likelihood, fold.levels, sizes.level_dims)

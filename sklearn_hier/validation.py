@@ -141,8 +141,8 @@ def validate(
     n_rows = frame.shape[0]
     outcome = numeric_outcome(y, n_rows=n_rows)
     treated_value = estimator.get_params().get("treated_value")
-    _, treat = TreatmentCoding.learn_and_encode(
-        treatment, n_rows=n_rows, treated_value=treated_value
+    _, treat = TreatmentCoding.learn_binary(
+        treatment, n_rows=n_rows, treated_value=treated_value, who="validate"
     )
     labels = np.asarray(treatment)
     if n_groups < 2 or n_rows < 2 * cv * n_groups:

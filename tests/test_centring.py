@@ -44,20 +44,28 @@ def test_rule_centres_groups_pinned_down_relative_to_the_spread():
     effect = np.concatenate([truth + rng.normal(0, 0.04, n_groups),
                              truth + rng.normal(0, 0.4, n_groups)])  # fmt: skip
     n = np.concatenate([big, small])
-    centred = centred_groups(n, n // 2, effect, np.zeros((2 * n_groups, 1)),
-                             outcome_sd=1.0, prior_sd_scale=1.0)  # fmt: skip
+    se = _balanced_se(n, n // 2)
+    centred = centred_groups(effect[:, None], se, np.zeros((2 * n_groups, 1)), prior_sd_scale=1.0)
     # half of sigma_theta (0.15) sits between the two standard errors
     assert centred[:n_groups].all() and not centred[n_groups:].any()
     # without any spread only the absolute bar, 0.02 x prior_sd_scale, applies
-    flat = centred_groups(n, n // 2, np.zeros(2 * n_groups), np.zeros((2 * n_groups, 1)),
-                          outcome_sd=1.0, prior_sd_scale=1.0)  # fmt: skip
-    assert not flat.any()
-    assert centred_groups(n, n // 2, np.zeros(2 * n_groups), np.zeros((2 * n_groups, 1)),
-                          outcome_sd=1.0, prior_sd_scale=3.0)[:n_groups].all()  # fmt: skip
+    zeros = np.zeros((2 * n_groups, 1))
+    assert not centred_groups(zeros, se, zeros, prior_sd_scale=1.0).any()
+    assert centred_groups(zeros, se, zeros, prior_sd_scale=3.0)[:n_groups].all()
     # a group with one arm has no standard error and is never centred
-    one_arm = centred_groups(np.array([5000, 5000]), np.array([0, 2500]), np.zeros(2),
-                             np.zeros((2, 1)), outcome_sd=1.0, prior_sd_scale=3.0)  # fmt: skip
+    one_arm = centred_groups(np.zeros((2, 1)), _balanced_se(np.array([5000, 5000]),
+                             np.array([0, 2500])), np.zeros((2, 1)), prior_sd_scale=3.0)
     assert one_arm.tolist() == [0.0, 1.0]
+    # with two effects a group is centred only when both are pinned down
+    both = np.column_stack([se[:, 0], se[::-1, 0]])
+    two = centred_groups(np.zeros((2 * n_groups, 2)), both, zeros, prior_sd_scale=3.0)
+    assert not two.any()
+
+
+def _balanced_se(n, m):
+    """Standard errors of a difference of two arm means (unit noise sd), (G, 1)."""
+    with np.errstate(divide="ignore"):
+        return np.sqrt(1.0 / m + 1.0 / (n - m))[:, None]
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from sklearn_hier._draws import as_jax
 from sklearn_hier._model import ModelSizes
 from sklearn_hier._model_data import AdditiveLevels, ModelData
 from sklearn_hier._spec import Priors
-from sklearn_hier._statistics import RowDesign, gaussian_cell_statistics
+from sklearn_hier._statistics import RowDesign, gaussian_statistics
 from sklearn_hier.datasets import make_grouped_hte
 
 PRIORS = Priors(intercept=1.0, coef=0.5)
@@ -23,14 +23,29 @@ def _tril(sd, rho):
     return np.asarray(sd)[:, None] * np.array([[1.0, 0.0], [rho, np.sqrt(1 - rho**2)]])
 
 
-def _problem(seed, n=150, n_groups=6, p=2, q=1):
+def _factor(sd, rho):
+    """Scale factor of the varying terms: one effect's (rho a number), or a random one's."""
+    if np.ndim(rho) == 0:
+        return _tril(sd, rho)
+    return np.asarray(sd)[:, None] * rho
+
+
+def _random_correlation_factor(size, seed):
+    a = np.random.default_rng(seed).normal(size=(size, 3 * size))
+    corr = np.corrcoef(a)
+    return np.linalg.cholesky(corr)
+
+
+def _problem(seed, n=150, n_groups=6, p=2, q=1, n_effects=1):
     rng = np.random.default_rng(seed)
     g = np.concatenate([np.arange(n_groups), rng.integers(0, n_groups, n - n_groups)])
     t = rng.integers(0, 2, n).astype(float)
+    if n_effects == 2:  # an arm indicator and a continuous dose
+        t = np.column_stack([t, rng.normal(0.5, 1.0, n)])
     rows = RowDesign(
         rng.normal(size=(n, p)), rng.normal(size=(n_groups, q)), g, t, rng.normal(1.0, 1.0, n)
     )
-    stats, _, _ = gaussian_cell_statistics(rows)
+    stats, _, _ = gaussian_statistics(rows)
     return rows, ModelData(stats)
 
 
@@ -52,19 +67,26 @@ def _dense(rows, offsets_design, offsets_cov, sigma):
 
 def _nested_offsets(rows, sd, rho):
     n, G = rows.n_rows, rows.Z.shape[0]
-    A = np.zeros((n, 2 * G))
-    A[np.arange(n), 2 * rows.group] = 1.0
-    A[np.arange(n), 2 * rows.group + 1] = rows.treatment
-    cov = _tril(sd, rho) @ _tril(sd, rho).T
+    width = 1 + rows.n_effects
+    A = np.zeros((n, width * G))
+    A[np.arange(n), width * rows.group] = 1.0
+    for k in range(rows.n_effects):
+        A[np.arange(n), width * rows.group + 1 + k] = rows.treatment[:, k]
+    cov = _factor(sd, rho) @ _factor(sd, rho).T
     return A, np.kron(np.eye(G), cov)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_nested_marginal_likelihood_is_the_integrated_normal_density(seed):
-    rows, data = _problem(seed)
-    sd, rho, sigma = [0.6, 0.3], 0.4 - 0.6 * seed, 0.9
-    sizes = ModelSizes("nested", "gaussian_marginal", rows.Z.shape[0], rows.n_coef)
-    phi = {"sd_group": np.asarray(sd), "L_group": _tril([1.0, 1.0], rho), "sigma": sigma}
+@pytest.mark.parametrize("seed, n_effects", [(0, 1), (1, 1), (2, 2)])
+def test_nested_marginal_likelihood_is_the_integrated_normal_density(seed, n_effects):
+    rows, data = _problem(seed, n_effects=n_effects)
+    if n_effects == 1:
+        sd, rho = [0.6, 0.3], 0.4 - 0.6 * seed
+    else:  # three varying terms with a random correlation
+        sd, rho = [0.6, 0.3, 0.2], _random_correlation_factor(3, seed)
+    sigma = 0.9
+    sizes = ModelSizes("nested", "gaussian_marginal", rows.Z.shape[0], rows.n_coef,
+                       n_effects=n_effects)  # fmt: skip
+    phi = {"sd_group": np.asarray(sd), "L_group": _factor(np.ones(len(sd)), rho), "sigma": sigma}
     with jax.enable_x64(True):
         value = float(marginal_loglik(as_jax(data), as_jax(PRIORS), sizes, as_jax(phi)))
     M, D, m0, y, s2 = _dense(rows, *_nested_offsets(rows, sd, rho), sigma)
@@ -79,11 +101,16 @@ def _nested_conditional_moments(rows, sd, rho, sigma):
     return cov @ (M.T @ y / s2 + np.linalg.solve(D, m0)), cov
 
 
-def test_nested_conditional_draws_have_the_exact_normal_moments():
-    rows, data = _problem(2, n_groups=4)
-    sd, rho, sigma = np.array([0.5, 0.4]), 0.3, 0.8
-    sizes = ModelSizes("nested", "gaussian_marginal", 4, rows.n_coef)
-    phi = {"sd_group": sd, "L_group": _tril([1.0, 1.0], rho), "sigma": sigma}
+@pytest.mark.parametrize("n_effects", [1, 2])
+def test_nested_conditional_draws_have_the_exact_normal_moments(n_effects):
+    rows, data = _problem(2, n_groups=4, n_effects=n_effects)
+    if n_effects == 1:
+        sd, rho = np.array([0.5, 0.4]), 0.3
+    else:
+        sd, rho = np.array([0.5, 0.4, 0.3]), _random_correlation_factor(3, 4)
+    sigma = 0.8
+    sizes = ModelSizes("nested", "gaussian_marginal", 4, rows.n_coef, n_effects=n_effects)
+    phi = {"sd_group": sd, "L_group": _factor(np.ones(len(sd)), rho), "sigma": sigma}
     n_draws = 20_000
     with jax.enable_x64(True):
         data = as_jax(data)
@@ -110,7 +137,7 @@ def test_additive_marginal_likelihood_is_the_integrated_normal_density():
                                      bins=None)  # fmt: skip
     rows = RowDesign(design.control_matrix(d.X), design.Z, row_group, d.treatment.astype(float),
                      d.y)  # fmt: skip
-    stats, _, _ = gaussian_cell_statistics(rows)
+    stats, _, _ = gaussian_statistics(rows)
     codes = design.level_codes_of(design.groups)
     bases = design.level_bases()
     level_dims = tuple(basis.shape for basis in bases)
@@ -132,7 +159,7 @@ def test_additive_marginal_likelihood_is_the_integrated_normal_density():
         per_row = basis[level_of_row]  # (n, dims)
         design_k = np.zeros((rows.n_rows, 2 * basis.shape[1]))
         design_k[:, 0::2] = per_row
-        design_k[:, 1::2] = per_row * rows.treatment[:, None]
+        design_k[:, 1::2] = per_row * rows.treatment[:, :1]
         blocks.append(design_k)
         cov = _tril(sds[k], rhos[k]) @ _tril(sds[k], rhos[k]).T
         covs.append(np.kron(np.eye(basis.shape[1]), cov))

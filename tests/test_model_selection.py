@@ -8,7 +8,7 @@ from sklearn.model_selection import KFold
 
 from sklearn_hier import HierarchicalHTE, HierarchicalHTECV
 from sklearn_hier._model_data import ModelData
-from sklearn_hier._statistics import RowDesign, gaussian_cell_statistics
+from sklearn_hier._statistics import RowDesign, gaussian_statistics
 from sklearn_hier.datasets import make_grouped_hte
 
 
@@ -30,7 +30,7 @@ def test_training_fold_statistics_are_the_sums_over_its_rows():
     rows = RowDesign(rng.normal(size=(n, 2)), rng.normal(size=(n_groups, 1)),
                      rng.integers(0, n_groups, n), rng.integers(0, 2, n).astype(float),
                      rng.normal(size=n))  # fmt: skip
-    data = ModelData(gaussian_cell_statistics(rows)[0])
+    data = ModelData(gaussian_statistics(rows)[0])
     test = np.sort(rng.choice(n, 100, replace=False))
     train = np.setdiff1d(np.arange(n), test)
     from sklearn_hier._model import ModelSizes
@@ -40,7 +40,7 @@ def test_training_fold_statistics_are_the_sums_over_its_rows():
     subset = RowDesign(rows.controls[train], rows.Z, rows.group[train], rows.treatment[train],
                        rows.outcome[train])  # fmt: skip
     stats = data.likelihood
-    direct, _, _ = gaussian_cell_statistics(subset, centre=(stats.xbar, stats.ybar))
+    direct, _, _ = gaussian_statistics(subset, centre=(stats.xbar, stats.ybar))
     for key in direct.SUMMED:
         np.testing.assert_allclose(getattr(fold.likelihood, key), getattr(direct, key),
                                    rtol=1e-10, atol=1e-8)  # fmt: skip

@@ -49,10 +49,11 @@ def _fit(X, y, t, **params):
         (lambda X, y, t: (X, y.astype(str).astype(object) + "x", t), "y must be numeric"),
         (lambda X, y, t: (X, y[:-1], t), "y has 39 values but X has 40 rows"),
         (lambda X, y, t: (X, y, t[:-2]), "treatment has 38 values but X has 40 rows"),
-        (lambda X, y, t: (X, y, t + 1), r"treatment must be binary, coded 0/1.*\['1', '2'\]"),
-        (lambda X, y, t: (X, y, np.arange(len(t)) % 3), "treatment must be binary"),
+        (lambda X, y, t: (X, y, t + 1), r"two values \['1', '2'\] that are not 0/1"),
+        (lambda X, y, t: (X, y, np.where(t == 1, "a", np.where(y > 0, "b", "c"))[:-1]),
+         "treatment has 39 values but X has 40 rows"),
         (lambda X, y, t: (X, y, np.ones_like(t)), "treatment has only one value"),
-        (lambda X, y, t: (X, y, np.where(t == 1, "yes", "no")), "pass treated_value="),
+        (lambda X, y, t: (X, y, np.where(t == 1, "yes", "no")), "Pass treated_value="),
         (lambda X, y, t: (X, y, None), "treatment is required"),
         (lambda X, y, t: (X.assign(t=t), y, t), "column 't' of X is the treatment itself"),
         (lambda X, y, t: (X.iloc[:0], y[:0], t[:0]), "X has no rows"),
@@ -97,7 +98,7 @@ def test_treated_value_maps_two_valued_treatment():
     labels = np.where(t == 1, "ally", "none")
     est = _fit(X, y, labels, treated_value="ally")
     assert est.groups_["n_treated"].sum() == t.sum()
-    with pytest.raises(ValueError, match="treated_value='allied' needs"):
+    with pytest.raises(ValueError, match="treated_value='allied' is not a value"):
         _fit(X, y, labels, treated_value="allied")
 
 

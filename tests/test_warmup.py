@@ -5,7 +5,7 @@ import pytest
 
 from sklearn_hier import HierarchicalHTE
 from sklearn_hier._spec import ModelSpec
-from sklearn_hier._statistics import RowDesign, gaussian_cell_statistics, start_centred
+from sklearn_hier._statistics import RowDesign, gaussian_statistics, start_centred
 
 
 def _warmup_depth(**params) -> int:
@@ -43,7 +43,7 @@ def _design(rng, n=200_000, n_groups=6):
 
 def test_least_squares_start_is_near_the_truth():
     design, level, effect = _design(np.random.default_rng(0))
-    _, start_values, group_start = gaussian_cell_statistics(design)
+    _, start_values, group_start = gaussian_statistics(design)
     loc, spread = start_values.loc, start_values.spread
     sigma_se = 1.0 / np.sqrt(2 * design.n_rows)  # sd of log(sigma-hat)
     assert loc["sigma"] == pytest.approx(np.log(1.5), abs=4 * sigma_se)
@@ -62,7 +62,7 @@ def test_least_squares_start_is_near_the_truth():
 
 def test_centred_start_applies_to_centred_groups_only():
     design, _, _ = _design(np.random.default_rng(1), n=5_000)
-    _, _, group_start = gaussian_cell_statistics(design)
+    _, _, group_start = gaussian_statistics(design)
     flag = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
     start = start_centred(group_start, flag)
     on = flag.astype(bool)

@@ -67,9 +67,10 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
         self._validate_params()
         frame = as_frame(X)
         n_rows = frame.shape[0]
-        self.treatment_coding_, treat = TreatmentCoding.learn_and_encode(
-            treatment, n_rows=n_rows, treated_value=self.treated_value
-        )
+        self.treatment_coding_, treat = TreatmentCoding.learn_binary(
+            treatment, n_rows=n_rows, treated_value=self.treated_value,
+            who=type(self).__name__,
+        )  # fmt: skip
         outcome = numeric_outcome(y, n_rows=n_rows)
         self.n_features_in_ = frame.shape[1]
         if all(isinstance(c, str) for c in frame.columns):
