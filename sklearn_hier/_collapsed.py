@@ -39,7 +39,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from ._model import ModelSizes, group_scales
+from ._model import ModelSizes
 from ._model_data import AdditiveLevels, ModelData
 from ._spec import Priors
 from ._statistics import GaussianStatistics
@@ -280,25 +280,40 @@ def _additive_conditional(key, data: ModelData, system: dict, sizes: ModelSizes)
 
 # ------------------------------------------------------------------ model and completion
 def _marginal_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
-    """``group_scales`` of the joint model; for one effect (2 x 2) with the LKJ prior written on
-    the correlation itself.
+    """``group_scales`` of the joint model, with the correlation's Cholesky factor built
+    from its canonical partial correlations, entry by entry.
 
-    LKJ(eta) on a 2 x 2 correlation matrix is the density (1 - rho^2)^(eta - 1)
-    on rho, which is far cheaper to evaluate and differentiate than the general
-    Cholesky-factor form; the factor ``L_<name>`` is recorded as a deterministic
-    site, so the draws look exactly like the joint model's.
+    The factor's below-diagonal entries follow from the partial correlations
+    ``c`` (each in (-1, 1)): ``L[i, j] = c_ij sqrt(1 - sum_{k<j} L[i, k]^2)`` and
+    ``L[i, i] = sqrt(1 - sum_{k<i} L[i, k]^2)``. The LKJ(eta) density of the
+    factor is proportional to ``prod_i L[i, i]^(dims - i - 1 + 2 (eta - 1))``
+    (Stan's ``lkj_corr_cholesky``, over the below-diagonal entries), and the map
+    from ``c`` has Jacobian ``prod_{i>j} sqrt(1 - sum_{k<j} L[i, k]^2)``. For the
+    few terms here this is far cheaper to evaluate and differentiate than the
+    general transform, and for one effect it is the LKJ density
+    ``(1 - rho^2)^(eta - 1)`` on the correlation itself. The factor ``L_<name>``
+    is recorded as a deterministic site, so the draws look exactly like the
+    joint model's.
     """
-    if dims != 2:
-        return group_scales(name, priors, dims)
-    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors.sd).expand([2]).to_event(1))
-    rho = numpyro.sample(f"corr_{name}", dist.Uniform(-1.0, 1.0))
-    numpyro.factor(f"lkj_{name}", (priors.lkj - 1.0) * jnp.log1p(-rho * rho))
-    chol = (
-        jnp.array([[1.0, 0.0], [0.0, 0.0]])
-        + jnp.array([[0.0, 0.0], [1.0, 0.0]]) * rho
-        + jnp.array([[0.0, 0.0], [0.0, 1.0]]) * jnp.sqrt(1.0 - rho * rho)
+    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors.sd).expand([dims]).to_event(1))
+    pairs = [(i, j) for i in range(1, dims) for j in range(i)]
+    partial = numpyro.sample(
+        f"corr_{name}", dist.Uniform(-1.0, 1.0).expand([len(pairs)]).to_event(1)
     )
-    numpyro.deterministic(f"L_{name}", chol)
+    rows, log_density = [], 0.0
+    for i in range(dims):
+        row, used = [], 0.0
+        for j in range(i):
+            remaining = 1.0 - used
+            value = partial[pairs.index((i, j))] * jnp.sqrt(remaining)
+            log_density = log_density + 0.5 * jnp.log(remaining)  # the Jacobian
+            used = used + value * value
+            row.append(value)
+        diagonal = jnp.sqrt(1.0 - used) if i else jnp.ones(())
+        log_density = log_density + (dims - i - 1 + 2.0 * (priors.lkj - 1.0)) * jnp.log(diagonal)
+        rows.append(jnp.stack(row + [diagonal] + [jnp.zeros(())] * (dims - i - 1)))
+    numpyro.factor(f"lkj_{name}", log_density)
+    chol = numpyro.deterministic(f"L_{name}", jnp.stack(rows))
     return sd[:, None] * chol
 
 
