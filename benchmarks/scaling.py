@@ -6,7 +6,9 @@ reduce and fit (first fit in the process, which may compile unless the
 persistent compilation cache already holds the sampler; and a second, warm
 fit), the process's peak resident memory, and predict_effect's rows per second
 (point estimates, and with 95% intervals). Run with
-``python benchmarks/scaling.py [--sizes 1000 10000 ...] [--draws 1000]``.
+``python benchmarks/scaling.py [--sizes 1000 10000 ...] [--draws 1000] [--treatments 2]``;
+``--treatments 2`` adds a second randomised binary treatment whose effect also
+varies by group, and fits both at once (three varying terms per group).
 
 ``--external`` also fits the same data and specification in brms (``Rscript``
 on PATH, see ``versus_brms_bambi.py`` for the setup) and in bambi with nutpie
@@ -31,19 +33,35 @@ from pathlib import Path
 import pandas as pd
 
 
-def one_size(n_rows: int, draws: int) -> dict:
+def with_second_treatment(data, seed: int = 1):
+    """The simulated experiment plus a second randomised binary treatment ``t2`` whose
+    effect varies by group (0.2 plus normal noise of sd 0.1 per group)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    second = (rng.uniform(size=len(data.y)) < 0.5).astype(float)
+    group_effect = 0.2 + rng.normal(0.0, 0.1, data.group.max() + 1)
+    y = data.y + group_effect[data.group] * second
+    treatment = pd.DataFrame({"t1": data.treatment, "t2": second})
+    return y, treatment
+
+
+def one_size(n_rows: int, draws: int, treatments: int = 1) -> dict:
     from sklearn_hier import HierarchicalHTE, SamplingWarning
     from sklearn_hier.datasets import make_grouped_hte
 
     warnings.simplefilter("ignore", SamplingWarning)
     data = make_grouped_hte(n_rows, n_levels=(2, 2, 2, 5), sigma_theta=0.1, random_state=0)
+    y, treatment = data.y, data.treatment
+    if treatments == 2:
+        y, treatment = with_second_treatment(data)
     input_mb = data.X.memory_usage().sum() / 2**20
     est = HierarchicalHTE(modifiers=data.modifiers, num_warmup=draws, num_samples=draws,
                           random_state=0)  # fmt: skip
     timings = []
     for _ in range(2):
         started = time.perf_counter()
-        est.fit(data.X, data.y, treatment=data.treatment)
+        est.fit(data.X, y, treatment=treatment)
         timings.append(time.perf_counter() - started)
     started = time.perf_counter()
     est.predict_effect(data.X)
@@ -119,6 +137,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*",
                         default=[1_000, 10_000, 100_000, 1_000_000, 10_000_000])  # fmt: skip
     parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--treatments", type=int, choices=(1, 2), default=1)
     parser.add_argument("--external", action="store_true")
     parser.add_argument("--external-sizes", type=int, nargs="*",
                         default=[1_000, 10_000, 100_000, 1_000_000])  # fmt: skip
@@ -128,7 +147,7 @@ def main() -> None:
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(one_size(args.child, args.draws)))
+        print(json.dumps(one_size(args.child, args.draws, args.treatments)))
         return
     if args.measure is not None:  # run a command; report its peak memory
         done = subprocess.run(json.loads(args.measure), capture_output=True, text=True)
@@ -138,13 +157,15 @@ def main() -> None:
     rows = []
     for n in args.sizes:
         result = subprocess.run(
-            [sys.executable, __file__, "--child", str(n), "--draws", str(args.draws)],
+            [sys.executable, __file__, "--child", str(n), "--draws", str(args.draws),
+             "--treatments", str(args.treatments)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
     table = pd.DataFrame(rows)
     table["warm_fit_vs_1k"] = table["warm_fit_s"] / table["warm_fit_s"].iloc[0]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; 4 chains x {args.draws} draws")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; 4 chains x {args.draws} "
+          f"draws; {args.treatments} treatment(s)")
     pd.set_option("display.width", 200)
     print(table.round(2).to_string(index=False))
     if args.external:

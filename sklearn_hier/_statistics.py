@@ -30,6 +30,8 @@ import numpy as np
 CHUNK_ROWS = 1_000_000
 #: ... and at most this many values (rows x moment columns: about 128 MB).
 CHUNK_VALUES = 16_000_000
+#: Up to this many 0/1 treatment columns, rows are summed per (group, pattern) cell.
+MAX_INDICATOR_COLUMNS = 8
 
 
 @dataclass
@@ -70,6 +72,15 @@ class RowDesign:
     def group_counts(self) -> np.ndarray:
         """Rows per group (float)."""
         return np.bincount(self.group, minlength=self.Z.shape[0]).astype(float)
+
+    @cached_property
+    def arm_patterns(self) -> int | None:
+        """2^E when every treatment column is a 0/1 indicator (binary treatments and arms): then
+        each row's ``v`` is one of 2^E patterns. None for doses (or too many columns)."""
+        t = self.treatment
+        if t.shape[1] > MAX_INDICATOR_COLUMNS or not ((t == 0.0) | (t == 1.0)).all():
+            return None
+        return 2 ** t.shape[1]
 
     @cached_property
     def treatment_sums(self) -> np.ndarray:
@@ -148,6 +159,8 @@ class GroupMoments(NamedTuple):
 
     @classmethod
     def of_rows(cls, design: "RowDesign", rows: slice, cbar, ybar: float) -> "GroupMoments":
+        if design.arm_patterns is not None:
+            return cls._of_cells(design, rows, cbar, ybar)
         n_groups = design.Z.shape[0]
         group = design.group[rows]
         t = design.treatment[rows]
@@ -167,6 +180,33 @@ class GroupMoments(NamedTuple):
             vv=sums[:, : D * D].reshape(n_groups, D, D),
             vc=sums[:, D * D : D * D + D * p].reshape(n_groups, D, p),
             vy=sums[:, D * D + D * p :],
+            ctc=c.T @ c,
+            cty=c.T @ y,
+            yty=float(y @ y),
+        )
+
+    @classmethod
+    def _of_cells(cls, design: "RowDesign", rows: slice, cbar, ybar: float) -> "GroupMoments":
+        """The same moments when ``v`` takes one of a few patterns (0/1 treatment columns):
+        counts and sums per (group, pattern) cell, then ``v`` applied per cell. Fewer
+        passes over the rows: one per control, plus the counts and the outcome."""
+        n_groups, P = design.Z.shape[0], design.arm_patterns
+        t = design.treatment[rows]
+        E = t.shape[1]
+        cell = design.group[rows] * P + (t @ (2 ** np.arange(E))).astype(np.int64)
+        c = design.controls[rows] - cbar
+        y = design.outcome[rows] - ybar
+        n_cells = n_groups * P
+        count = np.bincount(cell, minlength=n_cells).astype(float).reshape(n_groups, P)
+        sums = [np.bincount(cell, weights=c[:, j], minlength=n_cells) for j in range(c.shape[1])]
+        control_sums = np.stack(sums, -1) if sums else np.zeros((n_cells, 0))
+        outcome_sums = np.bincount(cell, weights=y, minlength=n_cells).reshape(n_groups, P)
+        bits = (np.arange(P)[:, None] >> np.arange(E)[None, :]) & 1
+        patterns = np.hstack([np.ones((P, 1)), bits])  # (P, D): v of each pattern
+        return cls(
+            vv=np.einsum("gp,pd,pe->gde", count, patterns, patterns),
+            vc=np.einsum("pd,gpc->gdc", patterns, control_sums.reshape(n_groups, P, -1)),
+            vy=outcome_sums @ patterns,
             ctc=c.T @ c,
             cty=c.T @ y,
             yty=float(y @ y),

@@ -64,7 +64,8 @@ def plot_coefficients(est, *, prob=0.95, ax=None):
     return ax
 
 
-def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, ax=None):
+def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, treatment=None,
+                             ax=None):  # fmt: skip
     """The note's Figure 2: the posterior of all group effects, extremes and median annotated.
 
     Parameters
@@ -77,6 +78,8 @@ def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, ax=No
         As in ``effect_by_group``.
     bins : int, default=60
         Histogram bins.
+    treatment : str, default=None
+        The effect to draw, when the model has more than one (see ``effect_names_``).
     ax : matplotlib Axes, default=None
 
     Returns
@@ -88,9 +91,11 @@ def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, ax=No
     """
     prob = check_prob(prob)
     posterior = est.posterior_
-    draws = posterior.group_effect_draws(scale)
+    effect = posterior.effect_index(treatment)
+    draws = posterior.group_effect_draws(scale, None, effect)
     # the groups heterogeneity_summary reports, so the two never disagree
-    extremes = est.heterogeneity_summary(prob, scale=scale).extremes
+    summary = est.heterogeneity_summary(prob, scale=scale, treatment=treatment)
+    extremes = summary.extremes
     ax = _axes(ax)
     heights, _, _ = ax.hist(
         draws.ravel(), bins=bins, density=True, color="lightgrey", edgecolor="white"
@@ -100,7 +105,8 @@ def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, ax=No
         for name, row in extremes.iterrows()
     ]
     _annotate_lines(ax, extremes["median"].to_numpy(), texts, data_top=float(np.max(heights)))
-    ax.set_xlabel(f"group treatment effect ({posterior.scale_name(scale)})")
+    what = "treatment" if treatment is None else str(treatment)
+    ax.set_xlabel(f"group effect of {what} ({posterior.scale_name(scale)})")
     ax.set_ylabel("posterior density")
     ax.set_title(f"Effects in {est.n_groups_} groups (all posterior draws)")
     return ax
@@ -145,7 +151,8 @@ def _axes_size_points(ax) -> tuple[float, float]:
     return 72 * figure_width * box.width, 72 * figure_height * box.height
 
 
-def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, scale="response"):
+def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, scale="response",
+                       treatment=None):  # fmt: skip
     """The note's Figure 3: group effects faceted by two modifiers, along a third, by a fourth.
 
     Parameters
@@ -160,6 +167,11 @@ def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, sca
         Modifier that colours the points (slightly offset so bars do not overlap).
     prob : float, default=0.95
     scale : {"response", "link"}, default="response"
+    treatment : str, default=None
+        With more than one effect: draw this one only. Otherwise every effect
+        gets its own panels: ``"treatment"`` can be given as ``x``, ``rows``,
+        ``cols`` or ``hue`` like a modifier, and by default fills the first of
+        ``cols``, ``rows`` and ``hue`` left free.
 
     Returns
     -------
@@ -168,6 +180,22 @@ def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, sca
     """
     plt = _pyplot()
     table = est.effect_by_group(prob=prob, scale=scale)
+    if "treatment" in table.columns:
+        if treatment is not None:
+            effect = est.posterior_.effect_index(treatment)
+            table = table[table["treatment"] == est.effect_names_[effect]]
+        elif "treatment" not in (x, rows, cols, hue):
+            if cols is None:
+                cols = "treatment"
+            elif rows is None:
+                rows = "treatment"
+            elif hue is None:
+                hue = "treatment"
+            else:
+                raise ValueError(
+                    f"the model has {len(est.effect_names_)} effects; pass treatment=<one of "
+                    f"{est.effect_names_}> or free one of rows, cols and hue for them."
+                )
     for name in (x, rows, cols, hue):
         if name is not None and name not in table.columns:
             raise ValueError(
@@ -220,7 +248,11 @@ def _fmt(value) -> str:
 
 
 def _levels(table, name) -> list:
-    return [None] if name is None else sorted(table[name].unique().tolist(), key=_sort_key)
+    if name is None:
+        return [None]
+    if name == "treatment":  # the effects, in the model's order
+        return table[name].unique().tolist()
+    return sorted(table[name].unique().tolist(), key=_sort_key)
 
 
 def _sort_key(value):

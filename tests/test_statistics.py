@@ -14,6 +14,9 @@ def _random_design(rng, n=500, n_groups=7, p=3, q=2, treatments="binary"):
     binary = (rng.uniform(size=n) < 0.4).astype(float)
     if treatments == "binary":
         treatment = binary
+    elif treatments == "arms":  # a three-arm treatment: two indicators, summed per cell
+        arm = rng.integers(0, 3, n)
+        treatment = np.column_stack([arm == 1, arm == 2]).astype(float)
     else:  # a three-arm treatment's two indicators and a continuous dose
         arm = rng.integers(0, 3, n)
         treatment = np.column_stack([arm == 1, arm == 2, rng.normal(1.0, 2.0, n)]).astype(float)
@@ -26,7 +29,7 @@ def _random_design(rng, n=500, n_groups=7, p=3, q=2, treatments="binary"):
     )
 
 
-@pytest.mark.parametrize("treatments", ["binary", "arms_and_dose"])
+@pytest.mark.parametrize("treatments", ["binary", "arms", "arms_and_dose"])
 @pytest.mark.parametrize("chunk_rows", [1_000_000, 64])
 def test_cell_loglik_equals_row_loglik(chunk_rows, treatments):
     rng = np.random.default_rng(0)

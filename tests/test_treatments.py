@@ -183,7 +183,7 @@ def test_a_three_arm_fit_reports_every_arm(three_arms):
     assert isinstance(effects, pd.DataFrame) and effects.columns.tolist() == ["b", "c"]
     assert est.predict_effect(X.head(4).to_numpy()).shape == (4, 2)
     mean, lower, upper = est.predict_effect(X.head(4), return_interval=True)
-    assert (lower.to_numpy() <= mean.to_numpy()).all() and (mean.to_numpy() <= upper.to_numpy()).all()
+    assert ((lower <= mean).all() & (mean <= upper).all()).all()
     # a row's effect is its group's, arm by arm
     first = table[(table["m0"] == X.loc[0, "m0"]) & (table["m1"] == X.loc[0, "m1"])]
     np.testing.assert_allclose(effects.iloc[0].to_numpy(), first["mean"].to_numpy())
