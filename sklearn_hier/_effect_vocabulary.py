@@ -44,7 +44,7 @@ class EffectVocabularyMixin:
     """``effect``, ``effect_interval``, ``ate`` and ``ate_interval`` as EconML names them.
 
     Subclasses provide ``predict_effect(X, return_interval=..., prob=...)`` and
-    ``_average_effect(X, prob)`` returning the average effect over the rows of
+    ``_average_effect(X, prob, effect)`` returning the average effect over the rows of
     ``X`` (``None``: the training rows) and its interval.
     """
 
@@ -62,7 +62,7 @@ class EffectVocabularyMixin:
         -------
         effect : ndarray of shape (n_samples,)
         """
-        return _contrast_sign(T0, T1) * self.predict_effect(self._rows(X))
+        return self._sign(T0, T1) * self.predict_effect(self._rows(X))
 
     def effect_interval(self, X=None, *, T0=0, T1=1, alpha=0.05):
         """Lower and upper ``1 - alpha`` interval bounds of each row's effect (EconML's name).
@@ -71,7 +71,7 @@ class EffectVocabularyMixin:
         -------
         lower, upper : ndarray of shape (n_samples,)
         """
-        sign = _contrast_sign(T0, T1)
+        sign = self._sign(T0, T1)
         _, lower, upper = self.predict_effect(
             self._rows(X), return_interval=True, prob=1 - _check_alpha(alpha)
         )
@@ -79,14 +79,25 @@ class EffectVocabularyMixin:
 
     def ate(self, X=None, *, T0=0, T1=1) -> float:
         """Average effect over the rows of ``X`` (the training rows when ``None``)."""
-        estimate, _, _ = self._average_effect(X, 0.95)
-        return _contrast_sign(T0, T1) * estimate
+        sign = self._sign(T0, T1)
+        estimate, _, _ = self._average_effect(X, None)
+        return sign * estimate
 
     def ate_interval(self, X=None, *, T0=0, T1=1, alpha=0.05) -> tuple[float, float]:
         """``1 - alpha`` interval of the average effect over the rows of ``X``."""
-        sign = _contrast_sign(T0, T1)
+        sign = self._sign(T0, T1)
         _, lower, upper = self._average_effect(X, 1 - _check_alpha(alpha))
         return (lower, upper) if sign >= 0 else (-upper, -lower)
+
+    def _sign(self, T0, T1) -> float:
+        coding = getattr(self, "treatment_coding_", None)
+        if coding is not None and coding.n_effects > 1:
+            raise ValueError(
+                f"effect, effect_interval, ate and ate_interval speak of one binary treatment; "
+                f"this model has {coding.n_effects} effects {coding.effect_names}. Use "
+                "predict_effect(X) (one column per effect), compare_arms or population_effect."
+            )
+        return _contrast_sign(T0, T1)
 
     def _rows(self, X):
         if X is None:
@@ -95,5 +106,33 @@ class EffectVocabularyMixin:
             )
         return X
 
-    def _average_effect(self, X, prob) -> tuple[float, float, float]:  # pragma: no cover
-        raise NotImplementedError
+    def _average_effect(self, X, prob, effect: int = 0) -> tuple[float, float, float]:
+        raise NotImplementedError  # pragma: no cover
+
+    def average_effect(self, X=None, *, prob=0.95, treatment=None) -> tuple[float, float, float]:
+        """The average effect over the rows of ``X`` and its interval, for any treatment.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like, default=None
+            Rows to average over; ``None`` uses the training rows.
+        prob : float, default=0.95
+            Mass of the interval.
+        treatment : str, default=None
+            The effect, when the model has more than one (see ``effect_names_``).
+
+        Returns
+        -------
+        mean, lower, upper : float
+            The bounds are NaN for a method that gives no intervals.
+        """
+        names = list(getattr(self, "effect_names_", None) or [None])
+        if treatment is None and len(names) > 1:
+            raise ValueError(f"the model has {len(names)} effects {names}; pass treatment=.")
+        if treatment is not None and str(treatment) not in names:
+            raise ValueError(f"treatment={treatment!r} is not one of the effects {names}.")
+        effect = 0 if treatment is None else names.index(str(treatment))
+        try:
+            return self._average_effect(X, prob, effect)
+        except NoIntervalsError:
+            return self._average_effect(X, None, effect)

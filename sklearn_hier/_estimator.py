@@ -24,7 +24,7 @@ from ._persistence import load_model, save_model
 from ._posterior import FittedPosterior, assemble_posterior
 from ._prepared_data import prepare
 from ._spec import UNKNOWN_LEVEL_POLICIES, ModelSpec
-from ._summary import HeterogeneitySummary, check_prob, interval
+from ._summary import HeterogeneitySummary, check_prob, effects_by_column, interval
 from ._validation import numeric_outcome
 
 
@@ -504,16 +504,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
                                      category=category, effect=k)
             for k in range(posterior.n_effects)
         ]  # fmt: skip
-        if posterior.n_effects == 1:
-            return per_effect[0]
-        parts = zip(*per_effect, strict=True) if return_interval else [per_effect]
-        stacked = []
-        for part in parts:
-            values = np.column_stack(part)
-            if isinstance(X, pd.DataFrame):
-                values = pd.DataFrame(values, index=X.index, columns=posterior.effect_names)
-            stacked.append(values)
-        return tuple(stacked) if return_interval else stacked[0]
+        return effects_by_column(per_effect, posterior.effect_names, X,
+                                 with_interval=return_interval)  # fmt: skip
 
     def average_effect_draws(self, X=None, *, scale="response", category=None,
                              treatment=None) -> np.ndarray:  # fmt: skip
@@ -580,8 +572,10 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             X, scale=scale, category=category, effect=posterior.effect_index(treatment)
         )
 
-    def _average_effect(self, X, prob) -> tuple[float, float, float]:
-        draws = self.average_effect_draws(X)
+    def _average_effect(self, X, prob, effect: int = 0) -> tuple[float, float, float]:
+        draws = self._fitted().average_effect_draws(X, effect=effect)
+        if prob is None:
+            return float(draws.mean()), np.nan, np.nan
         lower, upper = interval(draws, prob)
         return float(draws.mean()), float(lower), float(upper)
 

@@ -34,6 +34,22 @@ def summarize(draws: np.ndarray, prob: float) -> pd.DataFrame:
     )
 
 
+def effects_by_column(per_effect: list, names: list, X, *, with_interval: bool):
+    """Row effects of every effect side by side: each effect's (n,) values, or its
+    (mean, lower, upper), as (n, effects) arrays (DataFrames named by effect when ``X`` is a
+    DataFrame). One effect keeps its (n,) shape."""
+    if len(per_effect) == 1:
+        return per_effect[0]
+    parts = zip(*per_effect, strict=True) if with_interval else [per_effect]
+    stacked = []
+    for part in parts:
+        values = np.column_stack(part)
+        if isinstance(X, pd.DataFrame):
+            values = pd.DataFrame(values, index=X.index, columns=list(names))
+        stacked.append(values)
+    return tuple(stacked) if with_interval else stacked[0]
+
+
 def point_and_interval(draws: np.ndarray, prob: float) -> tuple[float, float, float]:
     lower, upper = interval(draws, prob)
     return float(np.median(draws)), float(lower), float(upper)

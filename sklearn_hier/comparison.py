@@ -8,8 +8,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from ._design import Design, group_labels
-from ._effect_vocabulary import NoIntervalsError
-from ._treatment import coding_of, encode_for
+from ._treatment import TreatmentCoding, coding_of
 from ._validation import as_frame, column_vector, numeric_outcome
 from .metrics import RLossScorer, interval_coverage, interval_width, pehe, r_score
 
@@ -58,18 +57,35 @@ def _row_groups(groups, frame: pd.DataFrame, estimators: dict) -> tuple[np.ndarr
     return codes, [str(u) for u in uniques]
 
 
-def _group_estimates(est, frame, row_group, prob) -> np.ndarray:
+def _group_estimates(est, frame, row_group, prob, treatment=None) -> np.ndarray:
     """(n_groups, 3): each group's average effect over its rows, and its interval (or NaN)."""
     order = np.argsort(row_group, kind="stable")
     blocks = np.split(order, np.cumsum(np.bincount(row_group))[:-1])
-    parts = [frame.iloc[rows] for rows in blocks]
-    out = np.full((len(blocks), 3), np.nan)
-    out[:, 0] = [est.ate(part) for part in parts]
-    try:
-        out[:, 1:] = [est.ate_interval(part, alpha=1 - prob) for part in parts]
-    except NoIntervalsError:
-        pass
-    return out
+    return np.array([est.average_effect(frame.iloc[rows], prob=prob, treatment=treatment)
+                     for rows in blocks])  # fmt: skip
+
+
+def _true_effects(true_effect, names: list, n_rows: int) -> np.ndarray:
+    """(n, effects) true effects: a vector for one effect, a table (columns named as the
+    effects) or an (n, effects) array for several."""
+    if len(names) == 1 and not isinstance(true_effect, pd.DataFrame):
+        return column_vector(true_effect, name="true_effect", n_rows=n_rows).astype(float)[:, None]
+    if isinstance(true_effect, pd.DataFrame):
+        missing = [n for n in names if n not in true_effect.columns]
+        if missing:
+            raise ValueError(
+                f"true_effect has columns {list(true_effect.columns)}; it needs one per effect "
+                f"{names}."
+            )
+        values = true_effect[names].to_numpy(dtype=float)
+    else:
+        values = np.asarray(true_effect, dtype=float)
+    if values.shape != (n_rows, len(names)):
+        raise ValueError(
+            f"true_effect must have one column per effect {names} and one row per row of X; "
+            f"got shape {values.shape}."
+        )
+    return values
 
 
 def compare(
@@ -86,9 +102,11 @@ def compare(
         cloned before fitting.
     X, y, treatment
         The data, as for ``fit``.
-    true_effect : array-like of shape (n_samples,), default=None
-        The true effect of every row (simulations). Without it the table has
-        the R-loss score only.
+    true_effect : array-like of shape (n_samples,) or (n_samples, n_effects), default=None
+        The true effect of every row (simulations); with more than one effect
+        (multi-arm, several treatments) a DataFrame with one column per effect
+        name. Without it the table has the R-loss score only, which needs one
+        binary treatment.
     groups : array-like of row labels, list of column names, or None
         The groups whose effects are compared. ``None`` uses the first
         estimator's ``modifiers`` and ``bins``.
@@ -106,7 +124,9 @@ def compare(
         ``group_rmse`` of the group average effects, the row-level ``pehe``,
         the ``coverage`` and mean ``interval_width`` of the group intervals (NaN
         for methods without intervals); without truth, ``r_score`` (higher is
-        better; see :func:`sklearn_hier.metrics.r_score`). With truth,
+        better; see :func:`sklearn_hier.metrics.r_score`). With more than one
+        effect, one row per estimator and effect, named in a ``treatment``
+        column. With truth,
         ``pd.DataFrame(table.attrs["group_effects"])`` holds every method's
         group estimates and intervals beside the truth (what
         :func:`~sklearn_hier.plotting.plot_comparison` draws).
@@ -127,60 +147,92 @@ def compare(
     named = _named(estimators)
     row_group, labels = _row_groups(groups, frame, named)
     truth = None
-    if true_effect is not None:
-        truth = column_vector(true_effect, name="true_effect", n_rows=frame.shape[0])
-        truth = truth.astype(float)
-        group_truth = np.bincount(row_group, weights=truth) / np.bincount(row_group)
     residuals = None  # R-loss residuals, with the treatment coded as the estimators coded it
+    first_coding = coded = None
     rows, group_tables = [], []
     for name, est in named.items():
         est = clone(est)
         started = time.perf_counter()
         est.fit(frame, outcome, treatment=treatment)
         seconds = time.perf_counter() - started
-        effect = est.predict_effect(frame)
-        if truth is None and residuals is None:
-            residuals = RLossScorer(cv=r_loss_cv, random_state=random_state).residuals(
-                frame, outcome, treatment, coding=coding_of(est)
-            ) + (encode_for(est, treatment, n_rows=frame.shape[0]),)
-        if truth is None:
-            coded = encode_for(est, treatment, n_rows=frame.shape[0])
-            if not np.array_equal(coded, residuals[2]):
-                raise ValueError(
-                    f"{name} reads the treatment differently from the first estimator (check "
-                    "treated_value): every estimator must code it the same way."
+        coding = coding_of(est) or TreatmentCoding()  # one 0/1 treatment when it says none
+        matrix = coding.encode_matrix(treatment, n_rows=frame.shape[0])
+        if first_coding is None:
+            first_coding, coded = coding, matrix
+            if true_effect is not None:
+                truth = _true_effects(true_effect, coding.effect_names, frame.shape[0])
+                counts = np.bincount(row_group)
+                group_truth = np.stack(
+                    [np.bincount(row_group, weights=column) / counts for column in truth.T], 1
                 )
-            y_res, t_res = residuals[0], residuals[1]
+            elif not coding.single_binary:
+                raise ValueError(
+                    f"without true_effect, compare scores by the R-loss, which needs one binary "
+                    f"treatment; the treatment has effects {coding.effect_names}. Pass "
+                    "true_effect (simulations)."
+                )
+        elif coding.effect_names != first_coding.effect_names or not np.array_equal(
+            matrix, coded
+        ):
+            raise ValueError(
+                f"{name} reads the treatment differently from the first estimator (effects "
+                f"{coding.effect_names} against {first_coding.effect_names}; check "
+                "treated_value, control_value and treatment_type): every estimator must code "
+                "it the same way."
+            )
+        if truth is not None:
+            for k, effect_name in enumerate(coding.effect_names):
+                record, table = _scored_against_truth(
+                    est, frame, row_group, labels, prob, truth[:, k], group_truth[:, k],
+                    effect_name if len(coding.effect_names) > 1 else None,
+                )  # fmt: skip
+                record.update(estimator=name, fit_seconds=seconds)
+                rows.append(record)
+                group_tables.append(table.assign(estimator=name))
+            continue
+        effect = est.predict_effect(frame)
+        if residuals is None:
+            residuals = RLossScorer(cv=r_loss_cv, random_state=random_state).residuals(
+                frame, outcome, treatment, coding=coding
+            )
+        y_res, t_res = residuals[0], residuals[1]
         record = dict.fromkeys(COLUMNS, np.nan)
         record.update(estimator=name, fit_seconds=seconds, n_groups=int(row_group.max()) + 1)
-        if truth is None:
-            record["r_score"] = r_score(y_res, t_res, effect)
-        else:
-            estimates = _group_estimates(est, frame, row_group, prob)
-            record["group_rmse"] = pehe(group_truth, estimates[:, 0])
-            record["pehe"] = pehe(truth, effect)
-            if not np.isnan(estimates[:, 1:]).any():
-                lower, upper = estimates[:, 1], estimates[:, 2]
-                record["coverage"] = interval_coverage(group_truth, lower, upper)
-                record["interval_width"] = interval_width(lower, upper)
-            group_tables.append(
-                pd.DataFrame(
-                    {
-                        "estimator": name,
-                        "group": labels,
-                        "truth": group_truth,
-                        "mean": estimates[:, 0],
-                        "lower": estimates[:, 1],
-                        "upper": estimates[:, 2],
-                    }
-                )  # fmt: skip
-            )
+        record["r_score"] = r_score(y_res, t_res, effect)
         rows.append(record)
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    several = first_coding is not None and len(first_coding.effect_names) > 1
+    table = pd.DataFrame(rows, columns=(["estimator", "treatment"] + COLUMNS[1:]) if several
+                         else COLUMNS)  # fmt: skip
     if group_tables:  # for plot_comparison: every method's group estimates and the truth
+        group_tables = [t[["estimator"] + [c for c in t if c != "estimator"]]
+                        for t in group_tables]  # fmt: skip
         # plain lists: pandas compares attrs when frames are combined
         table.attrs["group_effects"] = pd.concat(group_tables, ignore_index=True).to_dict("list")
     return table
+
+
+def _scored_against_truth(est, frame, row_group, labels, prob, truth, group_truth, effect_name):
+    """One effect of a fitted estimator against the truth: the measures, and its group table."""
+    estimates = _group_estimates(est, frame, row_group, prob, effect_name)
+    effect = np.asarray(est.predict_effect(frame))
+    if effect_name is not None:
+        effect = effect[:, est.effect_names_.index(effect_name)]
+    record = dict.fromkeys(COLUMNS, np.nan)
+    record.update(n_groups=int(row_group.max()) + 1, group_rmse=pehe(group_truth, estimates[:, 0]),
+                  pehe=pehe(truth, effect))  # fmt: skip
+    if effect_name is not None:
+        record["treatment"] = effect_name
+    if not np.isnan(estimates[:, 1:]).any():
+        lower, upper = estimates[:, 1], estimates[:, 2]
+        record["coverage"] = interval_coverage(group_truth, lower, upper)
+        record["interval_width"] = interval_width(lower, upper)
+    table = pd.DataFrame({
+        "group": labels, "truth": group_truth, "mean": estimates[:, 0],
+        "lower": estimates[:, 1], "upper": estimates[:, 2],
+    })  # fmt: skip
+    if effect_name is not None:
+        table.insert(0, "treatment", effect_name)
+    return record, table
 
 
 def compare_replications(

@@ -263,7 +263,7 @@ def _is(table, name, level) -> np.ndarray:
     return np.ones(len(table), dtype=bool) if name is None else (table[name] == level).to_numpy()
 
 
-def plot_comparison(results, *, ax=None):
+def plot_comparison(results, *, treatment=None, ax=None):
     """Group effects by method side by side, with the truth when known.
 
     Parameters
@@ -273,6 +273,9 @@ def plot_comparison(results, *, ax=None):
         in ``results.attrs["group_effects"]``), or a long table with columns
         ``estimator``, ``group``, ``mean`` and optionally ``lower``, ``upper``
         and ``truth``.
+    treatment : str, default=None
+        The effect to draw, when the comparison has a ``treatment`` column
+        (more than one effect).
     ax : matplotlib Axes, default=None
 
     Returns
@@ -289,6 +292,11 @@ def plot_comparison(results, *, ax=None):
             f"plot_comparison needs columns estimator, group and mean; {sorted(missing)} are "
             "missing. Pass the table compare() returns."
         )
+    if "treatment" in long.columns:
+        effects = list(dict.fromkeys(long["treatment"]))
+        if treatment not in effects:
+            raise ValueError(f"the comparison has effects {effects}; pass treatment=<one of them>.")
+        long = long[long["treatment"] == treatment]
     methods = list(dict.fromkeys(long["estimator"]))
     first = long[long["estimator"] == methods[0]].set_index("group")
     order_by = (
@@ -312,7 +320,7 @@ def plot_comparison(results, *, ax=None):
     if "truth" in first and first["truth"].notna().all():
         ax.plot(position.loc[groups], first["truth"].loc[groups], "kx", markersize=6, label="truth")
     ax.set_xticks(position.to_numpy(), [str(g) for g in groups], rotation=90, fontsize=SMALL_FONT)
-    ax.set_ylabel("group effect")
+    ax.set_ylabel("group effect" if treatment is None else f"group effect of {treatment}")
     ax.legend(fontsize=SMALL_FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 

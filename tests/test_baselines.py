@@ -101,7 +101,7 @@ def test_missing_econml_names_the_extra(monkeypatch):
 
 
 def test_bad_input_gets_the_same_errors_as_the_core_estimator():
-    with pytest.raises(ValueError, match="treatment must be binary"):
+    with pytest.raises(ValueError, match="which one is treated is ambiguous"):
         InteractionHTE(modifiers=MODS).fit(DATA.X, DATA.y, treatment=DATA.treatment * 2)
     with pytest.raises(ValueError, match="not found in X"):
         CausalForestHTE(modifiers=["nope"]).fit(DATA.X, DATA.y, treatment=DATA.treatment)

@@ -29,7 +29,7 @@ class Oracle(EffectVocabularyMixin, BaseEstimator):
             return effect, effect - self.half_width, effect + self.half_width
         return effect
 
-    def _average_effect(self, X, prob):
+    def _average_effect(self, X, prob, effect=0):
         mean = float(self.predict_effect(X).mean())
         return mean, mean - self.half_width, mean + self.half_width
 

@@ -260,3 +260,111 @@ def test_group_effects_of_arms_and_doses_are_covered_at_the_nominal_rate(kind):
     # 0.012); dose: 160 (0.017). Three sds below nominal, and not far above.
     sd = np.sqrt(0.95 * 0.05 / covered.size)
     assert 0.95 - 3 * sd <= covered.mean() <= 0.995
+
+
+# ---------------------------------------------------------------- baselines
+def test_interaction_baseline_fits_one_slope_block_per_arm():
+    from sklearn_hier.baselines import InteractionHTE
+
+    X, y, t, truth = simulate("arms", n=3000, sigma_theta=0.0)
+    est = InteractionHTE(modifiers=["m0", "m1"]).fit(X, y, treatment=t)
+    assert est.effect_names_ == ["b", "c"] and "c:m1" in est.coef_names_
+    # the same least squares by hand: [1, control, m0, m1, arm b, arm c, arms x modifiers]
+    arms = np.column_stack([t == "b", t == "c"]).astype(float)
+    Z = X[["m0", "m1"]].to_numpy(float)
+    D = np.hstack([np.ones((len(y), 1)), X[["control"]], Z, arms,
+                   arms[:, :1] * Z, arms[:, 1:] * Z])  # fmt: skip
+    coef = np.linalg.lstsq(D, y, rcond=None)[0]
+    np.testing.assert_allclose(est.coef_, coef, atol=1e-10)
+    effects = est.predict_effect(X.head(5))
+    np.testing.assert_allclose(effects["c"], coef[5] + Z[:5] @ coef[8:10], atol=1e-10)
+    table = est.effect_by_group()
+    assert table["treatment"].unique().tolist() == ["b", "c"]
+    # no group-level noise: the regression is the true model, so it recovers the truth
+    merged = table.merge(truth, on=["treatment", "m0", "m1"])
+    assert np.abs(merged["mean"] - merged["effect"]).max() < 0.25
+    np.testing.assert_allclose(est.predict(X.head(3), "c") - est.predict(X.head(3), "a"),
+                               effects["c"].head(3), atol=1e-10)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["arms", "dose"])
+def test_econml_baselines_take_arms_and_doses(kind):
+    pytest.importorskip("econml")
+    from sklearn_hier.baselines import CausalForestHTE, MetaLearnerHTE
+
+    X, y, t, _ = simulate(kind, n=800)
+    forest = CausalForestHTE(modifiers=["m0", "m1"], n_estimators=40, random_state=0)
+    effects = forest.fit(X, y, treatment=t).predict_effect(X.head(6))
+    width = 2 if kind == "arms" else 1
+    assert np.shape(effects) == ((6, 2) if width == 2 else (6,))
+    assert np.isfinite(np.asarray(effects)).all()
+    if kind == "arms":
+        learner = MetaLearnerHTE(kind="DR", modifiers=["m0", "m1"], random_state=0)
+        table = learner.fit(X, y, treatment=t).effect_by_group()
+        assert table["treatment"].unique().tolist() == ["b", "c"]
+        assert (table["lower"] <= table["mean"]).all() and (table["mean"] <= table["upper"]).all()
+    else:
+        with pytest.raises(ValueError, match="MetaLearnerHTE takes binary or categorical"):
+            MetaLearnerHTE(kind="T", modifiers=["m0"]).fit(X, y, treatment=t)
+
+
+def test_single_treatment_baselines_say_so():
+    from sklearn_hier.baselines import BayesianCausalForestHTE, CausalForestHTE
+
+    X, y, t, _ = simulate("arms", n=300)
+    with pytest.raises(ValueError, match="BayesianCausalForestHTE takes binary treatments"):
+        BayesianCausalForestHTE(modifiers=["m0"]).fit(X, y, treatment=t)
+    several = pd.DataFrame({"x": (t == "b").astype(int), "z": (t == "c").astype(int)})
+    with pytest.raises(ValueError, match="CausalForestHTE takes one treatment column"):
+        CausalForestHTE(modifiers=["m0"]).fit(X, y, treatment=several)
+
+
+def test_econml_vocabulary_refuses_a_model_with_several_effects(three_arms):
+    est, X, *_ = three_arms
+    with pytest.raises(ValueError, match="speak of one binary treatment"):
+        est.ate(X)
+
+
+def test_compare_scores_every_arm_against_its_truth(three_arms):
+    from sklearn_hier import compare
+    from sklearn_hier.baselines import InteractionHTE
+
+    est, X, y, t, truth = three_arms
+    wide = truth.pivot_table(index=["m0", "m1"], columns="treatment", values="effect")
+    row_truth = wide.loc[list(zip(X["m0"], X["m1"], strict=True))].reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)  # short chains
+        table = compare([est, InteractionHTE(modifiers=["m0", "m1"])], X, y, t,
+                        true_effect=row_truth)  # fmt: skip
+    assert table[["estimator", "treatment"]].values.tolist() == [
+        ["HierarchicalHTE", "b"], ["HierarchicalHTE", "c"],
+        ["InteractionHTE", "b"], ["InteractionHTE", "c"],
+    ]  # fmt: skip
+    assert table["group_rmse"].notna().all() and table["coverage"].between(0, 1).all()
+    groups = pd.DataFrame(table.attrs["group_effects"])
+    assert set(groups["treatment"]) == {"b", "c"}
+    with pytest.raises(ValueError, match="needs one binary treatment"):
+        compare([InteractionHTE(modifiers=["m0"])], X, y, t)
+    with pytest.raises(ValueError, match="reads the treatment differently"):
+        compare([InteractionHTE(modifiers=["m0"]), InteractionHTE(modifiers=["m0"],
+                 control_value="c")], X, y, t, true_effect=row_truth)  # fmt: skip
+
+
+def test_figures_draw_one_effect_at_a_time_or_every_effect_in_its_panels(three_arms):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sklearn_hier.plotting import plot_effect_distribution, plot_group_effects
+
+    est, *_ = three_arms
+    fig = plot_group_effects(est, x="m1", hue="m0")  # the effects fill the columns
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["treatment=b", "treatment=c"]
+    one = plot_group_effects(est, x="m1", hue="m0", treatment="c")
+    assert len(one.axes) == 1
+    ax = plot_effect_distribution(est, treatment="b")
+    assert "effect of b" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="pass treatment="):
+        plot_effect_distribution(est)
+    plt.close("all")

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._design import Design, as_shown
 from .._effect_vocabulary import EffectVocabularyMixin, NoIntervalsError
-from .._summary import check_prob
+from .._summary import check_prob, effects_by_column
 from .._treatment import TreatmentCoding
 from .._validation import as_frame, frame_as_in_fit, numeric_outcome
 
@@ -34,10 +34,18 @@ class BaselineRows:
 class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
     """Base class: fit validation, groups from ``modifiers``, and the shared effect surface.
 
-    Subclasses implement ``_fit_rows(rows, y, t)``, ``_row_effects(rows, prob)``
-    (mean, or mean, lower, upper when ``prob`` is given) and
-    ``_mean_effect(rows, prob)`` (the average effect over ``rows`` and its interval).
+    Subclasses implement ``_fit_rows(rows, y, t)`` (``t``: 0/1 for one binary
+    treatment, else the (n, effects) matrix of arm indicators or doses),
+    ``_row_effects(rows, prob, effect)`` (mean, or mean, lower, upper when
+    ``prob`` is given) and ``_mean_effect(rows, prob, effect)`` (the average
+    effect over ``rows`` and its interval), and say in ``TREATMENT_KINDS`` and
+    ``SEVERAL_TREATMENTS`` which treatments they take.
     """
+
+    #: Kinds of treatment column the method takes.
+    TREATMENT_KINDS: tuple = ("binary",)
+    #: Whether it takes several treatment columns at once.
+    SEVERAL_TREATMENTS: bool = False
 
     #: Whether this method gives intervals (possibly depending on its parameters).
     def _gives_intervals(self) -> bool:
@@ -52,8 +60,10 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
             Modifiers and controls, as for :class:`~sklearn_hier.HierarchicalHTE`.
         y : array-like of shape (n_samples,)
             Outcome.
-        treatment : array-like of shape (n_samples,)
-            Binary treatment (0/1 or bool; see ``treated_value`` otherwise).
+        treatment : array-like of shape (n_samples,), or DataFrame of treatment columns
+            The treatment, read as :class:`~sklearn_hier.HierarchicalHTE` reads it
+            (``treated_value``, ``control_value`` and ``treatment_type`` mean the
+            same); each method says which kinds it takes.
 
         Returns
         -------
@@ -67,10 +77,16 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
         self._validate_params()
         frame = as_frame(X)
         n_rows = frame.shape[0]
-        self.treatment_coding_, treat = TreatmentCoding.learn_binary(
+        coding, treat = TreatmentCoding.learn_and_encode(
             treatment, n_rows=n_rows, treated_value=self.treated_value,
-            who=type(self).__name__,
+            control_value=getattr(self, "control_value", None),
+            treatment_type=getattr(self, "treatment_type", "auto"),
         )  # fmt: skip
+        self._check_treatment(coding)
+        self.treatment_coding_ = coding
+        self.effect_names_ = list(coding.effect_names)
+        if coding.single_binary:
+            treat = treat[:, 0]
         outcome = numeric_outcome(y, n_rows=n_rows)
         self.n_features_in_ = frame.shape[1]
         if all(isinstance(c, str) for c in frame.columns):
@@ -82,11 +98,27 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
         self._fit_rows(rows, outcome, treat, **row_arguments)
         self._training_rows = rows
         n = np.bincount(rows.group, minlength=self.design_.n_groups)
-        n_treated = np.bincount(rows.group, weights=treat, minlength=self.design_.n_groups)
         shown = as_shown(self.design_.groups[self.design_.modifier_names], self.design_.modifiers)
-        self.groups_ = shown.assign(n=n, n_treated=n_treated.astype(int))
+        self.groups_ = shown.assign(n=n)
+        if coding.single_binary:
+            n_treated = np.bincount(rows.group, weights=treat, minlength=self.design_.n_groups)
+            self.groups_["n_treated"] = n_treated.astype(int)
         self.n_groups_ = self.design_.n_groups
         return self
+
+    def _check_treatment(self, coding: TreatmentCoding) -> None:
+        name = type(self).__name__
+        if len(coding.columns) > 1 and not self.SEVERAL_TREATMENTS:
+            raise ValueError(
+                f"{name} takes one treatment column; got {len(coding.columns)} "
+                f"({coding.describe()}). HierarchicalHTE and InteractionHTE take several."
+            )
+        for column in coding.columns:
+            if column.kind not in self.TREATMENT_KINDS:
+                raise ValueError(
+                    f"{name} takes {' or '.join(self.TREATMENT_KINDS)} treatments; "
+                    f"{column.name!r} is {column.kind} ({column.describe()})."
+                )
 
     # ----------------------------------------------------------- row forms
     def _rows_of(self, frame: pd.DataFrame) -> BaselineRows:
@@ -141,21 +173,30 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
 
         Returns
         -------
-        effect : ndarray of shape (n_samples,)
-        lower, upper : ndarray of shape (n_samples,)
+        effect : ndarray of shape (n_samples,) or (n_samples, n_effects)
+            One column per effect when there is more than one (a DataFrame with
+            ``effect_names_`` as columns when ``X`` is a DataFrame).
+        lower, upper : same shape as ``effect``
             Only with ``return_interval=True``.
         """
         prob = check_prob(prob)
         rows = self._rows_of(self._frame(X))
-        if not return_interval:
-            return self._row_effects(rows, None)
-        self._check_intervals()
-        return self._row_effects(rows, prob)
+        if return_interval:
+            self._check_intervals()
+        per_effect = [
+            self._row_effects(rows, prob if return_interval else None, k)
+            for k in range(len(self.effect_names_))
+        ]
+        return effects_by_column(per_effect, self.effect_names_, X, with_interval=return_interval)
 
-    def _average_effect(self, X, prob) -> tuple[float, float, float]:
+    def _average_effect(self, X, prob, effect: int = 0) -> tuple[float, float, float]:
         check_is_fitted(self)
         rows = self._training_rows if X is None else self._rows_of(self._frame(X))
-        return self._average_effect_of(rows, check_prob(prob))
+        if prob is None:  # the point estimate only
+            return float(self._row_effects(rows, None, effect).mean()), np.nan, np.nan
+        if not self._gives_intervals():
+            self._check_intervals()
+        return self._average_effect_of(rows, check_prob(prob), effect)
 
     def ate_interval(self, X=None, *, T0=0, T1=1, alpha=0.05):
         self._check_intervals()
@@ -180,7 +221,8 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
         table : pandas.DataFrame
             One row per group: the modifiers, ``n`` (rows aggregated) and the
             group's ``mean`` effect, with ``lower`` and ``upper`` (NaN when the
-            method gives no intervals).
+            method gives no intervals). With more than one effect, one block of
+            rows per effect, named in a leading ``treatment`` column.
         """
         check_is_fitted(self)
         prob = check_prob(prob)
@@ -193,23 +235,30 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
         present, counts = np.unique(rows.group, return_counts=True)
         order = np.argsort(rows.group, kind="stable")
         blocks = np.split(order, np.cumsum(counts)[:-1])
-        estimates = np.array([self._average_effect_of(rows.take(b), prob) for b in blocks])
-        table = as_shown(levels.iloc[present].reset_index(drop=True), design.modifiers)
-        table["n"] = counts
-        table["mean"], table["lower"], table["upper"] = estimates.T
-        return table
+        tables = []
+        for k, name in enumerate(self.effect_names_):
+            estimates = np.array(
+                [self._average_effect_of(rows.take(b), prob, k) for b in blocks]
+            )
+            table = as_shown(levels.iloc[present].reset_index(drop=True), design.modifiers)
+            table["n"] = counts
+            table["mean"], table["lower"], table["upper"] = estimates.T
+            if len(self.effect_names_) > 1:
+                table.insert(0, "treatment", name)
+            tables.append(table)
+        return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
-    def _average_effect_of(self, rows: BaselineRows, prob) -> tuple[float, float, float]:
+    def _average_effect_of(self, rows: BaselineRows, prob, effect) -> tuple[float, float, float]:
         if self._gives_intervals():
-            return self._mean_effect(rows, prob)
-        return float(self._row_effects(rows, None).mean()), np.nan, np.nan
+            return self._mean_effect(rows, prob, effect)
+        return float(self._row_effects(rows, None, effect).mean()), np.nan, np.nan
 
     # ------------------------------------------------------------- hooks
     def _fit_rows(self, rows: BaselineRows, y: np.ndarray, t: np.ndarray) -> None:
         raise NotImplementedError  # pragma: no cover
 
-    def _row_effects(self, rows: BaselineRows, prob):
+    def _row_effects(self, rows: BaselineRows, prob, effect: int = 0):
         raise NotImplementedError  # pragma: no cover
 
-    def _mean_effect(self, rows: BaselineRows, prob) -> tuple[float, float, float]:
+    def _mean_effect(self, rows: BaselineRows, prob, effect: int = 0) -> tuple[float, float, float]:
         raise NotImplementedError  # pragma: no cover

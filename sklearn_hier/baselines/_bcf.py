@@ -133,7 +133,8 @@ class BayesianCausalForestHTE(BaselineHTE):
         y : array-like of shape (n_samples,)
             Outcome.
         treatment : array-like of shape (n_samples,)
-            Binary treatment (0/1 or bool; see ``treated_value`` otherwise).
+            Binary treatment (0/1 or bool; see ``treated_value`` otherwise): BCF
+            takes one binary treatment.
         propensity : array-like of shape (n_samples,), default=None
             Known probabilities of treatment, strictly between 0 and 1; ``None``
             cross-fits ``propensity_model``.
@@ -193,7 +194,7 @@ class BayesianCausalForestHTE(BaselineHTE):
         )  # fmt: skip
         return np.asarray(draws, dtype=float).reshape(n, -1)
 
-    def _row_effects(self, rows, prob):
+    def _row_effects(self, rows, prob, effect=0):
         draws = self._effect_draws(rows)
         effect = draws.mean(axis=1)
         if prob is None:
@@ -201,7 +202,7 @@ class BayesianCausalForestHTE(BaselineHTE):
         lower, upper = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=1)
         return effect, lower, upper
 
-    def _mean_effect(self, rows, prob):
+    def _mean_effect(self, rows, prob, effect=0):
         average = self._effect_draws(rows).mean(axis=0)  # the mean over rows, draw by draw
         lower, upper = np.quantile(average, [(1 - prob) / 2, (1 + prob) / 2])
         return float(average.mean()), float(lower), float(upper)

@@ -48,25 +48,50 @@ def _matrix(*blocks: np.ndarray) -> np.ndarray:
     return np.hstack([b for b in blocks if b.shape[1]])
 
 
+_TREATMENT_PARAMETERS = {
+    "treated_value": "no_validation",
+    "control_value": "no_validation",
+    "treatment_type": [StrOptions({"auto", "binary", "categorical", "continuous"})],
+}
+
+
 class _EconMLBaseline(BaselineHTE):
-    """Shared plumbing: rows to EconML's X/W, and EconML's inference results back."""
+    """Shared plumbing: rows to EconML's X/W, the treatment as EconML codes it, and
+    EconML's inference results back."""
 
     def _econml_inputs(self, rows: BaselineRows) -> dict:
         raise NotImplementedError  # pragma: no cover
 
-    def _row_effects(self, rows, prob):
-        inputs = self._econml_inputs(rows)
-        effect = np.ravel(self.model_.effect(inputs["X"]))
-        if prob is None:
-            return effect
-        lower, upper = self.model_.effect_interval(inputs["X"], alpha=1 - prob)
-        return effect, np.ravel(lower), np.ravel(upper)
+    @property
+    def _discrete(self) -> bool:
+        return self.treatment_coding_.columns[0].kind != "continuous"
 
-    def _mean_effect(self, rows, prob):
+    def _econml_treatment(self, t: np.ndarray) -> np.ndarray:
+        """EconML's T: arm labels 0 (control, the reference arm), 1, ..., or the dose."""
+        if not self._discrete:
+            return t.reshape(len(t), -1)[:, 0]
+        t = t.reshape(len(t), -1)
+        return (t @ np.arange(1, t.shape[1] + 1)).astype(int)
+
+    def _contrast(self, effect: int) -> dict:
+        """EconML's ``T0, T1`` of an effect: the reference against the arm, or a unit dose."""
+        return {"T0": 0, "T1": effect + 1} if self._discrete else {"T0": 0.0, "T1": 1.0}
+
+    def _row_effects(self, rows, prob, effect=0):
+        inputs = self._econml_inputs(rows)
+        contrast = self._contrast(effect)
+        estimate = np.ravel(self.model_.effect(inputs["X"], **contrast))
+        if prob is None:
+            return estimate
+        lower, upper = self.model_.effect_interval(inputs["X"], alpha=1 - prob, **contrast)
+        return estimate, np.ravel(lower), np.ravel(upper)
+
+    def _mean_effect(self, rows, prob, effect=0):
         X = self._econml_inputs(rows)["X"]
-        lower, upper = self.model_.ate_interval(X, alpha=1 - prob)
+        contrast = self._contrast(effect)
+        lower, upper = self.model_.ate_interval(X, alpha=1 - prob, **contrast)
         return (
-            float(np.ravel(self.model_.ate(X))[0]),
+            float(np.ravel(self.model_.ate(X, **contrast))[0]),
             float(np.ravel(lower)[0]),
             float(np.ravel(upper)[0]),
         )
@@ -94,14 +119,17 @@ class CausalForestHTE(_EconMLBaseline):
     max_depth : int, default=None
         Maximum tree depth.
     model_y, model_t : estimator, default=None
-        Nuisance models of the outcome and of the treatment (a classifier);
-        ``None`` uses gradient boosting and logistic regression.
+        Nuisance models of the outcome and of the treatment (a classifier, or
+        a regressor for a dose); ``None`` uses gradient boosting and logistic
+        regression (gradient boosting for a dose).
     cv : int, default=2
         Cross-fitting folds of the nuisance models.
     n_jobs : int, default=1
         Parallel jobs of the forest.
-    treated_value : scalar, default=None
-        The treated value of a two-valued treatment not coded 0/1.
+    treated_value, control_value, treatment_type
+        The treatment's coding, as in ``HierarchicalHTE``: one column, binary,
+        multi-arm (each arm against the reference) or a continuous dose (the
+        effect per unit).
     random_state : int or None, default=None
         Seed of the forest and the nuisance models.
 
@@ -132,14 +160,15 @@ class CausalForestHTE(_EconMLBaseline):
         "model_t": "no_validation",
         "cv": [Interval(Integral, 2, None, closed="left")],
         "n_jobs": [Integral, None],
-        "treated_value": "no_validation",
+        **_TREATMENT_PARAMETERS,
         "random_state": ["random_state"],
     }
+    TREATMENT_KINDS = ("binary", "categorical", "continuous")
 
     def __init__(
         self, *, modifiers=(), bins=None, n_estimators=400, min_samples_leaf=10,
         max_depth=None, model_y=None, model_t=None, cv=2, n_jobs=1, treated_value=None,
-        random_state=None,
+        control_value=None, treatment_type="auto", random_state=None,
     ):  # fmt: skip
         self.modifiers = modifiers
         self.bins = bins
@@ -151,6 +180,8 @@ class CausalForestHTE(_EconMLBaseline):
         self.cv = cv
         self.n_jobs = n_jobs
         self.treated_value = treated_value
+        self.control_value = control_value
+        self.treatment_type = treatment_type
         self.random_state = random_state
 
     def _econml_inputs(self, rows):
@@ -159,10 +190,11 @@ class CausalForestHTE(_EconMLBaseline):
     def _fit_rows(self, rows, y, t):
         dml = _econml("dml")
         seed = self.random_state if isinstance(self.random_state, Integral) else None
+        default_t = _default_classifier() if self._discrete else _default_regressor()
         self.model_ = dml.CausalForestDML(
             model_y=_seeded(self.model_y or _default_regressor(), seed),
-            model_t=_seeded(self.model_t or _default_classifier(), seed),
-            discrete_treatment=True,
+            model_t=_seeded(self.model_t or default_t, seed),
+            discrete_treatment=self._discrete,
             n_estimators=-(-int(self.n_estimators) // 4) * 4,
             min_samples_leaf=self.min_samples_leaf,
             max_depth=self.max_depth,
@@ -171,7 +203,7 @@ class CausalForestHTE(_EconMLBaseline):
             random_state=seed,
         )
         inputs = self._econml_inputs(rows)
-        self.model_.fit(y, t.astype(int), X=inputs["X"], W=inputs["W"])
+        self.model_.fit(y, self._econml_treatment(t), X=inputs["X"], W=inputs["W"])
 
 
 class MetaLearnerHTE(_EconMLBaseline):
@@ -210,8 +242,9 @@ class MetaLearnerHTE(_EconMLBaseline):
         Ignored by DR, whose intervals are analytic.
     cv : int, default=2
         Cross-fitting folds (DR).
-    treated_value : scalar, default=None
-        The treated value of a two-valued treatment not coded 0/1.
+    treated_value, control_value, treatment_type
+        The treatment's coding, as in ``HierarchicalHTE``: one column, binary or
+        multi-arm (each arm against the reference).
     random_state : int or None, default=None
         Seed of the models that take one.
 
@@ -243,13 +276,15 @@ class MetaLearnerHTE(_EconMLBaseline):
         "cate_model": "no_validation",
         "n_bootstrap": [Interval(Integral, 0, None, closed="left")],
         "cv": [Interval(Integral, 2, None, closed="left")],
-        "treated_value": "no_validation",
+        **_TREATMENT_PARAMETERS,
         "random_state": ["random_state"],
     }
+    TREATMENT_KINDS = ("binary", "categorical")
 
     def __init__(
         self, *, kind="T", modifiers=(), bins=None, model=None, propensity_model=None,
-        cate_model=None, n_bootstrap=0, cv=2, treated_value=None, random_state=None,
+        cate_model=None, n_bootstrap=0, cv=2, treated_value=None, control_value=None,
+        treatment_type="auto", random_state=None,
     ):  # fmt: skip
         self.kind = kind
         self.modifiers = modifiers
@@ -260,6 +295,8 @@ class MetaLearnerHTE(_EconMLBaseline):
         self.n_bootstrap = n_bootstrap
         self.cv = cv
         self.treated_value = treated_value
+        self.control_value = control_value
+        self.treatment_type = treatment_type
         self.random_state = random_state
 
     def _gives_intervals(self) -> bool:
@@ -278,12 +315,13 @@ class MetaLearnerHTE(_EconMLBaseline):
         regressor = _seeded(self.model or _default_regressor(), seed)
         classifier = _seeded(self.propensity_model or _default_classifier(), seed)
         inputs = self._econml_inputs(rows)
+        labels = self._econml_treatment(t)
         if self.kind == "DR":
             self.model_ = _econml("dr").LinearDRLearner(
                 model_propensity=classifier, model_regression=regressor, cv=self.cv,
                 random_state=seed,
             )  # fmt: skip
-            self.model_.fit(y, t.astype(int), X=inputs["X"], W=inputs["W"])
+            self.model_.fit(y, labels, X=inputs["X"], W=inputs["W"])
             return
         metalearners = _econml("metalearners")
         if self.kind == "S":
@@ -298,30 +336,34 @@ class MetaLearnerHTE(_EconMLBaseline):
         self.bootstrap_models_ = []
         rng = check_random_state(self.random_state)
         for _ in range(int(self.n_bootstrap)):
-            # resample within each arm so every replicate has both
+            # resample within each arm so every replicate has them all
             resample = np.concatenate(
-                [rng.choice(arm, arm.size) for arm in (np.flatnonzero(t == 0), np.flatnonzero(t))]
-            )
+                [rng.choice(arm, arm.size)
+                 for arm in (np.flatnonzero(labels == k) for k in np.unique(labels))]
+            )  # fmt: skip
             replicate = copy.deepcopy(self.model_)  # EconML learners are not clonable
-            replicate.fit(y[resample], t[resample].astype(int), X=inputs["X"][resample])
+            replicate.fit(y[resample], labels[resample], X=inputs["X"][resample])
             self.bootstrap_models_.append(replicate)
-        self.model_.fit(y, t.astype(int), X=inputs["X"])
+        self.model_.fit(y, labels, X=inputs["X"])
 
-    def _bootstrap_draws(self, rows) -> np.ndarray:
+    def _bootstrap_draws(self, rows, effect) -> np.ndarray:
         X = self._econml_inputs(rows)["X"]
-        return np.stack([np.ravel(m.effect(X)) for m in self.bootstrap_models_])
+        contrast = self._contrast(effect)
+        return np.stack([np.ravel(m.effect(X, **contrast)) for m in self.bootstrap_models_])
 
-    def _row_effects(self, rows, prob):
+    def _row_effects(self, rows, prob, effect=0):
         if self.kind == "DR" or prob is None:
-            return super()._row_effects(rows, prob)
-        effect = np.ravel(self.model_.effect(self._econml_inputs(rows)["X"]))
-        return self._normal_interval(effect, self._bootstrap_draws(rows), prob)
+            return super()._row_effects(rows, prob, effect)
+        X = self._econml_inputs(rows)["X"]
+        estimate = np.ravel(self.model_.effect(X, **self._contrast(effect)))
+        return self._normal_interval(estimate, self._bootstrap_draws(rows, effect), prob)
 
-    def _mean_effect(self, rows, prob):
+    def _mean_effect(self, rows, prob, effect=0):
         if self.kind == "DR":
-            return super()._mean_effect(rows, prob)
-        estimate = np.ravel(self.model_.effect(self._econml_inputs(rows)["X"])).mean()
-        draws = self._bootstrap_draws(rows).mean(axis=1, keepdims=True)
+            return super()._mean_effect(rows, prob, effect)
+        X = self._econml_inputs(rows)["X"]
+        estimate = np.ravel(self.model_.effect(X, **self._contrast(effect))).mean()
+        draws = self._bootstrap_draws(rows, effect).mean(axis=1, keepdims=True)
         return tuple(float(v[0]) for v in self._normal_interval(np.array([estimate]), draws, prob))
 
     @staticmethod

@@ -12,7 +12,9 @@ from ._base import BaselineHTE, BaselineRows
 class InteractionHTE(BaselineHTE):
     """Treatment effects from one regression with treatment x modifier interactions.
 
-    Fits ``y ~ 1 + controls + Z + t + t:Z`` by least squares, where ``Z`` are
+    Fits ``y ~ 1 + controls + Z + t + t:Z`` by least squares (one ``t`` and
+    ``t:Z`` block per effect for multi-arm, continuous or several treatments),
+    where ``Z`` are
     the modifiers encoded exactly as :class:`~sklearn_hier.HierarchicalHTE`
     encodes its group-level predictors (numeric as given, categoricals one-hot,
     binned columns as their bin means). A row's effect is ``b_t + Z . b_tZ``;
@@ -32,6 +34,10 @@ class InteractionHTE(BaselineHTE):
         Sandwich estimator; HC3 is the most reliable in small cells.
     treated_value : scalar, default=None
         The treated value of a two-valued treatment not coded 0/1.
+    control_value : scalar or dict, default=None
+        The reference arm, as in ``HierarchicalHTE``.
+    treatment_type : {"auto", "binary", "categorical", "continuous"}, default="auto"
+        How each treatment column is read, as in ``HierarchicalHTE``.
 
     Attributes
     ----------
@@ -58,18 +64,26 @@ class InteractionHTE(BaselineHTE):
         "bins": [dict, None],
         "cov_type": [StrOptions({"HC0", "HC1", "HC2", "HC3"})],
         "treated_value": "no_validation",
+        "control_value": "no_validation",
+        "treatment_type": [StrOptions({"auto", "binary", "categorical", "continuous"})],
     }
+    TREATMENT_KINDS = ("binary", "categorical", "continuous")
+    SEVERAL_TREATMENTS = True
 
-    def __init__(self, *, modifiers=(), bins=None, cov_type="HC3", treated_value=None):
+    def __init__(self, *, modifiers=(), bins=None, cov_type="HC3", treated_value=None,
+                 control_value=None, treatment_type="auto"):  # fmt: skip
         self.modifiers = modifiers
         self.bins = bins
         self.cov_type = cov_type
         self.treated_value = treated_value
+        self.control_value = control_value
+        self.treatment_type = treatment_type
 
     @staticmethod
     def _design_matrix(rows: BaselineRows, t: np.ndarray) -> np.ndarray:
-        t = t[:, None]
-        return np.hstack([np.ones_like(t), rows.controls, rows.Z, t, t * rows.Z])
+        t = t.reshape(t.shape[0], -1)  # (n, effects)
+        interactions = (t[:, :, None] * rows.Z[:, None, :]).reshape(t.shape[0], -1)
+        return np.hstack([np.ones((t.shape[0], 1)), rows.controls, rows.Z, t, interactions])
 
     def _fit_rows(self, rows, y, t) -> None:
         D = self._design_matrix(rows, t)
@@ -97,16 +111,25 @@ class InteractionHTE(BaselineHTE):
         self.coef_ = coef
         self.df_resid_ = n - k
         design = self.design_
+        effects = (
+            ["treatment"] if self.treatment_coding_.single_binary else self.effect_names_
+        )
         self.coef_names_ = (
-            ["Intercept"] + design.control_names + design.predictor_names + ["treatment"]
-            + [f"treatment:{name}" for name in design.predictor_names]
+            ["Intercept"] + design.control_names + design.predictor_names + effects
+            + [f"{e}:{name}" for e in effects for name in design.predictor_names]
         )  # fmt: skip
 
-    def _effect_contrasts(self, rows: BaselineRows) -> np.ndarray:
-        """(n, k) rows c with effect = c . coef: 1 on the treatment, Z on its interactions."""
+    def _effect_contrasts(self, rows: BaselineRows, effect: int) -> np.ndarray:
+        """(n, k) rows c with effect = c . coef: 1 on the effect's treatment column, Z on its
+        interactions."""
         n, q = rows.Z.shape
-        leading = self.coef_.size - q - 1
-        return np.hstack([np.zeros((n, leading)), np.ones((n, 1)), rows.Z])
+        E = len(self.effect_names_)
+        contrasts = np.zeros((n, self.coef_.size))
+        leading = self.coef_.size - E * (1 + q)
+        contrasts[:, leading + effect] = 1.0
+        start = leading + E + effect * q
+        contrasts[:, start : start + q] = rows.Z
+        return contrasts
 
     def _estimate(self, contrasts: np.ndarray, prob):
         effect = contrasts @ self.coef_
@@ -116,18 +139,20 @@ class InteractionHTE(BaselineHTE):
         half = stats.t.ppf(0.5 + prob / 2, self.df_resid_) * se
         return effect, effect - half, effect + half
 
-    def _row_effects(self, rows, prob):
-        return self._estimate(self._effect_contrasts(rows), prob)
+    def _row_effects(self, rows, prob, effect=0):
+        return self._estimate(self._effect_contrasts(rows, effect), prob)
 
-    def _mean_effect(self, rows, prob):
-        average = self._effect_contrasts(rows).mean(axis=0, keepdims=True)
+    def _mean_effect(self, rows, prob, effect=0):
+        average = self._effect_contrasts(rows, effect).mean(axis=0, keepdims=True)
         return tuple(float(v[0]) for v in self._estimate(average, prob))
 
     def predict(self, X, treatment):
         """Fitted outcome for each row of ``X`` under the given treatment."""
         check_is_fitted(self)
         frame = self._frame(X)
-        t = self.treatment_coding_.encode(treatment, n_rows=frame.shape[0], allow_scalar=True)
+        t = self.treatment_coding_.encode_matrix(
+            treatment, n_rows=frame.shape[0], allow_scalar=True
+        )
         rows = self._rows_of(frame)
         return self._design_matrix(rows, t) @ self.coef_
 
