@@ -263,7 +263,9 @@ class TreatmentColumn:
         if (index < 0).any():
             raise ValueError(
                 f"{_called(self.name)} values {_shown(pd.unique(array[index < 0]))} are not "
-                f"among those seen in fit: {self.describe()}. Pass those labels."
+                f"among those seen in fit: {self.describe()}. Pass those labels (an arm the "
+                "training rows lacked, as in a cross-validation fold without it, is unknown "
+                "to the model: stratify the folds by arm)."
             )
         if self.kind == "binary":
             return (index == 0).astype(np.float64)[:, None]

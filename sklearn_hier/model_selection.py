@@ -117,6 +117,32 @@ def _widest(grid_priors: list[Priors]) -> Priors:
     )
 
 
+def _check_every_arm_trains(prepared, folds) -> None:
+    """Every arm (the reference included) needs rows in every training fold: a fold without
+    one would score that arm's effect from its prior alone."""
+    coding = prepared.treatment
+    if coding.single_binary:
+        return
+    treatment, start = prepared.rows.treatment, 0
+    for column in coding.columns:
+        block = treatment[:, start : start + column.n_effects]
+        start += column.n_effects
+        if column.kind != "categorical":
+            continue
+        members = np.column_stack([1.0 - block.sum(axis=1), block])  # reference first
+        total = members.sum(axis=0)
+        for index, test in enumerate(folds):
+            missing = total - members[test].sum(axis=0) == 0
+            if missing.any():
+                arms = [str(column.levels[j]) for j in np.flatnonzero(missing)]
+                raise ValueError(
+                    f"training fold {index} has no rows of arm(s) {arms} of treatment "
+                    f"{column.name!r}; every arm must be seen in every fold. Stratify the "
+                    "folds by arm (e.g. cv=list(StratifiedKFold(5).split(X, treatment))) or "
+                    "use fewer folds."
+                )
+
+
 def _variance_phi(draws: dict) -> dict:
     """The variance parameters' draws from a sampler result, chains concatenated."""
     return {
@@ -278,8 +304,8 @@ class HierarchicalHTECV(BaseEstimator):
             Modifiers, group-level predictors and controls.
         y : array-like of shape (n_samples,)
             Outcome.
-        treatment : array-like of shape (n_samples,)
-            Binary treatment.
+        treatment : array-like of shape (n_samples,), or DataFrame of treatment columns
+            The treatment, of any kind ``HierarchicalHTE`` takes.
 
         Returns
         -------
@@ -295,6 +321,7 @@ class HierarchicalHTECV(BaseEstimator):
         prepared = prepare(spec, X, y, treatment)
         sizes, data, rows = prepared.sizes, prepared.data, prepared.rows
         folds = [test for _, test in check_cv(self.cv).split(as_frame(X))]
+        _check_every_arm_trains(prepared, folds)
         self.n_splits_ = len(folds)
         train_data = [self._training_fold(sizes, data, rows, test) for test in folds]
         grid_priors = [

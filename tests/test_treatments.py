@@ -368,3 +368,20 @@ def test_figures_draw_one_effect_at_a_time_or_every_effect_in_its_panels(three_a
     with pytest.raises(ValueError, match="pass treatment="):
         plot_effect_distribution(est)
     plt.close("all")
+
+
+def test_cross_validation_needs_every_arm_in_every_training_fold(three_arms):
+    from sklearn_hier import HierarchicalHTECV
+
+    _, X, y, t, _ = three_arms
+    rows = np.arange(len(t))
+    # the second split holds every row of arm c out: its training fold has none
+    splits = [(rows[rows % 2 == 0], rows[rows % 2 == 1]), (rows[t != "c"], rows[t == "c"])]
+    search = HierarchicalHTECV(estimator=HierarchicalHTE(modifiers=["m0", "m1"], **FAST),
+                               param_grid={"prior_sd_scale": [0.5, 1.0]}, cv=splits)
+    with pytest.raises(ValueError, match=r"training fold 1 has no rows of arm\(s\) \['c'\]"):
+        search.fit(X, y, treatment=t)
+    # the reference arm too
+    splits[1] = (rows[t != "a"], rows[t == "a"])
+    with pytest.raises(ValueError, match=r"training fold 1 has no rows of arm\(s\) \['a'\]"):
+        search.fit(X, y, treatment=t)
