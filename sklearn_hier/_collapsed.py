@@ -47,9 +47,9 @@ from ._statistics import GaussianStatistics
 
 # ------------------------------------------------------------------ small-block algebra
 # Each group's block is (1 + effects) square: a handful of rows. Written out
-# entry by entry over that static size, the factorisations run as a few
-# elementwise operations over all groups at once (and differentiate as such),
-# instead of one small LAPACK call per group.
+# entry by entry over that static size, the factorisation and inverse run as a
+# few elementwise operations over all groups at once (and differentiate as
+# such), instead of one small LAPACK call per group.
 def _batched_cholesky(a):
     """Lower Cholesky factors of a batch ``(..., D, D)`` of positive-definite matrices."""
     size = a.shape[-1]
@@ -66,29 +66,24 @@ def _batched_cholesky(a):
     return jnp.stack(rows, -2)
 
 
-def _forward(factor, b):
-    """Solve ``L x = b`` for a batch of lower-triangular ``L`` (..., D, D), ``b`` (..., D, M)."""
-    x = []
-    for i in range(factor.shape[-1]):
-        rest = b[..., i, :] - sum(factor[..., i, k, None] * x[k] for k in range(i))
-        x.append(rest / factor[..., i, i, None])
-    return jnp.stack(x, -2)
-
-
-def _backward(factor, b):
-    """Solve ``L' x = b`` for a batch of lower-triangular ``L`` (..., D, D), ``b`` (..., D, M)."""
+def _inverse_lower(factor):
+    """Inverses of a batch ``(..., D, D)`` of lower-triangular matrices (lower-triangular)."""
     size = factor.shape[-1]
-    x = [None] * size
-    for i in reversed(range(size)):
-        rest = b[..., i, :] - sum(factor[..., k, i, None] * x[k] for k in range(i + 1, size))
-        x[i] = rest / factor[..., i, i, None]
-    return jnp.stack(x, -2)
+    inverse = [[None] * size for _ in range(size)]
+    for i in range(size):
+        inverse[i][i] = 1.0 / factor[..., i, i]
+        for j in range(i):
+            total = sum(factor[..., i, k] * inverse[k][j] for k in range(j, i))
+            inverse[i][j] = -total * inverse[i][i]
+    zero = jnp.zeros_like(factor[..., 0, 0])
+    rows = [jnp.stack([inverse[i][j] if j <= i else zero for j in range(size)], -1)
+            for i in range(size)]  # fmt: skip
+    return jnp.stack(rows, -2)
 
 
 def _cov_precision(scale_tril):
     """Precision and log-determinant of Sigma = S S' (S lower-triangular)."""
-    eye = jnp.eye(scale_tril.shape[-1])
-    inverse = jax.scipy.linalg.solve_triangular(scale_tril, eye, lower=True)
+    inverse = _inverse_lower(scale_tril)
     return inverse.T @ inverse, 2.0 * jnp.sum(jnp.log(jnp.diag(scale_tril)))
 
 
@@ -110,16 +105,19 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma, n_coef: i
     ``R_g = sum v y`` is their data term. Everything is kept multiplied by
     ``s2 = sigma^2`` (the ``~`` quantities), which keeps it exact when sigma is
     tiny. Eliminating the offsets needs ``sum_g [X_g, R_g]' P~_g^-1 [X_g, R_g]``:
-    with each block factored as ``P~_g = C_g C_g'``, that is the cross-product
-    of ``C_g^-1 [X_g, R_g]`` over groups, which is what makes a gradient cheap.
+    each block is factored as ``P~_g = C_g C_g'``, its inverse formed entry by
+    entry as ``C_g^-T C_g^-1`` (the blocks are tiny), and the sum is two
+    batched products, which is what makes a gradient cheap.
     """
     stats = data.likelihood
     s2 = sigma * sigma
     precision, logdet_cov = _cov_precision(scale_tril)
     blocks = _batched_cholesky(stats.vv + s2 * precision)
+    inverse_factor = _inverse_lower(blocks)  # C_g^-1
+    inverse = jnp.einsum("gdi,gdj->gij", inverse_factor, inverse_factor)  # P~_g^-1
     coupled = jnp.concatenate([stats.vx, stats.vy[..., None]], axis=-1)
-    half = _forward(blocks, coupled)
-    eliminated = jnp.einsum("gdk,gdl->kl", half, half)
+    weighted = jnp.einsum("gdk,gde->gke", coupled, inverse)
+    eliminated = jnp.einsum("gke,gel->kl", weighted, coupled)
     k = n_coef + 1
     mean_w, var_w = _population_prior(data, priors, n_coef)
     schur = stats.xtx + jnp.diag(s2 / var_w) - eliminated[:k, :k]
@@ -129,7 +127,8 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma, n_coef: i
         "s2": s2,
         "chol": jnp.linalg.cholesky(schur),
         "rhs": rhs,
-        "blocks": blocks,
+        "inverse": inverse,
+        "inverse_factor": inverse_factor,
         "offsets_quad": eliminated[k, k],  # sum_g R_g' P~_g^-1 R_g
         "logdet": (logdet_cov, logdet_blocks),
         "prior_w": (mean_w, var_w),
@@ -169,12 +168,11 @@ def _nested_conditional(key, data: ModelData, system: dict) -> dict:
     mean = jax.scipy.linalg.cho_solve((chol, True), rhs)
     noise = jax.random.normal(key_w, rhs.shape)
     w = mean + scale * jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
-    # u_g | w ~ N(P~_g^-1 (R_g - X_g w), s2 P~_g^-1), with P~_g = C_g C_g'
-    blocks = system["blocks"]
-    residual = (data.likelihood.vy - data.likelihood.vx @ w)[..., None]
-    centre = _backward(blocks, _forward(blocks, residual))
+    # u_g | w ~ N(P~_g^-1 (R_g - X_g w), s2 P~_g^-1), with P~_g^-1 = C_g^-T C_g^-1
+    residual = data.likelihood.vy - data.likelihood.vx @ w
+    centre = jnp.einsum("gde,ge->gd", system["inverse"], residual)
     e = scale * jax.random.normal(key_u, residual.shape)
-    u = (centre + _backward(blocks, e))[..., 0]
+    u = centre + jnp.einsum("gdi,gd->gi", system["inverse_factor"], e)
     return {"w": w, "u": u}
 
 
