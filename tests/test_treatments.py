@@ -385,3 +385,37 @@ def test_cross_validation_needs_every_arm_in_every_training_fold(three_arms):
     splits[1] = (rows[t != "a"], rows[t == "a"])
     with pytest.raises(ValueError, match=r"training fold 1 has no rows of arm\(s\) \['a'\]"):
         search.fit(X, y, treatment=t)
+
+
+@pytest.mark.slow
+def test_region_as_a_four_arm_treatment_samples_cleanly(tomz_weeks):
+    modifiers = ["white", "male", "intl", "hawk"]
+    est = HierarchicalHTE(modifiers=modifiers, random_state=0)
+    X = tomz_weeks[modifiers + ["alliance", "regime", "stakes", "costs"]]
+    est.fit(X, tomz_weeks["force"], treatment=tomz_weeks["region"])  # warnings are errors
+    table = est.diagnostics()
+    assert table.attrs["divergences"] == 0 and (table["r_hat_max"] <= 1.01).all()
+    assert est.effect_names_ == ["Asia", "Eastern Europe", "South America"]
+    by_group = est.effect_by_group()
+    assert len(by_group) == 3 * est.n_groups_ and by_group["median"].abs().max() < 0.5
+
+
+@pytest.mark.slow
+def test_bernoulli_arms_are_recovered_on_the_link_scale():
+    rng = np.random.default_rng(3)
+    X, _, t, truth = simulate("arms", n=6000, sigma_theta=0.3, seed=3)
+    arms = np.column_stack([t == "b", t == "c"]).astype(float)
+    effects = truth.pivot_table(index=["m0", "m1"], columns="treatment", values="effect")
+    row_effects = effects.loc[list(zip(X["m0"], X["m1"], strict=True))].to_numpy()
+    eta = -0.3 + 0.4 * X["control"].to_numpy() + np.sum(row_effects * arms, axis=1)
+    y = (rng.uniform(size=len(t)) < 1 / (1 + np.exp(-eta))).astype(int)
+    est = HierarchicalHTE(modifiers=["m0", "m1"], family="bernoulli", random_state=0)
+    est.fit(X, y, treatment=t)
+    link = est.effect_by_group(scale="link").merge(truth, on=["treatment", "m0", "m1"])
+    covered = (link["lower"] <= link["effect"]) & (link["effect"] <= link["upper"])
+    # 40 intervals at 95%: 34 or fewer covered has probability below 0.01
+    assert covered.sum() >= 35
+    response = est.effect_by_group()
+    # the response-scale effect is a change in probability with the link effect's sign
+    agree = np.sign(response["median"]) == np.sign(link["median"])
+    assert agree[link["median"].abs() > 0.1].all() and response["median"].abs().max() < 0.5
