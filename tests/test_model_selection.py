@@ -59,11 +59,11 @@ def test_reweighted_scores_agree_with_scores_from_refitting_every_fold(spread_da
     keys = [f"split{k}_test_score" for k in range(4)]
     a = np.array([reweighted.cv_results_[k] for k in keys])
     b = np.array([refitted.cv_results_[k] for k in keys])
-    # per-row held-out log densities (about -1.39). Each fold's score is a
-    # log-mean over 4,000 draws of p(y_test | y_train, phi), whose log varies
-    # by well under 1 across draws: a Monte Carlo error below 0.03 / 300 rows
-    # = 1e-4 per row for each estimator; 5e-4 is five of those
-    np.testing.assert_allclose(a, b, atol=5e-4)
+    # per-row held-out log densities (about -1.39), each a Monte Carlo estimate:
+    # refitting the same search with another seed moved single scores by up to
+    # 3e-4 (refits) and 4e-4 (reweighting), so each has a Monte Carlo sd near
+    # 1.5e-4 and their difference near 2.2e-4; 1e-3 is four and a half of those
+    np.testing.assert_allclose(a, b, atol=1e-3)
 
 
 @pytest.mark.slow
