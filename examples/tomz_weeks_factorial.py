@@ -1,6 +1,6 @@
 """
 A factorial experiment: every randomised treatment's effect, by group, at once
-=============================================================================
+==============================================================================
 
 Tomz & Weeks randomised five features of the hypothetical crisis: an alliance,
 the regime type, the stakes, the costs and the region. The note's reanalysis

@@ -152,7 +152,6 @@ def test_recovers_response_scale_group_effects(family):
     # binomial, seeds 0-3: 15, 0, 0, 0 divergences here (4, 0, 0, 0 before the model took
     # several effects: the same density, other rounding); a chain that meets the neck
     # diverges a few times in a row. 20 is half a percent of the draws
-
     assert diagnostics.attrs["divergences"] <= 20
     assert diagnostics["r_hat_max"].max() <= 1.01
     response = est.effect_by_group()
