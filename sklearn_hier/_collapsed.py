@@ -315,6 +315,12 @@ def _marginal_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
     return sd[:, None] * chol
 
 
+def has_noise_scale(sizes: ModelSizes) -> bool:
+    """Whether sigma is a parameter: the Gaussian family's. Another family's statistics are
+    its likelihood's quadratic expansion, a Gaussian with known noise (sigma = 1)."""
+    return sizes.family == "gaussian"
+
+
 def _variance_sites(sizes: ModelSizes) -> list[str]:
     """Names of the varying (intercept, effect) pairs: one per group term."""
     if sizes.structure == "nested":
@@ -326,6 +332,8 @@ def _variance_parameters(priors: Priors, sizes: ModelSizes):
     """Sample sites of the variance parameters; returns the offsets' scale factors and sigma."""
     dims = 1 + sizes.n_effects
     trils = [_marginal_scales(name, priors, dims) for name in _variance_sites(sizes)]
+    if not has_noise_scale(sizes):
+        return trils, 1.0
     sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
     return trils, sigma
 
@@ -343,7 +351,7 @@ def _loglik(data: ModelData, system: dict, sizes: ModelSizes) -> jnp.ndarray:
 def _phi_system(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict):
     """The system at one draw ``phi`` of the constrained variance parameters."""
     trils = [phi[f"sd_{name}"][:, None] * phi[f"L_{name}"] for name in _variance_sites(sizes)]
-    return _system(data, priors, sizes, trils, phi["sigma"])
+    return _system(data, priors, sizes, trils, phi["sigma"] if has_noise_scale(sizes) else 1.0)
 
 
 def marginal_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
@@ -377,7 +385,7 @@ def marginal_loglik(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dic
 def variance_log_prior(priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
     """log p(phi): half-normal sds and sigma, LKJ correlations (normalised, so that
     densities under different prior scales can be compared)."""
-    total = dist.HalfNormal(priors.sigma).log_prob(phi["sigma"])
+    total = dist.HalfNormal(priors.sigma).log_prob(phi["sigma"]) if has_noise_scale(sizes) else 0.0
     for name in _variance_sites(sizes):
         total = total + jnp.sum(dist.HalfNormal(priors.sd).log_prob(phi[f"sd_{name}"]))
         dims = phi[f"L_{name}"].shape[-1]

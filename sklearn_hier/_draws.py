@@ -19,6 +19,11 @@ class SamplerResult:
     stats: dict[str, np.ndarray]
     losses: np.ndarray | None = None
 
+    def flat(self, name: str) -> np.ndarray:
+        """Draws of ``name`` as ``(chain * draw, ...)``, chains concatenated."""
+        values = np.asarray(self.draws[name])
+        return values.reshape((-1,) + values.shape[2:])
+
 
 def as_jax(tree):
     """Every array and number of a pytree (dicts, NamedTuples, ...) as a JAX array:

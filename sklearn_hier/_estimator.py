@@ -131,6 +131,21 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         draw whatever the number of rows or groups. ``False`` samples all
         parameters jointly, as brms does (``parameterization`` then applies).
         Ignored for other families and for ``inference="svi"``.
+    approximation : {"auto", "none", "laplace"}, default="auto"
+        Bernoulli, binomial and Poisson families: how the likelihood meets the
+        data. ``"none"`` is exact: rows with identical predictors are collapsed
+        into cells, and each gradient touches every cell, so with continuous
+        controls (no two rows alike) the cost grows with the rows.
+        ``"laplace"`` expands each row's log-likelihood to second order
+        around a pilot fit (each group's own intercept and effects): the
+        expansion is a Gaussian likelihood with known noise, so the rows reduce
+        to per-group statistics in a few passes and the sampler's cost no
+        longer depends on the rows. Every such fit is checked against the exact
+        likelihood on a subsample of rows (Pareto k of the importance ratios,
+        ``approximation_check_``) and warns when the approximation is not close
+        enough. ``"auto"`` stays exact up to 20,000 cells (or with
+        ``reduce_data=False``, ``inference="svi"`` or the ordinal family) and
+        uses ``"laplace"`` beyond.
     num_warmup, num_samples, num_chains : int, default=1000, 1000, 4
         NUTS warm-up iterations, kept draws per chain, and chains.
     target_accept : float, default=None
@@ -229,6 +244,12 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         Column names of ``X`` seen in fit, when they are all strings.
     fit_seconds_ : float
         Wall time of the last fit.
+    approximation_ : str
+        How the likelihood met the data: ``"none"`` (exact) or ``"laplace"``.
+    approximation_check_ : ApproximationCheck or None
+        With ``approximation_ == "laplace"``: the check against the exact
+        likelihood (``pareto_k``, ``rows_checked``, ``draws_checked``,
+        ``reliable``; see the user guide's "Big data").
     categories_ : list
         Ordinal family: the outcome's ordered categories.
 
@@ -288,6 +309,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         "lkj_concentration": [Interval(Real, 0, None, closed="neither")],
         "reduce_data": ["boolean"],
         "marginalize": ["boolean"],
+        "approximation": [StrOptions({"auto", "none", "laplace"})],
         "num_warmup": [Interval(Integral, 1, None, closed="left")],
         "num_samples": [Interval(Integral, 1, None, closed="left")],
         "num_chains": [Interval(Integral, 1, None, closed="left")],
@@ -331,6 +353,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         prior_cutpoint_scale=2.5,
         reduce_data=True,
         marginalize=True,
+        approximation="auto",
         num_warmup=1000,
         num_samples=1000,
         num_chains=4,
@@ -366,6 +389,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         self.prior_cutpoint_scale = prior_cutpoint_scale
         self.reduce_data = reduce_data
         self.marginalize = marginalize
+        self.approximation = approximation
         self.num_warmup = num_warmup
         self.num_samples = num_samples
         self.num_chains = num_chains
@@ -418,8 +442,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         started = time.perf_counter()
         params = self.get_params(deep=False)
         spec = ModelSpec.from_params(params)
-        prepared = prepare(spec, X, y, treatment)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        prepared = prepare(spec, X, y, treatment, seed=seed)
         result = run_inference(
             spec, prepared.sizes, prepared.data, n_rows=prepared.n_rows, seed=seed
         )
@@ -443,6 +467,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         self.effect_names_ = list(posterior.effect_names)
         self.seed_ = posterior.seed
         self.fit_seconds_ = posterior.fit_seconds
+        self.approximation_ = posterior.approximation
+        self.approximation_check_ = posterior.approximation_check
         self.n_features_in_ = posterior.n_features_in
         if posterior.feature_names_in is not None:
             self.feature_names_in_ = posterior.feature_names_in

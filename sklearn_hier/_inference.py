@@ -259,7 +259,7 @@ def run_nuts(
 def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, seed: int) -> dict:
     """Intercept, coefficients and offsets for every draw of the marginal model, all
     chains in one batched program (after sampling, so the chains' threads never run it)."""
-    shape = np.shape(draws["sigma"])  # (chain, draw)
+    shape = np.shape(next(v for k, v in draws.items() if k.startswith("sd_")))[:2]  # (chain, draw)
     phi = {k: np.reshape(v, (-1,) + np.shape(v)[2:]) for k, v in draws.items()}
     with jax.enable_x64(True):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)

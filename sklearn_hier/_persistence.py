@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ._approximation import ApproximationCheck
 from ._design import ColumnCoding, Design
 from ._posterior import FittedPosterior
 from ._prepared_data import RowPatterns
@@ -196,6 +197,11 @@ def save_model(posterior: FittedPosterior, path) -> None:
         "groups_counts": {"n": _plain(posterior.n), "n_treated": _plain(posterior.n_treated)},
         "diagnostics_": posterior.diagnostics.to_json(orient="split"),
         "patterns": _patterns_to_plain(posterior.patterns),
+        "approximation_": posterior.approximation,
+        "approximation_check_": (
+            None if posterior.approximation_check is None
+            else dict(vars(posterior.approximation_check))
+        ),
     }
     body = json.dumps(
         {
@@ -299,4 +305,9 @@ def load_model(path, default_params: dict) -> FittedPosterior:
         patterns=_patterns_from_plain(fitted["patterns"]),
         diagnostics=pd.read_json(io.StringIO(fitted["diagnostics_"]), orient="split"),
         fit_seconds=fitted["fit_seconds_"],
+        approximation=fitted.get("approximation_", "none"),
+        approximation_check=(
+            None if fitted.get("approximation_check_") is None
+            else ApproximationCheck(**fitted["approximation_check_"])
+        ),
     )

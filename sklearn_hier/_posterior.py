@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ._approximation import ApproximationCheck, check_approximation
 from ._design import Design, as_shown, group_labels
 from ._draws import SamplerResult
 from ._families import LINKS, RESPONSE_SCALE, response_mean
@@ -73,6 +74,9 @@ class FittedPosterior:
     diagnostics: pd.DataFrame | None = None
     fit_seconds: float = 0.0
     svi_losses: np.ndarray | None = None
+    #: how the likelihood met the data ("none": exact) and, when approximate, its check
+    approximation: str = "none"
+    approximation_check: ApproximationCheck | None = None
     _draw_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------ basics
@@ -575,6 +579,12 @@ def assemble_posterior(
         categories=prepared.categories,
         svi_losses=result.losses,
     )
+    if prepared.expansion is not None:
+        posterior.approximation = "laplace"
+        posterior.approximation_check = check_approximation(
+            prepared.expansion, {k: result.flat(k) for k in ("Intercept", "b", "u")},
+            xbar=prepared.xbar, seed=seed, stacklevel=5,
+        )  # fmt: skip
     if spec.family != "gaussian":  # response scale = link scale for the Gaussian
         posterior.patterns = prepared.row_patterns()
         response = [posterior.training_response_draws(effect=k) for k in range(posterior.n_effects)]

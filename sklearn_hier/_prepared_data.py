@@ -14,6 +14,13 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 
+from ._approximation import (
+    APPROXIMABLE_FAMILIES,
+    AUTO_EXACT_CELLS,
+    LaplaceExpansion,
+    OutcomeRows,
+    laplace_expansion,
+)
 from ._centring import centred_groups
 from ._collapsed import additive_normal_equations
 from ._design import MANY_GROUPS, Design
@@ -37,6 +44,10 @@ from ._validation import as_frame, check_no_missing, column_vector, find_columns
 def is_count(value) -> bool:
     """A number (not a column name): ``trials=10``."""
     return isinstance(value, Integral | Real) and not isinstance(value, bool | np.bool_)
+
+
+#: Bins of the controls' score per group when the training rows do not repeat.
+PATTERN_BINS = 256
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,36 @@ class RowPatterns:
             weight=counts.astype(float),
         )
 
+    @classmethod
+    def binned(cls, controls, row_group, exposure, score, n_groups: int) -> "RowPatterns":
+        """Each group's rows summarised by bins of ``score``, the part of the linear
+        predictor the controls make (at the pilot fit): a bin's mean controls and exposure
+        stand for its rows, with its row count as weight.
+
+        For rows that hardly ever repeat (continuous controls) the distinct patterns are the
+        rows themselves. A response-scale average over a bin's rows then differs from the
+        value at the bin's mean by the curvature times the score's spread within the bin:
+        with 256 quantile bins, far below the posterior uncertainty of any group average.
+        """
+        n = row_group.size
+        probe = score[:: max(1, n // 200_000)]
+        edges = np.unique(np.quantile(probe, np.linspace(0.0, 1.0, PATTERN_BINS + 1)[1:-1]))
+        cell = row_group * (edges.size + 1) + np.searchsorted(edges, score)
+        n_cells = n_groups * (edges.size + 1)
+        counts = np.bincount(cell, minlength=n_cells).astype(float)
+        kept = np.flatnonzero(counts)
+
+        def mean(values):
+            return np.bincount(cell, weights=values, minlength=n_cells)[kept] / counts[kept]
+
+        means = [mean(controls[:, j]) for j in range(controls.shape[1])]
+        return cls(
+            group=kept // (edges.size + 1),
+            controls=np.stack(means, axis=1) if means else np.zeros((kept.size, 0)),
+            exposure=None if exposure is None else mean(exposure),
+            weight=counts[kept],
+        )
+
 
 @dataclass
 class PreparedData:
@@ -85,13 +126,22 @@ class PreparedData:
     categories: list | None
     n_features_in: int
     feature_names_in: np.ndarray | None
+    expansion: LaplaceExpansion | None = None  # the approximate likelihood's, if any
 
     @property
     def n_rows(self) -> int:
         return self.rows.n_rows
 
     def row_patterns(self) -> RowPatterns:
-        return RowPatterns.of_rows(self.rows.controls, self.rows.group, self.exposure)
+        rows = self.rows
+        if self.expansion is None:
+            return RowPatterns.of_rows(rows.controls, rows.group, self.exposure)
+        score = (rows.controls - self.xbar[: rows.controls.shape[1]]) @ (
+            self.expansion.control_direction
+        )
+        return RowPatterns.binned(
+            rows.controls, rows.group, self.exposure, score, self.design.n_groups
+        )
 
 
 def auxiliary_columns(spec: ModelSpec) -> list:
@@ -211,7 +261,42 @@ def _centered_groups(spec: ModelSpec, n, group_start, outcome, Z) -> np.ndarray:
     )
 
 
-def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
+def approximation_method(spec: ModelSpec, rows: RowDesign) -> str:
+    """``"laplace"`` or ``"none"`` (exact), as ``spec.approximation`` asks for these rows."""
+    asked = spec.approximation or "auto"
+    exact_only = (
+        spec.family not in APPROXIMABLE_FAMILIES or not spec.reduce_data
+        or spec.inference != "nuts"
+    )  # fmt: skip
+    if asked == "laplace" and exact_only:
+        raise ValueError(
+            f"approximation='laplace' is for the {', '.join(APPROXIMABLE_FAMILIES)} families "
+            f"with reduce_data=True and inference='nuts'; got family={spec.family!r}, "
+            f"reduce_data={spec.reduce_data}, inference={spec.inference!r}. Use "
+            "approximation='none' (or 'auto')."
+        )
+    if asked != "auto":
+        return asked
+    if exact_only or rows.n_rows <= AUTO_EXACT_CELLS:
+        return "none"
+    return "laplace" if distinct_rows_exceed(rows, AUTO_EXACT_CELLS) else "none"
+
+
+def distinct_rows_exceed(rows: RowDesign, limit: int) -> bool:
+    """Whether more than ``limit`` rows differ in (group, treatment, controls): the cells
+    of the exact likelihood. The first ``2 * limit`` rows are looked at first, so data
+    that are clearly too many cells are never hashed in full."""
+    for stop in (2 * limit, rows.n_rows):
+        part = slice(0, stop)
+        key = pd.DataFrame(
+            np.column_stack([rows.group[part], rows.treatment[part], rows.controls[part]])
+        )
+        if (~key.duplicated()).sum() > limit:
+            return True
+    return False
+
+
+def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
     """Validate the input, learn the design and reduce the data: all of fit but sampling."""
     frame = as_frame(X)
     n_rows = frame.shape[0]
@@ -256,16 +341,24 @@ def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
     rows = RowDesign(controls, design.Z, row_group, treat, outcome)
     xbar = rows.column_means()
     n_categories = len(categories) if categories is not None else 0
-    group_start = None
+    group_start = expansion = None
     start = StartValues.stan()
     if spec.family != "gaussian":
-        likelihood = family_data(
-            spec.family, rows.columns(slice(None)) - xbar, row_group, treat, outcome,
-            trials=trials, exposure=exposure, n_categories=n_categories,
-            collapse=spec.reduce_data,
-        )  # fmt: skip
-        likelihood = likelihood.pad(padded_cell_count(likelihood.x.shape[0]))
-        kind = Likelihood.CELLS
+        outcome_rows = OutcomeRows(spec.family, outcome, trials, exposure)
+        likelihood = None
+        if approximation_method(spec, rows) == "laplace":
+            expansion = laplace_expansion(
+                rows, outcome_rows, xbar=xbar, priors=spec.priors, seed=seed
+            )
+            likelihood, kind = expansion.statistics, Likelihood.GAUSSIAN_MARGINAL
+        else:
+            likelihood = family_data(
+                spec.family, rows.columns(slice(None)) - xbar, row_group, treat, outcome,
+                trials=trials, exposure=exposure, n_categories=n_categories,
+                collapse=spec.reduce_data,
+            )  # fmt: skip
+            likelihood = likelihood.pad(padded_cell_count(likelihood.x.shape[0]))
+            kind = Likelihood.CELLS
     elif spec.reduce_data:
         likelihood, start, group_start = gaussian_statistics(rows)
         kind = Likelihood.GAUSSIAN_MARGINAL if spec.marginalized else Likelihood.GAUSSIAN_CELLS
@@ -308,5 +401,5 @@ def prepare(spec: ModelSpec, X, y, treatment) -> PreparedData:
     return PreparedData(
         rows=rows, design=design, treatment=coding, xbar=xbar, data=data, sizes=sizes, n=n,
         n_treated=n_treated, exposure=exposure, categories=categories,
-        n_features_in=n_features, feature_names_in=feature_names,
+        n_features_in=n_features, feature_names_in=feature_names, expansion=expansion,
     )  # fmt: skip

@@ -58,6 +58,7 @@ class ModelSpec:
     priors: Priors
     reduce_data: bool
     marginalize: bool
+    approximation: str
     num_warmup: int
     num_samples: int
     num_chains: int

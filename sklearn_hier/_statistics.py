@@ -50,10 +50,25 @@ class RowDesign:
     group: np.ndarray  # (n,) int
     treatment: np.ndarray  # (n, E): arm indicators or doses, one column per effect
     outcome: np.ndarray  # (n,)
+    #: (n,) weights of the rows in every moment (None: 1); an approximate likelihood's
+    #: quadratic expansion weighs each row by its curvature
+    weights: np.ndarray | None = None
 
     def __post_init__(self):
         treatment = np.asarray(self.treatment, dtype=float)
         self.treatment = treatment[:, None] if treatment.ndim == 1 else treatment
+
+    def take(self, index: np.ndarray) -> "RowDesign":
+        """The design of a subset of rows (same groups and predictors)."""
+        return RowDesign(
+            controls=self.controls[index], Z=self.Z, group=self.group[index],
+            treatment=self.treatment[index], outcome=self.outcome[index],
+            weights=None if self.weights is None else self.weights[index],
+        )  # fmt: skip
+
+    def with_response(self, outcome: np.ndarray, weights: np.ndarray) -> "RowDesign":
+        """The same rows with another outcome and row weights (a working response)."""
+        return RowDesign(self.controls, self.Z, self.group, self.treatment, outcome, weights)
 
     @property
     def n_rows(self) -> int:
@@ -141,6 +156,12 @@ def pad_rows(value, extra: int, fill: float = 0.0):
     return np.concatenate([value, filler])
 
 
+def _global_moments(c: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> dict:
+    """The controls' and outcome's (weighted) cross-products."""
+    wc, wy = (c, y) if w is None else (c * w[:, None], y * w)
+    return {"ctc": wc.T @ c, "cty": wc.T @ y, "yty": float(wy @ y)}
+
+
 class GroupMoments(NamedTuple):
     """Per group, the moments of ``v = [1, t]`` with itself, the centred controls and the
     centred outcome; globally, the controls' and outcome's cross-products: everything
@@ -167,11 +188,13 @@ class GroupMoments(NamedTuple):
         v = np.hstack([np.ones((t.shape[0], 1)), t])
         c = design.controls[rows] - cbar
         y = design.outcome[rows] - ybar
+        w = None if design.weights is None else design.weights[rows]
         D, p = v.shape[1], c.shape[1]
+        wv = v if w is None else v * w[:, None]
         # one weighted count per moment column: a loop over columns, never over rows
         products = np.concatenate(
-            [(v[:, :, None] * v[:, None, :]).reshape(-1, D * D),
-             (v[:, :, None] * c[:, None, :]).reshape(-1, D * p), v * y[:, None]], axis=1,
+            [(wv[:, :, None] * v[:, None, :]).reshape(-1, D * D),
+             (wv[:, :, None] * c[:, None, :]).reshape(-1, D * p), wv * y[:, None]], axis=1,
         )  # fmt: skip
         sums = np.stack(
             [np.bincount(group, weights=col, minlength=n_groups) for col in products.T], axis=1
@@ -180,9 +203,7 @@ class GroupMoments(NamedTuple):
             vv=sums[:, : D * D].reshape(n_groups, D, D),
             vc=sums[:, D * D : D * D + D * p].reshape(n_groups, D, p),
             vy=sums[:, D * D + D * p :],
-            ctc=c.T @ c,
-            cty=c.T @ y,
-            yty=float(y @ y),
+            **_global_moments(c, y, w),
         )
 
     @classmethod
@@ -196,20 +217,20 @@ class GroupMoments(NamedTuple):
         cell = design.group[rows] * P + (t @ (2 ** np.arange(E))).astype(np.int64)
         c = design.controls[rows] - cbar
         y = design.outcome[rows] - ybar
+        w = None if design.weights is None else design.weights[rows]
+        wc, wy = (c, y) if w is None else (c * w[:, None], y * w)
         n_cells = n_groups * P
-        count = np.bincount(cell, minlength=n_cells).astype(float).reshape(n_groups, P)
-        sums = [np.bincount(cell, weights=c[:, j], minlength=n_cells) for j in range(c.shape[1])]
+        count = np.bincount(cell, weights=w, minlength=n_cells).astype(float).reshape(n_groups, P)
+        sums = [np.bincount(cell, weights=wc[:, j], minlength=n_cells) for j in range(c.shape[1])]
         control_sums = np.stack(sums, -1) if sums else np.zeros((n_cells, 0))
-        outcome_sums = np.bincount(cell, weights=y, minlength=n_cells).reshape(n_groups, P)
+        outcome_sums = np.bincount(cell, weights=wy, minlength=n_cells).reshape(n_groups, P)
         bits = (np.arange(P)[:, None] >> np.arange(E)[None, :]) & 1
         patterns = np.hstack([np.ones((P, 1)), bits])  # (P, D): v of each pattern
         return cls(
             vv=np.einsum("gp,pd,pe->gde", count, patterns, patterns),
             vc=np.einsum("pd,gpc->gdc", patterns, control_sums.reshape(n_groups, P, -1)),
             vy=outcome_sums @ patterns,
-            ctc=c.T @ c,
-            cty=c.T @ y,
-            yty=float(y @ y),
+            **_global_moments(c, y, w),
         )
 
     def plus(self, other: "GroupMoments") -> "GroupMoments":

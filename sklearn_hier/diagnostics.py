@@ -12,8 +12,9 @@ import warnings
 import arviz_stats
 import numpy as np
 import pandas as pd
+from arviz_stats.base import array_stats
 
-__all__ = ["SamplingWarning", "diagnostics_table", "check_sampling"]
+__all__ = ["SamplingWarning", "diagnostics_table", "check_sampling", "pareto_smoothed_log_weights"]
 
 #: Largest acceptable rank-normalised split R-hat (Vehtari et al. 2021).
 RHAT_MAX = 1.01
@@ -88,3 +89,14 @@ def check_sampling(idata, var_names, *, max_tree_depth: int, stacklevel: int = 3
     for message in problems:
         warnings.warn(message, SamplingWarning, stacklevel=stacklevel)
     return table
+
+
+def pareto_smoothed_log_weights(log_ratios: np.ndarray, reff: float) -> tuple[np.ndarray, float]:
+    """Pareto-smoothed, normalised log importance weights and their Pareto k (ArviZ's PSIS).
+
+    ``log_ratios`` are log importance ratios, target over proposal, one per draw. ArviZ
+    smooths weights in the LOO convention, ``w = 1 / p(y_i | theta)``: it takes the
+    log-likelihood and negates it. These ratios are already the log weights, hence the sign.
+    """
+    log_weights, khat = array_stats.psislw(-np.asarray(log_ratios), r_eff=reff)
+    return log_weights, float(khat)

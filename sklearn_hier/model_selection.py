@@ -47,6 +47,7 @@ from ._prepared_data import prepare
 from ._spec import ModelSpec, Priors
 from ._statistics import RowDesign, gaussian_statistics
 from ._validation import as_frame
+from .diagnostics import pareto_smoothed_log_weights
 
 #: The parameters a grid may hold: those that change only the priors, which is
 #: what importance weights can move between.
@@ -155,16 +156,6 @@ def _variance_phi(draws: dict) -> dict:
 def _ess(draws: np.ndarray) -> float:
     """Bulk ESS of one scalar's ``(chain, draw)`` draws."""
     return float(array_stats.ess(draws, chain_axis=0, draw_axis=1))
-
-
-def _psis_log_weights(log_ratios: np.ndarray, reff: float) -> tuple[np.ndarray, float]:
-    """Pareto-smoothed, normalised log importance weights and their Pareto k.
-
-    ArviZ smooths weights in the LOO convention, ``w = 1 / p(y_i | theta)``: it takes the
-    log-likelihood and negates it. Our ratios are already the log weights, hence the sign.
-    """
-    log_weights, khat = array_stats.psislw(-log_ratios, r_eff=reff)
-    return log_weights, float(khat)
 
 
 def _relative_efficiency(draws: dict) -> float:
@@ -350,7 +341,8 @@ class HierarchicalHTECV(BaseEstimator):
             full_j, prior_j = densities.loglik("all", data, priors), densities.log_prior(priors)
             for k, (test, fold_data) in enumerate(zip(folds, train_data, strict=True)):
                 train_j = densities.loglik(k, fold_data, priors)
-                log_weights, khat = _psis_log_weights(prior_j + train_j - log_proposal, reff)
+                log_ratios = prior_j + train_j - log_proposal
+                log_weights, khat = pareto_smoothed_log_weights(log_ratios, reff)
                 pareto_k[j, k] = float(khat)
                 if khat <= self.pareto_k_threshold:
                     # held-out density p(y_test | y_train, phi) = p(y | phi) / p(y_train | phi)
