@@ -25,14 +25,24 @@ log importance ratio of the exact to the approximate posterior; its Pareto k
 (PSIS) says whether the approximate posterior is close enough.
 """
 
+import functools
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit
 
-from ._spec import Priors
-from ._statistics import GaussianStatistics, RowDesign, gaussian_statistics, group_moments
+from ._row_patterns import BinnedPatternSums, RowPatterns, score_edges
+from ._spec import ModelSpec, Priors
+from ._statistics import (
+    GaussianStatistics,
+    GroupMoments,
+    RowDesign,
+    group_moments,
+    statistics_from_moments,
+)
 from .diagnostics import SamplingWarning, pareto_smoothed_log_weights
 
 #: The values of ``HierarchicalHTE(approximation=...)``.
@@ -50,6 +60,42 @@ PARETO_K_THRESHOLD = 0.7
 #: Passes of the pilot fit: Newton steps on a concave objective, converged in a few.
 PILOT_ITERATIONS = 25
 PILOT_TOLERANCE = 1e-8
+
+
+def approximation_method(spec: ModelSpec, n_rows: int, too_many_cells) -> str:
+    """``"laplace"`` or ``"none"`` (exact), as ``spec.approximation`` asks for this data;
+    ``too_many_cells()`` says whether the exact likelihood has over ``AUTO_EXACT_CELLS``."""
+    asked = spec.approximation or "auto"
+    exact_only = (
+        spec.family not in APPROXIMABLE_FAMILIES or not spec.reduce_data
+        or spec.inference != "nuts"
+    )  # fmt: skip
+    if asked == "laplace" and exact_only:
+        raise ValueError(
+            f"approximation='laplace' is for the {', '.join(APPROXIMABLE_FAMILIES)} families "
+            f"with reduce_data=True and inference='nuts'; got family={spec.family!r}, "
+            f"reduce_data={spec.reduce_data}, inference={spec.inference!r}. Use "
+            "approximation='none' (or 'auto')."
+        )
+    if asked != "auto":
+        return asked
+    if exact_only or n_rows <= AUTO_EXACT_CELLS:
+        return "none"
+    return "laplace" if too_many_cells() else "none"
+
+
+def distinct_rows_exceed(rows: RowDesign, limit: int) -> bool:
+    """Whether more than ``limit`` rows differ in (group, treatment, controls): the cells
+    of the exact likelihood. The first ``2 * limit`` rows are looked at first, so data
+    that are clearly too many cells are never hashed in full."""
+    for stop in (2 * limit, rows.n_rows):
+        part = slice(0, stop)
+        key = pd.DataFrame(
+            np.column_stack([rows.group[part], rows.treatment[part], rows.controls[part]])
+        )
+        if (~key.duplicated()).sum() > limit:
+            return True
+    return False
 
 
 class ApproximationWarning(SamplingWarning):
@@ -94,27 +140,129 @@ class OutcomeRows:
         weight = np.maximum(weight, 1e-12)
         return weight, eta + score / weight
 
-    def pooled_link(self) -> float:
-        """The link of the pooled mean outcome: where the pilot starts."""
-        if self.family == "poisson":
-            exposure = self.y.size if self.exposure is None else self.exposure.sum()
-            return float(np.log(max(self.y.sum(), 0.5) / exposure))
-        trials = self.y.size if self.trials is None else self.trials.sum()
-        rate = np.clip(self.y.sum() / trials, 0.5 / trials, 1.0 - 0.5 / trials)
-        return float(np.log(rate / (1.0 - rate)))
+    def totals(self) -> np.ndarray:
+        """[sum of the outcome, sum of the trials (binomial) or exposure (Poisson)]: what
+        :func:`pooled_link` needs. Totals of disjoint rows add."""
+        scale = self.trials if self.family != "poisson" else self.exposure
+        return np.array([self.y.sum(), self.y.size if scale is None else scale.sum()])
+
+    def plus(self, other: "OutcomeRows") -> "OutcomeRows":
+        def joined(a, b):
+            return None if a is None else np.concatenate([a, b])
+
+        return OutcomeRows(self.family, np.concatenate([self.y, other.y]),
+                           joined(self.trials, other.trials),
+                           joined(self.exposure, other.exposure))  # fmt: skip
 
 
-@dataclass(frozen=True)
-class LaplaceExpansion:
-    """The approximate likelihood's statistics and what the check needs after sampling."""
+def pooled_link(family: str, totals: np.ndarray) -> float:
+    """The link of the pooled mean outcome (``totals`` from :meth:`OutcomeRows.totals`):
+    where the pilot starts."""
+    events, scale = float(totals[0]), float(totals[1])
+    if family == "poisson":
+        return float(np.log(max(events, 0.5) / scale))
+    rate = np.clip(events / scale, 0.5 / scale, 1.0 - 0.5 / scale)
+    return float(np.log(rate / (1.0 - rate)))
 
-    statistics: GaussianStatistics
-    pilot: np.ndarray  # (n,) the expansion point, each row's linear predictor
-    control_direction: np.ndarray  # (p,) the pilot's control coefficients
-    iterations: int
-    check_rows: RowDesign  # a random subsample, with its working weights and response
-    check_outcome: OutcomeRows
-    n_rows: int
+
+class PilotState(NamedTuple):
+    """The pilot fit: each group's intercept and effects, the shared control coefficients,
+    and the controls' centre they refer to."""
+
+    coefficients: np.ndarray  # (G, D)
+    beta: np.ndarray  # (p,)
+    cbar: np.ndarray  # (p,)
+
+    def eta(self, rows: RowDesign) -> np.ndarray:
+        """Each row's ``a_g . [1, t] + (c - cbar) . beta``."""
+        a = self.coefficients[rows.group]
+        eta = a[:, 0] + np.einsum("nd,nd->n", a[:, 1:], rows.treatment)
+        if self.beta.size:
+            eta = eta + (rows.controls - self.cbar) @ self.beta
+        return eta
+
+    def expanded(self, rows: RowDesign, outcome: "OutcomeRows") -> RowDesign:
+        """The rows with the working response and weights of the expansion at this fit."""
+        weight, response = outcome.working(self.eta(rows))
+        return rows.with_response(response, weight)
+
+
+def pilot_moments(rows: RowDesign, outcome: OutcomeRows, state: PilotState) -> GroupMoments:
+    """One chunk's share of a pilot pass: weighted moments of the working response."""
+    return group_moments(state.expanded(rows, outcome), xbar=state.cbar, ybar=0.0)
+
+
+def _ridge_fit(moments, ridge: np.ndarray, target: np.ndarray):
+    """Minimise ``sum w (z - eta)^2 + sum_g (a_g - target)' R (a_g - target)`` over the groups'
+    coefficients ``a_g`` and the shared control coefficients: the groups are eliminated
+    first (block by block), then the controls solve their normal equations."""
+    vv, vc, vy = moments.vv, moments.vc, moments.vy
+    inverse = np.linalg.inv(vv + np.diag(ridge)[None])
+    right = vy + (ridge * target)[None, :]
+    if vc.shape[-1]:
+        within_ctc = moments.ctc - np.einsum("gdp,gde,geq->pq", vc, inverse, vc)
+        within_cty = moments.cty - np.einsum("gdp,gde,ge->p", vc, inverse, right)
+        beta = np.linalg.lstsq(within_ctc, within_cty, rcond=None)[0]
+        right = right - vc @ beta
+    else:
+        beta = np.zeros(0)
+    return np.einsum("gde,ge->gd", inverse, right), beta
+
+
+def pilot_fit(map_reduce, *, n_groups: int, n_effects: int, cbar: np.ndarray,
+              pooled_link: float, priors: Priors) -> tuple[PilotState, int]:  # fmt: skip
+    """The expansion point: the mode of each group's intercept and effects (a ridge with the
+    prior's variance pulls them towards the pooled rate, which keeps groups whose rows are
+    all 0 or all 1 finite) and shared control coefficients, by Newton's method (IRLS).
+
+    ``map_reduce(fn)`` applies ``fn(rows, outcome)`` to every chunk of the rows and adds
+    the results: each iteration is one pass. Returns the fit and the passes taken.
+    """
+    D = 1 + n_effects
+    ridge = np.concatenate([
+        [1.0 / (priors.intercept**2 + priors.sd**2)],
+        np.full(D - 1, 1.0 / (priors.coef**2 + priors.sd**2)),
+    ])  # fmt: skip
+    target = np.zeros(D)
+    target[0] = pooled_link
+    state = PilotState(np.tile(target, (n_groups, 1)), np.zeros(cbar.size), cbar)
+    iteration = 0
+    while iteration < PILOT_ITERATIONS:
+        iteration += 1
+        moments = map_reduce(functools.partial(pilot_moments, state=state))
+        coefficients, beta = _ridge_fit(moments, ridge, target)
+        change = max(
+            float(np.max(np.abs(coefficients - state.coefficients), initial=0.0)),
+            float(np.max(np.abs(beta - state.beta), initial=0.0)),
+        )
+        state = PilotState(coefficients, beta, cbar)
+        if change < PILOT_TOLERANCE:
+            break
+    return state, iteration
+
+
+class ExpansionSums(NamedTuple):
+    """One chunk's share of the expansion pass: the weighted moments of the working
+    response (centred at the design's controls' means, outcome uncentred) and its rows
+    binned for response-scale averages."""
+
+    moments: GroupMoments
+    patterns: BinnedPatternSums
+
+    @classmethod
+    def of_rows(cls, rows: RowDesign, outcome: OutcomeRows, *, state: PilotState,
+                cbar: np.ndarray, edges: np.ndarray) -> "ExpansionSums":  # fmt: skip
+        moments = group_moments(state.expanded(rows, outcome), xbar=cbar, ybar=0.0)
+        score = (rows.controls - state.cbar) @ state.beta if state.beta.size else np.zeros(
+            rows.n_rows
+        )
+        patterns = BinnedPatternSums.of_rows(
+            rows.controls, rows.group, outcome.exposure, score, edges, rows.Z.shape[0]
+        )
+        return cls(moments, patterns)
+
+    def plus(self, other: "ExpansionSums") -> "ExpansionSums":
+        return ExpansionSums(self.moments.plus(other.moments), self.patterns.plus(other.patterns))
 
 
 @dataclass(frozen=True)
@@ -131,79 +279,42 @@ class ApproximationCheck:
         return not self.pareto_k > PARETO_K_THRESHOLD
 
 
-def _linear_predictor(rows: RowDesign, coefficients: np.ndarray, beta: np.ndarray, cbar):
-    """Each row's ``a_g . [1, t] + (c - cbar) . beta``."""
-    a = coefficients[rows.group]
-    eta = a[:, 0] + np.einsum("nd,nd->n", a[:, 1:], rows.treatment)
-    if beta.size:
-        eta = eta + (rows.controls - cbar) @ beta
-    return eta
+@dataclass(frozen=True)
+class LaplaceExpansion:
+    """The approximate likelihood's statistics and what the check needs after sampling."""
 
-
-def _ridge_fit(moments, ridge: np.ndarray, target: np.ndarray):
-    """Minimise ``sum w (z - eta)^2 + sum_g (a_g - target)' R (a_g - target)`` over the groups'
-    coefficients ``a_g`` and the shared control coefficients: the groups are eliminated
-    first (block by block), then the controls solve their normal equations."""
-    vv, vc, vy = moments.vv, moments.vc, moments.vy
-    blocks = vv + np.diag(ridge)[None]
-    inverse = np.linalg.inv(blocks)
-    right = vy + (ridge * target)[None, :]
-    p = vc.shape[-1]
-    if p:
-        within_ctc = moments.ctc - np.einsum("gdp,gde,geq->pq", vc, inverse, vc)
-        within_cty = moments.cty - np.einsum("gdp,gde,ge->p", vc, inverse, right)
-        beta = np.linalg.lstsq(within_ctc, within_cty, rcond=None)[0]
-        right = right - vc @ beta
-    else:
-        beta = np.zeros(0)
-    return np.einsum("gde,ge->gd", inverse, right), beta
-
-
-def pilot_fit(rows: RowDesign, outcome: OutcomeRows, priors: Priors):
-    """The expansion point: the mode of each group's intercept and effects (a ridge with the
-    prior's variance pulls them towards the pooled rate, which keeps groups whose rows are
-    all 0 or all 1 finite) and shared control coefficients. Returns each row's linear
-    predictor, the control coefficients, and the passes taken."""
-    p, D = rows.controls.shape[1], 1 + rows.n_effects
-    cbar = rows.controls.mean(axis=0) if rows.n_rows else np.zeros(p)
-    centre = np.concatenate([cbar, np.zeros(rows.n_coef - p)])
-    ridge = np.concatenate([
-        [1.0 / (priors.intercept**2 + priors.sd**2)],
-        np.full(D - 1, 1.0 / (priors.coef**2 + priors.sd**2)),
-    ])  # fmt: skip
-    target = np.zeros(D)
-    target[0] = outcome.pooled_link()
-    eta = np.full(rows.n_rows, target[0])
-    beta = np.zeros(p)
-    iteration = 0
-    while iteration < PILOT_ITERATIONS:
-        iteration += 1
-        weight, response = outcome.working(eta)
-        moments = group_moments(rows.with_response(response, weight), xbar=centre, ybar=0.0)
-        coefficients, beta = _ridge_fit(moments, ridge, target)
-        updated = _linear_predictor(rows, coefficients, beta, cbar)
-        change = float(np.max(np.abs(updated - eta))) if rows.n_rows else 0.0
-        eta = updated
-        if change < PILOT_TOLERANCE:
-            break
-    return eta, beta, iteration
+    statistics: GaussianStatistics
+    patterns: RowPatterns  # the rows binned for response-scale averages
+    pilot: PilotState
+    iterations: int
+    check_rows: RowDesign  # a random subsample, with its working weights and response
+    check_outcome: OutcomeRows
+    n_rows: int
 
 
 def laplace_expansion(
-    rows: RowDesign, outcome: OutcomeRows, *, xbar: np.ndarray, priors: Priors, seed: int
-) -> LaplaceExpansion:
-    """The Laplace statistics at the pilot fit, and a row subsample for the check."""
-    pilot, beta, iterations = pilot_fit(rows, outcome, priors)
-    weight, response = outcome.working(pilot)
-    expanded = rows.with_response(response, weight)
-    statistics = gaussian_statistics(expanded, centre=(xbar, 0.0))[0]
-    rng = np.random.default_rng(seed)
-    size = min(CHECK_ROWS, rows.n_rows)
-    index = np.sort(rng.choice(rows.n_rows, size=size, replace=False))
+    map_reduce, sample: tuple[RowDesign, OutcomeRows], *, n_rows: int, pooled_link: float,
+    xbar: np.ndarray, priors: Priors,
+) -> LaplaceExpansion:  # fmt: skip
+    """The Laplace statistics at the pilot fit, from passes over the rows (``map_reduce``,
+    see :func:`pilot_fit`). ``sample`` is a random subsample of the rows for the check;
+    ``xbar`` the design's centring."""
+    sample_rows, sample_outcome = sample
+    p = sample_rows.controls.shape[1]
+    cbar = np.asarray(xbar)[:p]
+    state, iterations = pilot_fit(
+        map_reduce, n_groups=sample_rows.Z.shape[0], n_effects=sample_rows.n_effects,
+        cbar=cbar, pooled_link=pooled_link, priors=priors,
+    )  # fmt: skip
+    scores = (sample_rows.controls - cbar) @ state.beta if p else np.zeros(0)
+    sums = map_reduce(functools.partial(
+        ExpansionSums.of_rows, state=state, cbar=cbar, edges=score_edges(scores)
+    ))  # fmt: skip
     return LaplaceExpansion(
-        statistics=statistics, pilot=pilot, control_direction=beta, iterations=iterations,
-        check_rows=expanded.take(index), check_outcome=outcome.take(index),
-        n_rows=rows.n_rows,
+        statistics=statistics_from_moments(sums.moments, sample_rows.Z, xbar, 0.0),
+        patterns=sums.patterns.patterns(), pilot=state, iterations=iterations,
+        check_rows=state.expanded(sample_rows, sample_outcome), check_outcome=sample_outcome,
+        n_rows=n_rows,
     )  # fmt: skip
 
 

@@ -43,7 +43,9 @@ class ColumnCoding:
     scores: np.ndarray | None = None
 
     @classmethod
-    def learn(cls, series: pd.Series, bins=None) -> "ColumnCoding":
+    def learn(cls, series: pd.Series, bins=None, weights=None) -> "ColumnCoding":
+        """The coding of a training column. ``weights``: each value stands for that many
+        rows (a summary of distinct values); bin edges and scores are those of the rows."""
         name = series.name
         if bins is not None:
             if not _is_numeric(series):
@@ -56,7 +58,9 @@ class ColumnCoding:
                 n_bins = int(bins)
                 if n_bins < 2:
                     raise ValueError(f"bins for column {name!r} must be at least 2; got {bins}.")
-                edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)))
+                edges = np.unique(
+                    _quantiles(values, np.linspace(0, 1, n_bins + 1), weights)
+                )
             else:
                 edges = np.unique(np.asarray(bins, dtype=float))
             if edges.size < 2:
@@ -68,7 +72,10 @@ class ColumnCoding:
             labels = [cls._bin_label(edges, k) for k in range(edges.size - 1)]
             used = np.unique(codes)
             # drop bins no training value fell in: a level with no rows cannot be a group
-            scores = np.array([values[codes == k].mean() for k in used])
+            counts = np.ones(values.size) if weights is None else np.asarray(weights, float)
+            scores = np.array(
+                [np.average(values[codes == k], weights=counts[codes == k]) for k in used]
+            )
             keep_labels = [labels[k] for k in used]
             return cls(name, "binned", keep_labels, edges, scores)
         if is_bool_dtype(series) or _is_numeric(series):
@@ -141,6 +148,24 @@ class ColumnCoding:
         return np.where((codes < 0)[:, None], 1.0 / len(self.categories), onehot)
 
 
+def _quantiles(values: np.ndarray, q: np.ndarray, weights=None) -> np.ndarray:
+    """``np.quantile(values, q)``; with integer ``weights``, the quantiles of the rows that
+    the distinct ``values`` stand for (each repeated ``weights`` times), exactly as
+    ``np.quantile`` would find them on those rows (linear interpolation)."""
+    if weights is None:
+        return np.quantile(values, q)
+    order = np.argsort(values, kind="stable")
+    sorted_values, cumulative = values[order], np.cumsum(np.asarray(weights)[order])
+    position = (cumulative[-1] - 1) * np.asarray(q)
+    low = np.floor(position)
+
+    def at(rank):  # the value at 0-based rank among the rows
+        return sorted_values[np.searchsorted(cumulative, rank, side="right")]
+
+    high = np.minimum(low + 1, cumulative[-1] - 1)
+    return at(low) + (position - low) * (at(high) - at(low))
+
+
 def _encode_all(
     codings: Sequence[ColumnCoding], frame: pd.DataFrame, *, unseen_as_average: bool = False
 ) -> np.ndarray:
@@ -183,6 +208,15 @@ class Design:
         return group_labels(self.groups, self.modifier_names)
 
     # ------------------------------------------------------------------ fit
+    @staticmethod
+    def column_roles(X: pd.DataFrame, *, modifiers, group_predictors) -> tuple[list, list]:
+        """The group-level predictor columns and the control columns of ``X`` (every column
+        that is neither a modifier nor a group-level predictor)."""
+        modifiers = list(modifiers)
+        predictor_cols = _resolve_group_predictors(X, modifiers, group_predictors)
+        control_cols = [c for c in X.columns if c not in modifiers and c not in predictor_cols]
+        return predictor_cols, control_cols
+
     @classmethod
     def learn(
         cls,
@@ -191,8 +225,14 @@ class Design:
         modifiers: Sequence,
         group_predictors,
         bins: Mapping | None,
+        weights: np.ndarray | None = None,
     ) -> tuple["Design", np.ndarray]:
-        """Learn the design from training data; return it and each row's group index."""
+        """Learn the design from training data; return it and each row's group index.
+
+        ``weights``: ``X`` is a summary whose row i stands for ``weights[i]`` rows (zero
+        for rows that only carry a control's level); binned modifiers are cut at the
+        quantiles of the rows.
+        """
         if isinstance(modifiers, str) or not isinstance(modifiers, Sequence):
             raise ValueError(
                 f"modifiers must be a list of column names; got {modifiers!r}. "
@@ -220,7 +260,7 @@ class Design:
         )
         check_no_missing(X, control_cols, what="control")
 
-        mod_codings = [ColumnCoding.learn(X[c], bins.get(c)) for c in modifiers]
+        mod_codings = [ColumnCoding.learn(X[c], bins.get(c), weights) for c in modifiers]
         modifier_levels = []
         for m in mod_codings:
             if m.kind == "numeric":
@@ -401,6 +441,15 @@ class Design:
         find_columns(X, names, param="controls (columns used in fit)")
         check_no_missing(X, names, what="control")
         return _encode_all(self.controls, X)
+
+
+def check_group_count(design: Design) -> None:
+    if design.n_groups > MANY_GROUPS:
+        raise ValueError(
+            f"the modifiers define {design.n_groups} groups, more than the {MANY_GROUPS} "
+            "this sampler handles well; bin continuous modifiers (bins={...}) or use "
+            "fewer modifiers."
+        )
 
 
 def _resolve_group_predictors(X: pd.DataFrame, modifiers: list, group_predictors) -> list:

@@ -6,6 +6,7 @@ prepared (:func:`prepare`), the posterior is sampled (:func:`run_inference`)
 and assembled into a :class:`FittedPosterior`, which answers every method below.
 """
 
+import functools
 import time
 from numbers import Integral, Real
 
@@ -20,6 +21,7 @@ from . import _reporting as reporting
 from ._effect_vocabulary import EffectVocabularyMixin
 from ._families import FAMILIES
 from ._inference import run_inference
+from ._partitioned import is_partitioned, map_predictions
 from ._persistence import load_model, save_model
 from ._posterior import FittedPosterior, assemble_posterior
 from ._prepared_data import prepare
@@ -515,7 +517,10 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         Returns
         -------
         effect : ndarray of shape (n_samples,) or (n_samples, n_effects)
-            Posterior mean effect. Rows whose group was not in training get an
+            Posterior mean effect. A Dask DataFrame ``X`` gives a Dask Series
+            ``effect`` (a Dask DataFrame for several effects, or with intervals:
+            columns ``effect``, ``lower``, ``upper``), computed partition by
+            partition. Rows whose group was not in training get an
             effect drawn from the population model (``Z lambda`` plus sigma_theta
             noise), so their intervals are wider. With more than one effect (a
             multi-arm treatment, several treatments) one column per effect: a
@@ -525,6 +530,11 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         """
         posterior = self._fitted()
         prob = check_prob(prob)
+        if is_partitioned(X):
+            predict = functools.partial(self.predict_effect, return_interval=return_interval,
+                                        prob=prob, scale=scale, category=category)  # fmt: skip
+            return map_predictions(X, predict, list(posterior.effect_names),
+                                   with_interval=return_interval)  # fmt: skip
         per_effect = [
             posterior.predict_effect(X, return_interval=return_interval, prob=prob, scale=scale,
                                      category=category, effect=k)

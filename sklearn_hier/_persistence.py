@@ -19,7 +19,7 @@ import xarray as xr
 from ._approximation import ApproximationCheck
 from ._design import ColumnCoding, Design
 from ._posterior import FittedPosterior
-from ._prepared_data import RowPatterns
+from ._row_patterns import RowPatterns
 from ._spec import ModelSpec
 from ._treatment import TreatmentCoding
 

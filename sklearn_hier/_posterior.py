@@ -21,7 +21,9 @@ from ._design import Design, as_shown, group_labels
 from ._draws import SamplerResult
 from ._families import LINKS, RESPONSE_SCALE, response_mean
 from ._inference_data import CoefficientLayout, add_group_draws, build_inference_data, flat
-from ._prepared_data import PreparedData, RowPatterns, positive_column
+from ._prepared_data import PreparedData
+from ._row_inputs import positive_column
+from ._row_patterns import RowPatterns
 from ._spec import ModelSpec
 from ._summary import HeterogeneitySummary, heterogeneity, interval, summarize
 from ._treatment import TreatmentCoding
@@ -586,7 +588,7 @@ def assemble_posterior(
             xbar=prepared.xbar, seed=seed, stacklevel=5,
         )  # fmt: skip
     if spec.family != "gaussian":  # response scale = link scale for the Gaussian
-        posterior.patterns = prepared.row_patterns()
+        posterior.patterns = prepared.patterns
         response = [posterior.training_response_draws(effect=k) for k in range(posterior.n_effects)]
         add_group_draws(
             idata, "group_effect_response",

@@ -66,6 +66,16 @@ class RowDesign:
             weights=None if self.weights is None else self.weights[index],
         )  # fmt: skip
 
+    def plus(self, other: "RowDesign") -> "RowDesign":
+        """These rows followed by ``other``'s (same groups and predictors)."""
+        weights = None if self.weights is None else np.concatenate([self.weights, other.weights])
+        return RowDesign(
+            controls=np.vstack([self.controls, other.controls]), Z=self.Z,
+            group=np.concatenate([self.group, other.group]),
+            treatment=np.vstack([self.treatment, other.treatment]),
+            outcome=np.concatenate([self.outcome, other.outcome]), weights=weights,
+        )  # fmt: skip
+
     def with_response(self, outcome: np.ndarray, weights: np.ndarray) -> "RowDesign":
         """The same rows with another outcome and row weights (a working response)."""
         return RowDesign(self.controls, self.Z, self.group, self.treatment, outcome, weights)
@@ -237,6 +247,56 @@ class GroupMoments(NamedTuple):
         return GroupMoments(*(a + b for a, b in zip(self, other, strict=True)))
 
 
+class PooledMoments(NamedTuple):
+    """Group moments of some rows centred at those rows' own means, with their count.
+
+    Pooled with another set's (:meth:`plus`), both are re-centred exactly at the
+    pooled means (the parallel update of Chan, Golub and LeVeque), so partitions
+    of the rows reduce, in any order, to the moments centred at the means of all
+    rows: no pass over the rows is needed to find the means first.
+    """
+
+    moments: GroupMoments
+    cbar: np.ndarray  # (p,) the controls' centre
+    ybar: float
+    n_rows: float
+
+    @classmethod
+    def of_rows(cls, design: "RowDesign") -> "PooledMoments":
+        n = design.n_rows
+        p = design.controls.shape[1]
+        cbar = design.controls.mean(axis=0) if n else np.zeros(p)
+        ybar = float(design.outcome.mean()) if n else 0.0
+        xbar = np.concatenate([cbar, np.zeros(design.n_coef - p)])
+        return cls(group_moments(design, xbar=xbar, ybar=ybar), cbar, ybar, float(n))
+
+    def recentred(self, cbar: np.ndarray, ybar: float) -> GroupMoments:
+        """The same moments centred at ``cbar`` and ``ybar``: the sums of ``c - cbar`` are
+        those of ``c - self.cbar`` plus the shift times the row counts."""
+        m = self.moments
+        d, e = self.cbar - cbar, self.ybar - ybar
+        sum_v = m.vv[:, :, 0]  # (G, D): sum of v per group
+        sum_c, sum_y = m.vc[:, 0, :].sum(axis=0), m.vy[:, 0].sum()
+        n = sum_v[:, 0].sum()
+        return GroupMoments(
+            vv=m.vv,
+            vc=m.vc + sum_v[:, :, None] * d[None, None, :],
+            vy=m.vy + sum_v * e,
+            ctc=m.ctc + np.outer(sum_c, d) + np.outer(d, sum_c) + n * np.outer(d, d),
+            cty=m.cty + sum_c * e + d * sum_y + n * d * e,
+            yty=m.yty + 2.0 * e * sum_y + n * e * e,
+        )
+
+    def plus(self, other: "PooledMoments") -> "PooledMoments":
+        n = self.n_rows + other.n_rows
+        if n == 0:
+            return self
+        cbar = (self.n_rows * self.cbar + other.n_rows * other.cbar) / n
+        ybar = (self.n_rows * self.ybar + other.n_rows * other.ybar) / n
+        moments = self.recentred(cbar, ybar).plus(other.recentred(cbar, ybar))
+        return PooledMoments(moments, cbar, float(ybar), n)
+
+
 class GaussianStatistics(NamedTuple):
     """Sufficient statistics of the Gaussian likelihood: per group (first axis G) and global.
 
@@ -331,7 +391,7 @@ class GroupStart(NamedTuple):
     unit_se: np.ndarray  # (G, D) the standard errors per unit of noise sd (inf: not estimable)
 
 
-def _group_maps(design: "RowDesign", xbar: np.ndarray) -> np.ndarray:
+def _group_maps(Z: np.ndarray, n_controls: int, n_effects: int, xbar: np.ndarray) -> np.ndarray:
     """(G, K, D): each group's map from ``v = [1, t]`` to the varying part of its centred
     design row ``x - xbar`` (the controls enter separately).
 
@@ -339,27 +399,31 @@ def _group_maps(design: "RowDesign", xbar: np.ndarray) -> np.ndarray:
     1 + k (effect k) carries 1 at the treatment column k and ``Z_g`` at its
     interactions.
     """
-    n_groups, q = design.Z.shape
-    p, E = design.controls.shape[1], design.n_effects
-    K = 1 + design.n_coef
+    n_groups, q = Z.shape
+    p, E = n_controls, n_effects
+    K = 1 + p + q + E * (1 + q)
     zbar, tbar, tzbar = xbar[p : p + q], xbar[p + q : p + q + E], xbar[p + q + E :]
     maps = np.zeros((n_groups, K, 1 + E))
     maps[:, 0, 0] = 1.0
-    maps[:, 1 + p : 1 + p + q, 0] = design.Z - zbar
+    maps[:, 1 + p : 1 + p + q, 0] = Z - zbar
     maps[:, 1 + p + q : 1 + p + q + E, 0] = -tbar
     maps[:, 1 + p + q + E :, 0] = -tzbar
     for k in range(E):
         maps[:, 1 + p + q + k, 1 + k] = 1.0
         start = 1 + p + q + E + k * q
-        maps[:, start : start + q, 1 + k] = design.Z
+        maps[:, start : start + q, 1 + k] = Z
     return maps
 
 
-def _assemble(design: "RowDesign", moments: GroupMoments, xbar: np.ndarray, ybar: float):
+def statistics_from_moments(
+    moments: GroupMoments, Z: np.ndarray, xbar: np.ndarray, ybar: float
+) -> GaussianStatistics:
     """Gaussian statistics from the group moments: every design column is linear in
-    ``v = [1, t]`` (with group-constant coefficients) and the controls, so it enters exactly."""
-    p = design.controls.shape[1]
-    maps = _group_maps(design, xbar)
+    ``v = [1, t]`` (with group-constant coefficients) and the controls, so it enters exactly.
+    ``xbar`` is the design's centring (its first columns the controls' centring of the
+    moments)."""
+    p, D = moments.ctc.shape[0], moments.vv.shape[-1]
+    maps = _group_maps(Z, p, D - 1, xbar)
     controls = slice(1, 1 + p)
     vx = np.einsum("gde,gke->gdk", moments.vv, maps)
     vx[:, :, controls] += moments.vc
@@ -375,6 +439,14 @@ def _assemble(design: "RowDesign", moments: GroupMoments, xbar: np.ndarray, ybar
         n_rows=float(moments.vv[:, 0, 0].sum()), xbar=np.asarray(xbar, dtype=float),
         ybar=float(ybar),
     )  # fmt: skip
+
+
+def design_means(moments: GroupMoments, Z: np.ndarray, cbar: np.ndarray) -> np.ndarray:
+    """The means of the design columns ``[controls, Z_g, t, t (x) Z_g]`` over the rows of
+    unweighted moments centred at the controls' means ``cbar``."""
+    counts, sums = moments.vv[:, 0, 0], moments.vv[:, 0, 1:]
+    n = counts.sum()
+    return np.concatenate([cbar, counts @ Z / n, sums.sum(axis=0) / n, (sums.T @ Z).ravel() / n])
 
 
 def group_moments(design: "RowDesign", *, xbar, ybar: float, chunk_rows: int | None = None):
@@ -406,7 +478,7 @@ def gaussian_statistics(
     else:
         xbar, ybar = np.asarray(centre[0], dtype=float), float(centre[1])
     moments = group_moments(design, xbar=xbar, ybar=ybar, chunk_rows=chunk_rows)
-    stats = _assemble(design, moments, xbar, ybar)
+    stats = statistics_from_moments(moments, design.Z, xbar, ybar)
     n_group_terms = design.n_coef - design.controls.shape[1]
     start, group_start = least_squares_start(
         moments, n_rows=design.n_rows, n_group_terms=n_group_terms, ybar=ybar

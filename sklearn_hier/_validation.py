@@ -150,3 +150,8 @@ def frame_as_in_fit(X, *, n_features_in: int, feature_names_in, owner: str) -> p
             "with those columns."
         )
     return pd.DataFrame(array, columns=feature_names_in)
+
+
+def feature_names_of(columns) -> np.ndarray | None:
+    """The column names as ``feature_names_in_``, when they are all strings."""
+    return np.asarray(columns, dtype=object) if all(isinstance(c, str) for c in columns) else None

@@ -14,9 +14,10 @@ from sklearn_hier._approximation import (
     AUTO_EXACT_CELLS,
     ApproximationWarning,
     OutcomeRows,
+    distinct_rows_exceed,
     pilot_fit,
+    pooled_link,
 )
-from sklearn_hier._prepared_data import distinct_rows_exceed
 from sklearn_hier._spec import Priors
 from sklearn_hier._statistics import RowDesign, group_moments
 from sklearn_hier.datasets import make_grouped_hte
@@ -64,12 +65,21 @@ def test_pilot_is_the_penalised_mode(family):
         y = (rng.random(800) < 1 / (1 + np.exp(-eta_true))).astype(float)
     outcome = OutcomeRows(family, y)
     priors = Priors()
-    eta, beta, iterations = pilot_fit(rows, outcome, priors)
+    cbar = rows.controls.mean(axis=0)
+    link = pooled_link(family, outcome.totals())
+    halves = [rows.take(np.arange(0, 300)), rows.take(np.arange(300, 800))]
+    pieces = [outcome.take(np.arange(0, 300)), outcome.take(np.arange(300, 800))]
+
+    def map_reduce(chunk):  # two chunks, as partitions would be
+        return chunk(halves[0], pieces[0]).plus(chunk(halves[1], pieces[1]))
+
+    state, iterations = pilot_fit(map_reduce, n_groups=4, n_effects=1, cbar=cbar,
+                                  pooled_link=link, priors=priors)  # fmt: skip
+    eta, beta = state.eta(rows), state.beta
     assert iterations < 25
 
     ridge = 1 / np.array([priors.intercept**2 + priors.sd**2, priors.coef**2 + priors.sd**2])
-    target = np.array([outcome.pooled_link(), 0.0])
-    cbar = rows.controls.mean(axis=0)
+    target = np.array([link, 0.0])
 
     def objective(theta):
         a, b = theta[:8].reshape(4, 2), theta[8:]

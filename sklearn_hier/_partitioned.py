@@ -1,0 +1,538 @@
+"""Fitting from rows split into partitions (a Dask DataFrame, e.g. a Parquet dataset read by
+Dask): every pass runs where the partitions live and returns only small summaries, so no
+process ever holds the rows.
+
+1. The survey: each partition's length (``X``, ``y`` and ``treatment`` must agree,
+   partition by partition, with the same index), the distinct combinations of the
+   grouping columns with their rows, the distinct values of the categorical controls
+   and of the treatment columns, and the checks of missing values and of the outcome's
+   support. The design and the treatment coding are learned from the combined summary
+   exactly as from the rows (binned modifiers are cut at the rows' quantiles).
+2. The reduction: each partition's rows are coded under the learned design and
+   reduced: group moments centred at the partition's own means (pooled exactly, see
+   :class:`._statistics.PooledMoments`), the collapsed cells and row patterns of the
+   other families' exact likelihoods, the rows per group and arm, and a random sample
+   of rows for the approximation's check.
+3. The Laplace approximation only: the pilot fit's passes and the expansion pass.
+
+Each pass is one ``dask.compute`` over the partitions, on whatever scheduler is active
+(a ``distributed.Client`` of a ``LocalCluster`` or of any cluster).
+"""
+
+import dataclasses
+import functools
+import sys
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ._approximation import (
+    AUTO_EXACT_CELLS,
+    CHECK_ROWS,
+    OutcomeRows,
+    approximation_method,
+    laplace_expansion,
+    pooled_link,
+)
+from ._design import Design, check_group_count
+from ._families import FamilyCells, family_data, ordinal_levels, padded_cell_count
+from ._model import Likelihood
+from ._model_data import ReducedData
+from ._row_inputs import (
+    auxiliary_columns,
+    model_outcome,
+    reject_treatment_copies,
+    reject_treatment_named_in_x,
+    treatment_copies,
+    trials_and_exposure,
+    warn_prior_scale,
+)
+from ._row_patterns import RowPatterns
+from ._spec import ModelSpec
+from ._statistics import (
+    PooledMoments,
+    RowDesign,
+    design_means,
+    least_squares_start,
+    statistics_from_moments,
+)
+from ._treatment import TreatmentCoding
+from ._validation import check_no_missing, feature_names_of
+
+#: Column of a summary that counts the rows a distinct combination stands for.
+ROWS = "__rows__"
+
+
+def is_partitioned(*values) -> bool:
+    """Whether any of ``values`` is a Dask collection (without importing Dask otherwise)."""
+    if "dask" not in sys.modules:
+        return False
+    import dask
+
+    return any(dask.is_dask_collection(v) for v in values)
+
+
+#: Names the outcome and the treatment columns take inside one combined partition.
+OUTCOME_COLUMN = "__sklearn_hier_y__"
+TREATMENT_PREFIX = "__sklearn_hier_t{}__"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where X, y and treatment sit in the combined frame, and how to split it again."""
+
+    x_columns: list
+    treatment_names: list  # the user's treatment column names (a Series: its name)
+    treatment_series: bool
+
+    def split(self, part: pd.DataFrame):
+        """(X, y, treatment) of one combined partition, as the user passed them."""
+        names = [TREATMENT_PREFIX.format(k) for k in range(len(self.treatment_names))]
+        if self.treatment_series:
+            treatment = part[names[0]].rename(self.treatment_names[0])
+        else:
+            treatment = part[names].set_axis(self.treatment_names, axis=1)
+        return part[self.x_columns], part[OUTCOME_COLUMN], treatment
+
+
+def _partitions(X, y, treatment) -> list:
+    """The (X, y, treatment) pieces of each partition, as delayed pandas objects.
+
+    The three are combined into one frame first, so that a Parquet dataset's columns
+    read separately (whose partitions Dask may size differently) are read together,
+    row for row; collections from different sources line up by their index, as pandas
+    aligns them, or raise.
+    """
+    import dask
+    import dask.dataframe as dd
+
+    if not isinstance(X, dd.DataFrame):
+        raise TypeError(
+            f"y or treatment is a Dask collection, so X must be a Dask DataFrame of the same "
+            f"partitions; got {type(X).__name__}. Pass all three from one Dask DataFrame "
+            "(X = df[columns], y = df['y'], treatment = df['t'])."
+        )
+    for name, value in (("y", y), ("treatment", treatment)):
+        if not dask.is_dask_collection(value) or not isinstance(value, dd.Series | dd.DataFrame):
+            raise TypeError(
+                f"X is a Dask DataFrame, so {name} must be a Dask Series or DataFrame of the "
+                f"same partitions (e.g. a column of the same Dask DataFrame); got "
+                f"{type(value).__name__}."
+            )
+    if isinstance(y, dd.DataFrame):
+        if y.shape[1] != 1:
+            raise ValueError(f"y must be one column; got {y.shape[1]} columns.")
+        y = y[y.columns[0]]
+    series = isinstance(treatment, dd.Series)
+    names = [treatment.name] if series else list(treatment.columns)
+    if series and names[0] is None:
+        names = ["treatment"]
+    columns = {OUTCOME_COLUMN: y}
+    parts = [treatment] if series else [treatment[c] for c in treatment.columns]
+    columns.update({TREATMENT_PREFIX.format(k): part for k, part in enumerate(parts)})
+    try:
+        combined = X.assign(**columns)
+        pieces = combined.to_delayed()
+    except (ValueError, NotImplementedError) as error:
+        raise ValueError(
+            f"X, y and treatment do not line up partition by partition ({error}). Take all "
+            "three from the same Dask DataFrame (X = df[columns], y = df['y'], treatment = "
+            "df['t']), or give them the same known divisions."
+        ) from None
+    layout = Layout(list(X.columns), names, series)
+    split = dask.delayed(layout.split, nout=3)
+    return [split(piece) for piece in pieces]
+
+
+def _in_partition(index: int, check, *args, **kwargs):
+    """Run a check on one partition; its error names the partition."""
+    try:
+        return check(*args, **kwargs)
+    except ValueError as error:
+        raise ValueError(f"in partition {index}: {error}") from None
+
+
+class ColumnRoles(NamedTuple):
+    """What each column of X is for."""
+
+    grouping: list  # the modifiers, then the group-level predictors that are not modifiers
+    controls: list
+    categorical_controls: list
+    auxiliary: list  # trials, exposure
+
+
+def _column_roles(spec: ModelSpec, meta: pd.DataFrame) -> ColumnRoles:
+    auxiliary = auxiliary_columns(spec)
+    frame = meta.drop(columns=auxiliary)
+    modifiers = list(spec.modifiers) if not isinstance(spec.modifiers, str) else []
+    predictors, controls = Design.column_roles(
+        frame, modifiers=modifiers, group_predictors=spec.group_predictors
+    )
+    grouping = modifiers + [c for c in predictors if c not in modifiers]
+    categorical = [
+        c for c in controls
+        if isinstance(frame[c].dtype, pd.CategoricalDtype)
+        or not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
+    ]  # fmt: skip
+    return ColumnRoles(grouping, controls, categorical, auxiliary)
+
+
+# ----------------------------------------------------------------------- the survey
+class Survey(NamedTuple):
+    """A partition's (or several partitions') summary."""
+
+    n_rows: int
+    grouping: pd.DataFrame  # distinct combinations of the grouping columns, with ROWS
+    control_levels: dict  # categorical control -> Series of distinct values
+    treatment: pd.DataFrame  # distinct treatment combinations, with ROWS
+    outcome_levels: pd.Series | None  # ordinal: the distinct outcome values
+
+    def plus(self, other: "Survey") -> "Survey":
+        def distinct(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+            both = pd.concat([a, b], ignore_index=True)
+            keys = [c for c in both.columns if c != ROWS]
+            summed = both.groupby(keys, dropna=False, observed=True, sort=False)[ROWS].sum()
+            return summed.reset_index()
+
+        levels = {
+            c: pd.Series(pd.concat([v, other.control_levels[c]]).unique(), name=c)
+            for c, v in self.control_levels.items()
+        }
+        outcome = (
+            None if self.outcome_levels is None
+            else pd.Series(pd.concat([self.outcome_levels, other.outcome_levels]).unique())
+        )  # fmt: skip
+        return Survey(
+            self.n_rows + other.n_rows, distinct(self.grouping, other.grouping), levels,
+            distinct(self.treatment, other.treatment), outcome,
+        )  # fmt: skip
+
+
+def _treatment_frame(part) -> pd.DataFrame:
+    if isinstance(part, pd.Series):
+        return part.to_frame(name="treatment" if part.name is None else part.name)
+    return part
+
+
+def _survey_partition(X, y, treatment, *, index: int, spec: ModelSpec, roles: ColumnRoles):
+    frame = X.drop(columns=roles.auxiliary)
+    _in_partition(index, check_no_missing, frame, roles.grouping, what="modifier or predictor")
+    _in_partition(index, check_no_missing, frame, roles.controls, what="control")
+    trials, _ = _in_partition(index, trials_and_exposure, spec, X)
+    outcome_levels = None
+    if spec.family == "ordinal":
+        outcome_levels = pd.Series(y.unique())
+        _in_partition(index, check_no_missing, y.to_frame("y"), ["y"], what="outcome")
+    else:
+        _in_partition(index, model_outcome, spec, y, len(y), trials)
+    grouping = frame.groupby(roles.grouping, dropna=False, observed=True, sort=False).size()
+    treat = _treatment_frame(treatment)
+    combos = treat.groupby(list(treat.columns), dropna=False, observed=True, sort=False).size()
+    levels = {c: pd.Series(frame[c].unique(), name=c) for c in roles.categorical_controls}
+    return Survey(
+        n_rows=len(X),
+        grouping=grouping.rename(ROWS).reset_index(),
+        control_levels=levels,
+        treatment=combos.rename(ROWS).reset_index(),
+        outcome_levels=outcome_levels,
+    )
+
+
+def _summary_frame(survey: Survey, meta: pd.DataFrame, roles: ColumnRoles):
+    """A small frame with the columns of X whose design is the data's: one row per grouping
+    combination (weighted by its rows), then rows of weight 0 that carry each remaining
+    level of the categorical controls."""
+    grouping = survey.grouping
+    frame = pd.DataFrame({c: grouping[c] for c in roles.grouping})
+    extra = []
+    for c in roles.controls:
+        if c in roles.categorical_controls:
+            levels = survey.control_levels[c]
+            frame[c] = pd.Series([levels.iloc[0]] * len(frame), dtype=meta[c].dtype)
+            for level in levels.iloc[1:]:
+                row = frame.iloc[:1].copy()
+                row[c] = pd.Series([level], dtype=meta[c].dtype, index=row.index)
+                extra.append(row)
+        else:
+            frame[c] = pd.Series(np.zeros(len(frame)), dtype=meta[c].dtype)
+    weights = np.concatenate([grouping[ROWS].to_numpy(float), np.zeros(len(extra))])
+    if extra:
+        frame = pd.concat([frame, *extra], ignore_index=True)
+    ordered = [c for c in meta.columns if c not in roles.auxiliary]
+    return frame[ordered], weights
+
+
+def _learn_treatment(spec: ModelSpec, survey: Survey, treatment) -> TreatmentCoding:
+    """The treatment coding of the data from its distinct values; a dose's mean is the rows'."""
+    combos = survey.treatment
+    names = [c for c in combos.columns if c != ROWS]
+    rows = combos[ROWS].to_numpy(float)
+    values = combos[names[0]] if isinstance(treatment._meta, pd.Series) else combos[names]
+    coding, _ = TreatmentCoding.learn_and_encode(
+        values, n_rows=len(combos), treated_value=spec.treated_value,
+        control_value=spec.control_value, treatment_type=spec.treatment_type,
+    )  # fmt: skip
+    columns = []
+    for column, name in zip(coding.columns, names, strict=True):
+        if column.kind == "continuous":
+            mean = float(np.average(combos[name].to_numpy(float), weights=rows))
+            column = dataclasses.replace(column, mean=mean)
+        columns.append(column)
+    return TreatmentCoding(tuple(columns))
+
+
+# -------------------------------------------------------------------- the reduction
+@dataclasses.dataclass(frozen=True)
+class PartitionCoder:
+    """Codes a partition's rows under the learned design, exactly as in memory."""
+
+    spec: ModelSpec
+    design: Design
+    coding: TreatmentCoding
+    auxiliary: list
+    categories: list | None  # ordinal
+
+    def rows(self, X, y, treatment) -> tuple[RowDesign, OutcomeRows]:
+        frame = X.drop(columns=self.auxiliary)
+        row_group, _ = self.design.assign(frame, handle_unknown="error")
+        controls = self.design.control_matrix(frame)
+        treat = self.coding.encode_matrix(treatment, n_rows=len(X))
+        trials, exposure = trials_and_exposure(self.spec, X)
+        if self.categories is not None:
+            outcome = pd.Index(self.categories).get_indexer(np.asarray(y, dtype=object))
+            outcome = outcome.astype(float)
+        else:
+            outcome = model_outcome(self.spec, y, len(y), trials)[0]
+        rows = RowDesign(controls, self.design.Z, row_group, treat, outcome)
+        return rows, OutcomeRows(self.spec.family, outcome, trials, exposure)
+
+
+class PartitionReduction(NamedTuple):
+    """What a partition's rows reduce to (added over partitions by :meth:`plus`)."""
+
+    moments: PooledMoments
+    treated: np.ndarray  # (G, E) rows with a non-zero value of each treatment column
+    copies: np.ndarray  # (p, E) control j equals treatment column k in every row
+    totals: np.ndarray  # the outcome's totals (other families)
+    sample: tuple | None  # (RowDesign, OutcomeRows): rows for the approximation's check
+    cells: FamilyCells | None  # exact likelihood's cells (None: too many, or not asked)
+    patterns: RowPatterns | None
+
+    def plus(self, other: "PartitionReduction") -> "PartitionReduction":
+        sample = None
+        if self.sample is not None:
+            sample = (self.sample[0].plus(other.sample[0]), self.sample[1].plus(other.sample[1]))
+        cells = None
+        if self.cells is not None and other.cells is not None:
+            cells = _joined_cells(self.cells, other.cells)
+        patterns = None
+        if self.patterns is not None and other.patterns is not None:
+            patterns = self.patterns.plus(other.patterns)
+        return PartitionReduction(
+            self.moments.plus(other.moments), self.treated + other.treated,
+            self.copies & other.copies, self.totals + other.totals, sample, cells, patterns,
+        )  # fmt: skip
+
+
+def _joined_cells(a: FamilyCells, b: FamilyCells) -> FamilyCells:
+    """The cells of both row sets, cells with the same predictors merged."""
+    fields = [f for f in ("successes", "trials", "total", "exposure", "counts")
+              if getattr(a, f) is not None]  # fmt: skip
+    key = np.column_stack([np.concatenate([a.g, b.g]), np.vstack([a.t, b.t]),
+                           np.vstack([a.x, b.x])])  # fmt: skip
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+
+    def summed(name):
+        values = np.concatenate([getattr(a, name), getattr(b, name)])
+        if values.ndim == 1:
+            return np.bincount(inverse, weights=values, minlength=first.size)
+        return np.stack([np.bincount(inverse, weights=values[:, k], minlength=first.size)
+                         for k in range(values.shape[1])], axis=1)  # fmt: skip
+
+    return FamilyCells(
+        x=np.vstack([a.x, b.x])[first], g=np.concatenate([a.g, b.g])[first],
+        t=np.vstack([a.t, b.t])[first], **{name: summed(name) for name in fields},
+    )  # fmt: skip
+
+
+def _reduce_partition(X, y, treatment, *, index: int, coder: PartitionCoder, cells: str,
+                      sample_share: float, seed: int) -> PartitionReduction:  # fmt: skip
+    """``cells``: "none" (Gaussian, or the approximation), "exact" (always), "auto" (unless
+    the partition alone has more than ``AUTO_EXACT_CELLS``)."""
+    rows, outcome = coder.rows(X, y, treatment)
+    n_groups = rows.Z.shape[0]
+    treated = np.stack([np.bincount(rows.group, weights=t != 0, minlength=n_groups)
+                        for t in rows.treatment.T], axis=1)  # fmt: skip
+    family = coder.spec.family
+    collapsed = patterns = sample = None
+    totals = np.zeros(2)
+    if family != "gaussian":
+        totals = outcome.totals() if family != "ordinal" else totals
+        if sample_share > 0:
+            keep = np.random.default_rng([seed, index]).random(rows.n_rows) < sample_share
+            sample = (rows.take(keep), outcome.take(keep))
+        if cells != "none":
+            collapsed = family_data(
+                family, rows.columns(slice(None)), rows.group, rows.treatment, outcome.y,
+                trials=outcome.trials, exposure=outcome.exposure,
+                n_categories=len(coder.categories or ()), collapse=True,
+            )  # fmt: skip
+            if cells == "auto" and collapsed.x.shape[0] > AUTO_EXACT_CELLS:
+                collapsed = None
+            else:
+                patterns = RowPatterns.of_rows(rows.controls, rows.group, outcome.exposure)
+    return PartitionReduction(
+        PooledMoments.of_rows(rows), treated, treatment_copies(rows.controls, rows.treatment),
+        totals, sample, collapsed, patterns,
+    )  # fmt: skip
+
+
+def _chunk_of_partition(X, y, treatment, *, index: int, coder: PartitionCoder, chunk):
+    """``chunk(rows, outcome)`` of one partition's rows (a pass of the approximation)."""
+    return chunk(*coder.rows(X, y, treatment))
+
+
+def _map_reduce(partitions, function, **keywords):
+    """``function`` of every partition where it lives, added up (``.plus``) in order."""
+    import dask
+
+    delayed = dask.delayed(function)
+    parts = dask.compute(*[
+        delayed(X, y, t, index=k, **keywords) for k, (X, y, t) in enumerate(partitions)
+    ])  # fmt: skip
+    return functools.reduce(lambda a, b: a.plus(b), parts)
+
+
+def _cells_wanted(spec: ModelSpec, n_rows: int) -> str:
+    """What the reduction collects of the exact likelihood: "none" (Gaussian, or the
+    approximation asked for), "exact" (the exact likelihood asked for, or chosen), "auto"
+    (the cells unless there are too many; then the approximation)."""
+    if spec.family == "gaussian":
+        return "none"
+    method = approximation_method(spec, n_rows, lambda: True)
+    if method == "none":
+        return "exact"
+    return "none" if spec.approximation == "laplace" else "auto"
+
+
+def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
+    """Learn the design and reduce the rows partition by partition; returns what
+    :func:`._prepared_data.model_inputs` needs besides the reduction, and the reduction."""
+    import dask
+
+    partitions = _partitions(X, y, treatment)
+    if not spec.reduce_data:
+        raise ValueError(
+            "reduce_data=False evaluates the likelihood row by row, which needs the rows in "
+            "memory; partitioned (Dask) data are always reduced. Use reduce_data=True."
+        )
+    meta = X._meta
+    roles = _column_roles(spec, meta)
+    surveys = dask.compute(*[
+        dask.delayed(_survey_partition)(px, py, pt, index=k, spec=spec, roles=roles)
+        for k, (px, py, pt) in enumerate(partitions)
+    ])  # fmt: skip
+    survey = functools.reduce(lambda a, b: a.plus(b), surveys)
+    if survey.n_rows == 0:
+        raise ValueError("X has no rows.")
+    frame, weights = _summary_frame(survey, meta, roles)
+    design, _ = Design.learn(frame, modifiers=spec.modifiers,
+                             group_predictors=spec.group_predictors, bins=spec.bins_dict,
+                             weights=weights)  # fmt: skip
+    check_group_count(design)
+    reject_treatment_named_in_x(meta.columns, treatment)
+    coding = _learn_treatment(spec, survey, treatment)
+    categories = None
+    if spec.family == "ordinal":
+        categories = ordinal_levels(survey.outcome_levels)[1]
+    coder = PartitionCoder(spec, design, coding, roles.auxiliary, categories)
+    n_rows = survey.n_rows
+    cells = _cells_wanted(spec, n_rows)
+    sample_share = 0.0 if spec.family in ("gaussian", "ordinal") else min(1.0, CHECK_ROWS / n_rows)
+    reduction = _map_reduce(partitions, _reduce_partition, coder=coder, cells=cells,
+                            sample_share=sample_share, seed=seed)  # fmt: skip
+    reject_treatment_copies(design.control_names, reduction.copies)
+    learned = dict(design=design, treatment=coding, categories=categories,
+                   n_features_in=meta.shape[1], feature_names_in=feature_names_of(meta.columns))  # fmt: skip
+    return learned, _reduced(spec, coder, partitions, reduction, n_rows, cells)
+
+
+def _reduced(spec, coder: PartitionCoder, partitions, reduction: PartitionReduction,
+             n_rows: int, cells: str) -> ReducedData:  # fmt: skip
+    design = coder.design
+    pooled = reduction.moments
+    moments = pooled.moments
+    xbar = design_means(moments, design.Z, pooled.cbar)
+    counts = dict(
+        n_rows=n_rows, n=np.rint(moments.vv[:, 0, 0]).astype(np.int64),
+        n_treated=np.rint(reduction.treated).astype(np.int64), xbar=xbar,
+        outcome_sd=float(np.sqrt(max(moments.yty, 0.0) / n_rows)),
+    )  # fmt: skip
+    if spec.family == "gaussian":
+        warn_prior_scale(spec, counts["outcome_sd"], stacklevel=5)
+        stats = statistics_from_moments(moments, design.Z, xbar, pooled.ybar)
+        p = moments.ctc.shape[0]
+        start, group_start = least_squares_start(
+            moments, n_rows=n_rows, n_group_terms=xbar.size - p, ybar=pooled.ybar
+        )
+        kind = Likelihood.GAUSSIAN_MARGINAL if spec.marginalized else Likelihood.GAUSSIAN_CELLS
+        return ReducedData(stats, kind, start=start, group_start=group_start, **counts)
+    exact = reduction.cells is not None and (
+        cells == "exact" or reduction.cells.x.shape[0] <= AUTO_EXACT_CELLS
+    )
+    if exact:
+        found = reduction.cells
+        likelihood = found._replace(x=found.x - xbar)
+        return ReducedData(
+            likelihood.pad(padded_cell_count(likelihood.x.shape[0])), Likelihood.CELLS,
+            patterns=reduction.patterns, **counts,
+        )  # fmt: skip
+    expansion = laplace_expansion(
+        lambda chunk: _map_reduce(partitions, _chunk_of_partition, coder=coder, chunk=chunk),
+        reduction.sample, n_rows=n_rows,
+        pooled_link=pooled_link(spec.family, reduction.totals), xbar=xbar, priors=spec.priors,
+    )  # fmt: skip
+    return ReducedData(
+        expansion.statistics, Likelihood.GAUSSIAN_MARGINAL, patterns=expansion.patterns,
+        expansion=expansion, **counts,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------- predictions
+def _prediction_frame(X: pd.DataFrame, predict, names: list, with_interval: bool):
+    """One partition's predictions as a pandas object on the partition's index."""
+    result = predict(X)
+    parts = result if with_interval else (result,)
+    columns = {}
+    for stat, values in zip(("effect", "lower", "upper"), parts, strict=False):
+        values = np.asarray(values).reshape(len(X), len(names))
+        for k, name in enumerate(names):
+            if len(names) == 1:
+                label = stat
+            else:
+                label = f"{stat}[{name}]" if with_interval else name
+            columns[label] = values[:, k]
+    frame = pd.DataFrame(columns, index=X.index)
+    if len(names) == 1 and not with_interval:
+        return frame["effect"]
+    return frame
+
+
+def map_predictions(X, predict, names: list, *, with_interval: bool):
+    """``predict`` (pandas rows to effects) applied partition by partition: a Dask Series
+    ``effect`` (one effect), or a Dask DataFrame (one column per effect; with intervals,
+    ``effect``, ``lower``, ``upper``, named ``stat[effect]`` for several effects)."""
+    import dask.dataframe as dd
+
+    if not isinstance(X, dd.DataFrame):
+        raise TypeError(f"X must be a Dask DataFrame; got {type(X).__name__}.")
+    meta = _prediction_frame(X._meta, lambda part: _empty_prediction(part, names, with_interval),
+                             names, with_interval)  # fmt: skip
+    return X.map_partitions(_prediction_frame, predict, names, with_interval, meta=meta)
+
+
+def _empty_prediction(part: pd.DataFrame, names: list, with_interval: bool):
+    empty = np.zeros((len(part), len(names)))
+    return (empty, empty, empty) if with_interval else empty
