@@ -454,8 +454,10 @@ def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
     reduction = _map_reduce(partitions, _reduce_partition, coder=coder, cells=cells,
                             sample_share=sample_share, seed=seed)  # fmt: skip
     reject_treatment_copies(design.control_names, reduction.copies)
-    learned = dict(design=design, treatment=coding, categories=categories,
-                   n_features_in=meta.shape[1], feature_names_in=feature_names_of(meta.columns))  # fmt: skip
+    learned = dict(
+        design=design, treatment=coding, categories=categories, n_features_in=meta.shape[1],
+        feature_names_in=feature_names_of(meta.columns),
+    )  # fmt: skip
     return learned, _reduced(spec, coder, partitions, reduction, n_rows, cells)
 
 
