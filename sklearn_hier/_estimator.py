@@ -21,13 +21,13 @@ from . import _reporting as reporting
 from ._effect_vocabulary import EffectVocabularyMixin
 from ._families import FAMILIES
 from ._inference import run_inference
-from ._partitioned import is_partitioned, map_predictions
+from ._partitioned import map_predictions
 from ._persistence import load_model, save_model
 from ._posterior import FittedPosterior, assemble_posterior
 from ._prepared_data import prepare
 from ._spec import UNKNOWN_LEVEL_POLICIES, ModelSpec
 from ._summary import HeterogeneitySummary, check_prob, effects_by_column, interval
-from ._validation import numeric_outcome
+from ._validation import is_partitioned, numeric_outcome
 
 
 class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):

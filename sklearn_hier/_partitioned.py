@@ -21,7 +21,6 @@ Each pass is one ``dask.compute`` over the partitions, on whatever scheduler is 
 
 import dataclasses
 import functools
-import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -62,15 +61,6 @@ from ._validation import check_no_missing, feature_names_of
 
 #: Column of a summary that counts the rows a distinct combination stands for.
 ROWS = "__rows__"
-
-
-def is_partitioned(*values) -> bool:
-    """Whether any of ``values`` is a Dask collection (without importing Dask otherwise)."""
-    if "dask" not in sys.modules:
-        return False
-    import dask
-
-    return any(dask.is_dask_collection(v) for v in values)
 
 
 #: Names the outcome and the treatment columns take inside one combined partition.

@@ -30,6 +30,7 @@ from ._families import family_data, padded_cell_count
 from ._memory import check_fit_memory
 from ._model import Likelihood, ModelSizes
 from ._model_data import AdditiveLevels, CentredGroups, ModelData, ReducedData
+from ._partitioned import prepare_partitioned
 from ._row_inputs import (
     auxiliary_columns,
     model_outcome,
@@ -49,7 +50,7 @@ from ._statistics import (
     start_centred,
 )
 from ._treatment import TreatmentCoding
-from ._validation import as_frame, feature_names_of
+from ._validation import as_frame, feature_names_of, is_partitioned
 
 
 @dataclass
@@ -89,8 +90,6 @@ def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z) -> np.ndarray:
 
 def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
     """Validate the input, learn the design and reduce the data: all of fit but sampling."""
-    from ._partitioned import is_partitioned, prepare_partitioned
-
     if is_partitioned(X, y, treatment):
         learned, reduced = prepare_partitioned(spec, X, y, treatment, seed=seed)
         return model_inputs(spec, reduced, rows=None, **learned)

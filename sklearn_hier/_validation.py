@@ -1,6 +1,7 @@
 """Checks on user input that turn bad data into errors naming the column and the fix."""
 
 import difflib
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -8,12 +9,28 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 
+def is_partitioned(*values) -> bool:
+    """Whether any of ``values`` is a Dask collection (without importing Dask otherwise)."""
+    if "dask" not in sys.modules:
+        return False
+    import dask
+
+    return any(dask.is_dask_collection(v) for v in values)
+
+
 def as_frame(X, *, name: str = "X") -> pd.DataFrame:
     """Return ``X`` as a DataFrame without copying or modifying the caller's data.
 
     NumPy input gets integer column labels 0..p-1 so that columns can be named by
-    position.
+    position. Dask collections are refused: only ``fit`` and ``predict_effect`` take
+    them (partition by partition); anything else would pull every row into memory.
     """
+    if is_partitioned(X):
+        raise TypeError(
+            f"{name} is a Dask collection; fit and predict_effect take Dask input, this "
+            f"method needs the rows in memory. Pass {name}.compute() (or a sample of it: "
+            f"{name}.sample(frac=...).compute())."
+        )
     if isinstance(X, pd.Series):
         raise ValueError(
             f"{name} must be 2-D (rows x columns); got a pandas Series. "
@@ -132,8 +149,8 @@ def frame_as_in_fit(X, *, n_features_in: int, feature_names_in, owner: str) -> p
     ``feature_names_in``: the fitted DataFrame's column names (None for array input);
     ``owner`` names the fitted estimator in errors.
     """
-    if isinstance(X, pd.DataFrame):
-        return as_frame(X)  # columns are found by name, in any order
+    if isinstance(X, pd.DataFrame) or is_partitioned(X):
+        return as_frame(X)  # columns are found by name, in any order (Dask input refused)
     if feature_names_in is None:
         frame = as_frame(X)
         if frame.shape[1] != n_features_in:  # wording shared with scikit-learn

@@ -46,7 +46,7 @@ from ._model_data import ModelData
 from ._prepared_data import prepare
 from ._spec import ModelSpec, Priors
 from ._statistics import RowDesign, gaussian_statistics
-from ._validation import as_frame
+from ._validation import as_frame, is_partitioned
 from .diagnostics import pareto_smoothed_log_weights
 
 #: The parameters a grid may hold: those that change only the priors, which is
@@ -304,6 +304,13 @@ class HierarchicalHTECV(BaseEstimator):
             The fitted search.
         """
         self._validate_params()
+        if is_partitioned(X, y, treatment):
+            raise TypeError(
+                "HierarchicalHTECV scores held-out rows fold by fold, which needs the rows "
+                "in memory; X, y or treatment is a Dask collection. Search on an in-memory "
+                "sample (df.sample(frac=...).compute()), then fit HierarchicalHTE with the "
+                "chosen scales on the Dask data."
+            )
         started = time.perf_counter()
         base = HierarchicalHTE() if self.estimator is None else clone(self.estimator)
         self._check_base(base)

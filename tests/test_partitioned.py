@@ -180,3 +180,22 @@ def test_levels_seen_only_at_predict_time_are_refused():
     new = dd.from_pandas(df[columns].assign(m0=df["m0"] + 5), npartitions=2, sort=False)
     with pytest.raises(ValueError, match="modifier 'm0' has level"):
         est.predict_effect(new).compute()
+
+
+def test_methods_that_need_rows_in_memory_say_so():
+    from sklearn_hier.model_selection import HierarchicalHTECV
+
+    d, df = _frame(300)
+    columns = list(d.X.columns)
+    ddf = dd.from_pandas(df, npartitions=2, sort=False)
+    with pytest.raises(TypeError, match="HierarchicalHTECV scores held-out rows"):
+        HierarchicalHTECV(estimator=HierarchicalHTE(modifiers=d.modifiers)).fit(
+            ddf[columns], ddf["y"], treatment=ddf["t"]
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        est = HierarchicalHTE(modifiers=d.modifiers, **FAST).fit(
+            df[columns], df["y"], treatment=df["t"]
+        )
+    with pytest.raises(TypeError, match=r"X.compute\(\)"):
+        est.average_effect_draws(ddf[columns])
