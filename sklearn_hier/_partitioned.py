@@ -50,6 +50,7 @@ from ._row_inputs import (
 from ._row_patterns import RowPatterns
 from ._spec import ModelSpec
 from ._statistics import (
+    CHUNK_ROWS,
     PooledMoments,
     RowDesign,
     design_means,
@@ -205,7 +206,8 @@ def _treatment_frame(part) -> pd.DataFrame:
     return part
 
 
-def _survey_partition(X, y, treatment, *, index: int, spec: ModelSpec, roles: ColumnRoles):
+def _survey_partition(X, y, treatment, *, index: int, start: int, spec: ModelSpec,
+                      roles: ColumnRoles) -> Survey:  # fmt: skip
     frame = X.drop(columns=roles.auxiliary)
     _in_partition(index, check_no_missing, frame, roles.grouping, what="modifier or predictor")
     _in_partition(index, check_no_missing, frame, roles.controls, what="control")
@@ -347,8 +349,10 @@ def _joined_cells(a: FamilyCells, b: FamilyCells) -> FamilyCells:
     )  # fmt: skip
 
 
-def _reduce_partition(X, y, treatment, *, index: int, coder: PartitionCoder, cells: str,
-                      sample_share: float, seed: int) -> PartitionReduction:  # fmt: skip
+def _reduce_partition(
+    X, y, treatment, *, index: int, start: int, coder: PartitionCoder, cells: str,
+    sample_share: float, seed: int,
+) -> PartitionReduction:  # fmt: skip
     """``cells``: "none" (Gaussian, or the approximation), "exact" (always), "auto" (unless
     the partition alone has more than ``AUTO_EXACT_CELLS``)."""
     rows, outcome = coder.rows(X, y, treatment)
@@ -361,7 +365,7 @@ def _reduce_partition(X, y, treatment, *, index: int, coder: PartitionCoder, cel
     if family != "gaussian":
         totals = outcome.totals() if family != "ordinal" else totals
         if sample_share > 0:
-            keep = np.random.default_rng([seed, index]).random(rows.n_rows) < sample_share
+            keep = np.random.default_rng([seed, index, start]).random(rows.n_rows) < sample_share
             sample = (rows.take(keep), outcome.take(keep))
         if cells != "none":
             collapsed = family_data(
@@ -379,18 +383,32 @@ def _reduce_partition(X, y, treatment, *, index: int, coder: PartitionCoder, cel
     )  # fmt: skip
 
 
-def _chunk_of_partition(X, y, treatment, *, index: int, coder: PartitionCoder, chunk):
-    """``chunk(rows, outcome)`` of one partition's rows (a pass of the approximation)."""
+def _chunk_of_partition(X, y, treatment, *, index: int, start: int, coder: PartitionCoder,
+                        chunk):  # fmt: skip
+    """``chunk(rows, outcome)`` of some of a partition's rows (a pass of the approximation)."""
     return chunk(*coder.rows(X, y, treatment))
+
+
+def _in_chunks(X, y, treatment, *, function, index: int, **keywords):
+    """``function`` of a partition's rows ``CHUNK_ROWS`` at a time, added up (``.plus``): a
+    worker never codes more rows at once, however large the partitions are."""
+    results = [
+        function(X.iloc[start : start + CHUNK_ROWS], y.iloc[start : start + CHUNK_ROWS],
+                 treatment.iloc[start : start + CHUNK_ROWS], index=index, start=start,
+                 **keywords)
+        for start in range(0, max(len(X), 1), CHUNK_ROWS)
+    ]  # fmt: skip
+    return functools.reduce(lambda a, b: a.plus(b), results)
 
 
 def _map_reduce(partitions, function, **keywords):
     """``function`` of every partition where it lives, added up (``.plus``) in order."""
     import dask
 
-    delayed = dask.delayed(function)
+    delayed = dask.delayed(_in_chunks)
     parts = dask.compute(*[
-        delayed(X, y, t, index=k, **keywords) for k, (X, y, t) in enumerate(partitions)
+        delayed(X, y, t, function=function, index=k, **keywords)
+        for k, (X, y, t) in enumerate(partitions)
     ])  # fmt: skip
     return functools.reduce(lambda a, b: a.plus(b), parts)
 
@@ -410,7 +428,6 @@ def _cells_wanted(spec: ModelSpec, n_rows: int) -> str:
 def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
     """Learn the design and reduce the rows partition by partition; returns what
     :func:`._prepared_data.model_inputs` needs besides the reduction, and the reduction."""
-    import dask
 
     partitions = _partitions(X, y, treatment)
     if not spec.reduce_data:
@@ -420,11 +437,7 @@ def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
         )
     meta = X._meta
     roles = _column_roles(spec, meta)
-    surveys = dask.compute(*[
-        dask.delayed(_survey_partition)(px, py, pt, index=k, spec=spec, roles=roles)
-        for k, (px, py, pt) in enumerate(partitions)
-    ])  # fmt: skip
-    survey = functools.reduce(lambda a, b: a.plus(b), surveys)
+    survey = _map_reduce(partitions, _survey_partition, spec=spec, roles=roles)
     if survey.n_rows == 0:
         raise ValueError("X has no rows.")
     frame, weights = _summary_frame(survey, meta, roles)

@@ -54,9 +54,12 @@ def _assert_same_prepared(a, b, rtol=1e-10):
 
 
 @pytest.mark.parametrize("treatment", [["t"], ["t", "dose"]])
-def test_gaussian_statistics_equal_those_in_memory(treatment):
+def test_gaussian_statistics_equal_those_in_memory(treatment, monkeypatch):
     """Binned modifier (quantile edges), categorical control, a binary treatment and a dose:
     the same design, coding and statistics from five uneven partitions."""
+    import sklearn_hier._partitioned
+
+    monkeypatch.setattr(sklearn_hier._partitioned, "CHUNK_ROWS", 300)  # several per partition
     d, df = _frame()
     columns = list(d.X.columns) + ["region"]
     ddf = dd.from_pandas(df, npartitions=5, sort=False)
@@ -72,7 +75,11 @@ def test_gaussian_statistics_equal_those_in_memory(treatment):
 
 
 @pytest.mark.parametrize("family", ["bernoulli", "poisson"])
-def test_exact_cells_equal_those_in_memory(family):
+def test_exact_cells_equal_those_in_memory(family, monkeypatch):
+    import sklearn_hier._partitioned
+
+    # partitions coded 170 rows at a time: the chunks' cells merge as the partitions' do
+    monkeypatch.setattr(sklearn_hier._partitioned, "CHUNK_ROWS", 170)
     d, df = _frame(600, family=family)
     df = df.assign(c0=np.round(df["c0"]), c1=np.round(df["c1"]))  # rows that collapse
     columns = list(d.X.columns)
