@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._approximation import ApproximationCheck, ApproximationWarning
 from ._estimator import HierarchicalHTE
 from ._summary import HeterogeneitySummary
 from .comparison import compare, compare_replications, summarize_comparison
@@ -14,6 +15,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0"
 
 __all__ = [
+    "ApproximationCheck",
+    "ApproximationWarning",
     "HierarchicalHTE",
     "HierarchicalHTECV",
     "HeterogeneitySummary",

@@ -99,7 +99,11 @@ def distinct_rows_exceed(rows: RowDesign, limit: int) -> bool:
 
 
 class ApproximationWarning(SamplingWarning):
-    """The approximate likelihood is not close enough to the exact one for this data."""
+    """The approximate likelihood is not close enough to the exact one for this data.
+
+    Raised by ``fit`` with ``approximation="laplace"`` (or ``"auto"`` beyond 20,000
+    cells) when the check's Pareto k exceeds 0.7; see :class:`ApproximationCheck`.
+    """
 
 
 @dataclass(frozen=True)
@@ -267,7 +271,25 @@ class ExpansionSums(NamedTuple):
 
 @dataclass(frozen=True)
 class ApproximationCheck:
-    """How close the approximate posterior is to the exact one (PSIS on a row subsample)."""
+    """How close the approximate posterior is to the exact one (``approximation_check_``).
+
+    On a random subsample of rows, for a subset of the posterior draws, the exact minus
+    the approximate log-likelihood, scaled to all rows, is the log importance ratio of
+    the exact to the approximate posterior. Pareto-smoothed importance sampling (ArviZ)
+    estimates the tail of those ratios.
+
+    Attributes
+    ----------
+    method : str
+        The approximation checked (``"laplace"``).
+    pareto_k : float
+        The Pareto k of the importance ratios: below 0.7 the approximate draws can
+        stand in for the exact ones (``-inf`` when the ratios are all equal).
+    rows_checked, draws_checked : int
+        The subsample's rows and the draws evaluated.
+    reliable : bool
+        ``pareto_k <= 0.7``.
+    """
 
     method: str
     pareto_k: float

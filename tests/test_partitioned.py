@@ -149,7 +149,7 @@ def test_bad_partitioned_input_gets_clear_errors():
     d, df = _frame(600)
     columns = list(d.X.columns)
     ddf = dd.from_pandas(df, npartitions=3, sort=False)
-    est = HierarchicalHTE(modifiers=d.modifiers, **FAST)
+    est = HierarchicalHTE(modifiers=d.modifiers, bins={"x0": 3}, **FAST)
     with pytest.raises(TypeError, match="y must be a Dask Series"):
         est.fit(ddf[columns], df["y"], treatment=ddf["t"])
     # another partitioning lines up by the index, as pandas aligns columns
@@ -181,7 +181,7 @@ def test_levels_seen_only_at_predict_time_are_refused():
     ddf = dd.from_pandas(df, npartitions=2, sort=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
-        est = HierarchicalHTE(modifiers=d.modifiers, **FAST).fit(
+        est = HierarchicalHTE(modifiers=d.modifiers, bins={"x0": 3}, **FAST).fit(
             ddf[columns], ddf["y"], treatment=ddf["t"]
         )
     new = dd.from_pandas(df[columns].assign(m0=df["m0"] + 5), npartitions=2, sort=False)
@@ -196,12 +196,12 @@ def test_methods_that_need_rows_in_memory_say_so():
     columns = list(d.X.columns)
     ddf = dd.from_pandas(df, npartitions=2, sort=False)
     with pytest.raises(TypeError, match="HierarchicalHTECV scores held-out rows"):
-        HierarchicalHTECV(estimator=HierarchicalHTE(modifiers=d.modifiers)).fit(
+        HierarchicalHTECV(estimator=HierarchicalHTE(modifiers=d.modifiers, bins={"x0": 3})).fit(
             ddf[columns], ddf["y"], treatment=ddf["t"]
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
-        est = HierarchicalHTE(modifiers=d.modifiers, **FAST).fit(
+        est = HierarchicalHTE(modifiers=d.modifiers, bins={"x0": 3}, **FAST).fit(
             df[columns], df["y"], treatment=df["t"]
         )
     with pytest.raises(TypeError, match=r"X.compute\(\)"):
