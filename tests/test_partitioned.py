@@ -93,6 +93,21 @@ def test_exact_cells_equal_those_in_memory(family, monkeypatch):
                                    getattr(partitioned.patterns, name))  # fmt: skip
 
 
+def test_ordinal_cells_equal_those_in_memory():
+    """The outcome's categories are found in the survey, so a partition missing one still
+    codes every row as in memory."""
+    d, df = _frame(600, family="ordinal")
+    df = df.assign(c0=np.round(df["c0"]), c1=np.round(df["c1"]))
+    df.loc[df.index[:300], "y"] = np.minimum(df["y"].iloc[:300], 2)  # no 3 or 4 up front
+    columns = list(d.X.columns)
+    ddf = dd.from_pandas(df, npartitions=2, sort=False)
+    spec = _spec(modifiers=d.modifiers, bins={"x0": 2}, family="ordinal")
+    memory = prepare(spec, df[columns], df["y"], df["t"])
+    partitioned = prepare(spec, ddf[columns], ddf["y"], ddf["t"])
+    assert partitioned.categories == memory.categories
+    _assert_same_prepared(memory, partitioned)
+
+
 def test_laplace_statistics_equal_those_in_memory():
     """The pilot's passes and the expansion pass over partitions give the in-memory
     statistics (the check's row sample is drawn differently, and only it)."""
