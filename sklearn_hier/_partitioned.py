@@ -35,7 +35,13 @@ from ._approximation import (
     pooled_link,
 )
 from ._design import Design, check_group_count
-from ._families import FamilyCells, family_data, ordinal_levels, padded_cell_count
+from ._families import (
+    FamilyCells,
+    collapse_cells,
+    family_data,
+    ordinal_levels,
+    padded_cell_count,
+)
 from ._model import Likelihood
 from ._model_data import ReducedData
 from ._row_inputs import (
@@ -329,24 +335,13 @@ class PartitionReduction(NamedTuple):
 
 def _joined_cells(a: FamilyCells, b: FamilyCells) -> FamilyCells:
     """The cells of both row sets, cells with the same predictors merged."""
-    fields = [f for f in ("successes", "trials", "total", "exposure", "counts")
-              if getattr(a, f) is not None]  # fmt: skip
-    key = np.column_stack([np.concatenate([a.g, b.g]), np.vstack([a.t, b.t]),
-                           np.vstack([a.x, b.x])])  # fmt: skip
-    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-
-    def summed(name):
-        values = np.concatenate([getattr(a, name), getattr(b, name)])
-        if values.ndim == 1:
-            return np.bincount(inverse, weights=values, minlength=first.size)
-        return np.stack([np.bincount(inverse, weights=values[:, k], minlength=first.size)
-                         for k in range(values.shape[1])], axis=1)  # fmt: skip
-
-    return FamilyCells(
-        x=np.vstack([a.x, b.x])[first], g=np.concatenate([a.g, b.g])[first],
-        t=np.vstack([a.t, b.t])[first], **{name: summed(name) for name in fields},
-    )  # fmt: skip
+    names = [f for f in ("successes", "trials", "total", "exposure", "counts")
+             if getattr(a, f) is not None]  # fmt: skip
+    x, g, t, summed = collapse_cells(
+        np.vstack([a.x, b.x]), np.concatenate([a.g, b.g]), np.vstack([a.t, b.t]),
+        {name: np.concatenate([getattr(a, name), getattr(b, name)]) for name in names},
+    )
+    return FamilyCells(x=x, g=g.astype(np.int32), t=t, **summed)
 
 
 def _reduce_partition(
