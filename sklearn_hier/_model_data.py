@@ -14,7 +14,14 @@ import numpy as np
 from ._approximation import LaplaceExpansion
 from ._families import FamilyCells
 from ._row_patterns import RowPatterns
-from ._statistics import GaussianRows, GaussianStatistics, GroupStart, StartValues, pad_rows
+from ._statistics import (
+    GaussianRows,
+    GaussianStatistics,
+    GroupRegression,
+    GroupStart,
+    StartValues,
+    pad_rows,
+)
 
 
 class CentredGroups(NamedTuple):
@@ -53,6 +60,7 @@ class ModelData(NamedTuple):
     centred: CentredGroups | None = None
     levels: AdditiveLevels | None = None
     start: StartValues = StartValues({}, {})
+    regression: GroupRegression | None = None  # the nested Gaussian marginal model's
 
     def pad(self, n_groups: int) -> "ModelData":
         """Append empty groups up to ``n_groups``: an empty group adds nothing to the
@@ -66,6 +74,7 @@ class ModelData(NamedTuple):
             centred=None if self.centred is None else self.centred.pad(n_groups),
             levels=None if self.levels is None else self.levels.pad(n_groups),
             start=self.start.pad(n_groups),
+            regression=None if self.regression is None else self.regression.pad(n_groups),
         )
 
     def without_start(self) -> "ModelData":

@@ -46,7 +46,9 @@ from ._statistics import (
     RowDesign,
     gaussian_row_data,
     gaussian_statistics,
+    group_regression,
     padded_group_count,
+    scale_start,
     start_centred,
 )
 from ._treatment import TreatmentCoding
@@ -199,8 +201,15 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, *, rows: RowDesign | Non
             codes=design.level_codes_of(design.groups).astype(np.int32), bases=bases
         )
         level_dims = tuple(basis.shape for basis in bases)
+    regression = None
+    if spec.structure == "nested" and kind == Likelihood.GAUSSIAN_MARGINAL:
+        regression = group_regression(
+            design.Z, len(design.control_names), treatment.n_effects, xbar
+        )
+        start = start.merged(scale_start(reduced.group_start, design.Z, spec.priors.sd))
     n_padded = padded_group_count(design.n_groups)
-    data = ModelData(likelihood=reduced.likelihood, centred=centred, levels=levels, start=start)
+    data = ModelData(likelihood=reduced.likelihood, centred=centred, levels=levels, start=start,
+                     regression=regression)  # fmt: skip
     data = data.pad(n_padded)
     if kind == Likelihood.GAUSSIAN_MARGINAL and spec.structure == "additive":
         mtm, mty = additive_normal_equations(data.likelihood, data.levels, level_dims)

@@ -415,6 +415,51 @@ def _group_maps(Z: np.ndarray, n_controls: int, n_effects: int, xbar: np.ndarray
     return maps
 
 
+class GroupRegression(NamedTuple):
+    """The nested structure's group-level regression, as the Gaussian marginal model uses it.
+
+    Each group's ``theta_g`` (its intercept at ``v = [1, t] = [1, 0]`` and its effects, the
+    weights of ``v``) is the group-level regression ``(I_D kron zt_g') a`` plus the
+    group's offset, ``zt_g = [1, Z_g]``: row ``d`` of ``a`` (``1 + q`` numbers) holds
+    term ``d``'s intercept and its group-level slopes. ``a`` is the centred design's
+    group-level weights ``w`` (every weight but the controls'), re-expressed:
+    ``w_group = to_w @ a``, a unit-triangular map (the centring moves only the intercept).
+    Depends on the design alone, not on the rows, so training folds share it.
+    """
+
+    zt: np.ndarray  # (G, 1 + q)
+    to_w: np.ndarray  # (D (1 + q), D (1 + q))
+
+    def pad(self, n_groups: int) -> "GroupRegression":
+        # a padding group has no rows: whatever its predictors, it adds nothing
+        return self._replace(zt=pad_rows(self.zt, n_groups - self.zt.shape[0]))
+
+
+def group_regression(Z: np.ndarray, n_controls: int, n_effects: int, xbar) -> GroupRegression:
+    """The :class:`GroupRegression` of a design whose columns are laid out as in
+    :func:`_group_maps` (``[controls, Z, t, t (x) Z]``, centred at ``xbar``)."""
+    n_groups, q = Z.shape
+    p, E = n_controls, n_effects
+    zbar = xbar[p : p + q]
+    tbar, tzbar = xbar[p + q : p + q + E], xbar[p + q + E :]
+    width = 1 + q
+    size = (1 + E) * width
+    # w_group = [intercept, Z, t, t (x) Z]; a = [(intercept, Z), (t_1, t_1 Z), ...]
+    to_w = np.zeros((size, size))
+    to_w[0, 0] = 1.0
+    to_w[1:width, 1:width] = np.eye(q)
+    to_w[0, 1:width] = zbar  # theta_g0 = intercept + (Z_g - zbar) w_Z - tbar w_t - tzbar w_tz
+    for k in range(E):
+        a_slope = (1 + k) * width
+        to_w[width + k, a_slope] = 1.0
+        to_w[0, a_slope] = tbar[k]
+        rows = slice(width + E + k * q, width + E + (k + 1) * q)
+        to_w[rows, a_slope + 1 : a_slope + width] = np.eye(q)
+        to_w[0, a_slope + 1 : a_slope + width] = tzbar[k * q : (k + 1) * q]
+    zt = np.concatenate([np.ones((n_groups, 1)), Z], axis=1)
+    return GroupRegression(zt=zt, to_w=to_w)
+
+
 def statistics_from_moments(
     moments: GroupMoments, Z: np.ndarray, xbar: np.ndarray, ybar: float
 ) -> GaussianStatistics:
@@ -546,6 +591,38 @@ def least_squares_start(
         },
     )
     return start, group_start
+
+
+def scale_start(group_start: GroupStart | None, Z: np.ndarray, prior_sd: float) -> StartValues:
+    """Where the marginal model's signed group scales (``scale_group``: each term's sd
+    in units of the prior sd) start, and their spread, the scale warm-up first moves
+    them on: at zero, spread by a rough posterior scale of the term's sd.
+
+    Per term, the groups' own estimates are a random-effects meta-analysis: their
+    spread around the group-level regression on ``[1, Z]``, beyond what their standard
+    errors explain, estimates the heterogeneity (DerSimonian and Laird's moment
+    estimate); with none detectable, the sd is still uncertain by about the typical
+    standard error over ``groups^(1/4)``. The spread is the larger of the two together,
+    capped at the prior's 1. Only warm-up's first iterations depend on it.
+    """
+    usable = np.isfinite(group_start.unit_se).all(axis=1) if group_start is not None else []
+    n_usable, predictors = int(np.sum(usable)), 1 + Z.shape[1]
+    if n_usable <= predictors:
+        return StartValues.stan()
+    design = np.column_stack([np.ones(n_usable), Z[usable]])
+    scales = []
+    for d in range(group_start.estimate.shape[1]):
+        estimate = group_start.estimate[usable, d]
+        weight = 1.0 / np.maximum(group_start.se[usable, d], 1e-12) ** 2
+        root = np.sqrt(weight)
+        fitted = design @ np.linalg.lstsq(design * root[:, None], estimate * root, rcond=None)[0]
+        q = float(weight @ (estimate - fitted) ** 2)
+        dof = n_usable - predictors
+        heterogeneity = max(q - dof, 0.0) / (weight.sum() * dof / n_usable)
+        noise = n_usable / weight.sum() / np.sqrt(n_usable)  # typical se^2 / groups^(1/2)
+        scales.append(np.sqrt(heterogeneity + noise))
+    scale = np.clip(np.asarray(scales) / prior_sd, 1e-3, 1.0)
+    return StartValues(loc={"scale_group": np.zeros_like(scale)}, spread={"scale_group": scale})
 
 
 def start_centred(group_start: GroupStart, centered: np.ndarray) -> StartValues:

@@ -38,6 +38,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._collapsed import additive_normal_equations, marginal_loglik, variance_log_prior
+from ._compiler_options import tiny_array_options
 from ._draws import as_jax
 from ._estimator import HierarchicalHTE
 from ._inference import run_inference
@@ -76,7 +77,8 @@ def _compiled_densities(sizes: ModelSizes):
     def log_prior(priors, phi):
         return jax.vmap(functools.partial(variance_log_prior, priors, sizes))(phi)
 
-    return jax.jit(loglik), jax.jit(log_prior)
+    options = tiny_array_options()
+    return jax.jit(loglik, compiler_options=options), jax.jit(log_prior, compiler_options=options)
 
 
 class _Densities:

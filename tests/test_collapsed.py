@@ -13,7 +13,7 @@ from sklearn_hier._draws import as_jax
 from sklearn_hier._model import ModelSizes
 from sklearn_hier._model_data import AdditiveLevels, ModelData
 from sklearn_hier._spec import Priors
-from sklearn_hier._statistics import RowDesign, gaussian_statistics
+from sklearn_hier._statistics import RowDesign, gaussian_statistics, group_regression
 from sklearn_hier.datasets import make_grouped_hte
 
 PRIORS = Priors(intercept=1.0, coef=0.5)
@@ -46,7 +46,8 @@ def _problem(seed, n=150, n_groups=6, p=2, q=1, n_effects=1):
         rng.normal(size=(n, p)), rng.normal(size=(n_groups, q)), g, t, rng.normal(1.0, 1.0, n)
     )
     stats, _, _ = gaussian_statistics(rows)
-    return rows, ModelData(stats)
+    regression = group_regression(rows.Z, p, n_effects, stats.xbar)
+    return rows, ModelData(stats, regression=regression)
 
 
 def _dense(rows, offsets_design, offsets_cov, sigma):
