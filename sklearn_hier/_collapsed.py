@@ -26,9 +26,11 @@ covariance) and ``r = M'y / sigma^2 + D^-1 m0``,
     log p(y | phi) = -n/2 log(2 pi sigma^2) - y'y / (2 sigma^2) - m0' D^-1 m0 / 2
                      - log|D| / 2 - log|Prec| / 2 + r' Prec^-1 r / 2.
 
-In the nested structure the offsets' block of ``Prec`` is block diagonal
-(one 2x2 block per group), so it is eliminated group by group (a Schur
-complement) and the cost per gradient is O(groups x columns^2 + columns^3).
+In the nested structure the groups' block of ``Prec`` is block diagonal (one
+block of size 1 + effects per group), so it is eliminated group by group (a Schur
+complement), in the coordinates of the group-level regression (see
+``_nested_system``), and the cost per gradient is
+O(groups x (terms x (1 + group predictors))^2 + columns^3).
 The additive structure's offsets are few (levels, not groups) but overlap
 across modifiers, so its system is solved densely.
 """

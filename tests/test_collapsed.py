@@ -236,3 +236,68 @@ def test_row_level_and_unmarginalized_fits_sample_jointly(monkeypatch):
             d.X, d.y, treatment=d.treatment
         )
     assert seen == ["gaussian_marginal", "gaussian_cells", "gaussian_rows"]
+
+
+# ---------------------------------------------------------------- sampling coordinates
+def test_signed_scales_give_the_covariance_and_a_proper_factor():
+    """A negative sampled scale flips its term's correlations, which the recorded factor
+    absorbs: the recorded (sd, L) give the same covariance and L stays a Cholesky factor."""
+    from numpyro import handlers
+
+    from sklearn_hier._collapsed import _marginal_scales
+
+    signed = np.array([0.7, -0.4, 0.25])
+    partial = np.array([0.3, -0.5, 0.6])
+    with jax.enable_x64(True):
+        values = {"scale_group": signed, "corr_group": partial}
+        model = handlers.substitute(_marginal_scales, values)
+        trace = handlers.trace(handlers.seed(model, 0)).get_trace("group", PRIORS, 3)
+        unsigned = handlers.substitute(
+            _marginal_scales, {"scale_group": np.abs(signed), "corr_group": partial}
+        )
+        raw_factor = handlers.trace(handlers.seed(unsigned, 0)).get_trace("group", PRIORS, 3)
+    sd, factor = np.asarray(trace["sd_group"]["value"]), np.asarray(trace["L_group"]["value"])
+    np.testing.assert_allclose(sd, PRIORS.sd * np.abs(signed))
+    assert (np.diag(factor) > 0).all() and np.allclose(np.triu(factor, 1), 0.0)
+    raw = np.asarray(raw_factor["L_group"]["value"])
+    correlation = raw @ raw.T
+    covariance = np.outer(signed, signed) * correlation * PRIORS.sd**2  # diag(s) R diag(s)
+    np.testing.assert_allclose((sd[:, None] * factor) @ (sd[:, None] * factor).T, covariance)
+
+
+def test_scale_start_recovers_a_known_heterogeneity():
+    """The start's spread of a group term is a moment estimate of its sd around the
+    group-level regression (plus the noise term): 400 groups with sd 0.3 around a slope in
+    Z, standard errors 0.1, so the estimate's own sd is about 0.3 / sqrt(2 * 400) = 0.011."""
+    from sklearn_hier._statistics import GroupStart, scale_start
+
+    rng = np.random.default_rng(3)
+    G = 400
+    Z = rng.normal(size=(G, 1))
+    truth = np.column_stack([1.0 + 2.0 * Z[:, 0] + 0.3 * rng.normal(size=G),
+                             0.5 * Z[:, 0] + 0.0 * rng.normal(size=G)])  # fmt: skip
+    se = np.full((G, 2), 0.1)
+    estimate = truth + se * rng.normal(size=(G, 2))
+    start = scale_start(GroupStart(estimate, se, se / 0.5), Z, prior_sd=1.0)
+    spread = start.spread["scale_group"]
+    noise = 0.1**2 / np.sqrt(G)  # the noise term for standard errors of 0.1
+    assert np.sqrt(spread[0] ** 2 - noise) == pytest.approx(0.3, abs=0.04)
+    # no heterogeneity in the effect beyond its regression on Z: only the noise term is left
+    assert spread[1] <= np.sqrt(noise + 0.04**2)
+    assert (start.loc["scale_group"] == 0).all()
+    assert scale_start(None, Z, prior_sd=1.0).spread == {}
+
+
+def test_small_products_compile_with_the_marginal_programs_options():
+    """The marginal model's batched products of tiny matrices, compiled as its programs
+    are (without library fusions where XLA has them), are matrix products."""
+    from sklearn_hier._collapsed import _small_product
+    from sklearn_hier._compiler_options import tiny_array_options
+
+    options = tiny_array_options()
+    assert options is None or set(options) == {"xla_cpu_experimental_ynn_fusion_type"}
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(112, 3, 3)), rng.normal(size=(112, 3, 6))
+    with jax.enable_x64(True):
+        product = jax.jit(_small_product, compiler_options=options)(a, b)
+    np.testing.assert_allclose(product, a @ b, rtol=1e-12)
