@@ -272,14 +272,35 @@ class FittedPosterior:
         rng = np.random.default_rng([self.seed, term, *_key_words(key)])
         return rng.standard_normal(n_draws)
 
+    def _joint_offsets(self, keys: list[str], n_draws: int) -> np.ndarray:
+        """(S, n_new, 1 + effects) offsets of unseen groups in the nested structure: per
+        draw, every term's offset together from ``N(0, Sigma)``, ``Sigma`` that draw's
+        sds and correlations, so an unseen group's effects are correlated as the model
+        says (its arm-against-arm contrasts included). The standard normals depend on
+        the fit and the group's key alone."""
+        sds = np.column_stack([self.draws("sd_intercept"), self.all_effect_draws("sd_effect")])
+        width = sds.shape[1]
+        corr = self.draws("corr")
+        if corr.ndim == 1:  # one effect: the correlation itself
+            corr = np.stack([np.ones_like(corr), corr, corr, np.ones_like(corr)], -1)
+            corr = corr.reshape(-1, 2, 2)
+        # a correlation matrix at the edge (|rho| -> 1) is only semi-definite
+        factor = np.linalg.cholesky(corr + 1e-12 * np.eye(width))
+        noise = np.stack(
+            [np.random.default_rng([self.seed, width, *_key_words(key)]).standard_normal(
+                (n_draws, width)) for key in keys], axis=1,
+        )  # fmt: skip
+        return sds[:, None, :] * np.einsum("sij,snj->sni", factor, noise)
+
     def _part(self, name: str, part: str, effect: int) -> np.ndarray:
         return self.effect_draws_of(name, effect) if part == "effect" else self.draws(name)
 
     def new_group_draws(self, new_groups: pd.DataFrame, part: str, effect: int = 0) -> np.ndarray:
         """Effects (or intercepts) of groups unseen in training, from the population model.
 
-        With several effects each term's unseen offset is drawn on its own: each
-        effect's draws are right, not their correlation across effects."""
+        In the nested structure a new group's terms are drawn jointly (see
+        :meth:`_joint_offsets`). In the additive one an unseen level's offset is drawn
+        for each term on its own: each term's draws are right, not their correlation."""
         design = self.design
         base, slopes = _PARTS[part]
         Z_new = design.predictors_of(new_groups)
@@ -288,8 +309,8 @@ class FittedPosterior:
         n_draws = value.shape[0]
         if self.spec.structure == "nested":
             keys = group_labels(new_groups, design.modifier_names)
-            noise = np.stack([self._noise(part, key, n_draws, effect) for key in keys], axis=1)
-            return value + sd[:, None] * noise
+            term = 0 if part != "effect" else 1 + effect
+            return value + self._joint_offsets(keys, n_draws)[:, :, term]
         codes = design.level_codes_of(new_groups)
         level = self._part(f"level_{part}", part, effect)
         varying = list(self.idata.posterior[f"sd_{part}"].coords["varying_modifier"].values)

@@ -59,6 +59,27 @@ def three_arms():
     return est, X, y, t, truth
 
 
+def test_an_unseen_group_draws_its_effects_jointly(three_arms):
+    """Offsets of unseen groups are N(0, Sigma) per draw: over many unseen groups their
+    second moments are the posterior mean of Sigma (every term's variance and the
+    covariances between the arms' effects), and each group's are fixed by its key."""
+    est = three_arms[0]
+    posterior = est.posterior_
+    keys = [f"unseen {k}" for k in range(60)]
+    n_draws = posterior.draws("sd_intercept").shape[0]
+    offsets = posterior._joint_offsets(keys, n_draws)  # (S, groups, 3)
+    sds = np.column_stack([posterior.draws("sd_intercept"), posterior.draws("sd_effect")])
+    expected = (sds[:, :, None] * posterior.draws("corr") * sds[:, None, :]).mean(axis=0)
+    pooled = offsets.reshape(-1, 3)
+    second = pooled.T @ pooled / len(pooled)
+    # each second moment from n = 60 S draws: its sd is about scale^2 sqrt(2 / n), more
+    # where Sigma itself varies over the draws (a mixture), hence 6 of them
+    scale = np.sqrt(np.outer(np.diag(expected), np.diag(expected)))
+    assert np.all(np.abs(second - expected) < 6 * scale * np.sqrt(2 / len(pooled)) + 1e-12)
+    again = posterior._joint_offsets(keys[3:5], n_draws)
+    np.testing.assert_array_equal(again, offsets[:, 3:5])
+
+
 # ---------------------------------------------------------------- coding
 def _learn(values, **options):
     return TreatmentCoding.learn_and_encode(values, n_rows=len(values), **options)
