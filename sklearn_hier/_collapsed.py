@@ -133,14 +133,20 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     n_a = to_w.shape[0]
     p = stats.vx.shape[-1] - n_a  # the controls
     s2 = sigma * sigma
-    precision, logdet_cov = _cov_precision(scale_tril)
-    blocks = _batched_cholesky(stats.vv + s2 * precision)
-    inverse_factor = _inverse_lower(blocks)  # C_g^-1, with P~_g = C_g C_g'
-    # per group, products of tiny matrices written as broadcast sums: they fuse into a
-    # few elementwise loops, where a batched matrix product per group would be one
-    # library call each (and cost more to call than to compute)
-    inverse = _small_product(_transposed(inverse_factor), inverse_factor)  # F_g = P~_g^-1
-    weighted = _small_product(precision[None], inverse)  # Omega F_g
+    # P~_g = B_g + s2 Sigma^-1 = L^-T Q_g L^-1 with Q_g = L' B_g L + s2 I (Sigma = L L'):
+    # Q_g stays well conditioned however small a term's sd, where Sigma^-1 would not (a
+    # scale sampled near zero would make P~_g's entries 1e16 and B_g's lost in rounding),
+    # and log|P~_g| = log|Q_g| - log|Sigma|, whose last term cancels the prior's.
+    # Per group, products of tiny matrices are written as broadcast sums: they fuse into
+    # a few elementwise loops, where a batched matrix product per group would be one
+    # library call each (and cost more to call than to compute).
+    factor_t = scale_tril.T[None]
+    scaled = _small_product(_small_product(factor_t, stats.vv), scale_tril[None])
+    blocks = _batched_cholesky(scaled + s2 * jnp.eye(width))  # Q_g = K_g K_g'
+    inverse_factor = _small_product(_inverse_lower(blocks), factor_t)  # A_g = K_g^-1 L'
+    inverse = _small_product(_transposed(inverse_factor), inverse_factor)  # F_g = A_g' A_g
+    # Omega F_g = (I - B_g F_g) / s2, from (B_g + s2 Omega) F_g = I: free of Sigma^-1
+    weighted = (jnp.eye(width) - _small_product(stats.vv, inverse)) / s2
     shrunk = _small_product(weighted, stats.vv)  # Omega F_g B_g
     # [C_g, r_g]: the controls' and the outcome's sums against v
     columns = jnp.concatenate([stats.vx[:, :, 1 : 1 + p], stats.vy[..., None]], axis=-1)
@@ -183,24 +189,24 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
         "columns": columns,
         # y'y - sum_g r_g' F_g r_g, and the prior mean's own term (times s2)
         "constant": stats.yty - within[p, p] + s2 * jnp.sum(mean_w**2 / var_w),
-        "logdet": (logdet_cov, logdet_blocks),
+        "logdet_blocks": logdet_blocks,  # log|Q_g|
         "var_w": var_w,
     }
 
 
 def _nested_loglik(data: ModelData, system: dict) -> jnp.ndarray:
     chol, rhs, s2 = system["chol"], system["rhs"], system["s2"]
-    logdet_cov, logdet_blocks = system["logdet"]
     half_solved = jax.scipy.linalg.solve_triangular(chol, rhs, lower=True)
     n_groups, width = data.likelihood.vy.shape
     k = rhs.shape[0]
-    # log|Prec| = sum_g log|P_g| + log|Schur|, each block carrying 1 / s2
+    # log|Prec| = sum_g log|P_g| + log|Schur|, each block carrying 1 / s2, with
+    # log|P~_g| = log|Q_g| - log|Sigma|; the -G log|Sigma| cancels the prior's +G log|Sigma|
     log_prec = (
-        jnp.sum(logdet_blocks)
+        jnp.sum(system["logdet_blocks"])
         + 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
         - (width * n_groups + k) * jnp.log(s2)
     )
-    log_prior_cov = jnp.sum(jnp.log(system["var_w"])) + n_groups * logdet_cov
+    log_prior_cov = jnp.sum(jnp.log(system["var_w"]))
     # y'y - r' Prec^-1 r plus the prior mean's term, times s2: the penalised residual sum
     penalised = system["constant"] - half_solved @ half_solved
     return (
