@@ -228,7 +228,7 @@ def _nested_conditional(key, data: ModelData, system: dict) -> dict:
     noise = jax.random.normal(key_beta, rhs.shape)
     beta = mean + scale * jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
     a, b = beta[:n_a], beta[n_a:]
-    n_groups, width = data.likelihood.vy.shape
+    width = data.likelihood.vy.shape[1]
     group_mean = jnp.einsum("di,gi->gd", a.reshape(width, -1), zt)  # Phi_g a
     # theta_g | beta ~ N(F_g h_g, s2 F_g), h_g = r_g - C_g b + s2 Omega Phi_g a
     shifted = system["columns"] @ jnp.concatenate([-b, jnp.ones(1)])  # r_g - C_g b
