@@ -343,21 +343,29 @@ def _additive_conditional(key, data: ModelData, system: dict, sizes: ModelSizes)
 
 
 # ------------------------------------------------------------------ model and completion
-def _marginal_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
+def _marginal_scales(name: str, priors: Priors, dims: int, signed=None) -> jnp.ndarray:
     """``group_scales`` of the joint model: a factor ``F`` with ``F F' = Sigma``, the
     covariance of the (intercept, effects) offsets, and the sites ``sd_<name>`` and
     ``L_<name>`` (the correlation's Cholesky factor) recorded as the joint model's.
 
-    **The scales are sampled signed.** Each sd is ``|s| * priors.sd`` with ``s`` standard
-    normal, which is exactly the half-normal prior. The marginal likelihood depends on the
-    scales only through ``Sigma = diag(s) R diag(s)``, a polynomial in ``s``, so the
-    density is smooth through ``s = 0``, and the sign of ``s`` only flips the signs of that
-    term's correlations: it is absorbed into the recorded factor (``L -> S L S``, ``S`` the
-    signs), whose law, LKJ, does not change under it. Sampled on the log scale, as a
-    positive parameter usually is, an sd whose posterior reaches down to zero (little
-    heterogeneity: the common case) has an exponential left tail that NUTS needs long
-    trajectories to cross; signed, the same posterior near zero is close to the prior's
-    normal. On Tomz & Weeks this halves the leapfrog steps per draw with two treatments.
+    **Each scale is sampled in one of two coordinates**, chosen per term from the data
+    (``signed``, a boolean per term, or None: every term on the log scale; see
+    :func:`~sklearn_hier._statistics.scale_start`). Either way the sampled coordinate ``u``
+    of the site ``scale_<name>`` maps to ``s`` with ``s`` standard normal in law, and the
+    term's sd is ``|s| * priors.sd``: exactly the half-normal prior.
+
+    - *Log scale*, ``s = exp(u)``: the usual coordinate of a positive parameter, right for
+      an sd the data place away from zero (a long right tail becomes a short one).
+    - *Signed*, ``s = u``: right for an sd whose posterior reaches down to zero (little
+      heterogeneity, the common case), where the log scale has an exponential left tail
+      that NUTS needs long trajectories to cross. The marginal likelihood depends on the
+      scales only through ``Sigma = diag(s) R diag(s)``, a polynomial in ``s``, so the
+      density is smooth through ``s = 0``, and the sign of ``s`` only flips the signs of
+      that term's correlations: it is absorbed into the recorded factor (``L -> S L S``,
+      ``S`` the signs), whose law, LKJ, does not change under it. Its posterior is
+      symmetric in ``s``, so for an sd far from zero it has two modes: warm-up's variance
+      estimate then spans both and the step size shrinks, which is why such terms are
+      sampled on the log scale instead.
 
     **The correlation's factor is built from its canonical partial correlations**, entry
     by entry. Its below-diagonal entries follow from the partial correlations ``c`` (each
@@ -369,8 +377,14 @@ def _marginal_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
     far cheaper to evaluate and differentiate than the general transform, and for one
     effect it is the LKJ density ``(1 - rho^2)^(eta - 1)`` on the correlation itself.
     """
-    signed = numpyro.sample(f"scale_{name}", dist.Normal(0.0, 1.0).expand([dims]).to_event(1))
-    sd = numpyro.deterministic(f"sd_{name}", priors.sd * jnp.abs(signed))
+    u = numpyro.sample(f"scale_{name}", dist.Normal(0.0, 1.0).expand([dims]).to_event(1))
+    signed = jnp.zeros(dims, dtype=bool) if signed is None else jnp.asarray(signed)
+    log_scale = jnp.where(signed, 0.0, u)  # zero where unused: exp stays finite
+    s = jnp.where(signed, u, jnp.exp(log_scale))
+    # the site's law is N(0, 1) in u; s must be N(0, 1) (folded: half-normal on s > 0),
+    # so add log N(s) + log|ds/du| - log N(u), which is zero for the signed terms
+    numpyro.factor(f"scale_density_{name}", jnp.sum(0.5 * (u * u - s * s) + log_scale))
+    sd = numpyro.deterministic(f"sd_{name}", priors.sd * jnp.abs(s))
     pairs = [(i, j) for i in range(1, dims) for j in range(i)]
     partial = numpyro.sample(
         f"corr_{name}", dist.Uniform(-1.0, 1.0).expand([len(pairs)]).to_event(1)
@@ -388,7 +402,7 @@ def _marginal_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
         log_density = log_density + (dims - i - 1 + 2.0 * (priors.lkj - 1.0)) * jnp.log(diagonal)
         rows.append(jnp.stack(row + [diagonal] + [jnp.zeros(())] * (dims - i - 1)))
     numpyro.factor(f"lkj_{name}", log_density)
-    sign = jnp.where(signed < 0.0, -1.0, 1.0)
+    sign = jnp.where(s < 0.0, -1.0, 1.0)
     chol = numpyro.deterministic(f"L_{name}", jnp.stack(rows) * sign[:, None] * sign[None, :])
     return sd[:, None] * chol
 
@@ -406,10 +420,13 @@ def _variance_sites(sizes: ModelSizes) -> list[str]:
     return [f"m{k}" for k, _ in _varying(sizes)]
 
 
-def _variance_parameters(priors: Priors, sizes: ModelSizes):
+def _variance_parameters(data: ModelData, priors: Priors, sizes: ModelSizes):
     """Sample sites of the variance parameters; returns the offsets' scale factors and sigma."""
     dims = 1 + sizes.n_effects
-    trils = [_marginal_scales(name, priors, dims) for name in _variance_sites(sizes)]
+    trils = [
+        _marginal_scales(name, priors, dims, data.signed_scales if name == "group" else None)
+        for name in _variance_sites(sizes)
+    ]
     if not has_noise_scale(sizes):
         return trils, 1.0
     sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
@@ -434,7 +451,7 @@ def _phi_system(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict):
 
 def marginal_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     """p(phi) p(y | phi): the variance parameters with the linear ones integrated out."""
-    trils, sigma = _variance_parameters(priors, sizes)
+    trils, sigma = _variance_parameters(data, priors, sizes)
     loglik = _loglik(data, _system(data, priors, sizes, trils, sigma), sizes)
     numpyro.factor("marginal_loglik", priors.temper * loglik)
 

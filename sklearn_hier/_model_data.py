@@ -61,6 +61,9 @@ class ModelData(NamedTuple):
     levels: AdditiveLevels | None = None
     start: StartValues = StartValues({}, {})
     regression: GroupRegression | None = None  # the nested Gaussian marginal model's
+    # (D,) per term of the nested marginal model: is its scale sampled signed (else on the
+    # log scale)? None: every term on the log scale. See ``scale_start``.
+    signed_scales: np.ndarray | None = None
 
     def pad(self, n_groups: int) -> "ModelData":
         """Append empty groups up to ``n_groups``: an empty group adds nothing to the
@@ -75,6 +78,7 @@ class ModelData(NamedTuple):
             levels=None if self.levels is None else self.levels.pad(n_groups),
             start=self.start.pad(n_groups),
             regression=None if self.regression is None else self.regression.pad(n_groups),
+            signed_scales=self.signed_scales,
         )
 
     def without_start(self) -> "ModelData":

@@ -201,15 +201,16 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, *, rows: RowDesign | Non
             codes=design.level_codes_of(design.groups).astype(np.int32), bases=bases
         )
         level_dims = tuple(basis.shape for basis in bases)
-    regression = None
+    regression = signed_scales = None
     if spec.structure == "nested" and kind == Likelihood.GAUSSIAN_MARGINAL:
         regression = group_regression(
             design.Z, len(design.control_names), treatment.n_effects, xbar
         )
-        start = start.merged(scale_start(reduced.group_start, design.Z, spec.priors.sd))
+        scales = scale_start(reduced.group_start, design.Z, spec.priors.sd)
+        start, signed_scales = start.merged(scales.start), scales.signed
     n_padded = padded_group_count(design.n_groups)
     data = ModelData(likelihood=reduced.likelihood, centred=centred, levels=levels, start=start,
-                     regression=regression)  # fmt: skip
+                     regression=regression, signed_scales=signed_scales)  # fmt: skip
     data = data.pad(n_padded)
     if kind == Likelihood.GAUSSIAN_MARGINAL and spec.structure == "additive":
         mtm, mty = additive_normal_equations(data.likelihood, data.levels, level_dims)

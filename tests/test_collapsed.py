@@ -249,13 +249,16 @@ def test_signed_scales_give_the_covariance_and_a_proper_factor():
     signed = np.array([0.7, -0.4, 0.25])
     partial = np.array([0.3, -0.5, 0.6])
     with jax.enable_x64(True):
+        every_term = np.ones(3, dtype=bool)
         values = {"scale_group": signed, "corr_group": partial}
         model = handlers.substitute(_marginal_scales, values)
-        trace = handlers.trace(handlers.seed(model, 0)).get_trace("group", PRIORS, 3)
+        trace = handlers.trace(handlers.seed(model, 0)).get_trace("group", PRIORS, 3, every_term)
         unsigned = handlers.substitute(
             _marginal_scales, {"scale_group": np.abs(signed), "corr_group": partial}
         )
-        raw_factor = handlers.trace(handlers.seed(unsigned, 0)).get_trace("group", PRIORS, 3)
+        raw_factor = handlers.trace(handlers.seed(unsigned, 0)).get_trace(
+            "group", PRIORS, 3, every_term
+        )
     sd, factor = np.asarray(trace["sd_group"]["value"]), np.asarray(trace["L_group"]["value"])
     np.testing.assert_allclose(sd, PRIORS.sd * np.abs(signed))
     assert (np.diag(factor) > 0).all() and np.allclose(np.triu(factor, 1), 0.0)
@@ -265,27 +268,84 @@ def test_signed_scales_give_the_covariance_and_a_proper_factor():
     np.testing.assert_allclose((sd[:, None] * factor) @ (sd[:, None] * factor).T, covariance)
 
 
-def test_scale_start_recovers_a_known_heterogeneity():
-    """The start's spread of a group term is a moment estimate of its sd around the
-    group-level regression (plus the noise term): 400 groups with sd 0.3 around a slope in
-    Z, standard errors 0.1, so the estimate's own sd is about 0.3 / sqrt(2 * 400) = 0.011."""
-    from sklearn_hier._statistics import GroupStart, scale_start
+@pytest.mark.parametrize("signed", [None, [True, False, True]])
+def test_scale_coordinates_keep_the_half_normal_prior(signed):
+    """Whichever coordinate a term's scale is sampled in (log scale, or signed), the law of
+    its sd is the half-normal prior: the site's density plus the correction factor, mapped
+    back to the sd, is the half-normal density (its log-density up to one constant)."""
+    from numpyro import handlers
 
-    rng = np.random.default_rng(3)
-    G = 400
+    from sklearn_hier._collapsed import _marginal_scales
+
+    rng = np.random.default_rng(5)
+    flags = np.zeros(3, bool) if signed is None else np.asarray(signed)
+    gaps = []
+    with jax.enable_x64(True):
+        for _ in range(6):
+            u = rng.normal(size=3)
+            model = handlers.substitute(_marginal_scales, {"scale_group": u,
+                                                           "corr_group": np.zeros(3)})  # fmt: skip
+            trace = handlers.trace(handlers.seed(model, 0)).get_trace("group", PRIORS, 3, signed)
+            sd = np.asarray(trace["sd_group"]["value"])
+            site = float(trace["scale_group"]["fn"].log_prob(u).sum())
+            correction = float(trace["scale_density_group"]["fn"].log_factor)
+            # the density of the sd on its own scale: divide by |d sd / d u|
+            log_jacobian = np.where(flags, np.log(PRIORS.sd), np.log(sd))
+            half_normal = -0.5 * (sd / PRIORS.sd) ** 2 - np.log(PRIORS.sd)
+            gaps.append(site + correction - log_jacobian.sum() - half_normal.sum())
+            expected_sd = PRIORS.sd * np.where(flags, np.abs(u), np.exp(u))
+            np.testing.assert_allclose(sd, expected_sd)
+    np.testing.assert_allclose(gaps, gaps[0], atol=1e-10)
+
+
+def _meta_analysis(G, sd, se=0.1, seed=3):
+    """Group estimates around a regression on Z with true heterogeneity ``sd`` per term."""
+    from sklearn_hier._statistics import GroupStart
+
+    rng = np.random.default_rng(seed)
     Z = rng.normal(size=(G, 1))
-    truth = np.column_stack([1.0 + 2.0 * Z[:, 0] + 0.3 * rng.normal(size=G),
-                             0.5 * Z[:, 0] + 0.0 * rng.normal(size=G)])  # fmt: skip
-    se = np.full((G, 2), 0.1)
-    estimate = truth + se * rng.normal(size=(G, 2))
-    start = scale_start(GroupStart(estimate, se, se / 0.5), Z, prior_sd=1.0)
-    spread = start.spread["scale_group"]
+    truth = np.column_stack([1.0 + 2.0 * Z[:, 0] + sd[0] * rng.normal(size=G),
+                             0.5 * Z[:, 0] + sd[1] * rng.normal(size=G)])  # fmt: skip
+    ses = np.full((G, 2), se)
+    return GroupStart(truth + ses * rng.normal(size=(G, 2)), ses, ses / 0.5), Z
+
+
+def test_scale_start_recovers_a_known_heterogeneity():
+    """A term's rough scale is a moment estimate of its sd around the group-level
+    regression (plus the noise term): 400 groups with sd 0.3 around a slope in Z, standard
+    errors 0.1, so the estimate's own sd is about 0.3 / sqrt(2 * 400) = 0.011. That sd is
+    far from zero: sampled on the log scale, starting at the log of the estimate. The
+    effect has no heterogeneity beyond its regression on Z: signed, starting at zero,
+    spread by the noise term alone."""
+    from sklearn_hier._statistics import scale_start
+
+    G = 400
+    group_start, Z = _meta_analysis(G, sd=(0.3, 0.0))
+    scales = scale_start(group_start, Z, prior_sd=1.0)
+    start = scales.start
     noise = 0.1**2 / np.sqrt(G)  # the noise term for standard errors of 0.1
-    assert np.sqrt(spread[0] ** 2 - noise) == pytest.approx(0.3, abs=0.04)
-    # no heterogeneity in the effect beyond its regression on Z: only the noise term is left
-    assert spread[1] <= np.sqrt(noise + 0.04**2)
-    assert (start.loc["scale_group"] == 0).all()
-    assert scale_start(None, Z, prior_sd=1.0).spread == {}
+    assert scales.signed.tolist() == [False, True]
+    first = np.exp(start.loc["scale_group"][0])
+    assert np.sqrt(first**2 - noise) == pytest.approx(0.3, abs=0.04)
+    assert 0.05 <= start.spread["scale_group"][0] <= 0.1  # noise / (sqrt(2) tau^2) = 0.04
+    assert start.loc["scale_group"][1] == 0.0
+    assert start.spread["scale_group"][1] <= np.sqrt(noise + 0.04**2)
+    none = scale_start(None, Z, prior_sd=1.0)
+    assert none.signed is None and none.start.spread == {}
+
+
+def test_few_groups_sample_every_scale_on_the_log_scale():
+    """With fewer groups than SIGNED_SCALE_MIN_GROUPS even a term with no detectable
+    heterogeneity is sampled on the log scale, starting near the log of its noise term."""
+    from sklearn_hier._statistics import SIGNED_SCALE_MIN_GROUPS, scale_start
+
+    few = SIGNED_SCALE_MIN_GROUPS - 1
+    group_start, Z = _meta_analysis(few, sd=(0.0, 0.0))
+    scales = scale_start(group_start, Z, prior_sd=1.0)
+    assert not scales.signed.any()
+    assert np.isfinite(scales.start.loc["scale_group"]).all()
+    many = scale_start(*_meta_analysis(SIGNED_SCALE_MIN_GROUPS, sd=(0.0, 0.0)), prior_sd=1.0)
+    assert many.signed.all()
 
 
 def test_small_products_compile_with_the_marginal_programs_options():
