@@ -97,6 +97,10 @@ def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
         return model_inputs(spec, reduced, rows=None, **learned)
     frame = as_frame(X)
     n_rows = frame.shape[0]
+    if n_rows == 1:  # scikit-learn's wording, which its common checks look for
+        raise ValueError(
+            "X has 1 sample; fitting needs rows with the treatment and rows without it."
+        )
     feature_names = feature_names_of(frame.columns)
     coding, treat = TreatmentCoding.learn_and_encode(
         treatment, n_rows=n_rows, treated_value=spec.treated_value,

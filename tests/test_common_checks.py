@@ -37,14 +37,6 @@ class _AlternatingTreatmentHTE(HierarchicalHTE):
             return super().fit(X, y, treatment=treatment)
 
 
-EXPECTED_FAILURES = {
-    "check_fit2d_1sample": (
-        "one row cannot give both a treated and a control unit; the error says so "
-        "('treatment has only one value') rather than using the wording the check expects"
-    ),
-}
-
-
 _CHECKS = parametrize_with_checks(
     [
         _AlternatingTreatmentHTE(
@@ -55,7 +47,6 @@ _CHECKS = parametrize_with_checks(
             random_state=0,
         )
     ],  # fmt: skip
-    expected_failed_checks=lambda est: EXPECTED_FAILURES,
 )
 # scikit-learn < 1.7 hands pytest a generator, which pytest >= 9 refuses: pass a list
 _CHECKS = pytest.mark.parametrize(_CHECKS.args[0], list(_CHECKS.args[1]), **_CHECKS.kwargs)
