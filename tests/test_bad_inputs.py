@@ -222,7 +222,7 @@ FIT_CASES = [
         lambda X, y, t: (X.iloc[:1], y[:1], t[:1]),
         MODS,
         ValueError,
-        "treatment has only one value",
+        "X has 1 sample",
     ),
     (
         "no_columns",
