@@ -84,7 +84,12 @@ show(table.sort_values("median", ascending=False).round(3))
 # %%
 # What predicts the effect (Figure 1)
 # -----------------------------------
+# The first row is the alliance effect where every group predictor is 0: white and
+# male respondents coded 0, and intl and hawk at 0, below their 1-5 scales. It is
+# the intercept of the effect's regression, not the average effect, printed below.
 figure_1 = plot_coefficients(est).figure
+print("average alliance effect over the respondents (mean, lower, upper):",
+      [round(v, 3) for v in est.average_effect()])  # fmt: skip
 print("\nPopulation-level effects:")
 show(est.coefficients()[["role", "median", "lower", "upper"]].round(3))
 

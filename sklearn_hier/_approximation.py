@@ -18,11 +18,18 @@ fixed-effects fit (each group its own intercept and effects, shared control
 coefficients), found by the same weighted statistics in a few passes.
 
 The expansion is accurate where each group's likelihood is close to Gaussian
-in its parameters: many rows per group, probabilities not all near 0 or 1.
-Every fit checks it: on a random subsample of rows, the exact minus the
-approximate log-likelihood of each posterior draw, scaled to all rows, is the
-log importance ratio of the exact to the approximate posterior; its Pareto k
-(PSIS) says whether the approximate posterior is close enough.
+in its parameters: many events (and non-events) in every group and arm. A
+Poisson or binomial likelihood with few events is skewed, and the quadratic
+moves the group's posterior (its mean by about ``1 / (2 sqrt(events))``
+posterior sds for a lone group, more where the hierarchy pulls the group away
+from its own estimate). Every fit checks it: on a random subsample of rows, the
+exact minus the approximate log-likelihood of each posterior draw, scaled to
+all rows, is the log importance ratio of the exact to the approximate
+posterior. Its Pareto k (PSIS) says whether the weights can be trusted; the
+weighted means of each group's intercept and effects estimate the exact
+posterior means, and their distance from the approximate ones, in posterior
+sds, says how far the approximation has moved them. Pareto k alone cannot see
+that: smooth weights can still shift a mean by half a posterior sd.
 """
 
 import functools
@@ -57,14 +64,34 @@ CHECK_ROWS = 20_000
 CHECK_DRAWS = 500
 #: Above this Pareto k the approximate posterior is not trusted (as in PSIS-LOO).
 PARETO_K_THRESHOLD = 0.7
+#: The largest shift of a group's posterior mean (intercept or effect, link or response
+#: scale), exact minus approximate in approximate posterior sds, that the check accepts.
+#: Two exact fits of 2 x 500 draws differed by up to 0.13 sd from Monte Carlo error alone
+#: (20 sparse Poisson groups), so a bias below a quarter of an sd is within what rerunning
+#: would change. On dense data (hundreds of events per arm) the check's shift is 0.03-0.08.
+SHIFT_TOLERANCE = 0.25
+#: Fewest events (counts; for binary outcomes events and non-events) in a group's arm for
+#: which ``approximation="auto"`` takes the Laplace path; with fewer it fits exactly, and a
+#: check that read only a subsample of the rows fails. With k events a lone group's mean
+#: moves by about 1 / (2 sqrt(k)) sd (the log-gamma's mean against its mode): 0.11 at 20,
+#: and the hierarchy's pull into the skewed tail can double that.
+MIN_EVENTS = 20
+#: ``approximation="auto"`` fits sparse groups exactly up to this many rows (a few minutes
+#: on 2 cores); beyond, an exact fit would take hours, so it takes the approximation and
+#: the check warns, naming the sparse group.
+AUTO_EXACT_SPARSE_ROWS = 200_000
 #: Passes of the pilot fit: Newton steps on a concave objective, converged in a few.
 PILOT_ITERATIONS = 25
 PILOT_TOLERANCE = 1e-8
 
 
-def approximation_method(spec: ModelSpec, n_rows: int, too_many_cells) -> str:
+def approximation_method(spec: ModelSpec, n_rows: int, too_many_cells, few_events=None) -> str:
     """``"laplace"`` or ``"none"`` (exact), as ``spec.approximation`` asks for this data;
-    ``too_many_cells()`` says whether the exact likelihood has over ``AUTO_EXACT_CELLS``."""
+    ``too_many_cells()`` says whether the exact likelihood has over ``AUTO_EXACT_CELLS``
+    cells, ``few_events()`` (if given) whether some group's arm has fewer than
+    ``MIN_EVENTS`` events: ``"auto"`` then stays exact up to ``AUTO_EXACT_SPARSE_ROWS``
+    rows, because the expansion of a sparse likelihood moves the posterior (beyond, the
+    approximation's check warns)."""
     asked = spec.approximation or "auto"
     exact_only = (
         spec.family not in APPROXIMABLE_FAMILIES or not spec.reduce_data
@@ -79,9 +106,11 @@ def approximation_method(spec: ModelSpec, n_rows: int, too_many_cells) -> str:
         )
     if asked != "auto":
         return asked
-    if exact_only or n_rows <= AUTO_EXACT_CELLS:
+    if exact_only or n_rows <= AUTO_EXACT_CELLS or not too_many_cells():
         return "none"
-    return "laplace" if too_many_cells() else "none"
+    if n_rows <= AUTO_EXACT_SPARSE_ROWS and few_events is not None and few_events():
+        return "none"
+    return "laplace"
 
 
 def distinct_rows_exceed(rows: RowDesign, limit: int) -> bool:
@@ -102,7 +131,9 @@ class ApproximationWarning(SamplingWarning):
     """The approximate likelihood is not close enough to the exact one for this data.
 
     Raised by ``fit`` with ``approximation="laplace"`` (or ``"auto"`` beyond 20,000
-    cells) when the check's Pareto k exceeds 0.7; see :class:`ApproximationCheck`.
+    cells) when the check fails: Pareto k above 0.7, a group's posterior mean moved by
+    over 0.25 posterior sd, or an arm with fewer than 20 events among rows the check did
+    not read; see :class:`ApproximationCheck`.
     """
 
 
@@ -157,6 +188,60 @@ class OutcomeRows:
         return OutcomeRows(self.family, np.concatenate([self.y, other.y]),
                            joined(self.trials, other.trials),
                            joined(self.exposure, other.exposure))  # fmt: skip
+
+
+class EventCounts(NamedTuple):
+    """Events and non-events of each group, split by each treatment column's value: what
+    the expansion's accuracy depends on. Chunks add (``plus``).
+
+    ``by_column[g, k, s]`` sums rows of group ``g`` whose treatment column ``k`` is 0
+    (``s = 0``), 1 (``s = 1``) or anything else (``s = 2``: a dose); ``reference[g]`` the
+    rows with every column 0. The last axis of both holds [rows, events, non-events]
+    (non-events are trials minus events; for counts, unused).
+    """
+
+    by_column: np.ndarray  # (G, E, 3, 3)
+    reference: np.ndarray  # (G, 3)
+
+    @classmethod
+    def of_rows(cls, rows: RowDesign, outcome: OutcomeRows) -> "EventCounts":
+        G, E = rows.Z.shape[0], rows.treatment.shape[1]
+        trials = 1.0 if outcome.trials is None else outcome.trials
+        tallies = np.column_stack([
+            np.ones(rows.n_rows), outcome.y, np.broadcast_to(trials - outcome.y, outcome.y.shape)
+        ])  # fmt: skip
+        t = rows.treatment
+        value = np.where(t == 0, 0, np.where(t == 1, 1, 2))  # (n, E)
+        cell = (rows.group[:, None] * E + np.arange(E)) * 3 + value  # (n, E)
+        by_column = np.stack([
+            np.bincount(cell.ravel(), np.repeat(tallies[:, j], E), minlength=G * E * 3)
+            for j in range(3)
+        ], axis=-1).reshape(G, E, 3, 3)  # fmt: skip
+        untreated = (t == 0).all(axis=1)
+        reference = np.stack([
+            np.bincount(rows.group[untreated], tallies[untreated, j], minlength=G)
+            for j in range(3)
+        ], axis=-1)  # fmt: skip
+        return cls(by_column, reference)
+
+    def plus(self, other: "EventCounts") -> "EventCounts":
+        return EventCounts(self.by_column + other.by_column, self.reference + other.reference)
+
+    def fewest(self, family: str) -> int:
+        """The fewest events (for binary outcomes, events or non-events) in any group's arm:
+        a binary treatment column's treated and untreated rows (and, where every column is
+        binary, the rows with none), or the whole group for a dose."""
+        binary = self.by_column[:, :, 2, 0].sum(axis=0) == 0  # (E,): no value other than 0/1
+        cells = [self.by_column.sum(axis=2)]  # each group whole
+        cells.append(self.by_column[:, binary, :2].reshape(-1, 3))
+        if binary.all():
+            cells.append(self.reference)
+        cells = np.concatenate([c.reshape(-1, 3) for c in cells])
+        cells = cells[cells[:, 0] > 0]  # arms a group does not have are no cells
+        if not cells.shape[0]:
+            return 0
+        smaller = cells[:, 1] if family == "poisson" else cells[:, 1:].min(axis=1)
+        return int(np.floor(smaller.min() + 1e-9))
 
 
 def pooled_link(family: str, totals: np.ndarray) -> float:
@@ -252,21 +337,23 @@ class ExpansionSums(NamedTuple):
 
     moments: GroupMoments
     patterns: BinnedPatternSums
+    events: EventCounts
 
     @classmethod
     def of_rows(cls, rows: RowDesign, outcome: OutcomeRows, *, state: PilotState,
                 cbar: np.ndarray, edges: np.ndarray) -> "ExpansionSums":  # fmt: skip
         moments = group_moments(state.expanded(rows, outcome), xbar=cbar, ybar=0.0)
-        score = (rows.controls - state.cbar) @ state.beta if state.beta.size else np.zeros(
-            rows.n_rows
+        score = (
+            (rows.controls - state.cbar) @ state.beta if state.beta.size else np.zeros(rows.n_rows)
         )
         patterns = BinnedPatternSums.of_rows(
             rows.controls, rows.group, outcome.exposure, score, edges, rows.Z.shape[0]
         )
-        return cls(moments, patterns)
+        return cls(moments, patterns, EventCounts.of_rows(rows, outcome))
 
     def plus(self, other: "ExpansionSums") -> "ExpansionSums":
-        return ExpansionSums(self.moments.plus(other.moments), self.patterns.plus(other.patterns))
+        return ExpansionSums(self.moments.plus(other.moments), self.patterns.plus(other.patterns),
+                             self.events.plus(other.events))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -276,29 +363,67 @@ class ApproximationCheck:
     On a random subsample of rows, for a subset of the posterior draws, the exact minus
     the approximate log-likelihood, scaled to all rows, is the log importance ratio of
     the exact to the approximate posterior. Pareto-smoothed importance sampling (ArviZ)
-    estimates the tail of those ratios.
+    estimates the tail of those ratios (are the weights reliable?), and the weighted
+    draws estimate the exact posterior's means and sds of every group's intercept and
+    effects (has the approximation moved them?).
 
     Attributes
     ----------
     method : str
         The approximation checked (``"laplace"``).
     pareto_k : float
-        The Pareto k of the importance ratios: below 0.7 the approximate draws can
-        stand in for the exact ones (``-inf`` when the ratios are all equal).
+        The Pareto k of the importance ratios: below 0.7 the weights are reliable
+        (``-inf`` when the ratios are all equal).
     rows_checked, draws_checked : int
         The subsample's rows and the draws evaluated.
+    max_shift : float or None
+        The largest distance between a weighted (exact) and an unweighted (approximate)
+        posterior mean, in approximate posterior sds, over each group's intercept and
+        effects on the link scale and its effects on the response scale (at the
+        controls' means). Above 0.25 the approximation has moved the posterior.
+    largest_shift_at : str or None
+        Where ``max_shift`` was found: the group's position and the quantity.
+    sd_ratio_low, sd_ratio_high : float or None
+        The range over the same quantities of the weighted over the unweighted
+        posterior sd (reported, not tested: a weighted sd is noisier than a mean).
+    fewest_events : int or None
+        The fewest events (for binary outcomes, events or non-events) in a group's arm.
+    n_rows : int or None
+        All the rows. Where the check read only a subsample and a group's arm has
+        fewer than 20 events, it cannot vouch for that group: the check then fails.
     reliable : bool
-        ``pareto_k <= 0.7``.
+        ``pareto_k <= 0.7``, ``max_shift <= 0.25``, and not (a subsample and fewer than
+        20 events in an arm).
     """
 
     method: str
     pareto_k: float
     rows_checked: int
     draws_checked: int
+    # None where a fit saved before these were recorded is loaded
+    max_shift: float | None = None
+    largest_shift_at: str | None = None
+    sd_ratio_low: float | None = None
+    sd_ratio_high: float | None = None
+    fewest_events: int | None = None
+    n_rows: int | None = None
+
+    @property
+    def shifted(self) -> bool:
+        """The weighted means moved by more than the tolerance."""
+        return self.max_shift is not None and self.max_shift > SHIFT_TOLERANCE
+
+    @property
+    def sparse_unchecked(self) -> bool:
+        """Few events in some group's arm, and rows the check did not read."""
+        return (
+            self.fewest_events is not None and self.fewest_events < MIN_EVENTS
+            and self.n_rows is not None and self.rows_checked < self.n_rows
+        )  # fmt: skip
 
     @property
     def reliable(self) -> bool:
-        return not self.pareto_k > PARETO_K_THRESHOLD
+        return not (self.pareto_k > PARETO_K_THRESHOLD or self.shifted or self.sparse_unchecked)
 
 
 @dataclass(frozen=True)
@@ -312,6 +437,7 @@ class LaplaceExpansion:
     check_rows: RowDesign  # a random subsample, with its working weights and response
     check_outcome: OutcomeRows
     n_rows: int
+    fewest_events: int  # in any group's arm, see EventCounts.fewest
 
 
 def laplace_expansion(
@@ -336,19 +462,63 @@ def laplace_expansion(
         statistics=statistics_from_moments(sums.moments, sample_rows.Z, xbar, 0.0),
         patterns=sums.patterns.patterns(), pilot=state, iterations=iterations,
         check_rows=state.expanded(sample_rows, sample_outcome), check_outcome=sample_outcome,
-        n_rows=n_rows,
+        n_rows=n_rows, fewest_events=sums.events.fewest(sample_outcome.family),
     )  # fmt: skip
+
+
+def _group_quantities(sub: RowDesign, draws: dict, pick: np.ndarray, xbar: np.ndarray,
+                      family: str) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+    """Each group's intercept and effects (link scale) and effects (response scale), at the
+    controls' means, for the picked draws: (S, G, 1 + 2E) and the quantities' names."""
+    G, E = sub.Z.shape[0], sub.n_effects
+    p = sub.controls.shape[1]
+    # one row per group and arm: no treatment, then each column at 1 (a dose: per unit)
+    arms = np.vstack([np.zeros(E), np.eye(E)])
+    rows = RowDesign(
+        controls=np.broadcast_to(np.asarray(xbar)[:p], (G * (1 + E), p)), Z=sub.Z,
+        group=np.repeat(np.arange(G), 1 + E), treatment=np.tile(arms, (G, 1)),
+        outcome=np.zeros(G * (1 + E)),
+    )  # fmt: skip
+    u = draws["u"][pick][:, :G]  # (S, G, D); groups beyond G are padding
+    population = (
+        draws["Intercept"][pick][:, None] + draws["b"][pick] @ (rows.columns(slice(None)) - xbar).T
+    )
+    eta = population.reshape(-1, G, 1 + E) + u[..., :1] + np.einsum("sgd,ad->sga", u[..., 1:], arms)
+    mean = np.exp(eta) if family == "poisson" else expit(eta)
+    link = eta[..., 1:] - eta[..., :1]
+    response = mean[..., 1:] - mean[..., :1]
+    names = (["intercept"] + [f"effect {k}" for k in range(E)]
+             + [f"effect {k} (response scale)" for k in range(E)])  # fmt: skip
+    if E == 1:
+        names = ["intercept", "effect", "effect (response scale)"]
+    return np.concatenate([eta[..., :1], link, response], axis=-1), names
+
+
+def _weighted_moments(values: np.ndarray, log_weights: np.ndarray):
+    """Weighted (exact) against unweighted (approximate) posterior: each quantity's shift
+    of the mean in approximate sds, and its ratio of sds. ``values`` is (S, ...)."""
+    weights = np.exp(log_weights - np.logaddexp.reduce(log_weights))
+    weights = weights.reshape((-1,) + (1,) * (values.ndim - 1))
+    mean, sd = values.mean(axis=0), values.std(axis=0, ddof=1)
+    weighted_mean = np.sum(weights * values, axis=0)
+    weighted_sd = np.sqrt(np.sum(weights * (values - weighted_mean) ** 2, axis=0))
+    spread = sd > 1e-12 * (1.0 + np.abs(mean))  # a constant quantity cannot move
+    shift = np.where(spread, np.abs(weighted_mean - mean) / np.where(spread, sd, 1.0), 0.0)
+    ratio = np.where(spread, weighted_sd / np.where(spread, sd, 1.0), 1.0)
+    return shift, ratio
 
 
 def check_approximation(
     expansion: LaplaceExpansion, draws: dict, *, xbar: np.ndarray, seed: int, stacklevel: int
 ) -> ApproximationCheck:
-    """PSIS check of the approximate posterior against the exact likelihood.
+    """Check of the approximate posterior against the exact likelihood.
 
     ``draws`` are the flattened posterior draws of ``Intercept`` (S,), ``b`` (S, K) and the
     group offsets ``u`` (S, G, D). For each of up to ``CHECK_DRAWS`` draws the exact and
     the approximate log-likelihood of the subsample rows differ by ``d``; scaled to every
-    row, ``d`` is the log ratio of the exact to the approximate posterior density.
+    row, ``d`` is the log ratio of the exact to the approximate posterior density. PSIS
+    smooths the ratios; the smoothed weights turn the draws' means of each group's
+    intercept and effects into estimates of the exact posterior's.
     """
     sub, outcome = expansion.check_rows, expansion.check_outcome
     n_draws = draws["Intercept"].shape[0]
@@ -366,20 +536,49 @@ def check_approximation(
     difference = (outcome.loglik(eta) - approximate).sum(axis=1)
     log_ratios = difference * (expansion.n_rows / max(sub.n_rows, 1))
     log_ratios = log_ratios - log_ratios.max()
-    if np.ptp(log_ratios) < 1e-9:  # equal weights: nothing to smooth
+    quantities, names = _group_quantities(sub, draws, pick, xbar, outcome.family)
+    if np.ptp(log_ratios) < 1e-9:  # equal weights: nothing to smooth, nothing moves
         khat = -np.inf
+        shift, ratio = np.zeros(quantities.shape[1:]), np.ones(quantities.shape[1:])
     else:
-        khat = pareto_smoothed_log_weights(log_ratios, reff=1.0)[1]
-    check = ApproximationCheck("laplace", float(khat), sub.n_rows, int(pick.size))
+        log_weights, khat = pareto_smoothed_log_weights(log_ratios, reff=1.0)
+        shift, ratio = _weighted_moments(quantities, log_weights)
+    where = np.unravel_index(int(np.argmax(shift)), shift.shape) if shift.size else None
+    check = ApproximationCheck(
+        "laplace", float(khat), sub.n_rows, int(pick.size),
+        max_shift=float(shift.max(initial=0.0)),
+        largest_shift_at=None if where is None else f"group {where[0]}, {names[where[1]]}",
+        sd_ratio_low=float(ratio.min(initial=1.0)), sd_ratio_high=float(ratio.max(initial=1.0)),
+        fewest_events=int(expansion.fewest_events), n_rows=int(expansion.n_rows),
+    )  # fmt: skip
     if not check.reliable:
-        warnings.warn(
-            f"the Laplace approximation of the {outcome.family} likelihood is not close "
-            f"enough to the exact one here (Pareto k = {check.pareto_k:.2f} > "
-            f"{PARETO_K_THRESHOLD}, from {check.rows_checked} rows and {check.draws_checked} "
-            "draws): some groups have too few rows, or probabilities too near 0 or 1, for "
-            "their likelihood to be nearly Gaussian. Refit with approximation='none' (exact, "
-            "slower), or with fewer groups (coarser modifiers or bins).",
-            ApproximationWarning,
-            stacklevel=stacklevel,
-        )
+        warnings.warn(_warning_text(check, outcome.family), ApproximationWarning,
+                      stacklevel=stacklevel)  # fmt: skip
     return check
+
+
+def _warning_text(check: ApproximationCheck, family: str) -> str:
+    found = []
+    if check.pareto_k > PARETO_K_THRESHOLD:
+        found.append(f"its importance weights are unreliable (Pareto k = {check.pareto_k:.2f} > "
+                     f"{PARETO_K_THRESHOLD})")  # fmt: skip
+    if check.shifted:
+        found.append(
+            f"it moves a group's posterior mean by {check.max_shift:.2f} posterior sd "
+            f"(> {SHIFT_TOLERANCE}; at {check.largest_shift_at}, groups in the order of "
+            "effect_by_group)"
+        )
+    if check.sparse_unchecked:
+        found.append(
+            f"a group's arm has only {check.fewest_events} "
+            f"event{'' if check.fewest_events == 1 else 's'} (fewer than {MIN_EVENTS}), "
+            "where the expansion of the likelihood is poor, and the check read only "
+            f"{check.rows_checked} of the {check.n_rows} rows"
+        )
+    return (
+        f"the Laplace approximation of the {family} likelihood is not close enough to the "
+        f"exact one here: {'; '.join(found)} (from {check.rows_checked} rows and "
+        f"{check.draws_checked} draws). Some groups have too few events, or probabilities too "
+        "near 0 or 1, for their likelihood to be nearly Gaussian. Refit with "
+        "approximation='none' (exact, slower), or with fewer groups (coarser modifiers or bins)."
+    )

@@ -44,16 +44,18 @@ def unexplained_effect_spread(effect: np.ndarray, se: np.ndarray, Z: np.ndarray)
 
 
 def centred_groups(
-    effect: np.ndarray, se: np.ndarray, Z: np.ndarray, *, prior_sd_scale: float
+    effect: np.ndarray, se: np.ndarray, Z: np.ndarray, *, prior_sd_scale
 ) -> np.ndarray:
     """1.0 for each group sampled centred: every one of its raw effects (``effect``, (G, E),
     with standard errors ``se``; not finite where its rows cannot estimate one) is
-    pinned down by its own data."""
+    pinned down by its own data. ``prior_sd_scale``: the effects' sd prior scale, one for
+    all or one per effect (a dose's is in its units)."""
     se = np.where(np.isfinite(se), se, np.inf)
     centred = np.ones(se.shape[0], dtype=bool)
+    prior_sd_scale = np.broadcast_to(np.asarray(prior_sd_scale, dtype=float), se.shape[1:])
     for k in range(se.shape[1]):
         estimate = np.where(np.isfinite(se[:, k]), effect[:, k], np.nan)
         spread = unexplained_effect_spread(estimate, se[:, k], Z)
-        bar = max(CENTERING_SE_RATIO * prior_sd_scale, CENTERING_SPREAD_RATIO * spread)
+        bar = max(CENTERING_SE_RATIO * prior_sd_scale[k], CENTERING_SPREAD_RATIO * spread)
         centred &= se[:, k] < bar
     return centred.astype(float)

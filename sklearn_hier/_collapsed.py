@@ -43,7 +43,7 @@ import numpyro.distributions as dist
 
 from ._model import ModelSizes
 from ._model_data import AdditiveLevels, ModelData
-from ._spec import Priors
+from ._spec import Priors, in_units
 from ._statistics import GaussianStatistics
 
 
@@ -445,12 +445,14 @@ def _loglik(data: ModelData, system: dict, sizes: ModelSizes) -> jnp.ndarray:
 
 def _phi_system(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict):
     """The system at one draw ``phi`` of the constrained variance parameters."""
+    priors = in_units(priors, data.prior_units)
     trils = [phi[f"sd_{name}"][:, None] * phi[f"L_{name}"] for name in _variance_sites(sizes)]
     return _system(data, priors, sizes, trils, phi["sigma"] if has_noise_scale(sizes) else 1.0)
 
 
 def marginal_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     """p(phi) p(y | phi): the variance parameters with the linear ones integrated out."""
+    priors = in_units(priors, data.prior_units)  # per-parameter scales (a dose's units)
     trils, sigma = _variance_parameters(data, priors, sizes)
     loglik = _loglik(data, _system(data, priors, sizes, trils, sigma), sizes)
     numpyro.factor("marginal_loglik", priors.temper * loglik)
@@ -479,7 +481,8 @@ def marginal_loglik(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dic
 
 def variance_log_prior(priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
     """log p(phi): half-normal sds and sigma, LKJ correlations (normalised, so that
-    densities under different prior scales can be compared)."""
+    densities under different prior scales can be compared). ``priors`` in the data's
+    units (:func:`~sklearn_hier._spec.in_units`)."""
     total = dist.HalfNormal(priors.sigma).log_prob(phi["sigma"]) if has_noise_scale(sizes) else 0.0
     for name in _variance_sites(sizes):
         total = total + jnp.sum(dist.HalfNormal(priors.sd).log_prob(phi[f"sd_{name}"]))

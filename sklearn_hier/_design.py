@@ -134,18 +134,23 @@ class ColumnCoding:
     def encode(self, levels: pd.Series, *, unseen_as_average: bool = False) -> np.ndarray:
         """Model columns for these levels: (n, len(feature_names)) float64.
 
-        ``unseen_as_average``: a category unseen in training is encoded as the
-        average of the known categories' columns (no category is favoured);
-        otherwise it raises.
+        ``unseen_as_average``: a category unseen in training, or a bin no training
+        row fell in, is encoded as the average of the known categories' columns or
+        bins' scores (none is favoured); otherwise it raises.
         """
         if self.kind == "numeric":
             return levels.to_numpy(dtype=float)[:, None]
         codes = self.codes(levels, strict=not unseen_as_average)
+        unseen = codes < 0
         if self.kind == "binned":
-            return self.scores[codes][:, None]
+            # A bin without training rows (or a value beyond them) has no score of its own:
+            # it counts as the average of the known bins, as an unseen category does. Its
+            # code (-1) never indexes the scores, where it would pick the last bin's.
+            known = self.scores[np.where(unseen, 0, codes)]
+            return np.where(unseen, self.scores.mean(), known)[:, None]
         width = len(self.categories) - 1
         onehot = (codes[:, None] == np.arange(1, width + 1)[None, :]).astype(float)
-        return np.where((codes < 0)[:, None], 1.0 / len(self.categories), onehot)
+        return np.where(unseen[:, None], 1.0 / len(self.categories), onehot)
 
 
 def _quantiles(values: np.ndarray, q: np.ndarray, weights=None) -> np.ndarray:

@@ -118,20 +118,26 @@ class EffectVocabularyMixin:
             Rows to average over; ``None`` uses the training rows.
         prob : float, default=0.95
             Mass of the interval.
-        treatment : str, default=None
-            The effect, when the model has more than one (see ``effect_names_``).
+        treatment : str or scalar, default=None
+            The effect, when the model has more than one: its name (see
+            ``effect_names_``) or its arm, as ``predict`` takes it (``1`` and ``1.0``
+            name one arm).
 
         Returns
         -------
         mean, lower, upper : float
             The bounds are NaN for a method that gives no intervals.
         """
-        names = list(getattr(self, "effect_names_", None) or [None])
-        if treatment is None and len(names) > 1:
-            raise ValueError(f"the model has {len(names)} effects {names}; pass treatment=.")
-        if treatment is not None and str(treatment) not in names:
-            raise ValueError(f"treatment={treatment!r} is not one of the effects {names}.")
-        effect = 0 if treatment is None else names.index(str(treatment))
+        coding = getattr(self, "treatment_coding_", None)
+        if coding is not None:  # names and arms matched by value, as predict matches them
+            effect = coding.effect_index(treatment)
+        else:
+            names = list(getattr(self, "effect_names_", None) or [None])
+            if treatment is None and len(names) > 1:
+                raise ValueError(f"the model has {len(names)} effects {names}; pass treatment=.")
+            if treatment is not None and str(treatment) not in names:
+                raise ValueError(f"treatment={treatment!r} is not one of the effects {names}.")
+            effect = 0 if treatment is None else names.index(str(treatment))
         try:
             return self._average_effect(X, prob, effect)
         except NoIntervalsError:

@@ -8,6 +8,7 @@ and assembled into a :class:`FittedPosterior`, which answers every method below.
 
 import functools
 import time
+from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,9 +26,10 @@ from ._partitioned import map_predictions
 from ._persistence import load_model, save_model
 from ._posterior import FittedPosterior, assemble_posterior
 from ._prepared_data import prepare
+from ._routing import ESTIMATOR_REQUEST, require_metadata
 from ._spec import UNKNOWN_LEVEL_POLICIES, ModelSpec
 from ._summary import HeterogeneitySummary, check_prob, effects_by_column, interval
-from ._validation import is_partitioned, numeric_outcome
+from ._validation import check_aligned, is_partitioned, numeric_outcome
 
 
 class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
@@ -38,7 +40,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
     treatment effect theta_g, drawn from a common bivariate normal with an LKJ
     prior on their correlation. The means of both are linear in group-level
     predictors Z (by default the modifiers themselves), so
-    ``theta_g = b_treatment + Z_g . lambda + u_g`` with ``u_g ~ Normal(0, sigma_theta)``.
+    ``theta_g = b_treatment + Z_g . lambda + u_g`` with ``u_g ~ Normal(0, sd_effect)``
+    (``sd_effect`` in ``idata_``, ``coefficients()`` and ``heterogeneity_summary()``).
     Every other column of ``X`` is a control with a fixed coefficient. The
     posterior is sampled with NUTS (NumPyro) and kept as an ArviZ 1.x ``DataTree``.
 
@@ -99,7 +102,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         ``"population"`` treats the row's group as a new group whose effect is
         drawn from the population model (the group-level predictors, an
         unseen category counting as the average of the known ones, plus the
-        unexplained spread sigma_theta). New combinations of seen levels always
+        unexplained spread sd_effect). New combinations of seen levels always
         use the population model. The draws of a new group depend only on the
         fit and the group's levels, so the same group gets the same draws in
         any call. Values beyond a numeric modifier's training range warn.
@@ -111,7 +114,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         controls, the treatment effect and each lambda.
     prior_sd_scale : float, default=1.0
         Scale of the half-normal prior on the group-level standard deviations
-        (sigma_alpha and sigma_theta).
+        (sd_intercept and sd_effect).
     prior_sigma_scale : float, default=1.0
         Scale of the half-normal prior on the residual standard deviation.
     lkj_concentration : float, default=1.0
@@ -143,11 +146,12 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         expansion is a Gaussian likelihood with known noise, so the rows reduce
         to per-group statistics in a few passes and the sampler's cost no
         longer depends on the rows. Every such fit is checked against the exact
-        likelihood on a subsample of rows (Pareto k of the importance ratios,
-        ``approximation_check_``) and warns when the approximation is not close
-        enough. ``"auto"`` stays exact up to 20,000 cells (or with
-        ``reduce_data=False``, ``inference="svi"`` or the ordinal family) and
-        uses ``"laplace"`` beyond.
+        likelihood on a subsample of rows (the importance weights' Pareto k and
+        how far they move each group's posterior means, ``approximation_check_``)
+        and warns when the approximation is not close enough. ``"auto"`` stays
+        exact up to 20,000 cells (or with ``reduce_data=False``,
+        ``inference="svi"`` or the ordinal family) and uses ``"laplace"``
+        beyond, unless a group's arm has fewer than 20 events.
     num_warmup, num_samples, num_chains : int, default=1000, 1000, 4
         NUTS warm-up iterations, kept draws per chain, and chains.
     target_accept : float, default=None
@@ -175,8 +179,11 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
     chain_method : {"parallel", "vectorized"}, default="parallel"
         ``"parallel"`` runs chains in threads, one per CPU core (fastest on
         CPUs); ``"vectorized"`` batches them into one program (best on GPUs).
-    progress_bar : bool, default=False
-        Show a progress bar while sampling.
+    progress_bar : bool or "auto", default="auto"
+        Show a progress bar while sampling. ``"auto"`` shows one where a person
+        is watching (stderr is a terminal, or a Jupyter kernel) and never in
+        logs, pipes or CI; it is resolved at each fit. The compiled sampler is
+        the same with and without the bar.
     parameterization : {"auto", "centered", "noncentered"}, default="auto"
         How the nested structure's group offsets are sampled when they are
         sampled (``marginalize=False``, or a non-Gaussian family). Non-centred
@@ -186,7 +193,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         ``"auto"`` (Gaussian family) centres each group whose treated-control
         difference has a standard error below half the between-group spread
         of effects that the group-level predictors leave unexplained (a
-        moment estimate of sigma_theta from the groups' raw effects), or below
+        moment estimate of sd_effect from the groups' raw effects), or below
         0.02 x ``prior_sd_scale``, and leaves the others non-centred. The
         posterior is the same; only the sampler's efficiency changes.
     inference : {"nuts", "svi"}, default="nuts"
@@ -240,6 +247,12 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         One name per effect: the treatment's name for one binary treatment, the
         arm labels of a multi-arm treatment, the columns of several treatments.
         Tables carry them in a ``treatment`` column when there is more than one.
+    prior_scales_ : pandas.DataFrame
+        The prior of every parameter block (``parameter`` as named in ``idata_``,
+        ``treatment`` for an effect's blocks, ``prior``, ``scale``) with the scale
+        the model used: the constructor's, except that a continuous dose's
+        ``b_treatment``, ``lambda`` and ``sd_effect`` are per unit of the dose's
+        training sd (the constructor's scale divided by that sd).
     n_features_in_ : int
         Number of columns of ``X`` seen in fit.
     feature_names_in_ : ndarray of str
@@ -250,8 +263,8 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         How the likelihood met the data: ``"none"`` (exact) or ``"laplace"``.
     approximation_check_ : ApproximationCheck or None
         With ``approximation_ == "laplace"``: the check against the exact
-        likelihood (``pareto_k``, ``rows_checked``, ``draws_checked``,
-        ``reliable``; see the user guide's "Big data").
+        likelihood (``pareto_k``, ``max_shift``, ``fewest_events``,
+        ``rows_checked``, ``reliable``, ...; see the user guide's "Big data").
     categories_ : list
         Ordinal family: the outcome's ordered categories.
 
@@ -324,7 +337,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         ],  # fmt: skip
         "dense_mass": ["boolean"],
         "chain_method": [StrOptions({"parallel", "vectorized"})],
-        "progress_bar": ["boolean"],
+        "progress_bar": ["boolean", StrOptions({"auto"})],
         "parameterization": [StrOptions({"auto", "centered", "noncentered"})],
         "inference": [StrOptions({"nuts", "svi"})],
         "svi_steps": [Interval(Integral, 10, None, closed="left")],
@@ -364,7 +377,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         warmup_max_tree_depth="auto",
         dense_mass=False,
         chain_method="parallel",
-        progress_bar=False,
+        progress_bar="auto",
         parameterization="auto",
         inference="nuts",
         svi_steps=10_000,
@@ -451,6 +464,9 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         )
         posterior = assemble_posterior(params, spec, prepared, result, seed=seed)
         posterior.fit_seconds = time.perf_counter() - started
+        name = getattr(y, "name", None)  # a Series' name labels the figures (and is saved)
+        if name is not None:
+            posterior.idata.posterior.attrs["outcome"] = str(name)
         self._set_fitted(posterior)
         return self
 
@@ -467,6 +483,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         self.treatment_coding_ = posterior.treatment
         self.treatment_name_ = posterior.treatment.name
         self.effect_names_ = list(posterior.effect_names)
+        self.prior_scales_ = posterior.prior_scales
         self.seed_ = posterior.seed
         self.fit_seconds_ = posterior.fit_seconds
         self.approximation_ = posterior.approximation
@@ -521,7 +538,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             ``effect`` (a Dask DataFrame for several effects, or with intervals:
             columns ``effect``, ``lower``, ``upper``), computed partition by
             partition. Rows whose group was not in training get an
-            effect drawn from the population model (``Z lambda`` plus sigma_theta
+            effect drawn from the population model (``Z lambda`` plus sd_effect
             noise), so their intervals are wider. With more than one effect (a
             multi-arm treatment, several treatments) one column per effect: a
             DataFrame with the effect names as columns when ``X`` is a DataFrame.
@@ -615,7 +632,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         lower, upper = interval(draws, prob)
         return float(draws.mean()), float(lower), float(upper)
 
-    def predict(self, X, treatment):
+    def predict(self, X, treatment=None):
         """Posterior mean of the outcome for each row under the given treatment.
 
         The estimator is an outcome model too: ``predict(X, 1) - predict(X, 0)``
@@ -625,10 +642,12 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         ----------
         X : pandas.DataFrame or array-like
             Modifiers and controls, as in ``fit``.
-        treatment : array-like of shape (n_samples,) or scalar
-            Treatment of each row, coded as in ``fit`` (0/1 or bool, or the two
-            labels when ``treated_value`` was given; other values are an error);
-            a scalar applies to every row.
+        treatment : array-like of shape (n_samples,), scalar, DataFrame or dict
+            Treatment of each row, coded as in ``fit`` (0/1 or bool, the two
+            labels when ``treated_value`` was given, an arm, a dose; other values
+            are an error); a scalar applies to every row. Several treatment
+            columns: a DataFrame, or a dict ``{column: value}`` whose values are
+            scalars or one value per row (``{"arm": arms, "dose": 0.5}``).
 
         Returns
         -------
@@ -637,6 +656,10 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             (probability, count, expected category). Rows of groups unseen in
             training use the population model's intercept and effect.
         """
+        require_metadata(who="HierarchicalHTE.predict", request=ESTIMATOR_REQUEST,
+                         treatment=treatment)  # fmt: skip
+        columns = treatment.items() if isinstance(treatment, Mapping) else ()
+        check_aligned(X, treatment=treatment, **{f"treatment[{k!r}]": v for k, v in columns})
         return self._fitted().predict_outcome(X, treatment)
 
     def score(self, X, y, treatment=None, sample_weight=None):
@@ -665,9 +688,13 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         """
         from sklearn.metrics import r2_score
 
+        require_metadata(who="HierarchicalHTE.score", request=ESTIMATOR_REQUEST,
+                         treatment=treatment)  # fmt: skip
+        check_aligned(X, y=y, treatment=treatment, sample_weight=sample_weight)
         frame = self._fitted().frame(X)
         outcome = numeric_outcome(y, n_rows=frame.shape[0])
-        predicted = self.predict(frame, treatment)
+        # X's own labels were checked above; the frame of an array has new ones
+        predicted = self._fitted().predict_outcome(frame, treatment)
         return float(r2_score(outcome, predicted, sample_weight=sample_weight))
 
     # -------------------------------------------------------------- reports
@@ -706,7 +733,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         prob : float, default=0.95
             Mass of the equal-tailed credible intervals.
         scale : {"response", "link"}, default="response"
-            Scale of the group effects summarised (sigma_theta and the
+            Scale of the group effects summarised (sd_effect and the
             unexplained share are always on the link scale, and say so).
         category : scalar, default=None
             Ordinal family only: summarise effects on P(y >= category).
@@ -717,7 +744,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         -------
         summary : HeterogeneitySummary, or dict of effect name -> HeterogeneitySummary
             Smallest, median and largest group effects, the sd of all draws,
-            the between-group sd, sigma_theta and the unexplained share of the
+            the between-group sd, sd_effect and the unexplained share of the
             effect's variance. ``print(summary)`` gives a readable report. A
             model with more than one effect gives one summary per effect (a
             dict) unless ``treatment`` names one.
@@ -747,9 +774,10 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         table : pandas.DataFrame
             Indexed by term, with a ``role`` column: ``effect`` (the treatment
             effect when all group-level predictors are 0), ``lambda`` (treatment
-            x group predictor), ``sd`` (sigma_theta and sigma_alpha),
-            ``correlation``, ``control`` (beta), ``intercept`` (the intercept and
-            the group predictors' shifts of it) and ``residual`` (sigma); then
+            x group predictor), ``sd`` (``sd_effect[<treatment>]`` and
+            ``sd_intercept``, named as in ``idata_``), ``correlation``,
+            ``control`` (beta), ``intercept`` (the intercept and the group
+            predictors' shifts of it) and ``residual`` (sigma); then
             ``mean``, ``median``, ``sd``, ``lower``, ``upper``, ``prob_positive``.
         """
         return self._fitted().coefficients(check_prob(prob))
@@ -797,8 +825,9 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         Parameters
         ----------
         a, b : scalar
-            Two arms (levels of the treatment, the reference arm included) or,
-            with several treatment columns, two effect names.
+            Two arms (levels of the treatment, the reference arm included,
+            matched by value as ``predict`` matches them: ``1`` and ``1.0`` are one
+            arm) or two effect names (``effect_names_``).
         prob, scale, category
             As in :meth:`compare_groups`.
 

@@ -15,6 +15,7 @@ without changing the user's global JAX configuration.
 
 import functools
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,30 +63,67 @@ class SamplerSettings:
     dense_mass: bool
     regularize_mass_matrix: bool
     vectorized: bool
-    progress_bar: bool
 
 
 class _Progress:
-    """A tqdm bar shared by all chains of the current run (host callbacks update it)."""
+    """The progress bars of the runs now sampling, by number.
+
+    Every compiled sampler reports its progress to the host a few dozen times a run,
+    whether a bar is shown or not, so showing one never changes (or recompiles) the
+    program: the run's number is an argument, and number 0 (no bar) is ignored here.
+    Numbers keep concurrent fits (threads, joblib) on their own bars.
+    """
 
     def __init__(self):
-        self.bar = None
+        self.bars = {}
         self.lock = threading.Lock()
+        self.last = 0
 
-    def start(self, total: int) -> None:
+    def open(self, total: int) -> int:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, desc="NUTS (all chains)", unit="it")
-
-    def advance(self, n) -> None:
         with self.lock:
-            if self.bar is not None:
-                self.bar.update(int(n))
+            self.last = self.last % (2**31 - 2) + 1  # an int32, never 0
+            self.bars[self.last] = tqdm(total=total, desc="NUTS (all chains)", unit="it")
+            return self.last
 
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+    def advance(self, number, n) -> None:
+        number = int(number)
+        if number == 0:
+            return
+        with self.lock:
+            bar = self.bars.get(number)
+            if bar is not None:
+                bar.update(int(n))
+
+    def close(self, number: int) -> None:
+        with self.lock:
+            bar = self.bars.pop(number, None)
+        if bar is not None:
+            bar.close()
+
+
+def person_watching() -> bool:
+    """Whether a person sees this process's output: stderr is a terminal, or the
+    code runs in a Jupyter (IPython) kernel. False in logs, pipes and CI."""
+    try:
+        if sys.stderr is not None and sys.stderr.isatty():
+            return True
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        pass
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def show_progress(setting) -> bool:
+    """``progress_bar`` resolved: ``"auto"`` shows progress where a person watches."""
+    return person_watching() if setting == "auto" else bool(setting)
 
 
 _PROGRESS = _Progress()
@@ -139,7 +177,7 @@ def _initial_inverse_mass(sizes: ModelSizes, spreads: dict, dense: bool):
 
 @functools.lru_cache(maxsize=32)
 def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
-    """A jitted ``run(key(s), data, priors, target_accept) -> (draws, stats)``.
+    """A jitted ``run(key(s), data, priors, target_accept, progress) -> (draws, stats)``.
 
     With ``settings.vectorized`` the first argument is a batch of keys, one per
     chain; otherwise it is a single chain's key.
@@ -153,7 +191,7 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
     total = settings.num_warmup + settings.num_samples
     every = max(1, total // 50)
 
-    def one_chain(key, data, priors, target_accept):
+    def one_chain(key, data, priors, target_accept, progress):
         key_init, key_run = jax.random.split(key)
         args = (data, priors)
         init, spreads = _unconstrained_init(key_init, data, priors, sizes)
@@ -191,12 +229,12 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         def body(i, carry):
             state, buffer = carry
             state = sample_kernel(state, model_args=args)
-            if settings.progress_bar:
-                jax.lax.cond(
-                    i % every == every - 1,
-                    lambda: jax.debug.callback(_PROGRESS.advance, every, ordered=False),
-                    lambda: None,
-                )
+            # always compiled in: one program with and without a bar (see _Progress)
+            jax.lax.cond(
+                i % every == every - 1,
+                lambda: jax.debug.callback(_PROGRESS.advance, progress, every, ordered=False),
+                lambda: None,
+            )
             slot = jnp.maximum(i - settings.num_warmup, 0)
             buffer = jax.tree.map(
                 lambda buf, x: jax.lax.dynamic_update_index_in_dim(buf, x, slot, 0),
@@ -214,7 +252,8 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
 
     options = tiny_array_options() if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL else None
     if settings.vectorized:
-        return jax.jit(jax.vmap(one_chain, in_axes=(0, None, None, None)), compiler_options=options)
+        batched = jax.vmap(one_chain, in_axes=(0, None, None, None, None))
+        return jax.jit(batched, compiler_options=options)
     return jax.jit(one_chain, compiler_options=options)
 
 
@@ -244,35 +283,42 @@ def run_nuts(
     num_chains: int,
     target_accept: float,
     seed: int,
+    progress: bool = False,
 ) -> SamplerResult:
-    """Sample the posterior; reuses the compiled sampler for these sizes and settings."""
+    """Sample the posterior; reuses the compiled sampler for these sizes and settings.
+
+    ``progress`` shows a bar; the program run is the same either way.
+    """
     with jax.enable_x64(True):
         sampler = compiled_sampler(sizes, settings)
         keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
         data, priors = as_jax(data), as_jax(priors)
         accept = jnp.asarray(target_accept, dtype=jnp.float64)
-    if settings.progress_bar:
+    number = 0
+    if progress:
         # under vmap the host callback fires once for the whole batch of chains
         per_run = 1 if settings.vectorized else num_chains
-        _PROGRESS.start(per_run * (settings.num_warmup + settings.num_samples))
+        number = _PROGRESS.open(per_run * (settings.num_warmup + settings.num_samples))
+    with jax.enable_x64(True):
+        shown = jnp.asarray(number, dtype=jnp.int32)
     try:
         if settings.vectorized:
             with jax.enable_x64(True):
-                draws, stats = jax.device_get(sampler(keys, data, priors, accept))
+                draws, stats = jax.device_get(sampler(keys, data, priors, accept, shown))
         else:
 
             def chain(key):
                 # enable_x64 is thread-local: each worker must set it, or it would
                 # trace (and compile) a float32 program of its own.
                 with jax.enable_x64(True):
-                    return jax.device_get(sampler(key, data, priors, accept))
+                    return jax.device_get(sampler(key, data, priors, accept, shown))
 
             workers = max(1, min(num_chains, os.cpu_count() or 1))
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 per_chain = list(pool.map(chain, keys))
             draws, stats = jax.tree.map(lambda *xs: np.stack(xs), *per_chain)
     finally:
-        _PROGRESS.close()
+        _PROGRESS.close(number)
     if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL:
         draws.update(_completed(sizes, data, priors, draws, seed))
     draws = {k: np.asarray(v) for k, v in draws.items()}
@@ -303,7 +349,6 @@ def sampler_settings(spec: ModelSpec, *, n_rows: int) -> SamplerSettings:
         dense_mass=bool(spec.dense_mass),
         regularize_mass_matrix=n_rows < UNREGULARIZED_MASS_ROWS,
         vectorized=spec.chain_method == "vectorized",
-        progress_bar=bool(spec.progress_bar),
     )
 
 
@@ -338,4 +383,5 @@ def run_inference(
         num_chains=spec.num_chains,
         target_accept=spec.resolved_target_accept(),
         seed=seed,
+        progress=show_progress(spec.progress_bar),
     )

@@ -7,7 +7,9 @@ The posterior holds the quantities users read, named as in the documentation:
 - ``b_group`` (dim ``group_predictor``): group-level predictors' effect on the intercept.
 - ``b_treatment``: the treatment effect when every group-level predictor is 0.
 - ``lambda`` (dim ``group_predictor``): how group-level predictors shift the effect.
-- ``sd_intercept``, ``sd_effect`` (sigma_theta), ``corr``: the varying part's scales
+- ``sd_intercept``, ``sd_effect``, ``corr``: the varying part's scales (``sd_effect``, the
+  spread of the effect the group-level predictors leave unexplained, keeps this name in
+  ``coefficients()`` and ``heterogeneity_summary()``)
   and correlation (dim ``varying_modifier`` in the additive structure: the
   modifiers whose levels vary beyond what the group-level predictors express).
 

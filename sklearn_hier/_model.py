@@ -30,7 +30,7 @@ import numpyro.distributions as dist
 
 from ._families import family_likelihood
 from ._model_data import CentredGroups, ModelData
-from ._spec import Priors
+from ._spec import Priors, in_units
 from ._statistics import GaussianStatistics
 
 
@@ -176,6 +176,7 @@ def _varying_part(u: jnp.ndarray, g: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray
 
 def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     """Varying intercepts and treatment slopes, slopes predicted by group-level predictors."""
+    priors = in_units(priors, data.prior_units)  # per-parameter scales (a dose's units)
     if sizes.family == "ordinal":
         intercept = 0.0  # the cutpoints carry the outcome's location
     else:

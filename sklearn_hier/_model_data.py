@@ -14,6 +14,7 @@ import numpy as np
 from ._approximation import LaplaceExpansion
 from ._families import FamilyCells
 from ._row_patterns import RowPatterns
+from ._spec import PriorUnits
 from ._statistics import (
     GaussianRows,
     GaussianStatistics,
@@ -64,6 +65,9 @@ class ModelData(NamedTuple):
     # (D,) per term of the nested marginal model: is its scale sampled signed (else on the
     # log scale)? None: every term on the log scale. See ``scale_start``.
     signed_scales: np.ndarray | None = None
+    # per-parameter multipliers of the prior scales (a dose's priors follow its units);
+    # None: the scales as given
+    prior_units: PriorUnits | None = None
 
     def pad(self, n_groups: int) -> "ModelData":
         """Append empty groups up to ``n_groups``: an empty group adds nothing to the
@@ -79,6 +83,7 @@ class ModelData(NamedTuple):
             start=self.start.pad(n_groups),
             regression=None if self.regression is None else self.regression.pad(n_groups),
             signed_scales=self.signed_scales,
+            prior_units=self.prior_units,
         )
 
     def without_start(self) -> "ModelData":

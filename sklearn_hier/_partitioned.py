@@ -45,11 +45,11 @@ from ._families import (
 from ._model import Likelihood
 from ._model_data import ReducedData
 from ._row_inputs import (
+    CentredMoments,
     auxiliary_columns,
     model_outcome,
-    reject_treatment_copies,
+    reject_collinear_controls,
     reject_treatment_named_in_x,
-    treatment_copies,
     trials_and_exposure,
     warn_prior_scale,
 )
@@ -64,15 +64,56 @@ from ._statistics import (
     statistics_from_moments,
 )
 from ._treatment import TreatmentCoding
-from ._validation import check_no_missing, feature_names_of
+from ._validation import (
+    check_row_count,
+    feature_names_of,
+    misaligned_error,
+    missing_counts,
+    missing_error,
+    nonfinite_outcome_error,
+)
 
 #: Column of a summary that counts the rows a distinct combination stands for.
 ROWS = "__rows__"
 
 
-#: Names the outcome and the treatment columns take inside one combined partition.
+#: Names the outcome and the treatment columns take inside one combined partition ...
 OUTCOME_COLUMN = "__sklearn_hier_y__"
 TREATMENT_PREFIX = "__sklearn_hier_t{}__"
+#: ... and the places that y's and the treatment's rows held in their own partitions.
+PLACE_COLUMN = "__sklearn_hier_{}_at__"
+
+
+def _row_places(part, partition_info=None) -> pd.Series:
+    """Each row's place in its collection: its partition's number times 2^32 plus its
+    position there, plus 0.5 on a partition's last row (so that a partition with rows
+    beyond another's does not match it)."""
+    places = np.arange(len(part), dtype=float)
+    places[-1:] += 0.5
+    if partition_info is not None:
+        places += partition_info["number"] * 2.0**32
+    return pd.Series(places, index=part.index)
+
+
+def _check_places(part: pd.DataFrame) -> None:
+    """Each row of X must be paired with the rows of y and of the treatment at the same
+    place in their own collections: Dask pairs collections by index label, pandas by
+    position, and the two agree only then. (Dask keeps every row of X when it pairs them,
+    and equal places, with each partition's last row marked, leave no row of y or the
+    treatment out.)"""
+    expected = part[PLACE_COLUMN.format("X")].to_numpy(dtype=float)
+    for name in ("y", "treatment"):
+        places = part[PLACE_COLUMN.format(name)].to_numpy(dtype=float)
+        wrong = places != expected
+        if wrong.any():
+            absent = int(np.isnan(places).sum())
+            detail = (
+                f"{absent} of X's rows have no row of {name} with their index label"
+                if absent else
+                f"{int(wrong.sum())} of X's rows are paired with rows of {name} at other places "
+                "(another order, or other partitions)"
+            )  # fmt: skip
+            raise misaligned_error(name, detail, partitioned=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,12 +126,38 @@ class Layout:
 
     def split(self, part: pd.DataFrame):
         """(X, y, treatment) of one combined partition, as the user passed them."""
+        _check_places(part)
         names = [TREATMENT_PREFIX.format(k) for k in range(len(self.treatment_names))]
         if self.treatment_series:
             treatment = part[names[0]].rename(self.treatment_names[0])
         else:
             treatment = part[names].set_axis(self.treatment_names, axis=1)
         return part[self.x_columns], part[OUTCOME_COLUMN], treatment
+
+
+def _check_partitions_match(X, **others) -> None:
+    """Collections that Dask would repartition to pair them cannot pair row for row."""
+    for name, value in others.items():
+        if value.npartitions != X.npartitions:
+            raise misaligned_error(
+                name, f"it has {value.npartitions} partitions and X {X.npartitions}",
+                partitioned=True,
+            )  # fmt: skip
+        if X.known_divisions and value.known_divisions and value.divisions != X.divisions:
+            raise misaligned_error(
+                name, "its partitions' index ranges (divisions) differ from X's",
+                partitioned=True,
+            )  # fmt: skip
+
+
+def _categorized(frame) -> bool:
+    """Whether ``frame`` passes through ``DataFrame.categorize()``, whose optimisation fails
+    when other columns are taken from the same frame and some are left out (Dask)."""
+    try:
+        from dask.dataframe.dask_expr._categorical import Categorize
+    except ImportError:  # another layout of Dask: optimise as usual
+        return False
+    return any(True for _ in frame.expr.find_operations(Categorize))
 
 
 def _partitions(X, y, treatment) -> list:
@@ -125,18 +192,19 @@ def _partitions(X, y, treatment) -> list:
     names = [treatment.name] if series else list(treatment.columns)
     if series and names[0] is None:
         names = ["treatment"]
-    columns = {OUTCOME_COLUMN: y}
+    _check_partitions_match(X, y=y, treatment=treatment)
+    places = pd.Series(dtype=float)
+    columns = {OUTCOME_COLUMN: y,
+               PLACE_COLUMN.format("y"): y.map_partitions(_row_places, meta=places)}  # fmt: skip
     parts = [treatment] if series else [treatment[c] for c in treatment.columns]
     columns.update({TREATMENT_PREFIX.format(k): part for k, part in enumerate(parts)})
-    try:
-        combined = X.assign(**columns)
-        pieces = combined.to_delayed()
-    except (ValueError, NotImplementedError) as error:
-        raise ValueError(
-            f"X, y and treatment do not line up partition by partition ({error}). Take all "
-            "three from the same Dask DataFrame (X = df[columns], y = df['y'], treatment = "
-            "df['t']), or give them the same known divisions."
-        ) from None
+    columns[PLACE_COLUMN.format("treatment")] = treatment.map_partitions(_row_places, meta=places)
+    columns[PLACE_COLUMN.format("X")] = X.map_partitions(_row_places, meta=places)
+    combined = X.assign(**columns)
+    # Optimising reads only the columns used (Parquet), but Dask's optimisation of a
+    # categorized frame from which columns are left out fails (KeyError, or "'index' is not
+    # in list"): such a frame is computed as written, which is correct, if slower.
+    pieces = combined.to_delayed(optimize_graph=not _categorized(combined))
     layout = Layout(list(X.columns), names, series)
     split = dask.delayed(layout.split, nout=3)
     return [split(piece) for piece in pieces]
@@ -184,6 +252,8 @@ class Survey(NamedTuple):
     control_levels: dict  # categorical control -> Series of distinct values
     treatment: pd.DataFrame  # distinct treatment combinations, with ROWS
     outcome_levels: pd.Series | None  # ordinal: the distinct outcome values
+    #: (what, column) -> {partition: (missing, infinite)}, for the columns that have any
+    missing: dict
 
     def plus(self, other: "Survey") -> "Survey":
         def distinct(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
@@ -200,10 +270,35 @@ class Survey(NamedTuple):
             None if self.outcome_levels is None
             else pd.Series(pd.concat([self.outcome_levels, other.outcome_levels]).unique())
         )  # fmt: skip
+        missing = {key: dict(found) for key, found in self.missing.items()}
+        for key, found in other.missing.items():
+            mine = missing.setdefault(key, {})
+            for index, (n_missing, n_inf) in found.items():
+                before = mine.get(index, (0, 0))
+                mine[index] = (before[0] + n_missing, before[1] + n_inf)
         return Survey(
             self.n_rows + other.n_rows, distinct(self.grouping, other.grouping), levels,
-            distinct(self.treatment, other.treatment), outcome,
+            distinct(self.treatment, other.treatment), outcome, missing,
         )  # fmt: skip
+
+    def raise_missing(self) -> None:
+        """The in-memory path's error for missing or infinite values, with the counts summed
+        over partitions and the partitions named; the in-memory path's order of checks."""
+        order = ("treatment", "y", "outcome", "modifier or predictor", "control")
+        for (what, column), found in sorted(self.missing.items(),
+                                            key=lambda item: order.index(item[0][0])):
+            n_missing = sum(m for m, _ in found.values())
+            n_inf = sum(i for _, i in found.values())
+            where = sorted(k for k, (m, i) in found.items() if (m if n_missing else i))
+            where = f" in partition{'s' if len(where) > 1 else ''} {', '.join(map(str, where))}"
+            if what == "treatment":
+                called = "treatment" if column == "treatment" else f"treatment {column!r}"
+                raise ValueError(  # the wording of the treatment coding's own check
+                    f"{called} has {n_missing} missing value(s){where}; drop those rows first."
+                )
+            if what == "y":
+                raise nonfinite_outcome_error(n_missing + n_inf, where=where.strip())
+            raise missing_error(what, column, n_missing, n_inf, where=where)
 
 
 def _treatment_frame(part) -> pd.DataFrame:
@@ -212,20 +307,38 @@ def _treatment_frame(part) -> pd.DataFrame:
     return part
 
 
+def _missing_in_partition(index: int, frame, y, treat, *, spec: ModelSpec,
+                          roles: ColumnRoles) -> dict:  # fmt: skip
+    """The counts of missing (and infinite) values of one partition, in the in-memory
+    path's order of checks: treatment, outcome, modifiers and predictors, controls."""
+    counts = {("treatment", c): n for c, n in missing_counts(treat, treat.columns).items()}
+    counts = {key: (n_missing, 0) for key, (n_missing, _) in counts.items()}
+    if spec.family == "ordinal":
+        counts[("outcome", "y")] = missing_counts(y.to_frame("y"), ["y"])["y"]
+    else:
+        try:  # text is refused by the outcome's own check
+            values = y.to_numpy(dtype=float, na_value=np.nan)
+            counts[("y", "y")] = (int((~np.isfinite(values)).sum()), 0)
+        except (TypeError, ValueError):
+            pass
+    for what, columns in (("modifier or predictor", roles.grouping),
+                          ("control", roles.controls)):  # fmt: skip
+        counts.update({(what, c): n for c, n in missing_counts(frame, columns).items()})
+    return {key: {index: n} for key, n in counts.items() if n[0] or n[1]}
+
+
 def _survey_partition(X, y, treatment, *, index: int, start: int, spec: ModelSpec,
                       roles: ColumnRoles) -> Survey:  # fmt: skip
     frame = X.drop(columns=roles.auxiliary)
-    _in_partition(index, check_no_missing, frame, roles.grouping, what="modifier or predictor")
-    _in_partition(index, check_no_missing, frame, roles.controls, what="control")
+    treat = _treatment_frame(treatment)
+    missing = _missing_in_partition(index, frame, y, treat, spec=spec, roles=roles)
     trials, _ = _in_partition(index, trials_and_exposure, spec, X)
     outcome_levels = None
     if spec.family == "ordinal":
         outcome_levels = pd.Series(y.unique())
-        _in_partition(index, check_no_missing, y.to_frame("y"), ["y"], what="outcome")
-    else:
+    elif not any(what == "y" for what, _ in missing):  # else reported with every partition's
         _in_partition(index, model_outcome, spec, y, len(y), trials)
     grouping = frame.groupby(roles.grouping, dropna=False, observed=True, sort=False).size()
-    treat = _treatment_frame(treatment)
     combos = treat.groupby(list(treat.columns), dropna=False, observed=True, sort=False).size()
     levels = {c: pd.Series(frame[c].unique(), name=c) for c in roles.categorical_controls}
     return Survey(
@@ -234,6 +347,7 @@ def _survey_partition(X, y, treatment, *, index: int, start: int, spec: ModelSpe
         control_levels=levels,
         treatment=combos.rename(ROWS).reset_index(),
         outcome_levels=outcome_levels,
+        missing=missing,
     )
 
 
@@ -243,22 +357,36 @@ def _summary_frame(survey: Survey, meta: pd.DataFrame, roles: ColumnRoles):
     level of the categorical controls."""
     grouping = survey.grouping
     frame = pd.DataFrame({c: grouping[c] for c in roles.grouping})
-    extra = []
+    dtypes = {c: _known_dtype(meta[c].dtype, survey.control_levels.get(c)) for c in roles.controls}
     for c in roles.controls:
         if c in roles.categorical_controls:
-            levels = survey.control_levels[c]
-            frame[c] = pd.Series([levels.iloc[0]] * len(frame), dtype=meta[c].dtype)
-            for level in levels.iloc[1:]:
-                row = frame.iloc[:1].copy()
-                row[c] = pd.Series([level], dtype=meta[c].dtype, index=row.index)
-                extra.append(row)
+            first = survey.control_levels[c].iloc[0]
+            frame[c] = pd.Series([first] * len(frame), dtype=dtypes[c])
         else:
-            frame[c] = pd.Series(np.zeros(len(frame)), dtype=meta[c].dtype)
+            frame[c] = pd.Series(np.zeros(len(frame)), dtype=dtypes[c])
+    extra = []  # made once every column is filled: a copy of a row holds all of them
+    for c in roles.categorical_controls:
+        for level in survey.control_levels[c].iloc[1:]:
+            row = frame.iloc[:1].copy()
+            row[c] = pd.Series([level], dtype=dtypes[c], index=row.index)
+            extra.append(row)
     weights = np.concatenate([grouping[ROWS].to_numpy(float), np.zeros(len(extra))])
     if extra:
         frame = pd.concat([frame, *extra], ignore_index=True)
     ordered = [c for c in meta.columns if c not in roles.auxiliary]
     return frame[ordered], weights
+
+
+def _known_dtype(dtype, levels: pd.Series | None):
+    """``dtype``, or for a categorical whose categories Dask does not know (a Parquet
+    dataset's, whose files each hold their own), one with the levels the survey found."""
+    if not isinstance(dtype, pd.CategoricalDtype) or levels is None:
+        return dtype
+    from dask.dataframe.utils import UNKNOWN_CATEGORIES
+
+    if UNKNOWN_CATEGORIES not in dtype.categories:
+        return dtype
+    return pd.CategoricalDtype(sorted(levels.tolist(), key=str), ordered=dtype.ordered)
 
 
 def _learn_treatment(spec: ModelSpec, survey: Survey, treatment) -> TreatmentCoding:
@@ -274,8 +402,10 @@ def _learn_treatment(spec: ModelSpec, survey: Survey, treatment) -> TreatmentCod
     columns = []
     for column, name in zip(coding.columns, names, strict=True):
         if column.kind == "continuous":
-            mean = float(np.average(combos[name].to_numpy(float), weights=rows))
-            column = dataclasses.replace(column, mean=mean)
+            doses = combos[name].to_numpy(float)
+            mean = float(np.average(doses, weights=rows))
+            sd = float(np.sqrt(np.average((doses - mean) ** 2, weights=rows)))
+            column = dataclasses.replace(column, mean=mean, sd=sd)
         columns.append(column)
     return TreatmentCoding(tuple(columns))
 
@@ -311,7 +441,6 @@ class PartitionReduction(NamedTuple):
 
     moments: PooledMoments
     treated: np.ndarray  # (G, E) rows with a non-zero value of each treatment column
-    copies: np.ndarray  # (p, E) control j equals treatment column k in every row
     totals: np.ndarray  # the outcome's totals (other families)
     sample: tuple | None  # (RowDesign, OutcomeRows): rows for the approximation's check
     cells: FamilyCells | None  # exact likelihood's cells (None: too many, or not asked)
@@ -329,7 +458,7 @@ class PartitionReduction(NamedTuple):
             patterns = self.patterns.plus(other.patterns)
         return PartitionReduction(
             self.moments.plus(other.moments), self.treated + other.treated,
-            self.copies & other.copies, self.totals + other.totals, sample, cells, patterns,
+            self.totals + other.totals, sample, cells, patterns,
         )  # fmt: skip
 
 
@@ -373,8 +502,7 @@ def _reduce_partition(
             else:
                 patterns = RowPatterns.of_rows(rows.controls, rows.group, outcome.exposure)
     return PartitionReduction(
-        PooledMoments.of_rows(rows), treated, treatment_copies(rows.controls, rows.treatment),
-        totals, sample, collapsed, patterns,
+        PooledMoments.of_rows(rows), treated, totals, sample, collapsed, patterns,
     )  # fmt: skip
 
 
@@ -433,8 +561,8 @@ def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
     meta = X._meta
     roles = _column_roles(spec, meta)
     survey = _map_reduce(partitions, _survey_partition, spec=spec, roles=roles)
-    if survey.n_rows == 0:
-        raise ValueError("X has no rows.")
+    check_row_count(survey.n_rows)
+    survey.raise_missing()
     frame, weights = _summary_frame(survey, meta, roles)
     design, _ = Design.learn(frame, modifiers=spec.modifiers,
                              group_predictors=spec.group_predictors, bins=spec.bins_dict,
@@ -451,7 +579,9 @@ def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
     sample_share = 0.0 if spec.family in ("gaussian", "ordinal") else min(1.0, CHECK_ROWS / n_rows)
     reduction = _map_reduce(partitions, _reduce_partition, coder=coder, cells=cells,
                             sample_share=sample_share, seed=seed)  # fmt: skip
-    reject_treatment_copies(design.control_names, reduction.copies)
+    pooled = reduction.moments  # the same check as in memory, from the pooled moments
+    reject_collinear_controls(design.control_names, coding,
+                              CentredMoments.of_moments(pooled.moments, pooled.cbar))  # fmt: skip
     learned = dict(
         design=design, treatment=coding, categories=categories, n_features_in=meta.shape[1],
         feature_names_in=feature_names_of(meta.columns),

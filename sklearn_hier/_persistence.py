@@ -7,6 +7,7 @@ number guards against files from incompatible versions, and SHA-256 digests of
 the JSON and of the posterior arrays reveal files changed after saving.
 """
 
+import datetime
 import hashlib
 import io
 import json
@@ -21,15 +22,19 @@ from ._design import ColumnCoding, Design
 from ._posterior import FittedPosterior
 from ._row_patterns import RowPatterns
 from ._spec import ModelSpec
-from ._treatment import TreatmentCoding
+from ._treatment import TreatmentCoding, is_plain_label, label_from_plain, plain_label
 
 #: Bumped whenever the saved layout changes incompatibly.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Versions this one reads (format 1: before the treatment coding was saved; format 2:
-#: one binary treatment column).
-READABLE_VERSIONS = (1, 2, 3)
+#: one binary treatment column; format 3: treatment column names as text, labels only of
+#: JSON's types).
+READABLE_VERSIONS = (1, 2, 3, 4)
 #: netCDF-4 through h5py: one engine for writing and reading, whatever else is installed.
 NETCDF_ENGINE = "h5netcdf"
+#: Values (labels in the parameters, e.g. a date as control_value) that JSON has no type for.
+_LABELS = (pd.Timestamp, pd.Timedelta, pd.Period, np.datetime64, np.timedelta64,
+           datetime.datetime, datetime.timedelta)  # fmt: skip
 ATTRIBUTE = "sklearn_hier_model"
 
 
@@ -41,6 +46,8 @@ def _plain(value):
         return [_plain(v) for v in value]
     if isinstance(value, np.ndarray):
         return [_plain(v) for v in value.tolist()]
+    if isinstance(value, _LABELS):  # dates, spans, periods: tagged, restored exactly
+        return plain_label(value)
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, bool | int | float | str):
@@ -49,6 +56,8 @@ def _plain(value):
 
 
 def _unplain(value):
+    if is_plain_label(value):
+        return label_from_plain(value)
     if isinstance(value, dict) and "__dict__" in value:
         return {_key(k): _unplain(v) for k, v in value["__dict__"]}
     if isinstance(value, list):

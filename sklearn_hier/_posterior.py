@@ -24,7 +24,7 @@ from ._inference_data import CoefficientLayout, add_group_draws, build_inference
 from ._prepared_data import PreparedData
 from ._row_inputs import positive_column
 from ._row_patterns import RowPatterns
-from ._spec import ModelSpec
+from ._spec import ModelSpec, PriorUnits, effect_units, prior_scale_table
 from ._summary import HeterogeneitySummary, heterogeneity, interval, summarize
 from ._treatment import TreatmentCoding
 from ._validation import frame_as_in_fit
@@ -91,6 +91,15 @@ class FittedPosterior:
         return self.design.n_groups
 
     @property
+    def prior_scales(self) -> pd.DataFrame:
+        """The prior of every parameter block with its scale in the data's units (a dose's
+        effect, lambda and group sd per unit of the dose's training sd)."""
+        p, q = len(self.design.control_names), len(self.design.predictor_names)
+        units = PriorUnits.of(effect_units(self.treatment), n_controls=p, n_predictors=q)
+        return prior_scale_table(self.spec.priors, units, effect_names=self.effect_names,
+                                 n_controls=p, n_predictors=q, family=self.family)  # fmt: skip
+
+    @property
     def groups(self) -> pd.DataFrame:
         """One row per training group: the modifiers' levels, ``n`` and (one effect)
         ``n_treated``."""
@@ -125,18 +134,9 @@ class FittedPosterior:
         return self.treatment.n_effects
 
     def effect_index(self, treatment) -> int:
-        """The position of effect ``treatment`` (a name; None for a one-effect model)."""
-        names = self.effect_names
-        if treatment is None:
-            if len(names) > 1:
-                raise ValueError(
-                    f"the model has {len(names)} effects {names}; pass treatment=<one of them>."
-                )
-            return 0
-        if str(treatment) not in names:
-            raise ValueError(f"treatment={treatment!r} is not an effect of the model; its "
-                             f"effects are {names}.")  # fmt: skip
-        return names.index(str(treatment))
+        """The position of effect ``treatment`` (a name or an arm, matched by the treatment
+        coding; None for a one-effect model)."""
+        return self.treatment.effect_index(treatment)
 
     def effect_draws_of(self, name: str, effect: int) -> np.ndarray:
         """Draws of an effect quantity for one effect (its last axis is the effect)."""
@@ -521,12 +521,14 @@ class FittedPosterior:
                 ("lambda", [f"{t}:{z}" for z in design.predictor_names],
                  self.effect_draws_of("lambda", k)),
             ]  # fmt: skip
+        # the group scales under their idata_ names (the names saved files keep), with
+        # the coordinates ArviZ's summary writes: sd_effect[alliance], sd_effect[white, alliance]
         for k, t in enumerate(names):
             sd_e = self.effect_draws_of("sd_effect", k)
-            labels = [f"sd({t})"] if nested else [f"sd({t} | {m})" for m in mods]
+            labels = [f"sd_effect[{t}]"] if nested else [f"sd_effect[{m}, {t}]" for m in mods]
             blocks.append(("sd", labels, sd_e.reshape(sd_e.shape[0], -1)))
         sd_i = self.draws("sd_intercept")
-        labels = ["sd(Intercept)"] if nested else [f"sd(Intercept | {m})" for m in mods]
+        labels = ["sd_intercept"] if nested else [f"sd_intercept[{m}]" for m in mods]
         blocks.append(("sd", labels, sd_i.reshape(sd_i.shape[0], -1)))
         blocks += self._correlation_blocks(names, mods)
         blocks += [

@@ -16,6 +16,8 @@ import numpy as np
 from ._approximation import (
     AUTO_EXACT_CELLS,
     CHECK_ROWS,
+    MIN_EVENTS,
+    EventCounts,
     LaplaceExpansion,
     OutcomeRows,
     approximation_method,
@@ -32,16 +34,16 @@ from ._model import Likelihood, ModelSizes
 from ._model_data import AdditiveLevels, CentredGroups, ModelData, ReducedData
 from ._partitioned import prepare_partitioned
 from ._row_inputs import (
+    CentredMoments,
     auxiliary_columns,
     model_outcome,
-    reject_treatment_copies,
+    reject_collinear_controls,
     reject_treatment_named_in_x,
-    treatment_copies,
     trials_and_exposure,
     warn_prior_scale,
 )
 from ._row_patterns import RowPatterns
-from ._spec import ModelSpec
+from ._spec import ModelSpec, PriorUnits, effect_units, in_units
 from ._statistics import (
     RowDesign,
     gaussian_row_data,
@@ -52,7 +54,13 @@ from ._statistics import (
     start_centred,
 )
 from ._treatment import TreatmentCoding
-from ._validation import as_frame, feature_names_of, is_partitioned
+from ._validation import (
+    as_frame,
+    check_aligned,
+    check_row_count,
+    feature_names_of,
+    is_partitioned,
+)
 
 
 @dataclass
@@ -75,8 +83,9 @@ class PreparedData:
     expansion: LaplaceExpansion | None = None  # the approximate likelihood's, if any
 
 
-def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z) -> np.ndarray:
-    """1 for the groups sampled centred, 0 for non-centred."""
+def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z, prior_sd) -> np.ndarray:
+    """1 for the groups sampled centred, 0 for non-centred (``prior_sd``: per term, the
+    group sds' prior scale in the data's units)."""
     n = reduced.n
     if spec.parameterization == "centered":
         return np.ones(n.shape)  # the padding groups added later stay non-centred
@@ -86,7 +95,7 @@ def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z) -> np.ndarray:
     group_start = reduced.group_start
     se = reduced.outcome_sd * group_start.unit_se[:, 1:]
     return centred_groups(
-        group_start.estimate[:, 1:], se, Z, prior_sd_scale=spec.priors.sd
+        group_start.estimate[:, 1:], se, Z, prior_sd_scale=prior_sd[1:]
     )
 
 
@@ -94,13 +103,15 @@ def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
     """Validate the input, learn the design and reduce the data: all of fit but sampling."""
     if is_partitioned(X, y, treatment):
         learned, reduced = prepare_partitioned(spec, X, y, treatment, seed=seed)
+        # the rows stay in their partitions: this process holds at most the approximation's
+        # check sample of them, besides the posterior
+        _check_memory(spec, learned["design"], learned["treatment"].n_effects,
+                      n_rows=min(reduced.n_rows, CHECK_ROWS))  # fmt: skip
         return model_inputs(spec, reduced, rows=None, **learned)
     frame = as_frame(X)
     n_rows = frame.shape[0]
-    if n_rows == 1:  # scikit-learn's wording, which its common checks look for
-        raise ValueError(
-            "X has 1 sample; fitting needs rows with the treatment and rows without it."
-        )
+    check_row_count(n_rows)
+    check_aligned(X, y=y, treatment=treatment)
     feature_names = feature_names_of(frame.columns)
     coding, treat = TreatmentCoding.learn_and_encode(
         treatment, n_rows=n_rows, treated_value=spec.treated_value,
@@ -117,17 +128,10 @@ def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
         bins=spec.bins_dict,
     )
     check_group_count(design)
-    q, n_effects = len(design.predictor_names), coding.n_effects
-    check_fit_memory(
-        n_rows=n_rows,
-        n_coef=len(design.control_names) + q + n_effects * (1 + q),
-        n_groups=design.n_groups,
-        n_draws=spec.n_draws,
-        row_level=not (spec.family == "gaussian" and spec.reduce_data),
-    )
+    _check_memory(spec, design, coding.n_effects, n_rows=n_rows)
     controls = design.control_matrix(frame)
     reject_treatment_named_in_x(frame.columns, treatment)
-    reject_treatment_copies(design.control_names, treatment_copies(controls, treat))
+    reject_collinear_controls(design.control_names, coding, CentredMoments.of_rows(controls, treat))
     if spec.family == "gaussian":
         warn_prior_scale(spec, float(outcome.std()), stacklevel=4)
     rows = RowDesign(controls, design.Z, row_group, treat, outcome)
@@ -140,6 +144,18 @@ def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
         spec, reduced, rows=rows, design=design, treatment=coding, categories=categories,
         n_features_in=n_features, feature_names_in=feature_names,
     )  # fmt: skip
+
+
+def _check_memory(spec: ModelSpec, design: Design, n_effects: int, *, n_rows: int) -> None:
+    """The pre-flight memory check of both paths (``n_rows``: the rows held in memory)."""
+    q = len(design.predictor_names)
+    check_fit_memory(
+        n_rows=n_rows,
+        n_coef=len(design.control_names) + q + n_effects * (1 + q),
+        n_groups=design.n_groups,
+        n_draws=spec.n_draws,
+        row_level=not (spec.family == "gaussian" and spec.reduce_data),
+    )
 
 
 def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, n_categories: int,
@@ -160,8 +176,9 @@ def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, n_cat
         kind = Likelihood.GAUSSIAN_MARGINAL if spec.marginalized else Likelihood.GAUSSIAN_CELLS
         return ReducedData(stats, kind, start=start, group_start=group_start, **counts)
     method = approximation_method(
-        spec, rows.n_rows, lambda: distinct_rows_exceed(rows, AUTO_EXACT_CELLS)
-    )
+        spec, rows.n_rows, lambda: distinct_rows_exceed(rows, AUTO_EXACT_CELLS),
+        few_events=lambda: EventCounts.of_rows(rows, outcome).fewest(spec.family) < MIN_EVENTS,
+    )  # fmt: skip
     if method == "laplace":
         rng = np.random.default_rng(seed)
         index = np.sort(rng.choice(rows.n_rows, size=min(CHECK_ROWS, rows.n_rows), replace=False))
@@ -191,10 +208,15 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, *, rows: RowDesign | Non
     """The model's data and sizes from the reduced rows: how the groups enter (centred
     groups, additive levels), padded for compiled-sampler reuse."""
     kind, xbar, start = reduced.kind, reduced.xbar, reduced.start
+    # every fit carries the multipliers (ones but for a dose's terms): one pytree layout,
+    # so refits of any treatment kind reuse the compiled sampler
+    units = PriorUnits.of(effect_units(treatment), n_controls=len(design.control_names),
+                          n_predictors=len(design.predictor_names))  # fmt: skip
+    priors = in_units(spec.priors, units)
     centred = levels = None
     level_dims = ()
     if spec.structure == "nested" and kind != Likelihood.GAUSSIAN_MARGINAL:
-        flag = _centered_groups(spec, reduced, design.Z)
+        flag = _centered_groups(spec, reduced, design.Z, priors.sd)
         if flag.any():  # else the cheaper all-non-centred model
             centred = CentredGroups(flag=flag, Z=design.Z, xbar=xbar)
             if kind == Likelihood.GAUSSIAN_CELLS:
@@ -210,10 +232,11 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, *, rows: RowDesign | Non
         regression = group_regression(
             design.Z, len(design.control_names), treatment.n_effects, xbar
         )
-        scales = scale_start(reduced.group_start, design.Z, spec.priors.sd)
+        scales = scale_start(reduced.group_start, design.Z, priors.sd)
         start, signed_scales = start.merged(scales.start), scales.signed
     n_padded = padded_group_count(design.n_groups)
     data = ModelData(likelihood=reduced.likelihood, centred=centred, levels=levels, start=start,
+                     prior_units=units,
                      regression=regression, signed_scales=signed_scales)  # fmt: skip
     data = data.pad(n_padded)
     if kind == Likelihood.GAUSSIAN_MARGINAL and spec.structure == "additive":

@@ -106,22 +106,18 @@ def _difference_table(posterior, index_pairs, prob, scale, category) -> pd.DataF
 def compare_arms(posterior, a, b, *, prob, scale="response", category=None):
     """Within every group: the effect of arm ``a`` minus that of arm ``b`` (both against the
     reference, so the reference cancels: arm a against arm b)."""
-    names = posterior.effect_names
-    reference = {str(c.control_value): c for c in posterior.treatment.columns
-                 if c.kind == "categorical"}  # fmt: skip
+    # the arms as the treatment coding matches them: by value, as predict does
+    first, second = (posterior.treatment.arm_index(arm) for arm in (a, b))
 
-    def draws_of(arm):
-        if str(arm) in names:
-            return posterior.group_effect_draws(scale, category, names.index(str(arm)))
-        if len(posterior.treatment.columns) == 1 and str(arm) in reference:
+    def draws_of(effect):
+        if effect is None:
             return 0.0  # the reference arm: no effect against itself
-        known = names + list(reference)
-        raise ValueError(f"arm {arm!r} is not an arm of the treatment; its arms are {known}.")
+        return posterior.group_effect_draws(scale, category, effect)
 
-    if str(a) == str(b):
-        raise ValueError(f"compare_arms needs two different arms; got {a!r} twice.")
+    if first == second:
+        raise ValueError(f"compare_arms needs two different arms; {a!r} and {b!r} are one.")
     difference = np.broadcast_to(
-        draws_of(a) - draws_of(b), posterior.group_effect_draws(scale, category, 0).shape
+        draws_of(first) - draws_of(second), posterior.group_effect_draws(scale, category, 0).shape
     )
     groups = posterior.groups.reset_index(drop=True)
     summary = summarize(difference, prob).rename(columns={"prob_positive": "prob_a_greater"})

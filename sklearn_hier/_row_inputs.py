@@ -6,12 +6,15 @@ partition's rows are coded exactly as the same rows in memory.
 
 import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ._families import check_outcome, ordinal_levels
 from ._spec import ModelSpec
+from ._statistics import CHUNK_ROWS
+from ._treatment import NEAR_COLLINEAR
 from ._validation import check_no_missing, column_vector, find_columns, numeric_outcome
 
 
@@ -99,27 +102,103 @@ def reject_treatment_named_in_x(columns, treatment) -> None:
             )
 
 
-def treatment_copies(controls: np.ndarray, treat: np.ndarray) -> np.ndarray:
-    """(p, E): whether control column j equals treatment column k (or 1 minus it) in every
-    row. Over disjoint rows, the answers combine by logical and."""
-    copies = np.zeros((controls.shape[1], treat.shape[1]), dtype=bool)
-    head = slice(0, 1000)  # a control that differs there is no copy: skip the full pass
-    for j, column in enumerate(controls.T):
-        for k, t in enumerate(treat.T):
-            if not (
-                np.array_equal(column[head], t[head]) or np.array_equal(column[head], 1 - t[head])
-            ):
-                continue
-            copies[j, k] = np.array_equal(column, t) or np.array_equal(column, 1 - t)
-    return copies
+class CentredMoments(NamedTuple):
+    """Centred sums of squares and products of the treatment columns and the controls:
+    all that the check of controls against the treatment needs. Computed from the rows
+    in memory, or from the pooled moments of partitioned rows, so both paths run one
+    check."""
+
+    sscp: np.ndarray  # (E + p, E + p): the effect columns first, then the controls
+    means: np.ndarray  # (E + p,)
+    n_rows: float
+
+    @classmethod
+    def of_rows(cls, controls: np.ndarray, treat: np.ndarray) -> "CentredMoments":
+        means = np.concatenate([treat.mean(axis=0), controls.mean(axis=0)])
+        k = means.size
+        sscp = np.zeros((k, k))
+        for start in range(0, treat.shape[0], CHUNK_ROWS):  # a loop over chunks, not rows
+            rows = slice(start, start + CHUNK_ROWS)
+            centred = np.hstack([treat[rows], controls[rows]]) - means
+            sscp += centred.T @ centred
+        return cls(sscp, means, float(treat.shape[0]))
+
+    @classmethod
+    def of_moments(cls, moments, cbar: np.ndarray) -> "CentredMoments":
+        """From group moments (:class:`._statistics.GroupMoments`, unweighted) of
+        ``v = [1, t]`` and of the controls centred at ``cbar``."""
+        vv, vc = moments.vv.sum(axis=0), moments.vc.sum(axis=0)
+        n = vv[0, 0]
+        tbar = vv[0, 1:] / n
+        shift = vc[0] / n  # the controls' sum about cbar (0 when cbar is their mean)
+        tt = vv[1:, 1:] - n * np.outer(tbar, tbar)
+        tc = vc[1:] - np.outer(vv[0, 1:], shift)
+        cc = moments.ctc - n * np.outer(shift, shift)
+        sscp = np.block([[tt, tc], [tc.T, cc]])
+        return cls(sscp, np.concatenate([tbar, cbar + shift]), float(n))
 
 
-def reject_treatment_copies(control_names: list, copies: np.ndarray) -> None:
-    for j, name in enumerate(control_names):
-        if copies[j].any():
+def _residual_share(corr: np.ndarray, target: int, others: np.ndarray) -> tuple[float, np.ndarray]:
+    """Share of column ``target``'s variance that the columns ``others`` leave unexplained
+    (1 - R^2), from their correlation matrix, and the standardised coefficients. Collinear
+    regressors are handled by dropping the directions they do not span."""
+    if others.size == 0:
+        return 1.0, np.zeros(0)
+    block = corr[np.ix_(others, others)]
+    values, vectors = np.linalg.eigh(block)
+    keep = values > 1e-9 * max(values.max(), 1.0)
+    r = corr[others, target]
+    projected = vectors[:, keep].T @ r
+    coef = vectors[:, keep] @ (projected / values[keep])
+    return max(1.0 - float(projected @ (projected / values[keep])), 0.0), coef
+
+
+def _treatment_called(effect: str) -> str:
+    return "the treatment" if effect == "treatment" else f"treatment {effect!r}"
+
+
+def reject_collinear_controls(control_names: list, coding, moments: CentredMoments) -> None:
+    """Refuse controls that are (nearly) a linear function of the treatment columns: a copy
+    of the treatment, ``1 - t``, the dose in other units or shifted. As controls they would
+    take the treatment's effect (the prior, not the data, would split it between them).
+    Also refuse a treatment column that the controls span together (a treatment given by
+    site beside the sites as controls)."""
+    E = coding.n_effects
+    sscp, means = moments.sscp, moments.means
+    spread = np.sqrt(np.clip(np.diag(sscp), 0.0, None))
+    # a constant control is the intercept's business, not the treatment's
+    varying = spread > 1e-9 * np.maximum(np.abs(means), 1e-300)
+    varying[:E] = True
+    scale = np.where(varying, spread, 1.0)
+    corr = sscp / np.outer(scale, scale)
+    effects, columns = coding.effect_names, coding.effect_columns
+    treatments = np.arange(E)
+    controls = np.flatnonzero(varying[E:]) + E
+    for j in controls if moments.n_rows > E + 2 else ():  # else a fit through the points
+        share, coef = _residual_share(corr, j, treatments)
+        if share < NEAR_COLLINEAR:
+            followed = list(dict.fromkeys(
+                c.name for c, b in zip(columns, coef, strict=True) if abs(b) > 1e-6
+            ))  # fmt: skip
             raise ValueError(
-                f"column {name!r} of X is the treatment itself; it would be a control "
-                "perfectly collinear with the treatment. Drop it from X."
+                f"column {control_names[j - E]!r} of X is the treatment itself up to a linear "
+                f"function (R^2 = {1 - share:.6f} on treatment {followed}: a copy, 1 - t, or "
+                "the dose in other units or shifted). As a control it would take the "
+                "treatment's effect. Drop it from X."
+            )
+    if moments.n_rows <= E + controls.size + 1:
+        return  # as many columns as rows: any column is spanned, the priors decide
+    for k in treatments:
+        others = np.concatenate([np.delete(treatments, k), controls])
+        share, coef = _residual_share(corr, k, others)
+        if share < NEAR_COLLINEAR:
+            used = [control_names[i - E] for i, b in zip(others, coef, strict=True)
+                    if i >= E and abs(b) > 1e-6]  # fmt: skip
+            raise ValueError(
+                f"{_treatment_called(effects[k])} is (nearly) a linear function of the controls "
+                f"{used} (R^2 = {1 - share:.6f}): the controls account for the treatment, "
+                "so its effect cannot be estimated (e.g. a treatment given by site beside "
+                "the sites as controls). Drop those controls from X, or make them modifiers."
             )
 
 

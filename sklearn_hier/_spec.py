@@ -9,6 +9,9 @@ fit, as in scikit-learn.
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
+import numpy as np
+import pandas as pd
+
 #: warmup_max_tree_depth="auto" for the nested structure (see HierarchicalHTE).
 NESTED_WARMUP_TREE_DEPTH = 7
 
@@ -40,6 +43,80 @@ class Priors(NamedTuple):
     temper: float = 1.0
 
 
+class PriorUnits(NamedTuple):
+    """Multipliers of the prior scales that the data set: part of the model's data (a pytree).
+
+    A continuous dose's effect is a slope per unit of dose, so a prior scale in the
+    outcome's units alone would mean something else for a dose in g than in kg. As
+    rstanarm's autoscaling does, the priors of a dose's slope ``b_treatment``, of its
+    ``lambda`` (the group-level predictors' terms of its effect) and of its group sd
+    ``sd_effect`` are per unit of the dose's own spread: their scales are divided by the
+    dose's training sd. Every other entry (binary and arm effects included) is exactly 1,
+    so those priors are the constructor's.
+    """
+
+    coef: np.ndarray  # (n_coef,): multiplies Priors.coef, in the layout of ``b``
+    sd: np.ndarray  # (1 + n_effects,): multiplies Priors.sd (intercept, then each effect)
+
+    @classmethod
+    def of(cls, effect_units, *, n_controls: int, n_predictors: int) -> "PriorUnits":
+        """From each effect's multiplier (:func:`effect_units`); ``b`` is laid out as
+        ``[controls, Z, t, t (x) Z]``, the last effect by effect."""
+        units = np.asarray(effect_units, dtype=np.float64)
+        coef = np.concatenate(
+            [np.ones(n_controls + n_predictors), units, np.repeat(units, n_predictors)]
+        )
+        return cls(coef=coef, sd=np.concatenate([[1.0], units]))
+
+    def apply(self, priors: Priors) -> Priors:
+        """``priors`` with per-parameter coefficient and group-sd scales."""
+        return priors._replace(coef=priors.coef * self.coef, sd=priors.sd * self.sd)
+
+
+def in_units(priors: Priors, units: PriorUnits | None) -> Priors:
+    """The prior scales the model uses: ``priors`` in the data's units (as given without)."""
+    return priors if units is None else units.apply(priors)
+
+
+def effect_units(coding) -> np.ndarray:
+    """Per effect of a treatment coding, the multiplier of its prior scales: one over the
+    training sd of a continuous dose, 1 for binary and arm effects."""
+    return np.array(
+        [1.0 / c.sd if c.kind == "continuous" else 1.0 for c in coding.effect_columns]
+    )
+
+
+def prior_scale_table(priors: Priors, units: PriorUnits, *, effect_names, n_controls: int,
+                      n_predictors: int, family: str) -> pd.DataFrame:  # fmt: skip
+    """The prior of every parameter block, with its resolved scale (``prior_scales_``).
+
+    Columns ``parameter`` (as named in ``idata_``), ``treatment`` (the effect, for the
+    effect's blocks), ``prior`` and ``scale``.
+    """
+    rows = []
+    if family != "ordinal":
+        rows.append(("Intercept", None, "normal", priors.intercept))
+    if n_controls:
+        rows.append(("b_control", None, "normal", priors.coef))
+    if n_predictors:
+        rows.append(("b_group", None, "normal", priors.coef))
+    start = n_controls + n_predictors
+    for k, name in enumerate(effect_names):
+        rows.append(("b_treatment", name, "normal", priors.coef * units.coef[start + k]))
+        if n_predictors:
+            rows.append(("lambda", name, "normal", priors.coef * units.coef[start + k]))
+    rows.append(("sd_intercept", None, "half-normal", priors.sd * units.sd[0]))
+    for k, name in enumerate(effect_names):
+        rows.append(("sd_effect", name, "half-normal", priors.sd * units.sd[1 + k]))
+    rows.append(("corr", None, "LKJ", priors.lkj))
+    if family == "gaussian":
+        rows.append(("sigma", None, "half-normal", priors.sigma))
+    if family == "ordinal":
+        rows.append(("cutpoints", None, "normal", priors.cutpoint))
+    table = pd.DataFrame(rows, columns=["parameter", "treatment", "prior", "scale"])
+    return table.astype({"scale": float})
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What was asked for at fit time: the model, its priors and how to sample it."""
@@ -67,7 +144,7 @@ class ModelSpec:
     warmup_max_tree_depth: object
     dense_mass: bool
     chain_method: str
-    progress_bar: bool
+    progress_bar: object  # True, False or "auto" (resolved when sampling)
     parameterization: str
     inference: str
     svi_steps: int

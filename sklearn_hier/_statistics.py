@@ -128,7 +128,8 @@ class RowDesign:
         g = self.group[rows]
         t = self.treatment[rows]
         zg = self.Z[g]
-        interactions = (t[:, :, None] * zg[:, None, :]).reshape(t.shape[0], -1)
+        n, E = t.shape  # spelled out: reshape cannot infer -1 for an empty chunk of rows
+        interactions = (t[:, :, None] * zg[:, None, :]).reshape(n, E * zg.shape[1])
         return np.hstack([self.controls[rows], zg, t, interactions])
 
     def column_means(self) -> np.ndarray:
@@ -199,12 +200,14 @@ class GroupMoments(NamedTuple):
         c = design.controls[rows] - cbar
         y = design.outcome[rows] - ybar
         w = None if design.weights is None else design.weights[rows]
-        D, p = v.shape[1], c.shape[1]
+        n, D, p = v.shape[0], v.shape[1], c.shape[1]
         wv = v if w is None else v * w[:, None]
-        # one weighted count per moment column: a loop over columns, never over rows
+        # one weighted count per moment column: a loop over columns, never over rows; the
+        # row count is spelled out, as -1 cannot be inferred when a block is empty (no
+        # controls, or no rows)
         products = np.concatenate(
-            [(wv[:, :, None] * v[:, None, :]).reshape(-1, D * D),
-             (wv[:, :, None] * c[:, None, :]).reshape(-1, D * p), wv * y[:, None]], axis=1,
+            [(wv[:, :, None] * v[:, None, :]).reshape(n, D * D),
+             (wv[:, :, None] * c[:, None, :]).reshape(n, D * p), wv * y[:, None]], axis=1,
         )  # fmt: skip
         sums = np.stack(
             [np.bincount(group, weights=col, minlength=n_groups) for col in products.T], axis=1

@@ -73,12 +73,13 @@ class HeterogeneitySummary:
         Posterior (median, lower, upper) of the standard deviation of the group
         effects across the fitted groups, computed draw by draw.
     sd_effect : tuple of float
-        Posterior (median, lower, upper) of sigma_theta, the standard deviation
-        of group effects left unexplained by the group-level predictors. In the
+        Posterior (median, lower, upper) of ``sd_effect`` (the name it has in
+        ``idata_`` and ``coefficients()``), the standard deviation of group
+        effects left unexplained by the group-level predictors. In the
         additive structure, the root of the summed per-modifier variances.
     unexplained_share : tuple of float
         Posterior (median, lower, upper) of
-        ``sigma_theta^2 / (Var_g(Z_g lambda) + sigma_theta^2)``: the share of the
+        ``sd_effect^2 / (Var_g(Z_g lambda) + sd_effect^2)``: the share of the
         effect's variance across groups that the group-level predictors leave
         unexplained.
     prob : float
@@ -86,7 +87,7 @@ class HeterogeneitySummary:
     scale : str
         Scale of the group effects (extremes, sd of draws, between-group sd).
     link_scale : str
-        Scale of sigma_theta and the unexplained share: the model's link scale.
+        Scale of sd_effect and the unexplained share: the model's link scale.
     treatment : str or None
         The effect summarised, when the model has more than one.
     """
@@ -114,7 +115,7 @@ class HeterogeneitySummary:
         lines += [
             f"  sd of all draws of group effects: {self.sd_all_draws:.3f}",
             "  sd of effects between groups:     " + fmt.format(*self.sd_between_groups),
-            f"  sigma_theta (unexplained sd, {self.link_scale}): " + fmt.format(*self.sd_effect),
+            f"  sd_effect (unexplained sd, {self.link_scale}): " + fmt.format(*self.sd_effect),
             "  share of variance unexplained:    " + fmt.format(*self.unexplained_share),
         ]
         return "\n".join(lines)
@@ -137,7 +138,7 @@ def heterogeneity(
     """Summarise group effects ``effects`` (S, G).
 
     ``explained`` (S, G) is the systematic part Z_g lambda of each group's effect
-    and ``sd_effect`` (S,) the residual scale sigma_theta.
+    and ``sd_effect`` (S,) the residual scale of the effect across groups.
     """
     medians = np.median(effects, axis=0)
     order = np.argsort(medians, kind="stable")

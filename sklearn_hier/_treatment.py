@@ -9,7 +9,15 @@ A treatment is one column or several (a DataFrame). Each column is
   the first category of a pandas Categorical, else the first level in sorted
   order);
 - **continuous**: numbers with more than two distinct values: one effect, the
-  slope per unit.
+  slope per unit. Under ``treatment_type="auto"``, integer codes 0..k-1 or 1..k
+  (3 <= k <= 10) are refused as ambiguous (arms or a dose): the user says which.
+
+Labels are kept as values, never as their text: every label (the arms, the
+two values of a labelled binary treatment, ``control_value``, the labels given
+to ``predict`` and to the reports) goes through one canonical form
+(:func:`canonical_labels`), so ``1`` and ``1.0`` name the same arm and a
+``datetime64`` arm is the same pandas Timestamp whatever its unit. Column
+names are kept as they were given (``0`` is not ``"0"``).
 
 The model sees the treatment as a matrix with one column per effect (0/1
 indicators of the arms, or the doses). Every path that reads a treatment
@@ -20,8 +28,9 @@ is an error naming the known ones: after fitting on ``"ally"``/``"none"``, a
 ``1`` is never silently read as "not ally".
 """
 
+import datetime
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,6 +39,13 @@ from ._validation import column_vector
 
 TREATMENT_TYPES = ("auto", "binary", "categorical", "continuous")
 _NUMERIC_ARMS = (0.0, 1.0)
+#: Consecutive integer codes with this many values (0..k-1 or 1..k) read as arms as
+#: readily as a dose: ``treatment_type="auto"`` asks instead of guessing.
+CODE_COUNTS = range(3, 11)
+#: Treatment columns (with an intercept) whose smallest share of unexplained variance is
+#: below this are collinear: the data cannot tell their effects apart. The same bound
+#: refuses a control that is (nearly) a linear function of the treatment columns.
+NEAR_COLLINEAR = 1e-6
 
 
 def _as_indicator(array: np.ndarray) -> np.ndarray | None:
@@ -78,14 +94,131 @@ def _plain_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def canonical_labels(values) -> list:
+    """Labels in one form, whatever container or dtype carried them.
+
+    Numbers and booleans become Python's, datetimes of any unit (``datetime64[ns]``,
+    ``[us]``, tz-aware, ``datetime.datetime``) pandas Timestamps, time spans
+    Timedeltas; Periods, strings and tuples stay. Learned levels and looked-up labels
+    both go through it, and pandas matches such values by value (``1 == 1.0``,
+    Timestamps across units), so a label means the same at fit, predict and in
+    reports.
+    """
+    return [_plain_scalar(v) for v in pd.Index(values).tolist()]
+
+
+def canonical_label(value):
+    """One label in the form of :func:`canonical_labels`."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        return tuple(canonical_label(v) for v in value)
+    return canonical_labels([value])[0]
+
+
+def _label_positions(known, values) -> np.ndarray:
+    """Position of each of ``values`` among the labels ``known`` (-1: not among them),
+    matched by value as pandas does (never as text)."""
+    try:
+        return pd.Index(list(known)).get_indexer(pd.Index(values))
+    except (TypeError, ValueError):  # labels of incomparable kinds: none match
+        return np.full(len(values), -1)
+
+
+def _same_name(name, label) -> bool:
+    """Whether ``label`` is the column name ``name`` (its value, not its text)."""
+    if np.ndim(label) != 0 and not isinstance(label, tuple):
+        return False
+    try:
+        return bool(name == label)
+    except (TypeError, ValueError):
+        return False
+
+
+#: Tags of the labels that JSON has no type for, in a saved file.
+_LABEL_TAG = "__label__"
+
+
+def plain_label(value):
+    """A label (or column name) as JSON-ready data that :func:`label_from_plain` restores
+    exactly: numbers, strings and None as they are; Timestamps (with their time zone and
+    unit), Timedeltas, Periods and tuples as tagged objects."""
+    value = canonical_label(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, tuple):
+        return {_LABEL_TAG: "tuple", "value": [plain_label(v) for v in value]}
+    if isinstance(value, pd.Timestamp):
+        tz = None if value.tz is None else str(value.tz)
+        if tz is not None:  # the UTC instant, so daylight-saving folds restore exactly
+            value = value.tz_convert("UTC").tz_localize(None)
+        return {_LABEL_TAG: "timestamp", "value": value.isoformat(), "tz": tz, "unit": value.unit}
+    if isinstance(value, pd.Timedelta):
+        return {_LABEL_TAG: "timedelta", "value": int(value.as_unit("ns").value),
+                "unit": value.unit}  # fmt: skip
+    if isinstance(value, pd.Period):
+        return {_LABEL_TAG: "period", "value": str(value), "freq": value.freqstr}
+    raise ValueError(
+        f"cannot save the treatment label {value!r} of type {type(value).__name__}: saved "
+        "labels are numbers, strings, booleans, dates (Timestamps), Timedeltas, Periods "
+        "and tuples of them. Recode the treatment to one of these before fitting."
+    )
+
+
+def is_plain_label(plain) -> bool:
+    """Whether ``plain`` is a tagged label written by :func:`plain_label`."""
+    return isinstance(plain, dict) and _LABEL_TAG in plain
+
+
+def label_from_plain(plain):
+    """The label :func:`plain_label` wrote."""
+    if not is_plain_label(plain):
+        return plain
+    kind, value = plain[_LABEL_TAG], plain["value"]
+    if kind == "tuple":
+        return tuple(label_from_plain(v) for v in value)
+    if kind == "timestamp":
+        stamp = pd.Timestamp(value).as_unit(plain["unit"])
+        tz = plain["tz"]
+        return stamp if tz is None else stamp.tz_localize("UTC").tz_convert(_time_zone(tz))
+    if kind == "timedelta":
+        return pd.Timedelta(value, unit="ns").as_unit(plain["unit"])
+    if kind == "period":
+        return pd.Period(value, freq=plain["freq"])
+    raise ValueError(f"unknown saved label kind {kind!r}; the file is from a newer version.")
+
+
+def _time_zone(name: str):
+    """A time zone from its saved name: an IANA name, or a fixed offset ``UTC+01:00``."""
+    if name.startswith("UTC") and len(name) > 3:
+        sign = 1 if name[3] == "+" else -1
+        hours, minutes = name[4:].split(":")[:2]
+        offset = datetime.timedelta(hours=int(hours), minutes=int(minutes))
+        return datetime.timezone(sign * offset)
+    return name
+
+
+def _integer_codes(array: np.ndarray, labels: list) -> bool:
+    """Integer-typed values 0..k-1 or 1..k with k in ``CODE_COUNTS``: arms or a dose?"""
+    integers = array.dtype.kind in "iu" or (
+        array.dtype == object
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in labels)
+    )
+    if not integers or len(labels) not in CODE_COUNTS:
+        return False
+    codes = np.sort(np.asarray(labels, dtype=np.int64))
+    return codes[0] in (0, 1) and bool((np.diff(codes) == 1).all())
+
+
 @dataclass(frozen=True)
 class TreatmentColumn:
     """One treatment column's coding.
 
     Attributes
     ----------
-    name : str
-        The column's name (the Series or DataFrame column name, or ``"treatment"``).
+    name : hashable
+        The column's name as given (the Series or DataFrame column name, or
+        ``"treatment"``); effect names are its text.
     kind : {"binary", "categorical", "continuous"}
     treated_value, control_value : scalar or None
         Binary: the labels meaning treated and control when the arms are labels
@@ -95,14 +228,19 @@ class TreatmentColumn:
         Categorical: every arm, the reference first.
     mean : float
         Continuous: the training mean dose (where response-scale slopes are taken).
+    sd : float
+        Continuous: the training standard deviation of the dose, the unit of its prior
+        scales (1 otherwise). A summary of the rows, not part of what the coding means,
+        so it is left out of comparisons.
     """
 
-    name: str = "treatment"
+    name: object = "treatment"
     kind: str = "binary"
     treated_value: object = None
     control_value: object = None
     levels: tuple = ()
     mean: float = 0.0
+    sd: float = field(default=1.0, compare=False)
 
     @property
     def labelled(self) -> bool:
@@ -121,7 +259,7 @@ class TreatmentColumn:
     def effect_names(self, *, alone: bool) -> list[str]:
         """Names of this column's effects; ``alone``: it is the only treatment column."""
         if self.kind != "categorical":
-            return [self.name]
+            return [str(self.name)]
         return [str(a) if alone else f"{self.name}={a}" for a in self.arms]
 
     def describe(self) -> str:
@@ -140,6 +278,9 @@ class TreatmentColumn:
         """The coding of one training column (``declared``: a Categorical's categories)."""
         _check_missing(array, name)
         values = pd.unique(array)
+        labels = canonical_labels(values)
+        treated_value = canonical_label(treated_value)
+        control_value = canonical_label(control_value)
         if len(values) < 2:
             raise ValueError(
                 f"{_called(name)} has only one value ({_shown(values)}); treated and "
@@ -154,6 +295,15 @@ class TreatmentColumn:
             elif indicator is not None or treated_value is not None:
                 kind = "binary"
             elif len(values) > 2:
+                if numbers is not None and _integer_codes(array, labels):
+                    raise ValueError(
+                        f"{_called(name)} has the integer values {_shown(labels)}: codes of "
+                        f"{len(labels)} arms or a dose, which treatment_type='auto' cannot tell "
+                        "apart. Pass treatment_type='categorical' (one effect per arm against "
+                        f"{min(labels)}) or treatment_type='continuous' (one slope per unit). "
+                        "With several treatment columns of different kinds, pass the arms as a "
+                        "pandas Categorical (always arms) or the dose as floats (always a dose)."
+                    )
                 kind = "continuous" if numbers is not None else "categorical"
             elif control_value is not None:
                 kind = "binary"
@@ -165,7 +315,7 @@ class TreatmentColumn:
                     f"{name} == 'yes')."
                 )
         if kind == "binary":
-            return cls._binary(array, values, indicator, name, treated_value, control_value)
+            return cls._binary(labels, indicator, name, treated_value, control_value)
         if treated_value is not None:
             raise ValueError(
                 f"treated_value is for a binary treatment; {name!r} is {kind} (one effect per "
@@ -187,9 +337,10 @@ class TreatmentColumn:
                     f"control_value is for a binary or categorical treatment; {name!r} is "
                     "continuous (its effect is the slope per unit)."
                 )
-            return cls(name=name, kind="continuous", mean=float(numbers.mean()))
-        levels = list(declared) if declared is not None else sorted(values.tolist(), key=_order)
-        present = set(values.tolist())
+            return cls(name=name, kind="continuous", mean=float(numbers.mean()),
+                       sd=float(numbers.std()))  # fmt: skip
+        levels = list(declared) if declared is not None else _sorted(labels)
+        present = set(labels)
         empty = [v for v in levels if v not in present]
         if empty:
             raise ValueError(
@@ -204,12 +355,11 @@ class TreatmentColumn:
                 f"levels are {[str(v) for v in levels]}."
             )
         ordered = (reference, *[v for v in levels if v != reference])
-        return cls(name=name, kind="categorical", control_value=_plain_scalar(reference),
-                   levels=tuple(_plain_scalar(v) for v in ordered))  # fmt: skip
+        return cls(name=name, kind="categorical", control_value=reference, levels=ordered)
 
     @classmethod
-    def _binary(cls, array, values, indicator, name, treated_value, control_value):
-        labels = set(values.tolist())
+    def _binary(cls, values, indicator, name, treated_value, control_value):
+        labels = set(values)
         if len(values) > 2:
             raise ValueError(
                 f"{_called(name)} must be binary (two values) here; it has {len(values)} "
@@ -230,13 +380,12 @@ class TreatmentColumn:
                 )
             return cls(name=name)
         if treated_value is None:
-            treated_value = next(v for v in values.tolist() if v != control_value)
-        control = next(v for v in values.tolist() if v != treated_value)
+            treated_value = next(v for v in values if v != control_value)
+        control = next(v for v in values if v != treated_value)
         plain = _as_indicator(np.asarray([treated_value, control], dtype=object))
         if plain is not None and float(treated_value) == 1.0:  # 0/1 as usual
             return cls(name=name)
-        return cls(name=name, treated_value=_plain_scalar(treated_value),
-                   control_value=_plain_scalar(control))  # fmt: skip
+        return cls(name=name, treated_value=treated_value, control_value=control)
 
     # ------------------------------------------------------------ encoding
     def encode(self, array: np.ndarray) -> np.ndarray:
@@ -259,7 +408,7 @@ class TreatmentColumn:
                 )
             return coded[:, None]
         known = (self.treated_value, self.control_value) if self.kind == "binary" else self.levels
-        index = pd.Index(list(known)).get_indexer(pd.Index(array))
+        index = _label_positions(known, array)
         if (index < 0).any():
             raise ValueError(
                 f"{_called(self.name)} values {_shown(pd.unique(array[index < 0]))} are not "
@@ -271,21 +420,40 @@ class TreatmentColumn:
             return (index == 0).astype(np.float64)[:, None]
         return (index[:, None] == np.arange(1, len(self.levels))[None, :]).astype(np.float64)
 
+    def level_position(self, label) -> int:
+        """A categorical column's level ``label`` (matched by value): its position among
+        ``levels`` (0: the reference arm), or -1."""
+        if self.kind != "categorical" or (np.ndim(label) != 0 and not isinstance(label, tuple)):
+            return -1
+        return int(_label_positions(self.levels, [canonical_label(label)])[0])
+
     def to_plain(self) -> dict:
         return {
-            "name": self.name, "kind": self.kind,
-            "treated_value": _plain_scalar(self.treated_value),
-            "control_value": _plain_scalar(self.control_value),
-            "levels": [_plain_scalar(v) for v in self.levels], "mean": self.mean,
+            "name": plain_label(self.name), "kind": self.kind,
+            "treated_value": plain_label(self.treated_value),
+            "control_value": plain_label(self.control_value),
+            "levels": [plain_label(v) for v in self.levels], "mean": self.mean,
+            "sd": self.sd,
         }  # fmt: skip
 
     @classmethod
     def from_plain(cls, plain: dict) -> "TreatmentColumn":
         return cls(
-            name=plain["name"], kind=plain.get("kind", "binary"),
-            treated_value=plain.get("treated_value"), control_value=plain.get("control_value"),
-            levels=tuple(plain.get("levels", ())), mean=float(plain.get("mean", 0.0)),
+            name=label_from_plain(plain["name"]), kind=plain.get("kind", "binary"),
+            treated_value=label_from_plain(plain.get("treated_value")),
+            control_value=label_from_plain(plain.get("control_value")),
+            levels=tuple(label_from_plain(v) for v in plain.get("levels", ())),
+            mean=float(plain.get("mean", 0.0)), sd=float(plain.get("sd", 1.0)),
         )  # fmt: skip
+
+
+def _sorted(labels: list) -> list:
+    """Levels in their own order (numbers, dates, periods, text); labels of mixed kinds
+    numbers first, then the rest as text."""
+    try:
+        return sorted(labels)
+    except TypeError:
+        return sorted(labels, key=_order)
 
 
 def _order(value):
@@ -315,7 +483,7 @@ class TreatmentCoding:
     @property
     def name(self) -> str:
         """The treatment's name: its column's, or the columns' joined by ``+``."""
-        return " + ".join(c.name for c in self.columns)
+        return " + ".join(str(c.name) for c in self.columns)
 
     @property
     def single_binary(self) -> bool:
@@ -362,6 +530,70 @@ class TreatmentCoding:
     def describe(self) -> str:
         return "; ".join(f"{c.name}: {c.describe()}" for c in self.columns)
 
+    # --------------------------------------------------------------- lookup
+    def _matches(self, label) -> list:
+        """The effects ``label`` names: an effect name as shown (``"b"``, ``"arm=b"``), a
+        column's name, or an arm of a categorical column, matched by value (``1`` and
+        ``1.0`` are one arm). None stands for a reference arm."""
+        names = self.effect_names
+        if isinstance(label, str) and label in names:
+            return [names.index(label)]
+        found, start = [], 0
+        for column in self.columns:
+            if column.kind == "categorical":
+                position = column.level_position(label)
+                if position >= 0:
+                    found.append(None if position == 0 else start + position - 1)
+            elif _same_name(column.name, label):
+                found.append(start)
+            start += column.n_effects
+        return found
+
+    def _arms(self) -> list:
+        return [str(v) for c in self.columns if c.kind == "categorical" for v in c.levels]
+
+    def effect_index(self, label) -> int:
+        """The position of the effect ``label`` names (None: the one effect of a
+        one-effect model). Every path that takes an effect by name (``predict_effect``'s
+        columns, ``average_effect``, the plots, the tables) asks here."""
+        names = self.effect_names
+        if label is None:
+            if len(names) > 1:
+                raise ValueError(
+                    f"the model has {len(names)} effects {names}; pass treatment=<one of them>."
+                )
+            return 0
+        found = self._matches(label)
+        if len(found) > 1:
+            raise ValueError(
+                f"treatment={label!r} is an arm of several treatment columns; pass the effect's "
+                f"name, one of {names}."
+            )
+        if found == [None]:
+            raise ValueError(
+                f"treatment={label!r} is the reference arm, which every effect is measured "
+                f"against; the effects are {names}."
+            )
+        if not found:
+            raise ValueError(
+                f"treatment={label!r} is not an effect of the model; its effects are {names}."
+            )
+        return found[0]
+
+    def arm_index(self, label) -> int | None:
+        """As :meth:`effect_index` for an arm of :meth:`compare_arms`: the position of its
+        effect, or None for a reference arm (no effect against itself)."""
+        found = self._matches(label)
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ValueError(
+                f"arm {label!r} is an arm of several treatment columns; pass the effect's "
+                f"name, one of {self.effect_names}."
+            )
+        known = list(dict.fromkeys(self.effect_names + self._arms()))
+        raise ValueError(f"arm {label!r} is not an arm of the treatment; its arms are {known}.")
+
     # ------------------------------------------------------------------ fit
     @classmethod
     def learn_and_encode(
@@ -387,7 +619,8 @@ class TreatmentCoding:
                 "{column: control value}."
             )
         if controls is not None:
-            unknown = [k for k in controls if k not in [name for name, _, _ in parts]]
+            names = [name for name, _, _ in parts]
+            unknown = [k for k in controls if not any(_same_name(n, k) for n in names)]
             if unknown:
                 raise ValueError(
                     f"control_value names column(s) {unknown} that are not treatment columns "
@@ -403,7 +636,39 @@ class TreatmentCoding:
             columns.append(column)
             matrices.append(column.encode(array))
         coding = cls(tuple(columns))
-        return coding, np.hstack(matrices)
+        matrix = np.hstack(matrices)
+        coding.check_rank(matrix)
+        return coding, matrix
+
+    def check_rank(self, matrix: np.ndarray) -> None:
+        """Refuse treatment columns that are collinear (with the intercept): a copy of a
+        column, ``1 - t`` beside ``t``, an "any arm" flag beside the arms. Their effects
+        cannot be told apart, and a fit would split the effect between them at random.
+
+        The rank of the distinct rows is the rank of all rows, so the check holds on a
+        partitioned treatment's distinct combinations too.
+        """
+        if matrix.shape[1] < 2:  # one column of two or more values: never constant
+            return
+        centred = matrix - matrix.mean(axis=0)
+        gram = centred.T @ centred
+        scale = np.sqrt(np.diag(gram))
+        values, vectors = np.linalg.eigh(gram / np.outer(scale, scale))
+        null = vectors[:, values < NEAR_COLLINEAR]
+        if null.shape[1] == 0:
+            return
+        involved = np.abs(null).max(axis=1) > 1e-3
+        effects = [n for n, hit in zip(self.effect_names, involved, strict=True) if hit]
+        names = []
+        for column, hit in zip(self.effect_columns, involved, strict=True):
+            if hit and column.name not in names:
+                names.append(column.name)
+        raise ValueError(
+            f"treatment columns {names} are collinear: their effects {effects} are linearly "
+            "dependent (a column copies another or is 1 minus it, or flags any of another "
+            "column's arms), so the data cannot tell them apart. Drop the redundant column, "
+            "or code the treatments as one categorical column."
+        )
 
     @classmethod
     def learn_binary(cls, treatment, *, n_rows: int, treated_value=None,
@@ -437,7 +702,14 @@ class TreatmentCoding:
         several columns) applies to every row.
         """
         if allow_scalar and isinstance(treatment, Mapping):
-            treatment = pd.DataFrame({k: [v] * n_rows for k, v in treatment.items()})
+            # each column's value: one for every row, or one per row (an array or Series,
+            # paired with the rows by position as a lone treatment column is; the caller
+            # checks a Series' index against X's)
+            treatment = pd.DataFrame({
+                k: np.full(n_rows, v, dtype=object) if np.ndim(v) == 0
+                else column_vector(v, name=f"treatment[{k!r}]", n_rows=n_rows)
+                for k, v in treatment.items()
+            })  # fmt: skip
         elif allow_scalar and np.ndim(treatment) == 0 and treatment is not None:
             if len(self.columns) > 1:
                 raise ValueError(
@@ -449,12 +721,13 @@ class TreatmentCoding:
         names = [c.name for c in self.columns]
         if len(self.columns) > 1 or len(parts) > 1:
             given = [name for name, _, _ in parts]
-            if sorted(map(str, given)) != sorted(map(str, names)):
+            # by name, as given: a column 0 is not a column "0"
+            matched = [[a for g, a, _ in parts if _same_name(n, g)] for n in names]
+            if len(given) != len(names) or any(len(m) != 1 for m in matched):
                 raise ValueError(
                     f"treatment has columns {given}; the model was fitted on {names}."
                 )
-            by_name = {str(name): array for name, array, _ in parts}
-            arrays = [by_name[str(name)] for name in names]
+            arrays = [m[0] for m in matched]
         else:
             arrays = [parts[0][1]]
         return np.hstack([c.encode(a) for c, a in zip(self.columns, arrays, strict=True)])
@@ -478,7 +751,7 @@ class TreatmentCoding:
         return cls(tuple(TreatmentColumn.from_plain(c) for c in plain["columns"]))
 
 
-def _columns_of(treatment, n_rows: int) -> list[tuple[str, np.ndarray, list | None]]:
+def _columns_of(treatment, n_rows: int) -> list[tuple[object, np.ndarray, list | None]]:
     """(name, values, declared categories or None) per treatment column."""
     if isinstance(treatment, pd.DataFrame):
         if treatment.shape[1] == 0:
@@ -489,19 +762,21 @@ def _columns_of(treatment, n_rows: int) -> list[tuple[str, np.ndarray, list | No
             raise ValueError(
                 f"treatment has {treatment.shape[0]} rows but X has {n_rows}; they must match."
             )
-        return [_one_column(treatment[c], str(c), n_rows) for c in treatment.columns]
+        # the names as given (an integer-named column keeps its integer name)
+        return [_one_column(treatment.iloc[:, k], _plain_scalar(c), n_rows)
+                for k, c in enumerate(treatment.columns)]  # fmt: skip
     name = (
-        str(treatment.name)
+        _plain_scalar(treatment.name)
         if isinstance(treatment, pd.Series) and treatment.name is not None
         else "treatment"
     )
     return [_one_column(treatment, name, n_rows)]
 
 
-def _one_column(values, name: str, n_rows: int):
+def _one_column(values, name, n_rows: int):
     declared = None
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
-        declared = list(values.cat.categories)
+        declared = canonical_labels(values.cat.categories)
         values = values.astype(object)
     array = column_vector(values, name="treatment", n_rows=n_rows)
     return name, array, declared

@@ -66,6 +66,16 @@ def as_frame(X, *, name: str = "X") -> pd.DataFrame:
     return X
 
 
+def check_row_count(n_rows: int) -> None:
+    """Fitting needs rows, more than one (both paths: in memory and in partitions)."""
+    if n_rows == 0:
+        raise ValueError("X has no rows; at least a few rows per group are needed to fit.")
+    if n_rows == 1:  # scikit-learn's wording, which its common checks look for
+        raise ValueError(
+            "X has 1 sample; fitting needs rows with the treatment and rows without it."
+        )
+
+
 def find_columns(frame: pd.DataFrame, names: Sequence, *, param: str) -> list:
     """Check that every entry of ``names`` is a column of ``frame``; suggest close matches."""
     missing = [c for c in names if c not in frame.columns]
@@ -81,23 +91,105 @@ def find_columns(frame: pd.DataFrame, names: Sequence, *, param: str) -> list:
     return list(names)
 
 
-def check_no_missing(frame: pd.DataFrame, columns: Sequence, *, what: str) -> None:
-    """Raise naming the first column that holds NaN, None or infinite values."""
+def missing_counts(frame: pd.DataFrame, columns: Sequence) -> dict:
+    """Per column, ``(missing, infinite)``: the counts of NaN/None and of infinite values."""
+    counts = {}
     for col in columns:
         values = frame[col]
-        n_missing = int(values.isna().sum())
-        if n_missing:
-            raise ValueError(
-                f"{what} column {col!r} has {n_missing} missing value(s) (NaN/None). "
-                "Drop or impute those rows before fitting."
-            )
+        n_inf = 0
         if is_numeric_dtype(values) and not is_bool_dtype(values):
-            n_inf = int(np.isinf(values.to_numpy(dtype=float)).sum())
-            if n_inf:
-                raise ValueError(
-                    f"{what} column {col!r} has {n_inf} infinite value(s); "
-                    "replace or drop them before fitting."
-                )
+            n_inf = int(np.isinf(values.to_numpy(dtype=float, na_value=np.nan)).sum())
+        counts[col] = (int(values.isna().sum()), n_inf)
+    return counts
+
+
+def missing_error(what: str, col, n_missing: int, n_inf: int, *, where: str = "") -> ValueError:
+    """The error for missing (else infinite) values of a column; ``where``, e.g. " in
+    partition 3", says where they are when the rows are not in memory."""
+    if n_missing:
+        return ValueError(
+            f"{what} column {col!r} has {n_missing} missing value(s) (NaN/None){where}. "
+            "Drop or impute those rows before fitting."
+        )
+    return ValueError(
+        f"{what} column {col!r} has {n_inf} infinite value(s){where}; "
+        "replace or drop them before fitting."
+    )
+
+
+def check_no_missing(frame: pd.DataFrame, columns: Sequence, *, what: str) -> None:
+    """Raise naming the first column that holds NaN, None or infinite values."""
+    for col, (n_missing, n_inf) in missing_counts(frame, columns).items():
+        if n_missing or n_inf:
+            raise missing_error(what, col, n_missing, n_inf)
+
+
+def nonfinite_outcome_error(n_bad: int, *, where: str) -> ValueError:
+    """The error for an outcome with missing or infinite values (``where``: the first row,
+    or the partitions)."""
+    return ValueError(
+        f"y has {n_bad} missing or infinite value(s) ({where}); drop those rows before fitting."
+    )
+
+
+def misaligned_error(name: str, detail: str, *, reference: str = "X",
+                     partitioned: bool = False) -> ValueError:  # fmt: skip
+    """The error for ``name`` (y, treatment, ...) whose rows are not ``reference``'s (X's, or
+    the first argument's with an index when X is an array), row for row."""
+    if partitioned:
+        fix = (
+            "Take X, y and treatment from one Dask DataFrame (X = df[columns], y = df['y'], "
+            "treatment = df['t']), so that they share partitions and index."
+        )
+    else:
+        fix = (
+            f"If the rows are already in the same order, drop the labels of all of them "
+            f"(X.reset_index(drop=True), and the same for y and treatment); if the labels are "
+            f"right, put {name} in {reference}'s order ({name}.reindex({reference}.index))."
+        )
+    return ValueError(
+        f"{name} does not line up with {reference}: {detail}. Rows are paired by position, so "
+        "X, y and "
+        f"treatment must have the same index (the same labels in the same order). {fix}"
+    )
+
+
+def _index_difference(index: pd.Index, reference: pd.Index, reference_name: str) -> str:
+    """How ``index`` differs from ``reference`` (of the same length), in words."""
+    outside = int((~index.isin(reference)).sum())
+    if outside:
+        return f"{outside} of its index labels are not in {reference_name}'s index"
+    return f"its index holds {reference_name}'s labels in a different order"
+
+
+def check_aligned(X, **others) -> None:
+    """Refuse pandas inputs whose index differs from X's (the first with an index, when X
+    is an array): rows pair by position, which is right only when the labels agree.
+
+    NumPy arrays, lists and scalars have no labels and pair by position; Dask collections
+    are checked partition by partition where they are combined (:mod:`._partitioned`).
+    """
+    named = [("X", X), *others.items()]
+    indexed = [(name, value) for name, value in named
+               if isinstance(value, pd.Series | pd.DataFrame)]  # fmt: skip
+    if len(indexed) < 2:
+        return
+    reference_name, reference = indexed[0]
+    for name, value in indexed[1:]:
+        if len(value) != len(reference):
+            continue  # the length checks say so, with their own wording
+        if not value.index.equals(reference.index):
+            detail = _index_difference(value.index, reference.index, reference_name)
+            raise misaligned_error(name, detail, reference=reference_name)
+
+
+def by_position(value):
+    """``value`` with its index labels dropped (pandas objects only), for inputs already
+    checked by :func:`check_aligned` that are handed on beside rows without those labels:
+    the checks further down then see rows paired by position, as they are."""
+    if isinstance(value, pd.Series | pd.DataFrame):
+        return value.reset_index(drop=True)
+    return value
 
 
 def column_vector(values, *, name: str, n_rows: int) -> np.ndarray:
@@ -136,9 +228,8 @@ def numeric_outcome(y, *, n_rows: int) -> np.ndarray:
     array = array.astype(np.float64)
     bad = ~np.isfinite(array)
     if bad.any():
-        raise ValueError(
-            f"y has {int(bad.sum())} missing or infinite value(s) (first at row "
-            f"{int(np.flatnonzero(bad)[0])}); drop those rows before fitting."
+        raise nonfinite_outcome_error(
+            int(bad.sum()), where=f"first at row {int(np.flatnonzero(bad)[0])}"
         )
     return array
 

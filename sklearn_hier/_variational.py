@@ -47,15 +47,18 @@ class SVISettings:
 def compiled_svi(sizes: ModelSizes, settings: SVISettings):
     """A jitted ``run(key, data, priors) -> (draws, losses)``."""
     model = functools.partial(hte_model, sizes=sizes)
-    if settings.guide == "mvn":
-        guide = AutoMultivariateNormal(model, init_loc_fn=init_to_median(num_samples=15))
-    else:
-        guide = AutoLowRankMultivariateNormal(
-            model, rank=settings.rank, init_loc_fn=init_to_median(num_samples=15)
-        )
-    svi = SVI(model, guide, optim.Adam(settings.learning_rate), Trace_ELBO())
 
     def run(key, data, priors):
+        # A guide keeps the values it saw at its first ``init`` (its prototype trace), so it
+        # is made afresh in every trace: one kept across traces would hand a retrace the
+        # previous trace's abstract values (an UnexpectedTracerError).
+        if settings.guide == "mvn":
+            guide = AutoMultivariateNormal(model, init_loc_fn=init_to_median(num_samples=15))
+        else:
+            guide = AutoLowRankMultivariateNormal(
+                model, rank=settings.rank, init_loc_fn=init_to_median(num_samples=15)
+            )
+        svi = SVI(model, guide, optim.Adam(settings.learning_rate), Trace_ELBO())
         key_init, key_draws = jax.random.split(key)
         state = svi.init(key_init, data, priors)
 

@@ -9,8 +9,15 @@ from sklearn.base import clone
 
 from ._design import Design, group_labels
 from ._treatment import TreatmentCoding, coding_of
-from ._validation import as_frame, column_vector, numeric_outcome
-from .metrics import RLossScorer, interval_coverage, interval_width, pehe, r_score
+from ._validation import as_frame, by_position, check_aligned, column_vector, numeric_outcome
+from .metrics import (
+    RLossScorer,
+    interval_coverage,
+    interval_width,
+    pehe,
+    r_score,
+    true_effect_matrix,
+)
 
 COLUMNS = [
     "estimator", "fit_seconds", "n_groups", "group_rmse", "pehe", "coverage",
@@ -65,29 +72,6 @@ def _group_estimates(est, frame, row_group, prob, treatment=None) -> np.ndarray:
                      for rows in blocks])  # fmt: skip
 
 
-def _true_effects(true_effect, names: list, n_rows: int) -> np.ndarray:
-    """(n, effects) true effects: a vector for one effect, a table (columns named as the
-    effects) or an (n, effects) array for several."""
-    if len(names) == 1 and not isinstance(true_effect, pd.DataFrame):
-        return column_vector(true_effect, name="true_effect", n_rows=n_rows).astype(float)[:, None]
-    if isinstance(true_effect, pd.DataFrame):
-        missing = [n for n in names if n not in true_effect.columns]
-        if missing:
-            raise ValueError(
-                f"true_effect has columns {list(true_effect.columns)}; it needs one per effect "
-                f"{names}."
-            )
-        values = true_effect[names].to_numpy(dtype=float)
-    else:
-        values = np.asarray(true_effect, dtype=float)
-    if values.shape != (n_rows, len(names)):
-        raise ValueError(
-            f"true_effect must have one column per effect {names} and one row per row of X; "
-            f"got shape {values.shape}."
-        )
-    return values
-
-
 def compare(
     estimators, X, y, treatment, *, true_effect=None, groups=None, prob=0.95, r_loss_cv=5,
     random_state=0,
@@ -102,11 +86,12 @@ def compare(
         cloned before fitting.
     X, y, treatment
         The data, as for ``fit``.
-    true_effect : array-like of shape (n_samples,) or (n_samples, n_effects), default=None
+    true_effect : array-like of shape (n_samples,) or DataFrame, default=None
         The true effect of every row (simulations); with more than one effect
-        (multi-arm, several treatments) a DataFrame with one column per effect
-        name. Without it the table has the R-loss score only, which needs one
-        binary treatment.
+        (multi-arm, several treatments) a DataFrame with one column per effect,
+        matched by name (see :func:`sklearn_hier.metrics.true_effect_matrix`).
+        Without it the table has the R-loss score only, which needs one binary
+        treatment.
     groups : array-like of row labels, list of column names, or None
         The groups whose effects are compared. ``None`` uses the first
         estimator's ``modifiers`` and ``bins``.
@@ -142,7 +127,8 @@ def compare(
     >>> list(table["estimator"])
     ['InteractionHTE']
     """
-    frame = as_frame(X)
+    check_aligned(X, y=y, treatment=treatment, true_effect=true_effect, groups=groups)
+    frame, treatment = by_position(as_frame(X)), by_position(treatment)
     outcome = numeric_outcome(y, n_rows=frame.shape[0])
     named = _named(estimators)
     row_group, labels = _row_groups(groups, frame, named)
@@ -160,7 +146,7 @@ def compare(
         if first_coding is None:
             first_coding, coded = coding, matrix
             if true_effect is not None:
-                truth = _true_effects(true_effect, coding.effect_names, frame.shape[0])
+                truth = true_effect_matrix(true_effect, coding.effect_names, n_rows=frame.shape[0])
                 counts = np.bincount(row_group)
                 group_truth = np.stack(
                     [np.bincount(row_group, weights=column) / counts for column in truth.T], 1

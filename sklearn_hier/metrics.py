@@ -6,6 +6,7 @@ scikit-learn's metadata routing (``sklearn.set_config(enable_metadata_routing=Tr
 """
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
@@ -13,8 +14,9 @@ from sklearn.utils.metadata_routing import MetadataRequest
 
 from ._nuisance import PROPENSITY_CLIP, default_nuisance
 from ._result_cache import CacheInfo, ResultCache, data_fingerprint, settings_key
+from ._routing import require_metadata
 from ._treatment import TreatmentCoding, coding_of, encode_for
-from ._validation import as_frame, numeric_outcome
+from ._validation import as_frame, check_aligned, column_vector, numeric_outcome
 
 __all__ = [
     "tau_risk",
@@ -32,13 +34,78 @@ __all__ = [
     "pehe_scorer",
     "qini_scorer",
     "RLossScorer",
+    "true_effect_matrix",
 ]
+
+
+def _paired(values, other, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two arrays of one value per row (or ``other`` a scalar), as float.
+
+    Shapes must agree: NumPy would broadcast a column ``(n, 1)`` against a vector ``(n,)``
+    into an ``(n, n)`` table of every pair and average that, silently. A column and a
+    vector of the same values are both read as the vector.
+    """
+    values, other = np.asarray(values, float), np.asarray(other, float)
+    if other.ndim == 0 or values.shape == other.shape:
+        return values, other
+    if values.size == other.size and np.squeeze(values).shape == np.squeeze(other).shape:
+        return values.reshape(-1), other.reshape(-1)
+    raise ValueError(
+        f"{names[0]} has shape {values.shape} but {names[1]} has shape {other.shape}; pass "
+        "one value per row for each (with several effects, true_effect as a DataFrame with "
+        "one column per effect: see true_effect_matrix)."
+    )
 
 
 def tau_risk(true_effect, predicted_effect) -> float:
     """Mean squared error of predicted row effects against the true ones."""
-    true_effect, predicted_effect = np.asarray(true_effect, float), np.asarray(predicted_effect)
+    true_effect, predicted_effect = _paired(
+        true_effect, predicted_effect, ("true_effect", "predicted_effect")
+    )
     return float(np.mean((true_effect - predicted_effect) ** 2))
+
+
+def true_effect_matrix(true_effect, effect_names, *, n_rows: int) -> np.ndarray:
+    """The true effects as an ``(n_rows, n_effects)`` array in the order of ``effect_names``.
+
+    Matched by name, never by position: with several effects (arms, several treatment
+    columns) ``true_effect`` must be a DataFrame whose columns are exactly the effect
+    names (``est.effect_names_``), in any order. With one effect it may also be a
+    vector (array, list or Series) of one value per row.
+
+    Raises
+    ------
+    ValueError
+        When a column is missing or unknown, several effects come as an unnamed array, or
+        the rows do not match.
+    """
+    names = [str(n) for n in effect_names]
+    if isinstance(true_effect, pd.DataFrame):
+        given = [str(c) for c in true_effect.columns]
+        missing = [n for n in names if n not in given]
+        unknown = [c for c in given if c not in names]
+        if missing or unknown or len(set(given)) != len(given):
+            raise ValueError(
+                f"true_effect has columns {given}, but the model's effects are {names}"
+                + (f" (missing {missing})" if missing else "")
+                + (f" (unknown {unknown})" if unknown else "")
+                + ". Name exactly one column per effect, as in est.effect_names_."
+            )
+        if true_effect.shape[0] != n_rows:
+            raise ValueError(
+                f"true_effect has {true_effect.shape[0]} rows but X has {n_rows}; they must "
+                "match."
+            )
+        return true_effect.set_axis(given, axis=1)[names].to_numpy(dtype=float)
+    if len(names) > 1:
+        raise ValueError(
+            f"the model has {len(names)} effects {names}, so true_effect must be a DataFrame "
+            f"with one column per effect, named as they are (got {type(true_effect).__name__} "
+            f"of shape {np.shape(true_effect)}, which could only be matched by position). "
+            f"For an array whose columns are in that order: pd.DataFrame(array, "
+            f"columns={names})."
+        )
+    return column_vector(true_effect, name="true_effect", n_rows=n_rows).astype(float)[:, None]
 
 
 def pehe(true_effect, predicted_effect) -> float:
@@ -53,13 +120,15 @@ def group_effect_rmse(true_group_effect, estimated_group_effect) -> float:
 
 def interval_coverage(truth, lower, upper) -> float:
     """Share of true values inside their intervals."""
-    truth = np.asarray(truth, float)
-    return float(np.mean((np.asarray(lower) <= truth) & (truth <= np.asarray(upper))))
+    truth, lower = _paired(truth, lower, ("truth", "lower"))
+    truth, upper = _paired(truth, upper, ("truth", "upper"))
+    return float(np.mean((lower <= truth) & (truth <= upper)))
 
 
 def interval_width(lower, upper) -> float:
     """Mean width of the intervals."""
-    return float(np.mean(np.asarray(upper) - np.asarray(lower)))
+    lower, upper = _paired(lower, upper, ("lower", "upper"))
+    return float(np.mean(upper - lower))
 
 
 def r_loss(y_residual, treatment_residual, effect) -> float:
@@ -74,8 +143,9 @@ def r_loss(y_residual, treatment_residual, effect) -> float:
     effect : array-like or float
         Predicted effect of each row.
     """
-    y_res, t_res = np.asarray(y_residual, float), np.asarray(treatment_residual, float)
-    return float(np.mean((y_res - t_res * np.asarray(effect, float)) ** 2))
+    y_res, t_res = _paired(y_residual, treatment_residual, ("y_residual", "treatment_residual"))
+    y_res, effect = _paired(y_res, effect, ("the residuals", "effect"))
+    return float(np.mean((y_res - t_res * effect) ** 2))
 
 
 def r_score(y_residual, treatment_residual, effect) -> float:
@@ -182,13 +252,12 @@ class _RoutedScorer:
         return request
 
     def _require(self, **given) -> None:
-        missing = [name for name, value in given.items() if value is None]
-        if missing:
-            raise ValueError(
-                f"{type(self).__name__} needs {', '.join(missing)} for the rows it scores. "
-                "Enable metadata routing (sklearn.set_config(enable_metadata_routing=True)) "
-                f"and pass {missing[0]}=... to cross_validate(params=...) or GridSearchCV.fit."
-            )
+        require_metadata(
+            who=type(self).__name__,
+            request=f"the scorer requests {', '.join(self.requests)} itself; the estimator "
+            "needs est.set_fit_request(treatment=True)",
+            **given,
+        )
 
 
 class QiniScorer(_RoutedScorer):
@@ -199,18 +268,26 @@ class QiniScorer(_RoutedScorer):
 
     def __call__(self, estimator, X, y, treatment=None) -> float:
         self._require(treatment=treatment)
+        check_aligned(X, y=y, treatment=treatment)
         treat = encode_for(estimator, treatment, n_rows=len(as_frame(X)))
         return qini_coefficient(y, treat, predict_effect(estimator, X))
 
 
 class PEHEScorer(_RoutedScorer):
-    """Scorer: minus :func:`pehe` against known true effects. Create with :func:`pehe_scorer`."""
+    """Scorer: minus :func:`pehe` against known true effects. Create with :func:`pehe_scorer`.
+
+    The true effects are matched to the estimator's effects by name (see
+    :func:`true_effect_matrix`); over several effects the PEHE pools every row and effect.
+    """
 
     requests = ("true_effect",)
 
     def __call__(self, estimator, X, y, true_effect=None) -> float:
         self._require(true_effect=true_effect)
-        return -pehe(true_effect, predict_effect(estimator, X))
+        predicted = np.asarray(predict_effect(estimator, X), dtype=float)
+        names = (coding_of(estimator) or TreatmentCoding()).effect_names
+        truth = true_effect_matrix(true_effect, names, n_rows=predicted.shape[0])
+        return -pehe(truth, predicted.reshape(truth.shape))
 
 
 def qini_scorer() -> QiniScorer:
@@ -219,7 +296,11 @@ def qini_scorer() -> QiniScorer:
 
 
 def pehe_scorer() -> PEHEScorer:
-    """A scorer for simulations: minus the PEHE against ``true_effect`` (routed metadata)."""
+    """A scorer for simulations: minus the PEHE against ``true_effect`` (routed metadata).
+
+    With several effects, route ``true_effect`` as a DataFrame with one column per effect
+    name (``est.effect_names_``); the columns are matched by name.
+    """
     return PEHEScorer()
 
 
@@ -253,6 +334,7 @@ class RLossScorer(_RoutedScorer):
         ``coding``: the fitted :class:`TreatmentCoding` that says which value is
         treated; ``None`` accepts 0/1 or False/True.
         """
+        check_aligned(X, y=y, treatment=treatment)
         frame = as_frame(X)
         outcome = numeric_outcome(y, n_rows=frame.shape[0])
         coding = TreatmentCoding() if coding is None else coding

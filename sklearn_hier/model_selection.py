@@ -45,7 +45,7 @@ from ._inference import run_inference
 from ._model import ModelSizes
 from ._model_data import ModelData
 from ._prepared_data import prepare
-from ._spec import ModelSpec, Priors
+from ._spec import ModelSpec, Priors, PriorUnits, in_units
 from ._statistics import RowDesign, gaussian_statistics
 from ._validation import as_frame, is_partitioned
 from .diagnostics import pareto_smoothed_log_weights
@@ -89,8 +89,9 @@ class _Densities:
     grid points that differ in the other scales share it.
     """
 
-    def __init__(self, sizes: ModelSizes, phi: dict):
+    def __init__(self, sizes: ModelSizes, phi: dict, units: PriorUnits | None = None):
         self.sizes = sizes
+        self.units = units  # the data's multipliers of the prior scales (a dose's units)
         self._loglik, self._log_prior = _compiled_densities(sizes)
         with jax.enable_x64(True):
             self.phi = as_jax(phi)
@@ -106,7 +107,7 @@ class _Densities:
 
     def log_prior(self, priors: Priors) -> np.ndarray:
         with jax.enable_x64(True):
-            return np.asarray(self._log_prior(as_jax(priors), self.phi))
+            return np.asarray(self._log_prior(as_jax(in_units(priors, self.units)), self.phi))
 
 
 def _widest(grid_priors: list[Priors]) -> Priors:
@@ -320,7 +321,8 @@ class HierarchicalHTECV(BaseEstimator):
         spec = ModelSpec.from_params(base.get_params(deep=False))
         prepared = prepare(spec, X, y, treatment)
         sizes, data, rows = prepared.sizes, prepared.data, prepared.rows
-        folds = [test for _, test in check_cv(self.cv).split(as_frame(X))]
+        # as GridSearchCV splits: with y, so that stratified and other y-aware splitters work
+        folds = [test for _, test in check_cv(self.cv, y).split(as_frame(X), y)]
         _check_every_arm_trains(prepared, folds)
         self.n_splits_ = len(folds)
         train_data = [self._training_fold(sizes, data, rows, test) for test in folds]
@@ -337,7 +339,7 @@ class HierarchicalHTECV(BaseEstimator):
         result = run_inference(spec, sizes, data, n_rows=rows.n_rows, seed=seed,
                                priors=proposal)  # fmt: skip
         phi = _variance_phi(result.draws)
-        densities = _Densities(sizes, phi)
+        densities = _Densities(sizes, phi, data.prior_units)
         log_proposal = densities.log_prior(proposal) + proposal.temper * densities.loglik(
             "all", data, proposal
         )
@@ -432,7 +434,7 @@ class HierarchicalHTECV(BaseEstimator):
         """``best_estimator_.coefficients``: population-level terms and scales."""
         return self._best().coefficients(*args, **kwargs)
 
-    def predict(self, X, treatment):
+    def predict(self, X, treatment=None):
         """``best_estimator_.predict``: the expected outcome under ``treatment``."""
         return self._best().predict(X, treatment)
 

@@ -33,8 +33,34 @@ def _axes(ax, figsize=(6.4, 4.2)):
     return _pyplot().subplots(figsize=figsize, layout="constrained")[1]
 
 
+def outcome_name(est) -> str:
+    """What the fitted outcome is called: ``y``'s name at fit (a Series' name), else
+    "the outcome"."""
+    name = est.idata_.posterior.attrs.get("outcome")
+    return "the outcome" if name in (None, "") else str(name)
+
+
+def effect_name(est, treatment=None) -> str:
+    """The effect's name as the tables write it (the treatment column, or its arm)."""
+    return est.effect_names_[est.posterior_.effect_index(treatment)]
+
+
+def baseline_label(effect: str, predictors) -> str:
+    """Figure 1's first row: the effect where every group predictor is 0, which is not
+    the average effect unless the predictors are centred."""
+    predictors = [str(p) for p in predictors]
+    if not predictors:
+        return effect
+    where = " = ".join(predictors) if len(predictors) <= 4 else "all group predictors"
+    return f"{effect}\nat {where} = 0"  # two lines: the axes keep their width
+
+
 def plot_coefficients(est, *, prob=0.95, ax=None):
     """The note's Figure 1: the treatment effect at zero group predictors and each lambda.
+
+    The first row of each effect is its value where every group-level predictor is 0
+    (labelled so): with predictors such as a 1-5 scale that is not the average effect
+    (``est.average_effect()`` gives that).
 
     Parameters
     ----------
@@ -51,16 +77,25 @@ def plot_coefficients(est, *, prob=0.95, ax=None):
         One point per term (the posterior median) with its interval, terms on the y axis.
     """
     table = est.coefficients(prob=check_prob(prob))
+    scale = table.attrs.get("scale", "link")
     table = table[table["role"].isin(["effect", "lambda"])]
+    predictors = est.design_.predictor_names
+    labels = [
+        baseline_label(term, predictors) if role == "effect" else term
+        for term, role in zip(table.index, table["role"], strict=True)
+    ]
     ax = _axes(ax, figsize=(6.4, 1.4 + 0.45 * len(table)))
     y = np.arange(len(table))[::-1]
     spread = [table["median"] - table["lower"], table["upper"] - table["median"]]
     ax.errorbar(table["median"], y, xerr=spread, fmt="o", color="black", capsize=3)
     ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_yticks(y, table.index)
+    ax.set_yticks(y, labels)
     ax.set_ylim(-0.6, len(table) - 0.4)
-    ax.set_xlabel(f"coefficient ({table.attrs.get('scale', 'link')} scale), {prob:.0%} interval")
-    ax.set_title("Treatment effect and its predictors (lambda)")
+    ax.set_xlabel(f"effect on {outcome_name(est)} ({scale} scale), {prob:.0%} interval",
+                  loc="right")  # fmt: skip
+    effects = " and ".join(est.effect_names_) if len(est.effect_names_) <= 3 else "each effect"
+    # right-aligned: it runs left over the (long) term labels, never off the figure
+    ax.set_title(f"Effect of {effects} and its predictors (lambda)", loc="right")
     return ax
 
 
@@ -87,7 +122,10 @@ def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, treat
     ax : matplotlib Axes
         A histogram of every posterior draw of every group's effect, with the
         smallest, median and largest groups (by posterior median) marked and
-        labelled with their estimate and interval.
+        labelled with their estimate and interval. The x axis spans the draws'
+        central 99% (with a margin), so a few far draws cannot squeeze the mass
+        into a sliver; the smallest and largest draw are written at the edges
+        when they lie beyond it.
     """
     prob = check_prob(prob)
     posterior = est.posterior_
@@ -97,19 +135,57 @@ def plot_effect_distribution(est, *, prob=0.95, scale="response", bins=60, treat
     summary = est.heterogeneity_summary(prob, scale=scale, treatment=treatment)
     extremes = summary.extremes
     ax = _axes(ax)
+    values = draws.ravel()
+    low, high = central_range(values, extremes["median"].to_numpy())
+    # the density of all draws: those beyond the range count in the total
+    width = (high - low) / bins
     heights, _, _ = ax.hist(
-        draws.ravel(), bins=bins, density=True, color="lightgrey", edgecolor="white"
-    )
+        values, bins=np.linspace(low, high, bins + 1),
+        weights=np.full(values.size, 1.0 / (values.size * width)),
+        color="lightgrey", edgecolor="white",
+    )  # fmt: skip
+    ax.set_xlim(low, high)
     texts = [
         f"{name}: {row['label']}\n{row['median']:.2f} ({row['lower']:.2f}, {row['upper']:.2f})"
         for name, row in extremes.iterrows()
     ]
     _annotate_lines(ax, extremes["median"].to_numpy(), texts, data_top=float(np.max(heights)))
-    what = "treatment" if treatment is None else str(treatment)
-    ax.set_xlabel(f"group effect of {what} ({posterior.scale_name(scale)})")
+    _mark_beyond(ax, values, low, high)
+    ax.set_xlabel(
+        f"group effect of {effect_name(est, treatment)} on {outcome_name(est)} "
+        f"({posterior.scale_name(scale)})"
+    )
     ax.set_ylabel("posterior density")
     ax.set_title(f"Effects in {est.n_groups_} groups (all posterior draws)")
     return ax
+
+
+def central_range(values, keep=(), mass=0.99, margin=0.1) -> tuple[float, float]:
+    """Figure 2's x range: the values' central ``mass`` widened by ``margin`` of its width
+    each side (never past the values' own extremes), always holding the points ``keep``
+    (the annotated groups)."""
+    values = np.asarray(values, dtype=float)
+    tail = (1.0 - mass) / 2
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    keep = np.asarray(keep, dtype=float)
+    if keep.size:
+        low, high = min(low, keep.min()), max(high, keep.max())
+    pad = margin * (high - low)
+    low, high = max(low - pad, values.min()), min(high + pad, values.max())
+    if high <= low:  # every draw equal
+        low, high = low - 0.5, high + 0.5
+    return float(low), float(high)
+
+
+def _mark_beyond(ax, values, low, high) -> None:
+    """The smallest and largest value, written at the axes' edges when beyond them."""
+    smallest, largest = float(values.min()), float(values.max())
+    if smallest < low:
+        ax.annotate(f"\u2190 min {smallest:.2f}", xy=(0.01, 0.01), xycoords="axes fraction",
+                    ha="left", va="bottom", fontsize=SMALL_FONT, color="dimgrey")  # fmt: skip
+    if largest > high:
+        ax.annotate(f"max {largest:.2f} \u2192", xy=(0.99, 0.01), xycoords="axes fraction",
+                    ha="right", va="bottom", fontsize=SMALL_FONT, color="dimgrey")  # fmt: skip
 
 
 def _annotate_lines(ax, positions, texts, *, data_top):
@@ -231,8 +307,15 @@ def plot_group_effects(est, *, x, rows=None, cols=None, hue=None, prob=0.95, sca
             ax.set_title(title, fontsize=SMALL_FONT + 1)
     for ax in axes[-1]:
         ax.set_xlabel(x)
+    several = "treatment" in (rows, cols, hue, x)
+    what = "effect" if several else f"effect of {effect_name(est, treatment)}"
     for ax in axes[:, 0]:
-        ax.set_ylabel("effect")
+        ax.set_ylabel(f"{what} on {outcome_name(est)}")
+    fig.suptitle(
+        f"{what[0].upper()}{what[1:]} on {outcome_name(est)} by group "
+        f"({table.attrs.get('scale', 'outcome')} scale, {prob:.0%} intervals)",
+        fontsize=SMALL_FONT + 2,
+    )
     if hue is not None:
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, fontsize=SMALL_FONT, loc="outside right upper")
@@ -404,7 +487,9 @@ def plot_uplift(report, *, ax=None):
     -------
     ax : matplotlib Axes
         For each fraction of rows treated first (largest estimates first), their mean
-        effect minus the average effect; above 0 means the ranking finds responders.
+        effect minus the average effect (from the pseudo-outcomes, with its interval
+        band) beside what the model's own effects predict for the same rows; above 0
+        means the ranking finds responders.
     """
     table = report.uplift
     fractions = table.index.to_numpy(dtype=float)
@@ -412,6 +497,9 @@ def plot_uplift(report, *, ax=None):
     ax.fill_between(fractions, table["lower"], table["upper"], color="lightgrey",
                     label=f"{report.prob:.0%} interval")  # fmt: skip
     ax.plot(fractions, table["toc"], "o-", color="black", label="TOC")
+    if "predicted" in table:  # the model's own uplift for the same rows, for comparison
+        ax.plot(fractions, table["predicted"], "s--", color="tab:blue", markersize=4,
+                label="predicted by the model")  # fmt: skip
     ax.axhline(0.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("fraction treated first (largest estimated effects first)")
     ax.set_ylabel("their effect minus the average effect")

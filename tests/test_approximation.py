@@ -12,13 +12,20 @@ from scipy.optimize import minimize
 from sklearn_hier import HierarchicalHTE, SamplingWarning
 from sklearn_hier._approximation import (
     AUTO_EXACT_CELLS,
+    AUTO_EXACT_SPARSE_ROWS,
+    MIN_EVENTS,
+    SHIFT_TOLERANCE,
+    ApproximationCheck,
     ApproximationWarning,
+    EventCounts,
     OutcomeRows,
+    approximation_method,
     distinct_rows_exceed,
     pilot_fit,
     pooled_link,
 )
-from sklearn_hier._spec import Priors
+from sklearn_hier._prepared_data import prepare
+from sklearn_hier._spec import ModelSpec, Priors
 from sklearn_hier._statistics import RowDesign, group_moments
 from sklearn_hier.datasets import make_grouped_hte
 
@@ -149,6 +156,8 @@ def test_approximate_posterior_matches_the_exact_one(exact_and_approximate):
         assert gap.max() < 0.25, gap
         # an sd's Monte Carlo error is about 3% at that ESS
         np.testing.assert_allclose(approx["sd"], exact["sd"], rtol=0.15)
+    # the check saw no bias either: the weighted means hardly move, every arm is dense
+    assert check.max_shift < SHIFT_TOLERANCE and check.fewest_events >= MIN_EVENTS
 
 
 def test_approximate_fit_keeps_its_check_through_save_and_load(exact_and_approximate, tmp_path):
@@ -180,3 +189,131 @@ def test_check_warns_where_the_expansion_fails():
         with pytest.warns(ApproximationWarning, match="approximation='none'"):
             est.fit(X, y, treatment=t)
     assert not est.approximation_check_.reliable
+
+
+def _sparse_poisson(n_groups, per_group, seed=0, rate=0.12):
+    """Counts averaging about 0.15 in groups of ``per_group`` rows, one continuous control:
+    a group's arm holds a handful of events, where the Poisson likelihood is skewed."""
+    rng = np.random.default_rng(seed)
+    group = np.repeat(np.arange(n_groups), per_group)
+    t, x = rng.integers(0, 2, group.size), rng.normal(size=group.size)
+    intercept = np.log(rate) + rng.normal(0.0, 0.3, n_groups)
+    effect = 0.3 + rng.normal(0.0, 0.2, n_groups)
+    y = rng.poisson(np.exp(intercept[group] + effect[group] * t + 0.5 * x))
+    return pd.DataFrame({"m": group, "x": x}), y.astype(float), t
+
+
+def test_check_sees_the_bias_of_a_sparse_poisson_fit():
+    """20 groups of 150 rows, mean count 0.15: Pareto k is small (the weights are reliable)
+    and yet the approximation moves a group's posterior by about half an sd (against the
+    exact fit: 0.46 sd for the group's intercept, two exact fits 0.12 apart). The weighted
+    means see it."""
+    X, y, t = _sparse_poisson(20, 150)
+    est = HierarchicalHTE(modifiers=["m"], group_predictors=None, family="poisson",
+                          approximation="laplace", random_state=1, **FAST)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        warnings.simplefilter("always", ApproximationWarning)
+        with pytest.warns(ApproximationWarning, match="moves a group's posterior mean"):
+            est.fit(X, y, treatment=t)
+    check = est.approximation_check_
+    assert check.pareto_k < 0.7  # what the check used to rely on alone
+    assert check.rows_checked == check.n_rows == 3000  # every row read: no events rule
+    assert check.max_shift > SHIFT_TOLERANCE and not check.reliable
+    assert check.fewest_events < MIN_EVENTS
+
+
+def _prepared(X, y, t, **params):
+    spec = ModelSpec.from_params(HierarchicalHTE(
+        modifiers=["m"], group_predictors=None, family="poisson", **params
+    ).get_params())  # fmt: skip
+    return prepare(spec, X, y, t)
+
+
+def test_auto_fits_sparse_groups_exactly_beyond_the_cell_limit():
+    """Over 20,000 cells ``auto`` takes the Laplace path only where every group's arm has
+    enough events: the same sparsity on 160 groups of 150 rows (24,000 rows, each its own
+    cell) stays exact; five times the rate takes the approximation."""
+    X, y, t = _sparse_poisson(160, 150)
+    assert X.shape[0] > AUTO_EXACT_CELLS
+    sparse = _prepared(X, y, t)
+    assert sparse.expansion is None  # the exact likelihood's cells
+    X, y, t = _sparse_poisson(160, 150, rate=2.0)
+    dense = _prepared(X, y, t)
+    assert dense.expansion is not None and dense.expansion.fewest_events >= MIN_EVENTS
+    forced = _prepared(*_sparse_poisson(160, 150), approximation="laplace")
+    assert forced.expansion.fewest_events < MIN_EVENTS
+
+
+def test_auto_takes_the_approximation_of_sparse_groups_past_the_exact_row_limit():
+    """Sparse groups are fitted exactly only while that takes minutes; past the row limit
+    ``auto`` takes the approximation (whose check then warns), asked before any counting."""
+    spec = ModelSpec.from_params(HierarchicalHTE(family="poisson").get_params())
+    def yes():
+        return True
+
+    def no():
+        return False
+
+    # arguments: too many cells?, few events?
+    assert approximation_method(spec, 100_000, yes, yes) == "none"
+    assert approximation_method(spec, 100_000, yes, no) == "laplace"
+    assert approximation_method(spec, AUTO_EXACT_SPARSE_ROWS + 1, yes, yes) == "laplace"
+
+
+def test_partitioned_sparse_groups_are_counted_as_in_memory():
+    """Dask partitions have no exact cells beyond the limit, so ``auto`` takes the Laplace path
+    there; the expansion pass counts the same fewest events as in memory, and the check (which
+    reads 20,000 of the 24,000 rows) then fails through them."""
+    dd = pytest.importorskip("dask.dataframe")
+    import dask
+
+    X, y, t = _sparse_poisson(160, 150)
+    frame = X.assign(y=y, t=t)
+    parts = dd.from_pandas(frame, npartitions=3, sort=False)
+    with dask.config.set(scheduler="synchronous"):
+        partitioned = _prepared(parts[["m", "x"]], parts["y"], parts["t"])
+    memory = _prepared(X, y, t, approximation="laplace")
+    assert partitioned.expansion is not None
+    assert partitioned.expansion.fewest_events == memory.expansion.fewest_events < MIN_EVENTS
+    assert partitioned.expansion.check_rows.n_rows < partitioned.expansion.n_rows
+
+
+def test_an_unread_sparse_arm_fails_the_check():
+    """Where the check read only a subsample, few events in an arm fail it (the weighted means
+    of a subsample can miss the bias there); where it read every row, they do not."""
+    base = dict(method="laplace", pareto_k=0.1, draws_checked=500, max_shift=0.05)
+    assert not ApproximationCheck(rows_checked=20_000, n_rows=60_000, fewest_events=5,
+                                  **base).reliable  # fmt: skip
+    assert ApproximationCheck(rows_checked=3000, n_rows=3000, fewest_events=5, **base).reliable
+    assert ApproximationCheck(rows_checked=20_000, n_rows=60_000, fewest_events=MIN_EVENTS,
+                              **base).reliable  # fmt: skip
+    # a fit saved before these were recorded loads with the Pareto k alone
+    assert ApproximationCheck("laplace", 0.1, 3000, 500).reliable
+
+
+def test_event_counts_by_arm_and_dose():
+    rng = np.random.default_rng(0)
+    n = 600
+    group = np.repeat(np.arange(3), 200)
+    t = rng.integers(0, 2, n).astype(float)
+    y = rng.poisson(0.5, n).astype(float)
+    y[(group == 1) & (t == 1)] = 0.0
+    y[np.flatnonzero((group == 1) & (t == 1))[:4]] = 1.0  # 4 events in one arm
+    rows = RowDesign(controls=rng.normal(size=(n, 1)), Z=np.zeros((3, 0)), group=group,
+                     treatment=t, outcome=y)  # fmt: skip
+    outcome = OutcomeRows("poisson", y)
+    halves = np.arange(n) < 250
+    counts = EventCounts.of_rows(rows.take(np.flatnonzero(halves)),
+                                 outcome.take(np.flatnonzero(halves)))  # fmt: skip
+    counts = counts.plus(EventCounts.of_rows(rows.take(np.flatnonzero(~halves)),
+                                             outcome.take(np.flatnonzero(~halves))))  # fmt: skip
+    assert counts.fewest("poisson") == 4
+    # binary outcomes: the fewer of events and non-events (group 1's treated arm: 4 events)
+    binary = OutcomeRows("bernoulli", np.minimum(y, 1.0))
+    assert EventCounts.of_rows(rows, binary).fewest("bernoulli") == 4
+    # a dose has no arms: the group's events count
+    dose = RowDesign(controls=rows.controls, Z=rows.Z, group=group,
+                     treatment=rng.uniform(0.5, 2.0, n), outcome=y)  # fmt: skip
+    expected = min(y[group == g].sum() for g in range(3))
+    assert EventCounts.of_rows(dose, outcome).fewest("poisson") == expected

@@ -96,8 +96,8 @@ def test_coefficients_table(fitted):
     table = fitted.coefficients()
     assert table.loc["treatment", "role"] == "effect"
     assert list(table.index[table["role"] == "lambda"]) == ["treatment:m0", "treatment:m1"]
-    assert {"sd(treatment)", "sigma", "c0", "c1", "Intercept"} <= set(table.index)
-    sd = table.loc["sd(treatment)"]
+    assert {"sd_effect[treatment]", "sigma", "c0", "c1", "Intercept"} <= set(table.index)
+    sd = table.loc["sd_effect[treatment]"]
     post = fitted.idata_.posterior["sd_effect"].values.ravel()
     assert sd["median"] == pytest.approx(np.median(post))
 
@@ -112,7 +112,7 @@ def test_heterogeneity_summary(fitted):
     mid, low, high = summary.unexplained_share
     assert 0 <= low <= mid <= high <= 1
     text = str(summary)
-    assert "smallest" in text and "sigma_theta" in text
+    assert "smallest" in text and "sd_effect" in text
 
 
 def test_treatment_name_from_series(simulated):
@@ -238,7 +238,9 @@ def test_additive_structure_outputs(simulated):
     )
     label = "m0=1, m1=2"
     np.testing.assert_allclose(post["group_effect"].sel(group=label), expected, atol=1e-10)
-    assert {"sd(treatment | m0)", "sd(treatment | m1)"} <= set(est.coefficients().index)
+    assert {"sd_effect[m0, treatment]", "sd_effect[m1, treatment]"} <= set(
+        est.coefficients().index
+    )
 
 
 @pytest.mark.slow

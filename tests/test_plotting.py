@@ -50,13 +50,17 @@ def _points(ax) -> int:
 def test_coefficients_plot_has_the_effect_and_every_lambda(fitted):
     ax = plot_coefficients(fitted)
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["treatment"] + [f"treatment:{m}" for m in DATA.modifiers]
+    # the first row is the effect where every group predictor is 0, and says so
+    assert labels == ["treatment\nat m0 = m1 = m2 = m3 = 0"] + [
+        f"treatment:{m}" for m in DATA.modifiers
+    ]
     assert _points(ax) == 1 + len(DATA.modifiers)
 
 
 def test_effect_distribution_annotates_smallest_median_and_largest(fitted):
     ax = plot_effect_distribution(fitted)
-    texts = [t.get_text() for t in ax.texts]
+    # the three groups' boxes (the draws' extremes beyond the axis may follow)
+    texts = [t.get_text() for t in ax.texts if t.get_bbox_patch() is not None]
     table = fitted.effect_by_group()
     labels = fitted.design_.group_labels
     smallest = labels[int(np.argmin(table["median"]))]

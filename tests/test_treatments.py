@@ -139,7 +139,7 @@ def test_encoding_after_fit_refuses_what_fit_did_not_see():
     arms, _ = _learn(pd.Series(["a", "b", "c"], name="arm"))
     with pytest.raises(ValueError, match=r"\['d'\] are not among those seen in fit"):
         arms.encode_matrix(pd.Series(["a", "d"]), n_rows=2)
-    several, _ = _learn(pd.DataFrame({"x": [0, 1, 0], "y": [1, 0, 1]}))
+    several, _ = _learn(pd.DataFrame({"x": [0, 1, 0, 1], "y": [1, 1, 0, 0]}))  # crossed
     with pytest.raises(ValueError, match="fitted on"):
         several.encode_matrix(pd.DataFrame({"x": [0], "z": [1]}), n_rows=1)
     with pytest.raises(ValueError, match="one value cannot set 2 treatment columns"):
@@ -209,7 +209,8 @@ def test_a_three_arm_fit_reports_every_arm(three_arms):
     first = table[(table["m0"] == X.loc[0, "m0"]) & (table["m1"] == X.loc[0, "m1"])]
     np.testing.assert_allclose(effects.iloc[0].to_numpy(), first["mean"].to_numpy())
     coefficients = est.coefficients()
-    assert {"b", "c", "sd(b)", "sd(c)", "cor(b, c)", "cor(Intercept, b)"} <= set(coefficients.index)
+    terms = {"b", "c", "sd_effect[b]", "sd_effect[c]", "cor(b, c)", "cor(Intercept, b)"}
+    assert terms <= set(coefficients.index)
     summaries = est.heterogeneity_summary()
     assert list(summaries) == ["b", "c"] and "Effect of c" in str(summaries["c"])
     with pytest.raises(ValueError, match="pass treatment=<one of them>"):

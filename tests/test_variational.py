@@ -49,3 +49,20 @@ def test_unconverged_optimisation_warns():
                           random_state=0)  # fmt: skip
     with pytest.warns(SamplingWarning, match="had not converged after 50 steps"):
         est.fit(DATA.X, DATA.y, treatment=DATA.treatment)
+
+
+def test_a_retrace_of_the_compiled_fit_starts_a_fresh_guide():
+    """The compiled SVI program is kept per shape and may be traced again (JAX drops its
+    caches; the same shapes with other weak types). A guide kept across traces held the
+    first trace's values and failed the second with an UnexpectedTracerError."""
+    import jax
+
+    small = make_grouped_hte(200, n_levels=(2, 2), random_state=3)
+    est = HierarchicalHTE(modifiers=small.modifiers, inference="svi", svi_steps=50,
+                          random_state=0)  # fmt: skip
+    with pytest.warns(SamplingWarning):  # 50 steps do not converge
+        first = est.fit(small.X, small.y, treatment=small.treatment).effect_by_group()
+    jax.clear_caches()
+    with pytest.warns(SamplingWarning):
+        again = est.fit(small.X, small.y, treatment=small.treatment).effect_by_group()
+    np.testing.assert_allclose(first["mean"], again["mean"])

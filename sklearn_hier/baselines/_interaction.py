@@ -5,6 +5,7 @@ from scipy import stats
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._routing import ESTIMATOR_REQUEST, require_metadata
 from .._validation import numeric_outcome
 from ._base import BaselineHTE, BaselineRows
 
@@ -146,9 +147,11 @@ class InteractionHTE(BaselineHTE):
         average = self._effect_contrasts(rows, effect).mean(axis=0, keepdims=True)
         return tuple(float(v[0]) for v in self._estimate(average, prob))
 
-    def predict(self, X, treatment):
+    def predict(self, X, treatment=None):
         """Fitted outcome for each row of ``X`` under the given treatment."""
         check_is_fitted(self)
+        require_metadata(who="InteractionHTE.predict", request=ESTIMATOR_REQUEST,
+                         treatment=treatment)  # fmt: skip
         frame = self._frame(X)
         t = self.treatment_coding_.encode_matrix(
             treatment, n_rows=frame.shape[0], allow_scalar=True
@@ -160,6 +163,8 @@ class InteractionHTE(BaselineHTE):
         """Outcome R^2 of :meth:`predict` (as ``HierarchicalHTE.score``)."""
         from sklearn.metrics import r2_score
 
+        require_metadata(who="InteractionHTE.score", request=ESTIMATOR_REQUEST,
+                         treatment=treatment)  # fmt: skip
         frame = self._frame(X)
         outcome = numeric_outcome(y, n_rows=frame.shape[0])
         predicted = self.predict(frame, treatment)
