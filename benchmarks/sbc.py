@@ -16,7 +16,9 @@ The grid: every family (gaussian, bernoulli, binomial, poisson, ordinal) x both
 structures (nested, additive) x every treatment kind (binary, three arms, a
 continuous dose, two binary columns), the Gaussian cases with both the marginal
 sampler (``marginalize=True``) and the joint one (``marginalize=False``): 48
-cases. Then three more:
+cases; and a dose in small and in large units (sd 0.05 and 20; Gaussian and
+Poisson, nested), whose priors are per unit of its spread: 52 cases. Then three
+more:
 
 - ``laplace``: Bernoulli, nested, binary, 24,000 rows (2,000 per group, a
   continuous control, so above the 20,000 cells from which ``approximation="auto"``
@@ -84,6 +86,10 @@ def grid_cases() -> list[SBCCase]:
                         )
                 else:
                     cases.append(SBCCase(family, structure, kind))
+    # a dose's priors are per unit of its spread: doses in small and in large units
+    for family in ("gaussian", "poisson"):
+        for dose_sd in (0.05, 20.0):
+            cases.append(SBCCase(family, "nested", "dose", dose_sd=dose_sd))
     return cases
 
 
@@ -108,7 +114,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=300, help="warm-up and kept draws per chain")
     parser.add_argument("--only", nargs="*", default=[], help="cases whose label has any of these")
     parser.add_argument("--skip", nargs="*", default=[], help="cases whose label has any of these")
-    parser.add_argument("--no-grid", action="store_true", help="skip the 48 grid cases")
+    parser.add_argument("--no-grid", action="store_true", help="skip the 52 grid cases")
     parser.add_argument("--laplace", action="store_true", help="add the Laplace case")
     parser.add_argument("--svi", action="store_true", help="add the SVI case")
     parser.add_argument("--broken", action="store_true", help="add the broken case (must fail)")

@@ -231,17 +231,26 @@ class EventCounts(NamedTuple):
         """The fewest events (for binary outcomes, events or non-events) in any group's arm:
         a binary treatment column's treated and untreated rows (and, where every column is
         binary, the rows with none), or the whole group for a dose."""
+        return self.sparsest(family)[0]
+
+    def sparsest(self, family: str) -> tuple[int, int]:
+        """The fewest events in any group's arm (see :meth:`fewest`) and that group's
+        position (-1 when no group has rows)."""
+        G = self.by_column.shape[0]
         binary = self.by_column[:, :, 2, 0].sum(axis=0) == 0  # (E,): no value other than 0/1
-        cells = [self.by_column.sum(axis=2)]  # each group whole
-        cells.append(self.by_column[:, binary, :2].reshape(-1, 3))
+        cells = [self.by_column.sum(axis=2)]  # (G, E, 3): each group whole
+        cells.append(self.by_column[:, binary, :2])  # (G, binary columns, 2, 3)
         if binary.all():
-            cells.append(self.reference)
+            cells.append(self.reference)  # (G, 3)
+        group = np.concatenate([np.repeat(np.arange(G), c[0].size // 3) for c in cells])
         cells = np.concatenate([c.reshape(-1, 3) for c in cells])
-        cells = cells[cells[:, 0] > 0]  # arms a group does not have are no cells
+        had_rows = cells[:, 0] > 0  # arms a group does not have are no cells
+        cells, group = cells[had_rows], group[had_rows]
         if not cells.shape[0]:
-            return 0
+            return 0, -1
         smaller = cells[:, 1] if family == "poisson" else cells[:, 1:].min(axis=1)
-        return int(np.floor(smaller.min() + 1e-9))
+        at = int(np.argmin(smaller))
+        return int(np.floor(smaller[at] + 1e-9)), int(group[at])
 
 
 def pooled_link(family: str, totals: np.ndarray) -> float:
@@ -299,18 +308,23 @@ def _ridge_fit(moments, ridge: np.ndarray, target: np.ndarray):
 
 
 def pilot_fit(map_reduce, *, n_groups: int, n_effects: int, cbar: np.ndarray,
-              pooled_link: float, priors: Priors) -> tuple[PilotState, int]:  # fmt: skip
+              pooled_link: float, priors: Priors,
+              effect_units: np.ndarray | None = None) -> tuple[PilotState, int]:  # fmt: skip
     """The expansion point: the mode of each group's intercept and effects (a ridge with the
     prior's variance pulls them towards the pooled rate, which keeps groups whose rows are
     all 0 or all 1 finite) and shared control coefficients, by Newton's method (IRLS).
 
     ``map_reduce(fn)`` applies ``fn(rows, outcome)`` to every chunk of the rows and adds
     the results: each iteration is one pass. Returns the fit and the passes taken.
+    ``effect_units`` multiplies each effect's prior scales (a dose's are per unit of its
+    spread, :func:`._spec.effect_units`), so the expansion point does not depend on the
+    dose's units.
     """
     D = 1 + n_effects
+    units = np.ones(n_effects) if effect_units is None else np.asarray(effect_units, float)
     ridge = np.concatenate([
         [1.0 / (priors.intercept**2 + priors.sd**2)],
-        np.full(D - 1, 1.0 / (priors.coef**2 + priors.sd**2)),
+        1.0 / (units**2 * (priors.coef**2 + priors.sd**2)),
     ])  # fmt: skip
     target = np.zeros(D)
     target[0] = pooled_link
@@ -388,6 +402,8 @@ class ApproximationCheck:
         posterior sd (reported, not tested: a weighted sd is noisier than a mean).
     fewest_events : int or None
         The fewest events (for binary outcomes, events or non-events) in a group's arm.
+    sparsest_group : int or None
+        The position of that group (in the order of ``effect_by_group``).
     n_rows : int or None
         All the rows. Where the check read only a subsample and a group's arm has
         fewer than 20 events, it cannot vouch for that group: the check then fails.
@@ -407,6 +423,7 @@ class ApproximationCheck:
     sd_ratio_high: float | None = None
     fewest_events: int | None = None
     n_rows: int | None = None
+    sparsest_group: int | None = None
 
     @property
     def shifted(self) -> bool:
@@ -437,12 +454,13 @@ class LaplaceExpansion:
     check_rows: RowDesign  # a random subsample, with its working weights and response
     check_outcome: OutcomeRows
     n_rows: int
-    fewest_events: int  # in any group's arm, see EventCounts.fewest
+    fewest_events: int  # in any group's arm, see EventCounts.sparsest
+    sparsest_group: int  # that group's position
 
 
 def laplace_expansion(
     map_reduce, sample: tuple[RowDesign, OutcomeRows], *, n_rows: int, pooled_link: float,
-    xbar: np.ndarray, priors: Priors,
+    xbar: np.ndarray, priors: Priors, effect_units: np.ndarray | None = None,
 ) -> LaplaceExpansion:  # fmt: skip
     """The Laplace statistics at the pilot fit, from passes over the rows (``map_reduce``,
     see :func:`pilot_fit`). ``sample`` is a random subsample of the rows for the check;
@@ -452,17 +470,18 @@ def laplace_expansion(
     cbar = np.asarray(xbar)[:p]
     state, iterations = pilot_fit(
         map_reduce, n_groups=sample_rows.Z.shape[0], n_effects=sample_rows.n_effects,
-        cbar=cbar, pooled_link=pooled_link, priors=priors,
+        cbar=cbar, pooled_link=pooled_link, priors=priors, effect_units=effect_units,
     )  # fmt: skip
     scores = (sample_rows.controls - cbar) @ state.beta if p else np.zeros(0)
     sums = map_reduce(functools.partial(
         ExpansionSums.of_rows, state=state, cbar=cbar, edges=score_edges(scores)
     ))  # fmt: skip
+    fewest, sparsest = sums.events.sparsest(sample_outcome.family)
     return LaplaceExpansion(
         statistics=statistics_from_moments(sums.moments, sample_rows.Z, xbar, 0.0),
         patterns=sums.patterns.patterns(), pilot=state, iterations=iterations,
         check_rows=state.expanded(sample_rows, sample_outcome), check_outcome=sample_outcome,
-        n_rows=n_rows, fewest_events=sums.events.fewest(sample_outcome.family),
+        n_rows=n_rows, fewest_events=fewest, sparsest_group=sparsest,
     )  # fmt: skip
 
 
@@ -550,6 +569,7 @@ def check_approximation(
         largest_shift_at=None if where is None else f"group {where[0]}, {names[where[1]]}",
         sd_ratio_low=float(ratio.min(initial=1.0)), sd_ratio_high=float(ratio.max(initial=1.0)),
         fewest_events=int(expansion.fewest_events), n_rows=int(expansion.n_rows),
+        sparsest_group=int(expansion.sparsest_group),
     )  # fmt: skip
     if not check.reliable:
         warnings.warn(_warning_text(check, outcome.family), ApproximationWarning,
@@ -570,7 +590,8 @@ def _warning_text(check: ApproximationCheck, family: str) -> str:
         )
     if check.sparse_unchecked:
         found.append(
-            f"a group's arm has only {check.fewest_events} "
+            f"group {check.sparsest_group} (in the order of effect_by_group) has an arm with "
+            f"only {check.fewest_events} "
             f"event{'' if check.fewest_events == 1 else 's'} (fewer than {MIN_EVENTS}), "
             "where the expansion of the likelihood is poor, and the check read only "
             f"{check.rows_checked} of the {check.n_rows} rows"

@@ -11,12 +11,12 @@ their sd (divergences). The posterior is the same either way.
 import numpy as np
 
 #: A group is centred when its effect's standard error is below this share of
-#: prior_sd_scale. Small on purpose: sigma_theta is often far below the prior's
-#: scale, and thousands of rows per group clear this bar whatever sigma_theta is.
+#: prior_sd_scale. Small on purpose: sd_effect is often far below the prior's
+#: scale, and thousands of rows per group clear this bar whatever sd_effect is.
 CENTERING_SE_RATIO = 0.02
 
 #: ... or below this share of the between-group spread of effects that the
-#: group-level predictors leave unexplained (a moment estimate of sigma_theta);
+#: group-level predictors leave unexplained (a moment estimate of sd_effect);
 #: there the posterior of each group effect is at least 80% its own data.
 CENTERING_SPREAD_RATIO = 0.5
 
@@ -25,7 +25,7 @@ MIN_SPREAD_DOF = 8
 
 
 def unexplained_effect_spread(effect: np.ndarray, se: np.ndarray, Z: np.ndarray) -> float:
-    """Moment estimate of sigma_theta: the residual spread of the groups' raw effect
+    """Moment estimate of sd_effect: the residual spread of the groups' raw effect
     estimates around a least-squares fit on ``[1, Z]``, less their sampling noise.
 
     Groups with a single arm (``effect`` not finite) are left out; 0.0 when too

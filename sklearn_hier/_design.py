@@ -6,6 +6,7 @@ enters the model is described by a :class:`ColumnCoding` learned at fit time
 training data were and unseen categories are caught with a clear error.
 """
 
+import hashlib
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -645,6 +646,13 @@ def as_shown(groups: pd.DataFrame, codings: Sequence[ColumnCoding]) -> pd.DataFr
         if np.isfinite(values).all() and np.array_equal(values, np.round(values)):
             shown[coding.name] = values.astype(np.int64)
     return shown
+
+
+def label_seed_words(text: str) -> list[int]:
+    """Four 32-bit words of a string's SHA-256: a stable seed for one group's label (the
+    draws of an unseen group then depend on nothing else)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
 
 
 def group_labels(groups: pd.DataFrame, names: Sequence) -> list[str]:

@@ -54,7 +54,7 @@ from ._row_inputs import (
     warn_prior_scale,
 )
 from ._row_patterns import RowPatterns
-from ._spec import ModelSpec
+from ._spec import ModelSpec, effect_units
 from ._statistics import (
     CHUNK_ROWS,
     PooledMoments,
@@ -63,7 +63,7 @@ from ._statistics import (
     least_squares_start,
     statistics_from_moments,
 )
-from ._treatment import TreatmentCoding
+from ._treatment import TreatmentCoding, sorted_levels
 from ._validation import (
     check_row_count,
     feature_names_of,
@@ -143,7 +143,12 @@ def _check_partitions_match(X, **others) -> None:
                 name, f"it has {value.npartitions} partitions and X {X.npartitions}",
                 partitioned=True,
             )  # fmt: skip
-        if X.known_divisions and value.known_divisions and value.divisions != X.divisions:
+        if X.known_divisions != value.known_divisions:
+            raise misaligned_error(
+                name, "one of it and X knows its partitions' index ranges (divisions) and "
+                "the other does not", partitioned=True,
+            )  # fmt: skip
+        if X.known_divisions and value.divisions != X.divisions:
             raise misaligned_error(
                 name, "its partitions' index ranges (divisions) differ from X's",
                 partitioned=True,
@@ -155,8 +160,11 @@ def _categorized(frame) -> bool:
     when other columns are taken from the same frame and some are left out (Dask)."""
     try:
         from dask.dataframe.dask_expr._categorical import Categorize
-    except ImportError:  # another layout of Dask: optimise as usual
-        return False
+    except ImportError:
+        try:  # Dask before 2025.1 kept its expressions in the dask-expr package
+            from dask_expr._categorical import Categorize
+        except ImportError:  # another layout of Dask: optimise as usual
+            return False
     return any(True for _ in frame.expr.find_operations(Categorize))
 
 
@@ -386,7 +394,7 @@ def _known_dtype(dtype, levels: pd.Series | None):
 
     if UNKNOWN_CATEGORIES not in dtype.categories:
         return dtype
-    return pd.CategoricalDtype(sorted(levels.tolist(), key=str), ordered=dtype.ordered)
+    return pd.CategoricalDtype(sorted_levels(levels.tolist()), ordered=dtype.ordered)
 
 
 def _learn_treatment(spec: ModelSpec, survey: Survey, treatment) -> TreatmentCoding:
@@ -623,6 +631,7 @@ def _reduced(spec, coder: PartitionCoder, partitions, reduction: PartitionReduct
         lambda chunk: _map_reduce(partitions, _chunk_of_partition, coder=coder, chunk=chunk),
         reduction.sample, n_rows=n_rows,
         pooled_link=pooled_link(spec.family, reduction.totals), xbar=xbar, priors=spec.priors,
+        effect_units=effect_units(coder.coding),
     )  # fmt: skip
     return ReducedData(
         expansion.statistics, Likelihood.GAUSSIAN_MARGINAL, patterns=expansion.patterns,

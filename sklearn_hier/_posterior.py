@@ -8,7 +8,6 @@ plots, persistence and cross-validation talk to it through its public methods;
 the estimator is a thin scikit-learn façade over it.
 """
 
-import hashlib
 import warnings
 from dataclasses import dataclass, field
 
@@ -17,7 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from ._approximation import ApproximationCheck, check_approximation
-from ._design import Design, as_shown, group_labels
+from ._design import Design, as_shown, group_labels, label_seed_words
 from ._draws import SamplerResult
 from ._families import LINKS, RESPONSE_SCALE, response_mean
 from ._inference_data import CoefficientLayout, add_group_draws, build_inference_data, flat
@@ -40,12 +39,6 @@ KEY_PARAMETERS = (
 )  # fmt: skip
 
 _PARTS = {"effect": ("b_treatment", "lambda"), "intercept": ("Intercept", "b_group")}
-
-
-def _key_words(text: str) -> list[int]:
-    """Four 32-bit words of a string's SHA-256: a stable seed for one key."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
 
 
 @dataclass(frozen=True)
@@ -269,7 +262,7 @@ class FittedPosterior:
         """Standard normal draws that depend on nothing but the fit, the part and the key:
         the same unseen group gets the same draws in any call and any position."""
         term = 0 if part != "effect" else 1 + effect
-        rng = np.random.default_rng([self.seed, term, *_key_words(key)])
+        rng = np.random.default_rng([self.seed, term, *label_seed_words(key)])
         return rng.standard_normal(n_draws)
 
     def _joint_offsets(self, keys: list[str], n_draws: int) -> np.ndarray:
@@ -287,7 +280,7 @@ class FittedPosterior:
         # a correlation matrix at the edge (|rho| -> 1) is only semi-definite
         factor = np.linalg.cholesky(corr + 1e-12 * np.eye(width))
         noise = np.stack(
-            [np.random.default_rng([self.seed, width, *_key_words(key)]).standard_normal(
+            [np.random.default_rng([self.seed, width, *label_seed_words(key)]).standard_normal(
                 (n_draws, width)) for key in keys], axis=1,
         )  # fmt: skip
         return sds[:, None, :] * np.einsum("sij,snj->sni", factor, noise)

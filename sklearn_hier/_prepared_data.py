@@ -138,7 +138,7 @@ def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
     n_categories = len(categories) if categories is not None else 0
     reduced = reduce_rows(
         spec, rows, OutcomeRows(spec.family, outcome, trials, exposure),
-        n_categories=n_categories, seed=seed,
+        n_categories=n_categories, seed=seed, effect_units=effect_units(coding),
     )  # fmt: skip
     return model_inputs(
         spec, reduced, rows=rows, design=design, treatment=coding, categories=categories,
@@ -159,8 +159,9 @@ def _check_memory(spec: ModelSpec, design: Design, n_effects: int, *, n_rows: in
 
 
 def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, n_categories: int,
-                seed: int) -> ReducedData:  # fmt: skip
-    """Rows in memory reduced to what the likelihood needs."""
+                seed: int, effect_units: np.ndarray | None = None) -> ReducedData:  # fmt: skip
+    """Rows in memory reduced to what the likelihood needs (``effect_units``: each effect's
+    prior-scale multiplier, for the Laplace approximation's expansion point)."""
     counts = dict(
         n_rows=rows.n_rows, n=rows.group_counts.astype(np.int64),
         n_treated=rows.treated_counts.astype(np.int64), xbar=rows.column_means(),
@@ -185,7 +186,7 @@ def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, n_cat
         expansion = laplace_expansion(
             lambda chunk: chunk(rows, outcome), (rows.take(index), outcome.take(index)),
             n_rows=rows.n_rows, pooled_link=pooled_link(spec.family, outcome.totals()),
-            xbar=xbar, priors=spec.priors,
+            xbar=xbar, priors=spec.priors, effect_units=effect_units,
         )  # fmt: skip
         return ReducedData(
             expansion.statistics, Likelihood.GAUSSIAN_MARGINAL, patterns=expansion.patterns,

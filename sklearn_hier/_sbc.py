@@ -453,7 +453,10 @@ class SBCCase:
     def label(self) -> str:
         if self.name:
             return self.name
-        extra = ",".join(f"{k}={v}" for k, v in sorted(self.fit_params.items()))
+        settings = dict(self.fit_params)
+        if self.kind == "dose" and self.dose_sd != 1.0:
+            settings["dose_sd"] = self.dose_sd
+        extra = ",".join(f"{k}={v}" for k, v in sorted(settings.items()))
         return f"{self.family}/{self.structure}/{self.kind}" + (f" [{extra}]" if extra else "")
 
 

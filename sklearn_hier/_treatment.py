@@ -339,7 +339,7 @@ class TreatmentColumn:
                 )
             return cls(name=name, kind="continuous", mean=float(numbers.mean()),
                        sd=float(numbers.std()))  # fmt: skip
-        levels = list(declared) if declared is not None else _sorted(labels)
+        levels = list(declared) if declared is not None else sorted_levels(labels)
         present = set(labels)
         empty = [v for v in levels if v not in present]
         if empty:
@@ -447,7 +447,7 @@ class TreatmentColumn:
         )  # fmt: skip
 
 
-def _sorted(labels: list) -> list:
+def sorted_levels(labels: list) -> list:
     """Levels in their own order (numbers, dates, periods, text); labels of mixed kinds
     numbers first, then the rest as text."""
     try:
@@ -671,26 +671,6 @@ class TreatmentCoding:
         )
 
     @classmethod
-    def learn_binary(cls, treatment, *, n_rows: int, treated_value=None,
-                     who: str = "this method") -> tuple["TreatmentCoding", np.ndarray]:  # fmt: skip
-        """One binary treatment's coding and its 0/1 vector (for methods that take only that)."""
-        parts = _columns_of(treatment, n_rows)
-        if len(parts) > 1:
-            raise ValueError(
-                f"{who} takes one binary treatment; got {len(parts)} treatment columns "
-                f"{[name for name, _, _ in parts]}. Use HierarchicalHTE for several treatments."
-            )
-        name, array, declared = parts[0]
-        if declared is not None and len(declared) > 2:
-            raise ValueError(
-                f"{who} takes one binary treatment; {_called(name)} has {len(declared)} arms. "
-                "Use HierarchicalHTE for multi-arm treatments."
-            )
-        column = TreatmentColumn.learn(array, name=name, treatment_type="binary",
-                                       treated_value=treated_value)  # fmt: skip
-        return cls((column,)), column.encode(array)[:, 0]
-
-    @classmethod
     def learn(cls, treatment, *, n_rows: int, **options) -> "TreatmentCoding":
         return cls.learn_and_encode(treatment, n_rows=n_rows, **options)[0]
 
@@ -721,8 +701,13 @@ class TreatmentCoding:
         names = [c.name for c in self.columns]
         if len(self.columns) > 1 or len(parts) > 1:
             given = [name for name, _, _ in parts]
-            # by name, as given: a column 0 is not a column "0"
-            matched = [[a for g, a, _ in parts if _same_name(n, g)] for n in names]
+            # by name, as given: a column 0 is not a column "0"; only a name with no match of
+            # its own type is read as text (files before format 4 saved names as text)
+            matched = [
+                [a for g, a, _ in parts if _same_name(n, g)]
+                or [a for g, a, _ in parts if isinstance(n, str) and str(g) == n]
+                for n in names
+            ]
             if len(given) != len(names) or any(len(m) != 1 for m in matched):
                 raise ValueError(
                     f"treatment has columns {given}; the model was fitted on {names}."

@@ -8,7 +8,7 @@ same form so everything downstream is shared.
 
 Trade-offs: much faster than NUTS when there are thousands of groups, and its
 group-effect means agree closely with NUTS; but a Gaussian cannot follow the
-funnel between sigma_theta and the group offsets, so the scale parameters'
+funnel between sd_effect and the group offsets, so the scale parameters'
 uncertainty (and with it interval widths) can be understated. Use it to
 explore and for very many groups; report NUTS where it is feasible.
 """

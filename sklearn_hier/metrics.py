@@ -284,6 +284,7 @@ class PEHEScorer(_RoutedScorer):
 
     def __call__(self, estimator, X, y, true_effect=None) -> float:
         self._require(true_effect=true_effect)
+        check_aligned(X, y=y, true_effect=true_effect)
         predicted = np.asarray(predict_effect(estimator, X), dtype=float)
         names = (coding_of(estimator) or TreatmentCoding()).effect_names
         truth = true_effect_matrix(true_effect, names, n_rows=predicted.shape[0])

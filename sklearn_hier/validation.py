@@ -26,7 +26,7 @@ each calibration group and each uplift fraction carries the posterior of the mod
 own prediction of that quantity (from the draws), to set against the pseudo-outcomes'
 estimate and its sampling interval; and the slope's error adds the model's doubt about
 its own calibration (the posterior sd of the slope of its drawn effects on its
-estimates, whose mean is exactly 1).
+estimates, whose mean is 1).
 
 The treatment is read with the coding the estimator learns in ``fit``
 (``treated_value``, ``control_value``): each fold's fitted model encodes the treatment
@@ -161,7 +161,7 @@ def validate(
     model would seem to overstate the heterogeneity. Its own uncertainty is shown where it
     biases nothing: beside each observed group mean and uplift, the posterior interval
     of what the model predicts for it, and in the slope's error: per draw, the slope of
-    the drawn effects on the posterior means has mean exactly 1, and its posterior sd
+    the drawn effects on the posterior means has mean 1, and its posterior sd
     (``model_std_error``: group-shared errors, the uncertain scale of the group
     effects) is added in quadrature to the pseudo-outcomes' heteroskedasticity-robust
     (HC1) error, so a correct model's interval covers 1 at its nominal rate. The
@@ -328,7 +328,7 @@ def _blp(effect, effect_draws, psi, prob) -> pd.DataFrame:
     meat = (design * residual[:, None] ** 2).T @ design
     sampling = np.sqrt(np.diag(bread @ meat @ bread * n / (n - 2)))
     # The slope of the true effects on the estimates, by the model: one value per draw,
-    # mean exactly 1 (the draws average to the estimates), spread = how sure the model is
+    # mean 1 (the draws average to the estimates), spread = how sure the model is
     # of its calibration (errors shared by a group's rows, the unknown scale of the group
     # effects). The pseudo-outcomes measure that slope, so a correct model's slope differs
     # from 1 by both errors. The intercept is mean(psi) whatever the estimates: none.

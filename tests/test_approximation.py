@@ -309,6 +309,7 @@ def test_event_counts_by_arm_and_dose():
     counts = counts.plus(EventCounts.of_rows(rows.take(np.flatnonzero(~halves)),
                                              outcome.take(np.flatnonzero(~halves))))  # fmt: skip
     assert counts.fewest("poisson") == 4
+    assert counts.sparsest("poisson") == (4, 1)  # and the warning names group 1
     # binary outcomes: the fewer of events and non-events (group 1's treated arm: 4 events)
     binary = OutcomeRows("bernoulli", np.minimum(y, 1.0))
     assert EventCounts.of_rows(rows, binary).fewest("bernoulli") == 4

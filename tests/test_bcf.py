@@ -122,6 +122,12 @@ def test_group_slopes_are_stochtrees_and_unseen_groups_get_new_ones(small_fit):
     with pytest.warns(UserWarning, match="extrapolated"):
         again = small_fit.effect_by_group(unseen)
     pd.testing.assert_frame_equal(table, again)  # the same rows give the same answer
+    # a new group's draws depend on its label alone, not on the other rows predicted with it
+    second = table["m1"].iloc[-1]  # the second new group (the first's draws came first)
+    with pytest.warns(UserWarning, match="extrapolated"):
+        by_itself = small_fit.effect_by_group(unseen[unseen["m1"] == second])
+    shared = table[table["m1"] == second].reset_index(drop=True)
+    pd.testing.assert_frame_equal(by_itself.reset_index(drop=True)[shared.columns], shared)
 
 
 # the grouped scenario of the baseline comparison with the most groups: 100 groups of

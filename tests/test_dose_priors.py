@@ -113,3 +113,32 @@ def test_a_partitioned_dose_gets_the_same_prior_units():
     np.testing.assert_allclose(partitioned.coef, memory.coef, rtol=1e-12)
     np.testing.assert_allclose(partitioned.sd, memory.sd, rtol=1e-12)
     assert memory.sd[1] == pytest.approx(1.0 / frame["dose"].std(ddof=0))
+
+
+@pytest.mark.parametrize("path", ["pandas", "dask"])
+def test_the_laplace_expansion_point_follows_the_doses_units(path):
+    """The Laplace approximation expands around a ridge-penalised pilot fit whose ridge is
+    the prior: per unit of the dose too, so the pilot's slope in g is its slope in kg over
+    1000 (with the constructor's scales it was shrunk more in kg than in g)."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    X = pd.DataFrame({"m0": rng.integers(0, 2, n), "x": rng.normal(size=n)})
+    kg = rng.uniform(0.0, 0.1, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X["x"] + 15.0 * kg - 0.7)))).astype(float)
+    spec = ModelSpec.from_params(HierarchicalHTE(
+        modifiers=["m0"], group_predictors=None, family="bernoulli", approximation="laplace",
+    ).get_params())  # fmt: skip
+    slopes = []
+    for dose in (kg, 1000.0 * kg):
+        frame = X.assign(y=y, dose=dose)
+        if path == "dask":
+            dd = pytest.importorskip("dask.dataframe")
+            import dask
+
+            parts = dd.from_pandas(frame, npartitions=2, sort=False)
+            with dask.config.set(scheduler="synchronous"):
+                prepared = prepare(spec, parts[["m0", "x"]], parts["y"], parts["dose"], seed=0)
+        else:
+            prepared = prepare(spec, frame[["m0", "x"]], frame["y"], frame["dose"], seed=0)
+        slopes.append(prepared.expansion.pilot.coefficients[:, 1])
+    np.testing.assert_allclose(slopes[1] * 1000.0, slopes[0], rtol=1e-6)

@@ -52,7 +52,7 @@ def data():
 PATHS = ["pandas", "dask"]
 
 
-# --------------------------------------------------- collinear treatment columns (item 1)
+# --------------------------------------------------- collinear treatment columns
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("case", ["copy", "one_minus", "any_arm"])
 def test_collinear_treatment_columns_are_refused_by_name(data, path, case):
@@ -80,7 +80,7 @@ def test_distinct_treatment_columns_pass_the_rank_check(data):
     assert coding.effect_names == ["arm=b", "arm=c", "other"] and matrix.shape == (N, 3)
 
 
-# ------------------------------------ controls that are a function of a treatment (item 2)
+# ------------------------------------ controls that are a function of a treatment
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("control", ["mg", "plus_one", "mg_rounded"])
 def test_a_control_linear_in_the_dose_is_refused_by_name(data, path, control):
@@ -123,7 +123,7 @@ def test_a_control_correlated_with_the_dose_but_not_a_function_of_it_is_kept(dat
     assert "weight" in prepared.design.control_names
 
 
-# ------------------------------------------------ integer codes under auto (item 6)
+# ------------------------------------------------ integer codes under auto
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("codes", [[0, 1, 2], [1, 2, 3, 4], list(range(10))])
 def test_auto_refuses_consecutive_integer_codes(data, path, codes):
@@ -155,7 +155,7 @@ def test_integer_codes_fit_when_the_kind_is_given(kind):
     assert coding.columns[0].kind == kind
 
 
-# -------------------------------- datetime, tz-aware and Period arms; saving them (item 12)
+# -------------------------------- datetime, tz-aware and Period arms; saving them
 def _dates(kind, n):
     picks = np.resize(np.array(["2020-01-01", "2021-06-01", "2022-03-15"]), n)
     if kind == "period":
@@ -192,7 +192,7 @@ def test_date_labels_among_the_parameters_round_trip():
     assert back["treated_value"] == pd.Timestamp("2020-01-01")
 
 
-# ----------------------------------- typed column names and control_value keys (item 15)
+# ----------------------------------- typed column names and control_value keys
 def test_control_value_keys_match_integer_column_names():
     rng = np.random.default_rng(5)
     treatment = pd.DataFrame({0: rng.choice(["A", "B", "C"], 60), 1: rng.choice(["C", "D"], 60)})
@@ -205,9 +205,15 @@ def test_control_value_keys_match_integer_column_names():
         TreatmentCoding.learn(treatment, n_rows=60, control_value={"1": "C"})
     with pytest.raises(ValueError, match="the model was fitted on"):
         coding.encode_matrix(treatment.set_axis(["0", "1"], axis=1), n_rows=60)
+    # files before format 4 saved the names as text: such a model still takes its columns
+    saved_as_text = TreatmentCoding.from_plain(
+        {"columns": [dict(c.to_plain(), name=str(c.name)) for c in coding.columns]}
+    )
+    np.testing.assert_array_equal(saved_as_text.encode_matrix(treatment, n_rows=60),
+                                  coding.encode_matrix(treatment, n_rows=60))  # fmt: skip
 
 
-# ------------------------------------- dicts of per-column values (item 13), lookups (16)
+# ------------------------------------- dicts of per-column values, label lookups
 def test_a_dict_mixes_per_row_arrays_and_scalars():
     rng = np.random.default_rng(6)
     arm = rng.integers(0, 3, 60)

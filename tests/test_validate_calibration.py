@@ -22,7 +22,8 @@ LINEAR = dict(outcome_model=LinearRegression(), propensity_model=LogisticRegress
 
 
 def _slope_intervals(sigma_theta: float) -> np.ndarray:
-    """(lower, estimate, upper) of the heterogeneity slope on each simulated data set."""
+    """(lower, estimate, upper, p_value) of the heterogeneity slope on each simulated data
+    set."""
     rows = []
     for seed in range(N_DATA_SETS):
         d = make_grouped_hte(**SCENARIO, sigma_theta=sigma_theta, random_state=seed)
@@ -32,7 +33,7 @@ def _slope_intervals(sigma_theta: float) -> np.ndarray:
             warnings.simplefilter("ignore")  # short chains: convergence warnings expected
             report = validate(est, d.X, d.y, treatment=d.treatment, cv=2, n_draws=200,
                               random_state=seed, **LINEAR)  # fmt: skip
-        rows.append(report.blp.loc["heterogeneity", ["lower", "estimate", "upper"]])
+        rows.append(report.blp.loc["heterogeneity", ["lower", "estimate", "upper", "p_value"]])
     return np.asarray(rows, dtype=float)
 
 
@@ -57,4 +58,10 @@ def test_slope_intervals_cover_one_for_a_correct_model_and_zero_for_a_constant_e
     covered, p_value = _consistent_with_nominal(constant, 0.0)
     assert p_value > 0.01, (
         f"{covered}/{N_DATA_SETS} intervals cover 0; mean slope {constant[:, 1].mean():.2f}"
+    )
+    # ... and its test of "no heterogeneity" rejects at its level: intervals widened by the
+    # model's error alone would pass the coverage check above but not this one
+    rejected = int((constant[:, 3] < 0.05).sum())
+    assert binomtest(rejected, N_DATA_SETS, 0.05).pvalue > 0.01, (
+        f"{rejected}/{N_DATA_SETS} constant-effect data sets rejected at 5%"
     )

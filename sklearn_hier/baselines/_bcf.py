@@ -10,6 +10,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
+from .._design import group_labels, label_seed_words
 from .._nuisance import PROPENSITY_CLIP
 from ._base import BaselineHTE, BaselineRows
 
@@ -199,7 +200,7 @@ class BayesianCausalForestHTE(BaselineHTE):
         else:
             propensity = _checked_propensity(propensity, len(y))
         self.propensity_ = propensity
-        self._new_group_seed = seed
+        self.new_group_seed_ = seed
         groups = {}
         if self.group_effects:
             # random intercept and treatment slope per group: the forest's split prior
@@ -262,11 +263,17 @@ class BayesianCausalForestHTE(BaselineHTE):
         if not n_new:
             return seen
         # an unseen group's slope is alpha * xi with xi ~ Normal(0, sigma) (stochtree's
-        # redundant parametrisation), drawn afresh for every posterior draw; the seed
-        # makes the same rows give the same answer
+        # redundant parametrisation), drawn afresh for every posterior draw; seeded by the
+        # fit and the group's label alone, so a group gets the same draws whatever other
+        # rows are predicted with it
         alpha = samples["alpha_samples"].reshape(2, n_draws)[1]
         sigma = samples["sigma_samples"].reshape(2, n_draws)[1]  # variance of xi
-        xi = np.random.default_rng(self._new_group_seed).standard_normal((n_new, n_draws))
+        names = self.design_.modifier_names
+        xi = np.stack([
+            np.random.default_rng([self.new_group_seed_, *label_seed_words(label)])
+            .standard_normal(n_draws)
+            for label in group_labels(rows.new_groups, names)
+        ])  # fmt: skip
         new = alpha * np.sqrt(sigma) * xi * model.y_std
         return np.vstack([seen, new])
 

@@ -21,7 +21,7 @@ class InteractionHTE(BaselineHTE):
     binned columns as their bin means). A row's effect is ``b_t + Z . b_tZ``;
     intervals use a heteroskedasticity-robust (sandwich) covariance and the t
     distribution. This is the hierarchical model without the group offsets
-    (sigma_theta = 0) and without priors: it cannot show heterogeneity the
+    (sd_effect = 0) and without priors: it cannot show heterogeneity the
     modifiers' linear terms do not carry.
 
     Parameters
