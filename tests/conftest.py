@@ -40,6 +40,15 @@ def simulated():
     return make_grouped_hte(600, n_levels=(2, 3), sigma_theta=0.1, random_state=1)
 
 
+@pytest.fixture
+def dask_synchronous():
+    """Dask partitions computed one after the other in this process (tests that need a
+    cluster start their own)."""
+    dask = pytest.importorskip("dask")
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
 #: Doctests that fit more than one model or at full length: they run with the slow tier.
 SLOW_DOCTESTS = (
     "sklearn_hier.model_selection.HierarchicalHTECV",

@@ -17,11 +17,7 @@ dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 
 
-@pytest.fixture(autouse=True)
-def synchronous():
-    """Partitions computed one after the other in this process."""
-    with dask.config.set(scheduler="synchronous"):
-        yield
+pytestmark = pytest.mark.usefixtures("dask_synchronous")
 
 
 def _spec(**params):

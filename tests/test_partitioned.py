@@ -18,11 +18,7 @@ dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
 
 
-@pytest.fixture(autouse=True)
-def synchronous():
-    """Partitions computed one after the other in this process (a cluster is tested below)."""
-    with dask.config.set(scheduler="synchronous"):
-        yield
+pytestmark = pytest.mark.usefixtures("dask_synchronous")
 
 
 def _frame(n=2400, family="gaussian", seed=0):
