@@ -61,17 +61,24 @@ Run: ``python benchmarks/sbc.py [--runs 100] [--only gaussian/nested] [--broken]
 """
 
 import argparse
+import concurrent.futures
+import multiprocessing
 import os
+import pickle
 import platform
-import time
 
+import numpy as np
 import pandas as pd
 
-from sklearn_hier._sbc import SBCCase, grid_table, run_case
+from sklearn_hier._approximation import MIN_EVENTS
+from sklearn_hier._sbc import SBCCase, grid_table, merge_results, run_case
 
 FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "ordinal")
 STRUCTURES = ("nested", "additive")
 KINDS = ("binary", "arms", "dose", "several")
+
+
+ORDINAL_SAMPLER = {"num_warmup": 600, "num_samples": 600}
 
 
 def grid_cases() -> list[SBCCase]:
@@ -84,6 +91,9 @@ def grid_cases() -> list[SBCCase]:
                         cases.append(
                             SBCCase(family, structure, kind, fit_params={"marginalize": marginal})
                         )
+                elif family == "ordinal":
+                    # cutpoints mix slowly: 2 x 300 draws leave too few effective draws
+                    cases.append(SBCCase(family, structure, kind, fit_params=ORDINAL_SAMPLER))
                 else:
                     cases.append(SBCCase(family, structure, kind))
     # a dose's priors are per unit of its spread: doses in small and in large units
@@ -94,8 +104,9 @@ def grid_cases() -> list[SBCCase]:
 
 
 LAPLACE = SBCCase(
-    "bernoulli", "nested", "binary", n_rows=24_000, name="laplace: bernoulli/nested/binary 24k"
-)
+    "bernoulli", "nested", "binary", n_rows=24_000, min_events=MIN_EVENTS,
+    name="laplace: bernoulli/nested/binary 24k",
+)  # fmt: skip
 SVI = SBCCase(
     "gaussian", "nested", "binary", fit_params={"inference": "svi", "svi_steps": 5000},
     name="svi: gaussian/nested/binary",
@@ -104,6 +115,62 @@ BROKEN = SBCCase(
     "gaussian", "nested", "binary", prior_factors={"sd": 2.0},
     name="broken: gaussian/nested/binary, simulator sd prior 2x",
 )  # fmt: skip
+
+
+def _report(case: SBCCase, result, alpha: float) -> None:
+    row = result.summary(alpha=alpha)
+    print(f"  {case.label}: {result.seconds:.0f} s, within-case min p "
+          f"{row['min_p_adj']:.3g} ({row['worst']})", flush=True)  # fmt: skip
+    for message in result.errors[:3]:
+        print("    error:", message)
+
+
+def run_cases(cases: list, runs: int, settings: dict, jobs: int, alpha: float, save=None) -> list:
+    """Every case's result, in the order given. With ``jobs`` > 1 each case's runs are
+    split into shards of consecutive runs, fitted in separate processes held to one CPU
+    thread each, and joined: the ranks are those of one unsplit run."""
+    if jobs <= 1:
+        results = []
+        for case in cases:
+            results.append(run_case(case, runs, **settings))
+            _report(case, results[-1], alpha)
+            _save(results, save)
+        return results
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    )
+    os.environ["OMP_NUM_THREADS"] = "1"
+    # enough shards to keep every process busy, few enough to compile each case rarely
+    n_shards = max(1, min(runs, -(-4 * jobs // len(cases))))
+    bounds = np.linspace(0, runs, n_shards + 1).round().astype(int)
+    context = multiprocessing.get_context("spawn")  # JAX does not survive fork
+    shards = {i: [None] * n_shards for i in range(len(cases))}
+    results = [None] * len(cases)
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        pending = {
+            pool.submit(
+                run_case, case, int(hi - lo), first_run=int(lo), **settings
+            ): (i, k)
+            for i, case in enumerate(cases)
+            for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        }  # fmt: skip
+        for done in concurrent.futures.as_completed(pending):
+            i, k = pending[done]
+            shards[i][k] = done.result()
+            if all(s is not None for s in shards[i]):
+                results[i] = merge_results(shards[i])
+                _report(cases[i], results[i], alpha)
+                _save(results, save)
+    return results
+
+
+def _save(results: list, path) -> None:
+    """Write the finished cases' results (a pickle of ``CaseResult``), so that a run cut
+    short keeps what it finished; ``grid_table`` makes the table from them."""
+    if path:
+        with open(path, "wb") as file:
+            pickle.dump([r for r in results if r is not None], file)
 
 
 def main() -> None:
@@ -121,6 +188,11 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", default=None, help="also write the table here")
+    parser.add_argument("--save", default=None, help="pickle each finished case's ranks here")
+    parser.add_argument(
+        "--jobs", type=int, default=1,
+        help="cases run at once, one process and one CPU thread each (for many-core machines)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     cases = [] if args.no_grid else grid_cases()
@@ -134,19 +206,10 @@ def main() -> None:
     sampler = {"num_warmup": args.draws, "num_samples": args.draws, "num_chains": 2}
     print(f"{platform.machine()}, {os.cpu_count()} CPUs; {args.runs} runs per case, "
           f"L = {args.n_ranks}, {args.bins} bins, 2 chains x {args.draws} draws")  # fmt: skip
-    results = []
-    for case in exact + extra:
-        started = time.perf_counter()
-        result = run_case(
-            case, args.runs, n_ranks=args.n_ranks, n_bins=args.bins, seed=args.seed,
-            sampler=sampler,
-        )  # fmt: skip
-        results.append(result)
-        row = result.summary(alpha=args.alpha)
-        print(f"  {case.label}: {time.perf_counter() - started:.0f} s, within-case min p "
-              f"{row['min_p_adj']:.3g} ({row['worst']})", flush=True)  # fmt: skip
-        for message in result.errors[:3]:
-            print("    error:", message)
+    settings = {
+        "n_ranks": args.n_ranks, "n_bins": args.bins, "seed": args.seed, "sampler": sampler,
+    }  # fmt: skip
+    results = run_cases(exact + extra, args.runs, settings, args.jobs, args.alpha, args.save)
     table = grid_table(results, alpha=args.alpha, jointly=list(range(len(exact))))
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(

@@ -39,8 +39,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
+from ._families import FAMILIES, Family, family_of
 from ._row_patterns import BinnedPatternSums, RowPatterns, score_edges
 from ._spec import ModelSpec, Priors
 from ._statistics import (
@@ -55,7 +55,7 @@ from .diagnostics import SamplingWarning, pareto_smoothed_log_weights
 #: The values of ``HierarchicalHTE(approximation=...)``.
 APPROXIMATIONS = ("auto", "none", "laplace")
 #: Families with a Laplace expansion (the ordinal likelihood stays exact).
-APPROXIMABLE_FAMILIES = ("bernoulli", "binomial", "poisson")
+APPROXIMABLE_FAMILIES = tuple(name for name in FAMILIES if family_of(name).approximable)
 #: ``approximation="auto"`` stays exact up to this many collapsed cells (about 10 s of
 #: sampling on 2 cores); beyond it the exact likelihood's cost grows with the cells.
 AUTO_EXACT_CELLS = 20_000
@@ -94,7 +94,7 @@ def approximation_method(spec: ModelSpec, n_rows: int, too_many_cells, few_event
     approximation's check warns)."""
     asked = spec.approximation or "auto"
     exact_only = (
-        spec.family not in APPROXIMABLE_FAMILIES or not spec.reduce_data
+        not family_of(spec.family).approximable or not spec.reduce_data
         or spec.inference != "nuts"
     )  # fmt: skip
     if asked == "laplace" and exact_only:
@@ -153,32 +153,21 @@ class OutcomeRows:
         return OutcomeRows(self.family, self.y[index], part(self.trials), part(self.exposure))
 
     def loglik(self, eta: np.ndarray) -> np.ndarray:
-        """Exact log-likelihood of each row (up to a constant per row) at ``eta`` (..., n)."""
-        if self.family == "poisson":
-            log_exposure = 0.0 if self.exposure is None else np.log(self.exposure)
-            return self.y * (eta + log_exposure) - np.exp(eta + log_exposure)
-        trials = 1.0 if self.trials is None else self.trials
-        return self.y * eta - trials * np.logaddexp(0.0, eta)
+        """Exact log-likelihood of each row at ``eta`` (..., n)."""
+        return family_of(self.family).row_loglik(
+            self.y, eta, trials=self.trials, exposure=self.exposure
+        )
 
     def working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """IRLS working weights ``w`` and response ``z`` of the expansion at ``eta``."""
-        if self.family == "poisson":
-            exposure = 1.0 if self.exposure is None else self.exposure
-            weight = exposure * np.exp(eta)
-            score = self.y - weight
-        else:
-            trials = 1.0 if self.trials is None else self.trials
-            mean = expit(eta)
-            weight = trials * mean * (1.0 - mean)
-            score = self.y - trials * mean
-        # a probability of exactly 0 or 1 in floating point: keep the weight positive
-        weight = np.maximum(weight, 1e-12)
-        return weight, eta + score / weight
+        return family_of(self.family).working(
+            self.y, eta, trials=self.trials, exposure=self.exposure
+        )
 
     def totals(self) -> np.ndarray:
         """[sum of the outcome, sum of the trials (binomial) or exposure (Poisson)]: what
         :func:`pooled_link` needs. Totals of disjoint rows add."""
-        scale = self.trials if self.family != "poisson" else self.exposure
+        scale = self.exposure if family_of(self.family).takes_exposure else self.trials
         return np.array([self.y.sum(), self.y.size if scale is None else scale.sum()])
 
     def plus(self, other: "OutcomeRows") -> "OutcomeRows":
@@ -227,13 +216,13 @@ class EventCounts(NamedTuple):
     def plus(self, other: "EventCounts") -> "EventCounts":
         return EventCounts(self.by_column + other.by_column, self.reference + other.reference)
 
-    def fewest(self, family: str) -> int:
+    def fewest(self, family: Family) -> int:
         """The fewest events (for binary outcomes, events or non-events) in any group's arm:
         a binary treatment column's treated and untreated rows (and, where every column is
         binary, the rows with none), or the whole group for a dose."""
         return self.sparsest(family)[0]
 
-    def sparsest(self, family: str) -> tuple[int, int]:
+    def sparsest(self, family: Family) -> tuple[int, int]:
         """The fewest events in any group's arm (see :meth:`fewest`) and that group's
         position (-1 when no group has rows)."""
         G = self.by_column.shape[0]
@@ -248,19 +237,9 @@ class EventCounts(NamedTuple):
         cells, group = cells[had_rows], group[had_rows]
         if not cells.shape[0]:
             return 0, -1
-        smaller = cells[:, 1] if family == "poisson" else cells[:, 1:].min(axis=1)
+        smaller = cells[:, 1] if family.events_only else cells[:, 1:].min(axis=1)
         at = int(np.argmin(smaller))
         return int(np.floor(smaller[at] + 1e-9)), int(group[at])
-
-
-def pooled_link(family: str, totals: np.ndarray) -> float:
-    """The link of the pooled mean outcome (``totals`` from :meth:`OutcomeRows.totals`):
-    where the pilot starts."""
-    events, scale = float(totals[0]), float(totals[1])
-    if family == "poisson":
-        return float(np.log(max(events, 0.5) / scale))
-    rate = np.clip(events / scale, 0.5 / scale, 1.0 - 0.5 / scale)
-    return float(np.log(rate / (1.0 - rate)))
 
 
 class PilotState(NamedTuple):
@@ -476,7 +455,7 @@ def laplace_expansion(
     sums = map_reduce(functools.partial(
         ExpansionSums.of_rows, state=state, cbar=cbar, edges=score_edges(scores)
     ))  # fmt: skip
-    fewest, sparsest = sums.events.sparsest(sample_outcome.family)
+    fewest, sparsest = sums.events.sparsest(family_of(sample_outcome.family))
     return LaplaceExpansion(
         statistics=statistics_from_moments(sums.moments, sample_rows.Z, xbar, 0.0),
         patterns=sums.patterns.patterns(), pilot=state, iterations=iterations,
@@ -503,7 +482,7 @@ def _group_quantities(sub: RowDesign, draws: dict, pick: np.ndarray, xbar: np.nd
         draws["Intercept"][pick][:, None] + draws["b"][pick] @ (rows.columns(slice(None)) - xbar).T
     )
     eta = population.reshape(-1, G, 1 + E) + u[..., :1] + np.einsum("sgd,ad->sga", u[..., 1:], arms)
-    mean = np.exp(eta) if family == "poisson" else expit(eta)
+    mean = family_of(family).mean(eta)
     link = eta[..., 1:] - eta[..., :1]
     response = mean[..., 1:] - mean[..., :1]
     names = (["intercept"] + [f"effect {k}" for k in range(E)]

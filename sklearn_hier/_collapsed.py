@@ -41,6 +41,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
+from ._families import family_of
 from ._model import ModelSizes
 from ._model_data import AdditiveLevels, ModelData
 from ._spec import Priors, in_units
@@ -102,7 +103,7 @@ def _population_prior(data: ModelData, priors: Priors, n_coef: int):
     """Prior mean and variance of w = (Intercept - ybar, b), the weights on the centred design."""
     mean = jnp.zeros(n_coef + 1).at[0].set(-data.likelihood.ybar)
     var = jnp.concatenate(
-        [jnp.reshape(priors.intercept ** 2, (1,)), jnp.full(n_coef, priors.coef ** 2)]
+        [jnp.reshape(priors.intercept**2, (1,)), jnp.full(n_coef, priors.coef**2)]
     )
     return mean, var
 
@@ -410,7 +411,7 @@ def _marginal_scales(name: str, priors: Priors, dims: int, signed=None) -> jnp.n
 def has_noise_scale(sizes: ModelSizes) -> bool:
     """Whether sigma is a parameter: the Gaussian family's. Another family's statistics are
     its likelihood's quadratic expansion, a Gaussian with known noise (sigma = 1)."""
-    return sizes.family == "gaussian"
+    return family_of(sizes.family).sufficient_statistics
 
 
 def _variance_sites(sizes: ModelSizes) -> list[str]:

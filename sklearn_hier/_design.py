@@ -59,9 +59,7 @@ class ColumnCoding:
                 n_bins = int(bins)
                 if n_bins < 2:
                     raise ValueError(f"bins for column {name!r} must be at least 2; got {bins}.")
-                edges = np.unique(
-                    _quantiles(values, np.linspace(0, 1, n_bins + 1), weights)
-                )
+                edges = np.unique(_quantiles(values, np.linspace(0, 1, n_bins + 1), weights))
             else:
                 edges = np.unique(np.asarray(bins, dtype=float))
             if edges.size < 2:

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from ._families import family_likelihood
+from ._families import family_of
 from ._model_data import CentredGroups, ModelData
 from ._spec import Priors, in_units
 from ._statistics import GaussianStatistics
@@ -177,8 +177,9 @@ def _varying_part(u: jnp.ndarray, g: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray
 def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     """Varying intercepts and treatment slopes, slopes predicted by group-level predictors."""
     priors = in_units(priors, data.prior_units)  # per-parameter scales (a dose's units)
-    if sizes.family == "ordinal":
-        intercept = 0.0  # the cutpoints carry the outcome's location
+    family = family_of(sizes.family)
+    if not family.has_intercept:
+        intercept = 0.0  # the ordinal cutpoints carry the outcome's location
     else:
         # brms convention: the intercept's prior is on the linear predictor at the
         # mean of the population-level columns (the note's normal(0, 1) refers to it)
@@ -186,9 +187,9 @@ def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     b = numpyro.sample("b", dist.Normal(0.0, priors.coef).expand([sizes.n_coef]).to_event(1))
     u = varying_effects(data, priors, sizes, intercept, b)
     lik = data.likelihood
-    if sizes.family != "gaussian":
+    if not family.sufficient_statistics:
         eta = intercept + lik.x @ b + _varying_part(u, lik.g, lik.t)
-        family_likelihood(sizes.family, lik, eta, priors, sizes.n_categories)
+        family.likelihood(lik, eta, priors, sizes.n_categories)
         return
     sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
     # statistics are about the centred outcome, so the constant column's weight is shifted

@@ -32,16 +32,9 @@ from ._approximation import (
     OutcomeRows,
     approximation_method,
     laplace_expansion,
-    pooled_link,
 )
 from ._design import Design, check_group_count
-from ._families import (
-    FamilyCells,
-    collapse_cells,
-    family_data,
-    ordinal_levels,
-    padded_cell_count,
-)
+from ._families import FamilyCells, family_of, padded_cell_count
 from ._model import Likelihood
 from ._model_data import ReducedData
 from ._row_inputs import (
@@ -293,8 +286,9 @@ class Survey(NamedTuple):
         """The in-memory path's error for missing or infinite values, with the counts summed
         over partitions and the partitions named; the in-memory path's order of checks."""
         order = ("treatment", "y", "outcome", "modifier or predictor", "control")
-        for (what, column), found in sorted(self.missing.items(),
-                                            key=lambda item: order.index(item[0][0])):
+        for (what, column), found in sorted(
+            self.missing.items(), key=lambda item: order.index(item[0][0])
+        ):
             n_missing = sum(m for m, _ in found.values())
             n_inf = sum(i for _, i in found.values())
             where = sorted(k for k, (m, i) in found.items() if (m if n_missing else i))
@@ -321,7 +315,7 @@ def _missing_in_partition(index: int, frame, y, treat, *, spec: ModelSpec,
     path's order of checks: treatment, outcome, modifiers and predictors, controls."""
     counts = {("treatment", c): n for c, n in missing_counts(treat, treat.columns).items()}
     counts = {key: (n_missing, 0) for key, (n_missing, _) in counts.items()}
-    if spec.family == "ordinal":
+    if family_of(spec.family).categorical_outcome:
         counts[("outcome", "y")] = missing_counts(y.to_frame("y"), ["y"])["y"]
     else:
         try:  # text is refused by the outcome's own check
@@ -342,7 +336,7 @@ def _survey_partition(X, y, treatment, *, index: int, start: int, spec: ModelSpe
     missing = _missing_in_partition(index, frame, y, treat, spec=spec, roles=roles)
     trials, _ = _in_partition(index, trials_and_exposure, spec, X)
     outcome_levels = None
-    if spec.family == "ordinal":
+    if family_of(spec.family).categorical_outcome:
         outcome_levels = pd.Series(y.unique())
     elif not any(what == "y" for what, _ in missing):  # else reported with every partition's
         _in_partition(index, model_outcome, spec, y, len(y), trials)
@@ -447,6 +441,7 @@ class PartitionCoder:
 class PartitionReduction(NamedTuple):
     """What a partition's rows reduce to (added over partitions by :meth:`plus`)."""
 
+    family: str
     moments: PooledMoments
     treated: np.ndarray  # (G, E) rows with a non-zero value of each treatment column
     totals: np.ndarray  # the outcome's totals (other families)
@@ -460,25 +455,14 @@ class PartitionReduction(NamedTuple):
             sample = (self.sample[0].plus(other.sample[0]), self.sample[1].plus(other.sample[1]))
         cells = None
         if self.cells is not None and other.cells is not None:
-            cells = _joined_cells(self.cells, other.cells)
+            cells = family_of(self.family).join_cells(self.cells, other.cells)
         patterns = None
         if self.patterns is not None and other.patterns is not None:
             patterns = self.patterns.plus(other.patterns)
         return PartitionReduction(
-            self.moments.plus(other.moments), self.treated + other.treated,
+            self.family, self.moments.plus(other.moments), self.treated + other.treated,
             self.totals + other.totals, sample, cells, patterns,
         )  # fmt: skip
-
-
-def _joined_cells(a: FamilyCells, b: FamilyCells) -> FamilyCells:
-    """The cells of both row sets, cells with the same predictors merged."""
-    names = [f for f in ("successes", "trials", "total", "exposure", "counts")
-             if getattr(a, f) is not None]  # fmt: skip
-    x, g, t, summed = collapse_cells(
-        np.vstack([a.x, b.x]), np.concatenate([a.g, b.g]), np.vstack([a.t, b.t]),
-        {name: np.concatenate([getattr(a, name), getattr(b, name)]) for name in names},
-    )
-    return FamilyCells(x=x, g=g.astype(np.int32), t=t, **summed)
 
 
 def _reduce_partition(
@@ -491,17 +475,17 @@ def _reduce_partition(
     n_groups = rows.Z.shape[0]
     treated = np.stack([np.bincount(rows.group, weights=t != 0, minlength=n_groups)
                         for t in rows.treatment.T], axis=1)  # fmt: skip
-    family = coder.spec.family
+    family = family_of(coder.spec.family)
     collapsed = patterns = sample = None
     totals = np.zeros(2)
-    if family != "gaussian":
-        totals = outcome.totals() if family != "ordinal" else totals
+    if not family.sufficient_statistics:
+        totals = outcome.totals() if family.approximable else totals
         if sample_share > 0:
             keep = np.random.default_rng([seed, index, start]).random(rows.n_rows) < sample_share
             sample = (rows.take(keep), outcome.take(keep))
         if cells != "none":
-            collapsed = family_data(
-                family, rows.columns(slice(None)), rows.group, rows.treatment, outcome.y,
+            collapsed = family.cells(
+                rows.columns(slice(None)), rows.group, rows.treatment, outcome.y,
                 trials=outcome.trials, exposure=outcome.exposure,
                 n_categories=len(coder.categories or ()), collapse=True,
             )  # fmt: skip
@@ -510,7 +494,7 @@ def _reduce_partition(
             else:
                 patterns = RowPatterns.of_rows(rows.controls, rows.group, outcome.exposure)
     return PartitionReduction(
-        PooledMoments.of_rows(rows), treated, totals, sample, collapsed, patterns,
+        family.name, PooledMoments.of_rows(rows), treated, totals, sample, collapsed, patterns,
     )  # fmt: skip
 
 
@@ -548,7 +532,7 @@ def _cells_wanted(spec: ModelSpec, n_rows: int) -> str:
     """What the reduction collects of the exact likelihood: "none" (Gaussian, or the
     approximation asked for), "exact" (the exact likelihood asked for, or chosen), "auto"
     (the cells unless there are too many; then the approximation)."""
-    if spec.family == "gaussian":
+    if family_of(spec.family).sufficient_statistics:
         return "none"
     method = approximation_method(spec, n_rows, lambda: True)
     if method == "none":
@@ -579,12 +563,13 @@ def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
     reject_treatment_named_in_x(meta.columns, treatment)
     coding = _learn_treatment(spec, survey, treatment)
     categories = None
-    if spec.family == "ordinal":
-        categories = ordinal_levels(survey.outcome_levels)[1]
+    family = family_of(spec.family)
+    if family.categorical_outcome:
+        categories = family.code_outcome(survey.outcome_levels, 0, None)[1]
     coder = PartitionCoder(spec, design, coding, roles.auxiliary, categories)
     n_rows = survey.n_rows
     cells = _cells_wanted(spec, n_rows)
-    sample_share = 0.0 if spec.family in ("gaussian", "ordinal") else min(1.0, CHECK_ROWS / n_rows)
+    sample_share = min(1.0, CHECK_ROWS / n_rows) if family.approximable else 0.0
     reduction = _map_reduce(partitions, _reduce_partition, coder=coder, cells=cells,
                             sample_share=sample_share, seed=seed)  # fmt: skip
     pooled = reduction.moments  # the same check as in memory, from the pooled moments
@@ -608,8 +593,10 @@ def _reduced(spec, coder: PartitionCoder, partitions, reduction: PartitionReduct
         n_treated=np.rint(reduction.treated).astype(np.int64), xbar=xbar,
         outcome_sd=float(np.sqrt(max(moments.yty, 0.0) / n_rows)),
     )  # fmt: skip
-    if spec.family == "gaussian":
+    family = family_of(spec.family)
+    if family.identity_link:
         warn_prior_scale(spec, counts["outcome_sd"], stacklevel=5)
+    if family.sufficient_statistics:
         stats = statistics_from_moments(moments, design.Z, xbar, pooled.ybar)
         p = moments.ctc.shape[0]
         start, group_start = least_squares_start(
@@ -630,7 +617,7 @@ def _reduced(spec, coder: PartitionCoder, partitions, reduction: PartitionReduct
     expansion = laplace_expansion(
         lambda chunk: _map_reduce(partitions, _chunk_of_partition, coder=coder, chunk=chunk),
         reduction.sample, n_rows=n_rows,
-        pooled_link=pooled_link(spec.family, reduction.totals), xbar=xbar, priors=spec.priors,
+        pooled_link=family.pooled_link(reduction.totals), xbar=xbar, priors=spec.priors,
         effect_units=effect_units(coder.coding),
     )  # fmt: skip
     return ReducedData(

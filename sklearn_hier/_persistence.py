@@ -208,7 +208,8 @@ def save_model(posterior: FittedPosterior, path) -> None:
         "patterns": _patterns_to_plain(posterior.patterns),
         "approximation_": posterior.approximation,
         "approximation_check_": (
-            None if posterior.approximation_check is None
+            None
+            if posterior.approximation_check is None
             else dict(vars(posterior.approximation_check))
         ),
     }
@@ -316,7 +317,8 @@ def load_model(path, default_params: dict) -> FittedPosterior:
         fit_seconds=fitted["fit_seconds_"],
         approximation=fitted.get("approximation_", "none"),
         approximation_check=(
-            None if fitted.get("approximation_check_") is None
+            None
+            if fitted.get("approximation_check_") is None
             else ApproximationCheck(**fitted["approximation_check_"])
         ),
     )

@@ -18,7 +18,7 @@ from scipy import sparse
 from ._approximation import ApproximationCheck, check_approximation
 from ._design import Design, as_shown, group_labels, label_seed_words
 from ._draws import SamplerResult
-from ._families import LINKS, RESPONSE_SCALE, response_mean
+from ._families import family_of
 from ._inference_data import CoefficientLayout, add_group_draws, build_inference_data, flat
 from ._prepared_data import PreparedData
 from ._row_inputs import positive_column
@@ -163,24 +163,27 @@ class FittedPosterior:
     def on_link_scale(self, scale: str, category=None) -> bool:
         if scale not in ("response", "link"):
             raise ValueError(f"scale must be 'response' or 'link'; got {scale!r}.")
-        if category is not None and (scale == "link" or self.family != "ordinal"):
+        family = family_of(self.family)
+        if category is not None and (scale == "link" or not family.categorical_outcome):
             raise ValueError("category is for family='ordinal' on the response scale.")
-        return self.family == "gaussian" or scale == "link"
+        return family.identity_link or scale == "link"
 
     def scale_name(self, scale: str, category=None) -> str:
         """What effects on this scale are measured in (tables carry it in ``attrs``)."""
         if self.on_link_scale(scale, category):
-            return "outcome" if self.family == "gaussian" else f"link ({LINKS[self.family]})"
+            family = family_of(self.family)
+            return "outcome" if family.identity_link else f"link ({family.link})"
         if category is not None:
             return f"P(y >= {category})"
-        return RESPONSE_SCALE[self.family]
+        return family_of(self.family).response_scale
 
     def response_mean(self, eta: np.ndarray, exposure=None, category=None) -> np.ndarray:
         """Expected outcome (ordinal with ``category``: P(y >= category)) for draws of eta."""
-        kwargs = {"exposure": exposure}
-        if self.family == "ordinal":
+        family = family_of(self.family)
+        params = {name: self.draws(name) for name in family.extra_parameters}
+        kwargs = {}
+        if family.categorical_outcome:
             values = list(self.categories)
-            kwargs["cutpoints"] = self.draws("cutpoints")
             numeric = all(isinstance(v, int | float | np.number) for v in values)
             kwargs["category_values"] = np.asarray(
                 values if numeric else np.arange(1, len(values) + 1), float
@@ -191,7 +194,7 @@ class FittedPosterior:
                 kwargs["exceed_index"] = values.index(category)
         elif category is not None:
             raise ValueError("category is for family='ordinal' (effects on P(y >= category)).")
-        return response_mean(self.family, eta, **kwargs)
+        return family.response_mean(eta, exposure=exposure, params=params, **kwargs)
 
     def response_effect_draws(self, intercepts, effects, controls, exposure, category=None,
                               effect: int = 0):  # fmt: skip
@@ -393,7 +396,7 @@ class FittedPosterior:
         """Posterior mean of E[y] for each row under ``treatment`` (the fit's coding)."""
         frame = self.frame(X)
         treat = self.treatment.encode_matrix(treatment, n_rows=frame.shape[0], allow_scalar=True)
-        if self.family == "gaussian":  # linear: the plug-in of posterior means is exact
+        if family_of(self.family).identity_link:  # linear: the plug-in of means is exact
             assignment = self.assign(frame)
             g = assignment.row_group
             intercepts = self.part_draws(assignment, "intercept").mean(0)[g]
@@ -429,9 +432,7 @@ class FittedPosterior:
                 (weights, (np.arange(len(frame)), row_group)), shape=(len(frame), n_all)
             )
             sums = 0.0
-            for rows, intercepts, effects, controls, exposure in self.row_blocks(
-                frame, assignment
-            ):
+            for rows, intercepts, effects, controls, exposure in self.row_blocks(frame, assignment):
                 block = self.response_effect_draws(
                     intercepts, effects, controls, exposure, category, effect
                 )
@@ -603,7 +604,7 @@ def assemble_posterior(
             prepared.expansion, {k: result.flat(k) for k in ("Intercept", "b", "u")},
             xbar=prepared.xbar, seed=seed, stacklevel=5,
         )  # fmt: skip
-    if spec.family != "gaussian":  # response scale = link scale for the Gaussian
+    if not family_of(spec.family).identity_link:  # else the response scale is the link's
         posterior.patterns = prepared.patterns
         response = [posterior.training_response_draws(effect=k) for k in range(posterior.n_effects)]
         add_group_draws(

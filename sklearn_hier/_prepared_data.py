@@ -23,12 +23,11 @@ from ._approximation import (
     approximation_method,
     distinct_rows_exceed,
     laplace_expansion,
-    pooled_link,
 )
 from ._centring import centred_groups
 from ._collapsed import additive_normal_equations
 from ._design import Design, check_group_count
-from ._families import family_data, padded_cell_count
+from ._families import family_of, padded_cell_count
 from ._memory import check_fit_memory
 from ._model import Likelihood, ModelSizes
 from ._model_data import AdditiveLevels, CentredGroups, ModelData, ReducedData
@@ -89,14 +88,12 @@ def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z, prior_sd) -> np.n
     n = reduced.n
     if spec.parameterization == "centered":
         return np.ones(n.shape)  # the padding groups added later stay non-centred
-    if spec.parameterization == "noncentered" or spec.family != "gaussian":
+    if spec.parameterization == "noncentered" or not family_of(spec.family).sufficient_statistics:
         return np.zeros(n.shape)
     # the outcome's total sd overstates the noise: conservative in both rules
     group_start = reduced.group_start
     se = reduced.outcome_sd * group_start.unit_se[:, 1:]
-    return centred_groups(
-        group_start.estimate[:, 1:], se, Z, prior_sd_scale=prior_sd[1:]
-    )
+    return centred_groups(group_start.estimate[:, 1:], se, Z, prior_sd_scale=prior_sd[1:])
 
 
 def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
@@ -132,7 +129,7 @@ def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
     controls = design.control_matrix(frame)
     reject_treatment_named_in_x(frame.columns, treatment)
     reject_collinear_controls(design.control_names, coding, CentredMoments.of_rows(controls, treat))
-    if spec.family == "gaussian":
+    if family_of(spec.family).identity_link:
         warn_prior_scale(spec, float(outcome.std()), stacklevel=4)
     rows = RowDesign(controls, design.Z, row_group, treat, outcome)
     n_categories = len(categories) if categories is not None else 0
@@ -154,7 +151,7 @@ def _check_memory(spec: ModelSpec, design: Design, n_effects: int, *, n_rows: in
         n_coef=len(design.control_names) + q + n_effects * (1 + q),
         n_groups=design.n_groups,
         n_draws=spec.n_draws,
-        row_level=not (spec.family == "gaussian" and spec.reduce_data),
+        row_level=not (family_of(spec.family).sufficient_statistics and spec.reduce_data),
     )
 
 
@@ -168,7 +165,8 @@ def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, n_cat
         outcome_sd=float(rows.outcome.std()),
     )  # fmt: skip
     xbar = counts["xbar"]
-    if spec.family == "gaussian":
+    family = family_of(spec.family)
+    if family.sufficient_statistics:
         if not spec.reduce_data:
             group_start = gaussian_statistics(rows)[2]  # the groups' own estimates, for centring
             return ReducedData(gaussian_row_data(rows), Likelihood.GAUSSIAN_ROWS,
@@ -178,22 +176,22 @@ def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, n_cat
         return ReducedData(stats, kind, start=start, group_start=group_start, **counts)
     method = approximation_method(
         spec, rows.n_rows, lambda: distinct_rows_exceed(rows, AUTO_EXACT_CELLS),
-        few_events=lambda: EventCounts.of_rows(rows, outcome).fewest(spec.family) < MIN_EVENTS,
+        few_events=lambda: EventCounts.of_rows(rows, outcome).fewest(family) < MIN_EVENTS,
     )  # fmt: skip
     if method == "laplace":
         rng = np.random.default_rng(seed)
         index = np.sort(rng.choice(rows.n_rows, size=min(CHECK_ROWS, rows.n_rows), replace=False))
         expansion = laplace_expansion(
             lambda chunk: chunk(rows, outcome), (rows.take(index), outcome.take(index)),
-            n_rows=rows.n_rows, pooled_link=pooled_link(spec.family, outcome.totals()),
+            n_rows=rows.n_rows, pooled_link=family.pooled_link(outcome.totals()),
             xbar=xbar, priors=spec.priors, effect_units=effect_units,
         )  # fmt: skip
         return ReducedData(
             expansion.statistics, Likelihood.GAUSSIAN_MARGINAL, patterns=expansion.patterns,
             expansion=expansion, **counts,
         )  # fmt: skip
-    cells = family_data(
-        spec.family, rows.columns(slice(None)) - xbar, rows.group, rows.treatment, outcome.y,
+    cells = family.cells(
+        rows.columns(slice(None)) - xbar, rows.group, rows.treatment, outcome.y,
         trials=outcome.trials, exposure=outcome.exposure, n_categories=n_categories,
         collapse=spec.reduce_data,
     )  # fmt: skip
@@ -251,7 +249,7 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, *, rows: RowDesign | Non
         n_coef=p + q + treatment.n_effects * (1 + q),
         level_dims=level_dims,
         family=spec.family,
-        n_categories=len(categories) if spec.family == "ordinal" else 0,
+        n_categories=len(categories) if categories is not None else 0,
         n_effects=treatment.n_effects,
     )
     return PreparedData(

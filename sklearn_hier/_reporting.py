@@ -70,14 +70,10 @@ def contrast(posterior, modifier, level, reference, *, prob, scale="response", c
             f"its levels are {sorted(map(str, groups[modifier].unique()))}."
         )
     key = (
-        groups[others].astype(str).agg("|".join, axis=1)
-        if others
-        else pd.Series("", groups.index)
+        groups[others].astype(str).agg("|".join, axis=1) if others else pd.Series("", groups.index)
     )
     reference_of = dict(zip(key.iloc[at_reference], at_reference, strict=True))
-    index_pairs = [
-        (i, reference_of[key.iloc[i]]) for i in at_level if key.iloc[i] in reference_of
-    ]
+    index_pairs = [(i, reference_of[key.iloc[i]]) for i in at_level if key.iloc[i] in reference_of]
     table = _difference_table(posterior, index_pairs, prob, scale, category)
     rows = [i for i, _ in index_pairs] * posterior.n_effects  # the table is effect by effect
     keep = groups.iloc[rows][others].reset_index(drop=True)
@@ -164,9 +160,7 @@ def _population_table(posterior, X, weights, population, by, prob, scale, effect
     for name in by:  # the overall row has no level: integers stay integers beside it
         if pd.api.types.is_integer_dtype(row_levels[name]):
             levels[name] = levels[name].astype("Int64")
-    table = pd.concat(
-        [levels, pd.DataFrame({"weight": totals}), summarize(averages, prob)], axis=1
-    )
+    table = pd.concat([levels, pd.DataFrame({"weight": totals}), summarize(averages, prob)], axis=1)
     return table, averages
 
 

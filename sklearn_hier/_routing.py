@@ -24,8 +24,7 @@ def missing_metadata(name: str, *, who: str, request: str) -> ValueError:
     """
     return ValueError(
         f"{who} needs {name} for the rows it scores or predicts, and got none. Called "
-        f"directly, pass it ({name}=...). "
-        + _WITHOUT_ROUTING.format(name=name, request=request)
+        f"directly, pass it ({name}=...). " + _WITHOUT_ROUTING.format(name=name, request=request)
     )
 
 

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._families import check_outcome, ordinal_levels
+from ._families import family_of
 from ._spec import ModelSpec
 from ._statistics import CHUNK_ROWS
 from ._treatment import NEAR_COLLINEAR
@@ -34,9 +34,7 @@ def auxiliary_columns(spec: ModelSpec) -> list:
 
 def _check_unambiguous(frame: pd.DataFrame, value, name: str) -> None:
     """A number that is also a column label could mean either: say so, never guess."""
-    if is_count(value) and any(
-        is_count(c) and c == value for c in frame.columns
-    ):
+    if is_count(value) and any(is_count(c) and c == value for c in frame.columns):
         raise ValueError(
             f"{name}={value!r} is ambiguous: X has integer column labels (NumPy input), so it "
             f"could mean {value!r} for every row or column {value!r} of X. Give X string "
@@ -63,11 +61,15 @@ def positive_column(frame: pd.DataFrame, spec, name: str) -> np.ndarray:
 
 def trials_and_exposure(spec: ModelSpec, frame: pd.DataFrame):
     trials = exposure = None
-    if spec.trials is not None and spec.family != "binomial":
+    family = family_of(spec.family)
+    if spec.trials is not None and not family.takes_trials:
         raise ValueError(f"trials is for family='binomial'; family is {spec.family!r}.")
-    if spec.exposure is not None and spec.family != "poisson":
-        raise ValueError(f"exposure is for family='poisson'; family is {spec.family!r}.")
-    if spec.family == "binomial":
+    if spec.exposure is not None and not family.takes_exposure:
+        raise ValueError(
+            f"exposure is for the count families ('poisson', 'negbinomial'); family is "
+            f"{spec.family!r}."
+        )
+    if family.takes_trials:
         if spec.trials is None:
             raise ValueError(
                 "family='binomial' needs trials: a column of X with each row's number of "
@@ -81,11 +83,11 @@ def trials_and_exposure(spec: ModelSpec, frame: pd.DataFrame):
 
 def model_outcome(spec: ModelSpec, y, n_rows: int, trials):
     """The outcome as the model codes it, and the ordinal family's categories."""
-    if spec.family == "ordinal":
+    family = family_of(spec.family)
+    if family.categorical_outcome:
         column_vector(y, name="y", n_rows=n_rows)  # the length and shape checks
-        codes, categories = ordinal_levels(y)
-        return codes.astype(np.float64), categories
-    return check_outcome(spec.family, numeric_outcome(y, n_rows=n_rows), trials), None
+        return family.code_outcome(y, n_rows, trials)
+    return family.code_outcome(numeric_outcome(y, n_rows=n_rows), n_rows, trials)
 
 
 def reject_treatment_named_in_x(columns, treatment) -> None:

@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 from arviz_stats.base import array_stats
 from scipy import stats as sps
-from scipy.special import expit
 
+from ._families import family_of
 from ._spec import ModelSpec, Priors
 
 #: Treatment kinds a design can carry.
@@ -45,6 +45,9 @@ TREATMENT_KINDS = ("binary", "arms", "dose", "several")
 BINOMIAL_TRIALS = 5
 #: Categories of the ordinal family's designs.
 ORDINAL_CATEGORIES = 4
+#: Modifier values (m1, m2) of a group absent from the designs used here (levels
+#: evenly spaced in [-1, 1], 2 to 20 of them): whose effect is drawn from the population model.
+UNSEEN_GROUP = (0.1234, -0.4321)
 
 
 # ------------------------------------------------------------------ design
@@ -77,6 +80,13 @@ class SBCDesign:
     @cached_property
     def controls(self) -> np.ndarray:
         return self.X[["x"]].to_numpy(float)
+
+    @property
+    def trials(self) -> np.ndarray | None:
+        """Each row's trials (the families that take them)."""
+        if not family_of(self.family).takes_trials:
+            return None
+        return np.full(self.X.shape[0], BINOMIAL_TRIALS)
 
     @property
     def n_groups(self) -> int:
@@ -116,8 +126,9 @@ class SBCDesign:
 
     def estimator_params(self) -> dict:
         """The estimator parameters the design needs (modifiers, trials, coding)."""
-        params = {"modifiers": ["m1", "m2"], "family": self.family}
-        if self.family == "binomial":
+        # unseen groups' effects come from the population model (UNSEEN_GROUP is ranked)
+        params = {"modifiers": ["m1", "m2"], "family": self.family, "handle_unknown": "population"}
+        if self.trials is not None:
             params["trials"] = BINOMIAL_TRIALS
         if self.kind == "dose":
             params["treatment_type"] = "continuous"
@@ -212,7 +223,7 @@ class PriorDraw:
 
 def draw_from_prior(
     design: SBCDesign, structure: str, priors: Priors, rng: np.random.Generator,
-    *, max_tries: int = 200,
+    *, max_tries: int = 200, min_events: int = 0,
 ) -> PriorDraw:  # fmt: skip
     """Draw the parameters from the model's priors and simulate ``y``.
 
@@ -226,24 +237,45 @@ def draw_from_prior(
     ``N(0, cutpoint)`` (first value, then log gaps). A dose's slope, its lambdas and
     its group sd have their scales divided by the dose's standard deviation.
 
-    A data set in which some ordinal category is empty is drawn again: the fit drops
-    unobserved categories, and conditioning the simulation on an event of the data
-    alone leaves every posterior, and so the ranks' uniformity, unchanged.
+    A data set is drawn again when some ordinal category is empty (the fit drops
+    unobserved categories), or, with ``min_events``, when a binary or binomial
+    outcome has fewer events or non-events than that in some group's treated or
+    untreated rows (the sparse data on which ``approximation="auto"`` fits exactly
+    rather than by the Laplace approximation). Conditioning the simulation on an
+    event of the data alone leaves every posterior, and so the ranks' uniformity,
+    unchanged.
     """
     for _ in range(max_tries):
         draw = _draw_once(design, structure, priors, rng)
-        if draw is not None:
+        if draw is not None and _enough_events(design, draw.y, min_events):
             return draw
-    raise RuntimeError("no simulated ordinal outcome used every category")
+    raise RuntimeError(f"no simulated outcome met the case's conditions in {max_tries} tries")
+
+
+def _enough_events(design: SBCDesign, y: np.ndarray, min_events: int) -> bool:
+    if not min_events or not family_of(design.family).approximable:
+        return True
+    trials = 1 if design.trials is None else BINOMIAL_TRIALS
+    # counts have no non-events: their exposure stands in
+    trials = np.inf if family_of(design.family).events_only else trials
+    arm = (design.t[:, 0] > 0).astype(int) if design.kind != "dose" else 0
+    cell = design.group * 2 + arm
+    events = np.bincount(cell, y, minlength=2 * design.n_groups)
+    rows = np.bincount(cell, minlength=2 * design.n_groups)
+    seen = rows > 0
+    return bool(
+        np.all(events[seen] >= min_events)
+        and np.all(trials * rows[seen] - events[seen] >= min_events)
+    )
 
 
 def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng):
-    family = design.family
+    family = family_of(design.family)
     x, xc = design.columns, design.centred_columns
     xbar = x.mean(axis=0)
     Z, G, E = design.Z, design.n_groups, design.t.shape[1]
     q, width = Z.shape[1], 1 + design.t.shape[1]
-    intercept_c = 0.0 if family == "ordinal" else rng.normal(0.0, priors.intercept)
+    intercept_c = rng.normal(0.0, priors.intercept) if family.has_intercept else 0.0
     # a dose's slope, lambdas and group sd have priors per unit of the dose's spread
     units = design.effect_units
     p = design.controls.shape[1]
@@ -275,29 +307,13 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng):
         raise ValueError(f"structure must be 'nested' or 'additive'; got {structure!r}.")
     g, t = design.group, design.t
     eta = intercept_c + xc @ b + u[g, 0] + np.sum(u[g, 1:] * t, axis=1)
-    if family == "gaussian":
-        sigma = abs(rng.normal(0.0, priors.sigma))
-        y = eta + sigma * rng.normal(size=eta.size)
-        truth["sigma"] = sigma
-    elif family == "bernoulli":
-        y = (rng.uniform(size=eta.size) < expit(eta)).astype(float)
-    elif family == "binomial":
-        y = rng.binomial(BINOMIAL_TRIALS, expit(eta)).astype(float)
-    elif family == "poisson":
-        # the cap only guards the generator's overflow: eta beyond 20 has prior
-        # probability far below anything SBC could detect
-        y = rng.poisson(np.exp(np.minimum(eta, 20.0))).astype(float)
-    elif family == "ordinal":
-        raw = rng.normal(0.0, priors.cutpoint, ORDINAL_CATEGORIES - 1)
-        cutpoints = np.cumsum(np.concatenate([raw[:1], np.exp(raw[1:])]))
-        latent = eta + rng.logistic(size=eta.size)
-        y = np.sum(latent[:, None] > cutpoints[None, :], axis=1).astype(float)
-        if np.unique(y).size < ORDINAL_CATEGORIES:
-            return None
-        for k, c in enumerate(cutpoints):
-            truth[f"cutpoints[{k}]"] = c
-    else:
-        raise ValueError(f"unknown family {family!r}")
+    params = family.draw_parameters(priors, rng, n_categories=ORDINAL_CATEGORIES)
+    y = family.simulate(eta, rng, trials=design.trials, params=params)
+    if family.categorical_outcome and np.unique(y).size < ORDINAL_CATEGORIES:
+        return None
+    for name, value in params.items():
+        for k, v in enumerate(np.atleast_1d(value)):
+            truth[f"{name}[{k}]" if np.ndim(value) else name] = float(v)
     gamma, b_t = b[p : p + q], b[p + q : p + q + E]
     lam = b[p + q + E :].reshape(E, q)
     intercept = intercept_c - b @ xbar  # the reported intercept: every column at 0
@@ -314,6 +330,16 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng):
         truth[f"group_intercept[{label}]"] = group_intercept[gi]
         for e, name in enumerate(design.effect_names):
             truth[f"group_effect[{label},{name}]"] = group_effect[gi, e]
+    # reports built on the parameters: the average effect over the training rows (what
+    # population_effect reports), and in the nested structure the effect of a group
+    # unseen in training, drawn from the population model as predict_effect draws it
+    for e, name in enumerate(design.effect_names):
+        truth[f"population_effect[{name}]"] = group_effect[g, e].mean()
+    if structure == "nested":
+        u_new = (sd[:, None] * chol) @ rng.normal(size=width)
+        unseen = b_t + lam @ np.asarray(UNSEEN_GROUP) + u_new[1:]
+        for e, name in enumerate(design.effect_names):
+            truth[f"unseen_effect[{name}]"] = unseen[e]
     return PriorDraw(y=y, truth=truth)
 
 
@@ -337,9 +363,22 @@ def posterior_quantities(est, design: SBCDesign, names) -> dict:
         f"{float(m1):g}|{float(m2):g}" for m1, m2 in zip(groups["m1"], groups["m2"], strict=True)
     ]
     out = {}
+    chains = post.sizes["chain"]
+    population = None
     for name in names:
         base, _, rest = name.partition("[")
         keys = rest.rstrip("]").split(",") if rest else []
+        if base == "population_effect":
+            if population is None:  # one column per effect, chains stacked
+                _, population = est.population_effect(scale="link", return_draws=True)
+            effect = list(design.effect_names).index(keys[0])
+            out[name] = np.asarray(population[:, effect], dtype=float).reshape(chains, -1)
+            continue
+        if base == "unseen_effect":
+            row = pd.DataFrame({"m1": [UNSEEN_GROUP[0]], "m2": [UNSEEN_GROUP[1]], "x": [0.0]})
+            draws = est.effect_draws(row, scale="link", treatment=keys[0])[:, 0]
+            out[name] = np.asarray(draws, dtype=float).reshape(chains, -1)
+            continue
         da = post[base]
         sel = {}
         if base in ("group_intercept", "group_effect"):
@@ -410,9 +449,7 @@ def rank_pvalues(ranks: np.ndarray, n_ranks: int, n_bins: int, *, seed: int = 0)
     jitter = np.random.default_rng(seed).uniform(size=ranks.shape)
     ks = sps.kstest((ranks + jitter) / (n_ranks + 1), "uniform", axis=0).pvalue
     n_runs = ranks.shape[0]
-    bins = max(
-        (d for d in range(2, n_bins + 1) if n_bins % d == 0 and n_runs >= 5 * d), default=0
-    )
+    bins = max((d for d in range(2, n_bins + 1) if n_bins % d == 0 and n_runs >= 5 * d), default=0)
     if not bins:
         return ks
     per_bin = (n_ranks + 1) // bins
@@ -448,6 +485,7 @@ class SBCCase:
     prior_factors: dict = field(default_factory=dict)  # simulator's scales x these
     name: str = ""
     dose_sd: float = 1.0
+    min_events: int = 0  # condition on data with this many events per group and arm
 
     @property
     def label(self) -> str:
@@ -512,9 +550,13 @@ class CaseResult:
 
 def run_case(
     case: SBCCase, runs: int, *, n_ranks: int = 99, n_bins: int = 20, seed: int = 0,
-    sampler: dict | None = None, progress=None,
+    sampler: dict | None = None, progress=None, first_run: int = 0,
 ) -> CaseResult:  # fmt: skip
     """Simulate and fit ``runs`` data sets of ``case``; return the ranks.
+
+    Run ``r`` draws its data set from the seed ``(seed, r)``, for ``r`` from
+    ``first_run``: a case split into shards of consecutive runs, fitted apart and
+    joined by :func:`merge_results`, gives the ranks of one unsplit call.
 
     ``sampler``: the estimator's sampler settings (``num_warmup``, ``num_samples``,
     ``num_chains``...). Every run's data set has the same design, so every fit after
@@ -533,9 +575,9 @@ def run_case(
     sim_priors = scaled(fit_priors, **case.prior_factors)
     names, rows, errors, counts, short = None, [], [], {}, 0
     started = time.perf_counter()
-    for run in range(runs):
+    for run in range(first_run, first_run + runs):
         rng = np.random.default_rng([seed, run])
-        draw = draw_from_prior(design, case.structure, sim_priors, rng)
+        draw = draw_from_prior(design, case.structure, sim_priors, rng, min_events=case.min_events)
         names = names or list(draw.truth)
         est = HierarchicalHTE(**params, random_state=int(rng.integers(2**31 - 1)))
         with warnings.catch_warnings(record=True) as caught:
@@ -561,6 +603,26 @@ def run_case(
         case=case, names=names or [], ranks=ranks, n_ranks=n_ranks, n_bins=n_bins,
         seconds=time.perf_counter() - started, warnings=counts, short_thinning=short,
         errors=errors,
+    )  # fmt: skip
+
+
+def merge_results(shards: list) -> CaseResult:
+    """One case's result from shards of its runs (in run order)."""
+    first = shards[0]
+    if any(s.case != first.case or s.names != first.names for s in shards if s.names):
+        raise ValueError("shards of different cases or quantities cannot be merged")
+    counts: dict = {}
+    for shard in shards:
+        for name, count in shard.warnings.items():
+            counts[name] = counts.get(name, 0) + count
+    names = next((s.names for s in shards if s.names), [])
+    return CaseResult(
+        case=first.case, names=names,
+        ranks=np.concatenate([s.ranks.reshape(-1, len(names)) for s in shards]),
+        n_ranks=first.n_ranks, n_bins=first.n_bins,
+        seconds=sum(s.seconds for s in shards), warnings=counts,
+        short_thinning=sum(s.short_thinning for s in shards),
+        errors=[e for s in shards for e in s.errors],
     )  # fmt: skip
 
 

@@ -12,6 +12,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ._families import family_of
+
 #: warmup_max_tree_depth="auto" for the nested structure (see HierarchicalHTE).
 NESTED_WARMUP_TREE_DEPTH = 7
 
@@ -81,9 +83,7 @@ def in_units(priors: Priors, units: PriorUnits | None) -> Priors:
 def effect_units(coding) -> np.ndarray:
     """Per effect of a treatment coding, the multiplier of its prior scales: one over the
     training sd of a continuous dose, 1 for binary and arm effects."""
-    return np.array(
-        [1.0 / c.sd if c.kind == "continuous" else 1.0 for c in coding.effect_columns]
-    )
+    return np.array([1.0 / c.sd if c.kind == "continuous" else 1.0 for c in coding.effect_columns])
 
 
 def prior_scale_table(priors: Priors, units: PriorUnits, *, effect_names, n_controls: int,
@@ -94,7 +94,8 @@ def prior_scale_table(priors: Priors, units: PriorUnits, *, effect_names, n_cont
     effect's blocks), ``prior`` and ``scale``.
     """
     rows = []
-    if family != "ordinal":
+    family = family_of(family)
+    if family.has_intercept:
         rows.append(("Intercept", None, "normal", priors.intercept))
     if n_controls:
         rows.append(("b_control", None, "normal", priors.coef))
@@ -109,10 +110,7 @@ def prior_scale_table(priors: Priors, units: PriorUnits, *, effect_names, n_cont
     for k, name in enumerate(effect_names):
         rows.append(("sd_effect", name, "half-normal", priors.sd * units.sd[1 + k]))
     rows.append(("corr", None, "LKJ", priors.lkj))
-    if family == "gaussian":
-        rows.append(("sigma", None, "half-normal", priors.sigma))
-    if family == "ordinal":
-        rows.append(("cutpoints", None, "normal", priors.cutpoint))
+    rows.extend(family.prior_rows(priors))
     table = pd.DataFrame(rows, columns=["parameter", "treatment", "prior", "scale"])
     return table.astype({"scale": float})
 
@@ -190,7 +188,7 @@ class ModelSpec:
     def marginalized(self) -> bool:
         """Whether NUTS samples the variance parameters alone (Gaussian, reduced, NUTS)."""
         return (
-            self.family == "gaussian"
+            family_of(self.family).sufficient_statistics
             and self.reduce_data
             and self.marginalize
             and self.inference == "nuts"

@@ -76,8 +76,7 @@ def _check_missing(array: np.ndarray, name: str) -> None:
     missing = pd.isna(array)
     if missing.any():
         raise ValueError(
-            f"{_called(name)} has {int(missing.sum())} missing value(s); drop those rows "
-            "first."
+            f"{_called(name)} has {int(missing.sum())} missing value(s); drop those rows first."
         )
 
 
@@ -709,9 +708,7 @@ class TreatmentCoding:
                 for n in names
             ]
             if len(given) != len(names) or any(len(m) != 1 for m in matched):
-                raise ValueError(
-                    f"treatment has columns {given}; the model was fitted on {names}."
-                )
+                raise ValueError(f"treatment has columns {given}; the model was fitted on {names}.")
             arrays = [m[0] for m in matched]
         else:
             arrays = [parts[0][1]]

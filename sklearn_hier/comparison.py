@@ -157,9 +157,7 @@ def compare(
                     f"treatment; the treatment has effects {coding.effect_names}. Pass "
                     "true_effect (simulations)."
                 )
-        elif coding.effect_names != first_coding.effect_names or not np.array_equal(
-            matrix, coded
-        ):
+        elif coding.effect_names != first_coding.effect_names or not np.array_equal(matrix, coded):
             raise ValueError(
                 f"{name} reads the treatment differently from the first estimator (effects "
                 f"{coding.effect_names} against {first_coding.effect_names}; check "

@@ -93,8 +93,7 @@ def true_effect_matrix(true_effect, effect_names, *, n_rows: int) -> np.ndarray:
             )
         if true_effect.shape[0] != n_rows:
             raise ValueError(
-                f"true_effect has {true_effect.shape[0]} rows but X has {n_rows}; they must "
-                "match."
+                f"true_effect has {true_effect.shape[0]} rows but X has {n_rows}; they must match."
             )
         return true_effect.set_axis(given, axis=1)[names].to_numpy(dtype=float)
     if len(names) > 1:
@@ -320,9 +319,7 @@ class RLossScorer(_RoutedScorer):
     nuisance fit per fold, not one per candidate and fold. ``cache_info()`` counts them.
     """
 
-    def __init__(
-        self, outcome_model=None, propensity_model=None, cv=5, random_state=0, cache=True
-    ):
+    def __init__(self, outcome_model=None, propensity_model=None, cv=5, random_state=0, cache=True):
         self.outcome_model = outcome_model
         self.propensity_model = propensity_model
         self.cv = cv

@@ -64,7 +64,6 @@ PRIOR_PARAMETERS = (
 EVAL_BATCH = 64
 
 
-
 @functools.lru_cache(maxsize=16)
 def _compiled_densities(sizes: ModelSizes):
     """log p(y | phi) and log p(phi) for a batch of draws, jitted once per model structure."""

@@ -304,11 +304,7 @@ def _pseudo_outcomes(frame, y, t, train, test, outcome_model, propensity_model):
     e = propensity.fit(X_train, t[train].astype(int)).predict_proba(X_test)[:, 1]
     e = np.clip(e, *PROPENSITY_CLIP)
     y_test, t_test = y[test], t[test]
-    return (
-        mu[1] - mu[0]
-        + t_test * (y_test - mu[1]) / e
-        - (1 - t_test) * (y_test - mu[0]) / (1 - e)
-    )
+    return mu[1] - mu[0] + t_test * (y_test - mu[1]) / e - (1 - t_test) * (y_test - mu[0]) / (1 - e)
 
 
 def _normal_interval(estimate: float, se: float, prob: float) -> tuple[float, float]:

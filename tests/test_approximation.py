@@ -22,8 +22,8 @@ from sklearn_hier._approximation import (
     approximation_method,
     distinct_rows_exceed,
     pilot_fit,
-    pooled_link,
 )
+from sklearn_hier._families import family_of
 from sklearn_hier._prepared_data import prepare
 from sklearn_hier._spec import ModelSpec, Priors
 from sklearn_hier._statistics import RowDesign, group_moments
@@ -73,7 +73,7 @@ def test_pilot_is_the_penalised_mode(family):
     outcome = OutcomeRows(family, y)
     priors = Priors()
     cbar = rows.controls.mean(axis=0)
-    link = pooled_link(family, outcome.totals())
+    link = family_of(family).pooled_link(outcome.totals())
     halves = [rows.take(np.arange(0, 300)), rows.take(np.arange(300, 800))]
     pieces = [outcome.take(np.arange(0, 300)), outcome.take(np.arange(300, 800))]
 
@@ -308,13 +308,13 @@ def test_event_counts_by_arm_and_dose():
                                  outcome.take(np.flatnonzero(halves)))  # fmt: skip
     counts = counts.plus(EventCounts.of_rows(rows.take(np.flatnonzero(~halves)),
                                              outcome.take(np.flatnonzero(~halves))))  # fmt: skip
-    assert counts.fewest("poisson") == 4
-    assert counts.sparsest("poisson") == (4, 1)  # and the warning names group 1
+    assert counts.fewest(family_of("poisson")) == 4
+    assert counts.sparsest(family_of("poisson")) == (4, 1)  # and the warning names group 1
     # binary outcomes: the fewer of events and non-events (group 1's treated arm: 4 events)
     binary = OutcomeRows("bernoulli", np.minimum(y, 1.0))
-    assert EventCounts.of_rows(rows, binary).fewest("bernoulli") == 4
+    assert EventCounts.of_rows(rows, binary).fewest(family_of("bernoulli")) == 4
     # a dose has no arms: the group's events count
     dose = RowDesign(controls=rows.controls, Z=rows.Z, group=group,
                      treatment=rng.uniform(0.5, 2.0, n), outcome=y)  # fmt: skip
     expected = min(y[group == g].sum() for g in range(3))
-    assert EventCounts.of_rows(dose, outcome).fewest("poisson") == expected
+    assert EventCounts.of_rows(dose, outcome).fewest(family_of("poisson")) == expected

@@ -11,14 +11,14 @@ from conftest import FAST, TW_COLUMNS, TW_MODIFIERS
 from numpyro.infer.util import log_density
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._families import family_data, family_likelihood, padded_cell_count
+from sklearn_hier._families import family_of, padded_cell_count
 from sklearn_hier._spec import Priors
 from sklearn_hier.datasets import make_grouped_hte
 
 
 def _loglik(family, data, eta, n_categories, cutpoints=None):
     def model():
-        family_likelihood(family, data, eta, Priors(cutpoint=2.5), n_categories)
+        family_of(family).likelihood(data, eta, Priors(cutpoint=2.5), n_categories)
 
     params = {} if cutpoints is None else {"cutpoints": cutpoints}
     with jax.enable_x64(True):
@@ -45,9 +45,9 @@ def test_collapsing_changes_loglik_by_a_constant(family):
     n, n_groups = 400, 5
     x = rng.integers(0, 2, (n, 2)).astype(float)  # discrete controls: rows repeat
     g, t, y, trials = _rows_of(family, rng, n, n_groups)
-    rows = family_data(family, x, g, t, y, trials=trials, exposure=None, n_categories=4,
+    rows = family_of(family).cells(x, g, t, y, trials=trials, exposure=None, n_categories=4,
                        collapse=False)  # fmt: skip
-    cells = family_data(family, x, g, t, y, trials=trials, exposure=None, n_categories=4,
+    cells = family_of(family).cells(x, g, t, y, trials=trials, exposure=None, n_categories=4,
                         collapse=True)  # fmt: skip
     assert cells.x.shape[0] <= 2 * 2 * 2 * n_groups < n
     cut = np.array([-1.0, 0.0, 1.0]) if family == "ordinal" else None
@@ -71,7 +71,7 @@ def test_padding_cells_changes_neither_the_loglik_nor_its_gradient(family):
     n, n_groups = 150, 4
     x = rng.normal(size=(n, 2))
     g, t, y, trials = _rows_of(family, rng, n, n_groups)
-    cells = family_data(family, x, g, t, y, trials=trials, exposure=None, n_categories=4,
+    cells = family_of(family).cells(x, g, t, y, trials=trials, exposure=None, n_categories=4,
                         collapse=True)  # fmt: skip
     padded = cells.pad(padded_cell_count(cells.x.shape[0]) + 64)
     assert padded.x.shape[0] > cells.x.shape[0] and padded.mask.sum() == cells.x.shape[0]
@@ -87,7 +87,7 @@ def test_padding_cells_changes_neither_the_loglik_nor_its_gradient(family):
     def grad(d):
         def f(b):
             def model():
-                family_likelihood(family, d, d.x @ b + u[d.g, 0] + u[d.g, 1] * d.t,
+                family_of(family).likelihood(d, d.x @ b + u[d.g, 0] + u[d.g, 1] * d.t,
                                   Priors(cutpoint=2.5), 4)  # fmt: skip
 
             params = {} if cut is None else {"cutpoints": cut}

@@ -237,9 +237,7 @@ class BaselineHTE(EffectVocabularyMixin, BaseEstimator):
         blocks = np.split(order, np.cumsum(counts)[:-1])
         tables = []
         for k, name in enumerate(self.effect_names_):
-            estimates = np.array(
-                [self._average_effect_of(rows.take(b), prob, k) for b in blocks]
-            )
+            estimates = np.array([self._average_effect_of(rows.take(b), prob, k) for b in blocks])
             table = as_shown(levels.iloc[present].reset_index(drop=True), design.modifiers)
             table["n"] = counts
             table["mean"], table["lower"], table["upper"] = estimates.T

@@ -112,9 +112,7 @@ class InteractionHTE(BaselineHTE):
         self.coef_ = coef
         self.df_resid_ = n - k
         design = self.design_
-        effects = (
-            ["treatment"] if self.treatment_coding_.single_binary else self.effect_names_
-        )
+        effects = ["treatment"] if self.treatment_coding_.single_binary else self.effect_names_
         self.coef_names_ = (
             ["Intercept"] + design.control_names + design.predictor_names + effects
             + [f"{e}:{name}" for e in effects for name in design.predictor_names]

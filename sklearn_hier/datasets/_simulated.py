@@ -7,6 +7,8 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.utils import check_random_state
 
+from .._families import family_of
+
 
 @dataclass
 class SimulatedHTE:
@@ -61,6 +63,8 @@ def make_grouped_hte(
     family: str = "gaussian",
     max_trials: int = 10,
     n_categories: int = 5,
+    student_df: float = 4.0,
+    count_shape: float = 2.0,
     n_continuous: int = 0,
     continuous_bins: int = 4,
     nonlinear: float = 0.0,
@@ -103,17 +107,23 @@ def make_grouped_hte(
         Residual standard deviation.
     treated_share : float, default=0.5
         Probability of treatment (assigned at random).
-    family : {"gaussian", "bernoulli", "binomial", "poisson", "ordinal"}, default="gaussian"
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "ordinal", "student", \
+"negbinomial"}, default="gaussian"
         Outcome family. The effects above are then on the link scale (logit,
         log, cumulative logit), and ``true_effect`` and ``group_effects["effect"]``
         are the response-scale truth: the change in the expected outcome
         (probability, count, expected category 1..K), averaged over each
         group's rows; ``group_effects["effect_link"]`` keeps the link-scale one.
-        ``noise`` is used by the Gaussian family only.
+        ``noise`` is the residual scale of the Gaussian and Student-t families. The
+        count families have a base rate of 3 (an expected count of 3 exp(eta)).
     max_trials : int, default=10
         Binomial family: each row has 1..max_trials trials, in column ``trials`` of X.
     n_categories : int, default=5
         Ordinal family: number of ordered categories (outcome 1..K).
+    student_df : float, default=4.0
+        Student-t family: degrees of freedom of the residuals.
+    count_shape : float, default=2.0
+        Negative binomial family: the shape (variance ``mu + mu^2 / shape``).
     n_continuous : int, default=0
         Number of continuous modifiers ``x0, x1, ...`` (uniform on [0, 1]).
     continuous_bins : int, default=4
@@ -190,42 +200,33 @@ def make_grouped_hte(
     link_effect = row_effect
     eta0 = cell_intercept[row_cell] + controls @ beta
     eta = eta0 + link_effect * treatment
-    trials = None
-    if family == "gaussian":
-        y = eta + rng.normal(0.0, noise, n_samples)
-        effect = link_effect
-    elif family in ("bernoulli", "binomial"):
-        trials = (
-            np.ones(n_samples)
-            if family == "bernoulli"
-            else rng.randint(1, max_trials + 1, n_samples)
-        )
-        y = rng.binomial(trials.astype(int), expit(eta)).astype(float)
-        effect = expit(eta0 + link_effect) - expit(eta0)
-    elif family == "poisson":
-        base = np.log(3.0)
-        y = rng.poisson(np.exp(base + eta)).astype(float)
-        effect = np.exp(base + eta0 + link_effect) - np.exp(base + eta0)
-    elif family == "ordinal":
-        cutpoints = np.linspace(-1.5, 1.5, n_categories - 1)
+    outcome = family_of(family)
+    trials = rng.randint(1, max_trials + 1, n_samples) if outcome.takes_trials else None
+    categories = np.arange(1.0, n_categories + 1)
+    params = {
+        "sigma": noise, "nu": student_df, "shape": count_shape,
+        "cutpoints": np.linspace(-1.5, 1.5, n_categories - 1),
+    }  # fmt: skip
+    # counts have a base rate of 3 (an exposure of 3 for every row)
+    exposure = 3.0 if outcome.takes_exposure else None
+    y = outcome.simulate(eta, rng, trials=trials, exposure=exposure, params=params)
+    if outcome.categorical_outcome:
+        y = categories[y.astype(int)]
 
-        def expected(e):
-            above = expit(e[:, None] - cutpoints[None, :])  # P(y > k), k = 1..K-1
-            return 1.0 + above.sum(axis=1)
+    def expected(e):
+        return outcome.response_mean(
+            e[None, :], exposure=exposure, params={k: np.asarray(v)[None] for k, v in params.items()},
+            category_values=categories,
+        )[0]  # fmt: skip
 
-        u = rng.uniform(size=n_samples)
-        above = expit(eta[:, None] - cutpoints[None, :])
-        y = 1.0 + (u[:, None] < above).sum(axis=1)
-        effect = expected(eta0 + link_effect) - expected(eta0)
-    else:
-        raise ValueError(f"unknown family {family!r}")
+    effect = link_effect if outcome.identity_link else expected(eta0 + link_effect) - expected(eta0)
     modifiers = [f"m{k}" for k in range(n_discrete)] + [f"x{j}" for j in range(n_continuous)]
     X = pd.DataFrame(levels[:, :n_discrete], columns=modifiers[:n_discrete])
     for j in range(n_continuous):
         X[f"x{j}"] = continuous[:, j]
     for j in range(n_controls):
         X[f"c{j}"] = controls[:, j]
-    if family == "binomial":
+    if trials is not None:
         X["trials"] = trials
     present, group, counts = np.unique(row_cell, return_inverse=True, return_counts=True)
     groups = pd.DataFrame(grid[present], columns=modifiers)
