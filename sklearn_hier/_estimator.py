@@ -67,18 +67,27 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         per level of each modifier, ``(1 + treat | v1) + (1 + treat | v2) + ...``,
         each with its own scales and LKJ prior; a group's effect is the sum over
         its levels.
-    family : {"gaussian", "bernoulli", "binomial", "poisson", "ordinal"}, default="gaussian"
+    family : {"gaussian", "bernoulli", "binomial", "poisson", "ordinal", "student", \
+"negbinomial"}, default="gaussian"
         Outcome likelihood: normal (identity link), Bernoulli or binomial
-        (logit link), Poisson (log link) or cumulative logit for ordered
-        categories. Effects are reported on the response scale by default
-        (see ``effect_by_group``); rows with identical predictors are collapsed
-        into exact binomial, Poisson or multinomial cells before sampling.
+        (logit link), Poisson (log link), cumulative logit for ordered
+        categories, Student-t (identity link; brms's ``student()``: sigma with the
+        Gaussian's prior, degrees of freedom ``nu ~ gamma(2, 0.1)`` above 1) or
+        negative binomial (log link; brms's ``negbinomial()``: variance
+        ``mu + mu^2 / shape``, ``shape ~ gamma(0.01, 0.01)``). Effects are reported
+        on the response scale by default (see ``effect_by_group``). Rows with
+        identical predictors are collapsed into exact binomial, Poisson or
+        multinomial cells before sampling; the Student-t and negative binomial
+        likelihoods have no such summary, so only rows identical in the outcome too
+        are merged (their fits touch every distinct row and are slower). The
+        Laplace approximation (``approximation``) is for the binomial, Bernoulli
+        and Poisson families; Dask input works for every family.
     trials : int or column name, default=None
         Binomial family: the number of trials, one number for all rows or a
         column of ``X`` (which is then not a control).
     exposure : column name, default=None
-        Poisson family: a column of ``X`` with each row's exposure (the rate is
-        ``exposure * exp(eta)``); it is then not a control.
+        Poisson and negative binomial families: a column of ``X`` with each row's
+        exposure (the rate is ``exposure * exp(eta)``); it is then not a control.
     treated_value : scalar, default=None
         For a treatment with two values other than 0/1 (e.g. "ally"/"none"),
         the value that means treated. The coding learned in ``fit`` applies

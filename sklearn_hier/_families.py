@@ -24,6 +24,7 @@ constant, so the posterior is unchanged):
 
 from typing import ClassVar, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -37,6 +38,31 @@ from scipy.special import expit, gammaln
 STUDENT_NU_PRIOR = (2.0, 0.1)
 #: brms's default prior of the negative binomial's shape, ``gamma(0.01, 0.01)``.
 NEGBINOMIAL_SHAPE_PRIOR = (0.01, 0.01)
+
+
+class GammaAboveOne(dist.Distribution):
+    """A gamma(concentration, rate) distribution truncated below at 1: brms's prior of the
+    Student-t degrees of freedom. NumPyro's truncated gamma is recent; this one is exact:
+    its density is the gamma's renormalised above 1, and its draws take the first of 16
+    gamma draws at or above 1 (for gamma(2, 0.1) each falls below with probability 0.005,
+    so all 16 do with probability 1e-37)."""
+
+    support = dist.constraints.greater_than(1.0)
+    _TRIES = 16
+
+    def __init__(self, concentration, rate, *, validate_args=None):
+        self.base = dist.Gamma(concentration, rate)
+        super().__init__(batch_shape=self.base.batch_shape, validate_args=validate_args)
+
+    def log_prob(self, value):
+        # P(X >= 1) = Q(concentration, rate), the regularised upper incomplete gamma
+        above = jax.scipy.special.gammaincc(self.base.concentration, self.base.rate)
+        return self.base.log_prob(value) - jnp.log(above)
+
+    def sample(self, key, sample_shape=()):
+        draws = self.base.sample(key, (self._TRIES,) + tuple(sample_shape))
+        first = jnp.argmax(draws >= 1.0, axis=0)
+        return jnp.maximum(jnp.take_along_axis(draws, first[None], axis=0)[0], 1.0)
 
 
 # --------------------------------------------------------------- reduction
@@ -520,8 +546,7 @@ class StudentT(_WeightedRows):
 
     def _logpdf(self, data, eta, priors):
         sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
-        nu_prior = dist.TruncatedDistribution(dist.Gamma(*STUDENT_NU_PRIOR), low=1.0)
-        nu = numpyro.sample("nu", nu_prior)
+        nu = numpyro.sample("nu", GammaAboveOne(*STUDENT_NU_PRIOR))
         return dist.StudentT(nu, eta, sigma).log_prob(data.y)
 
     def row_loglik(self, y, eta, *, trials=None, exposure=None, params=None) -> np.ndarray:

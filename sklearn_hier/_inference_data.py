@@ -33,6 +33,8 @@ import arviz_base
 import numpy as np
 import xarray as xr
 
+from ._families import FAMILIES, family_of
+
 
 @dataclass(frozen=True)
 class CoefficientLayout:
@@ -61,6 +63,12 @@ class CoefficientLayout:
         """Effect-major: effect k's interactions with every predictor, then effect k + 1's."""
         start = self.treatment.stop
         return slice(start, start + self.n_effects * self.n_predictors)
+
+
+#: Every family's parameters beyond the linear predictor, as the posterior names them.
+EXTRA_PARAMETERS = tuple(
+    dict.fromkeys(name for f in FAMILIES for name in family_of(f).extra_parameters)
+)
 
 
 def _effects_last(values: np.ndarray, single: bool) -> np.ndarray:
@@ -100,10 +108,9 @@ def build_inference_data(
         "group_intercept": intercept[..., None] + gamma @ Z.T + u[..., 0],
         "group_effect": _effects_last(effects, single),
     }
-    if "sigma" in draws:
-        posterior["sigma"] = draws["sigma"]
-    if "cutpoints" in draws:
-        posterior["cutpoints"] = draws["cutpoints"]
+    for name in EXTRA_PARAMETERS:  # the family's own parameters (sigma, cutpoints, ...)
+        if name in draws:
+            posterior[name] = draws[name]
     coords = {
         "control": design.control_names,
         "group_predictor": design.predictor_names,

@@ -19,7 +19,13 @@ from ._approximation import ApproximationCheck, check_approximation
 from ._design import Design, as_shown, group_labels, label_seed_words
 from ._draws import SamplerResult
 from ._families import family_of
-from ._inference_data import CoefficientLayout, add_group_draws, build_inference_data, flat
+from ._inference_data import (
+    EXTRA_PARAMETERS,
+    CoefficientLayout,
+    add_group_draws,
+    build_inference_data,
+    flat,
+)
 from ._prepared_data import PreparedData
 from ._row_inputs import positive_column
 from ._row_patterns import RowPatterns
@@ -35,7 +41,7 @@ BLOCK_VALUES = 4_000_000
 
 #: Parameters whose convergence decides whether a fit is trustworthy.
 KEY_PARAMETERS = (
-    "b_treatment", "lambda", "sd_effect", "sd_intercept", "sigma", "cutpoints", "group_effect"
+    "b_treatment", "lambda", "sd_effect", "sd_intercept", *EXTRA_PARAMETERS, "group_effect"
 )  # fmt: skip
 
 _PARTS = {"effect": ("b_treatment", "lambda"), "intercept": ("Intercept", "b_group")}
@@ -531,8 +537,9 @@ class FittedPosterior:
             ("intercept", list(design.predictor_names), self.draws("b_group")),
         ]
         posterior = self.idata.posterior
-        if "sigma" in posterior:
-            blocks.append(("residual", ["sigma"], self.draws("sigma")[:, None]))
+        for name in ("sigma", "nu", "shape"):
+            if name in posterior:
+                blocks.append(("residual", [name], self.draws(name)[:, None]))
         if "cutpoints" in posterior:
             pairs = zip(self.categories[:-1], self.categories[1:], strict=True)
             cuts = [f"cutpoint[{a}|{b}]" for a, b in pairs]

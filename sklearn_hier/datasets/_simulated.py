@@ -215,7 +215,8 @@ def make_grouped_hte(
 
     def expected(e):
         return outcome.response_mean(
-            e[None, :], exposure=exposure, params={k: np.asarray(v)[None] for k, v in params.items()},
+            e[None, :], exposure=exposure,
+            params={k: np.asarray(v)[None] for k, v in params.items()},
             category_values=categories,
         )[0]  # fmt: skip
 
