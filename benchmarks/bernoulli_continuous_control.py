@@ -112,9 +112,7 @@ def compare(n_rows: int, draws: int) -> pd.DataFrame:
     for name, method, seed in (("exact", "none", 0), ("laplace", "laplace", 0),
                                ("exact, another seed", "none", 1)):  # fmt: skip
         started = time.perf_counter()
-        fits[name] = estimator(method, draws).set_params(random_state=seed).fit(
-            X, y, treatment=t
-        )
+        fits[name] = estimator(method, draws).set_params(random_state=seed).fit(X, y, treatment=t)
         seconds[name] = time.perf_counter() - started
     rows = []
     for name in ("laplace", "exact, another seed"):

@@ -1,5 +1,6 @@
 # Shared by the brms benchmark scripts: HierarchicalHTE's default priors, and a fit
-# timed in two parts (C++ compilation, then 4 chains on 2 cores at adapt_delta 0.95).
+# timed in two parts (C++ compilation, then 4 chains on 2 cores at adapt_delta 0.95),
+# of any brms family (Gaussian by default).
 suppressMessages(library(brms))
 
 default_priors <- c(
@@ -10,9 +11,17 @@ default_priors <- c(
   prior(lkj(1), class = cor)
 )
 
-timed_fit <- function(formula, data, draws, seed = 1) {
+# the default priors of the parameters that the model has: brms refuses a prior on a
+# parameter it lacks (the negative binomial, for one, has no sigma)
+model_priors <- function(formula, data, family = gaussian()) {
+  classes <- unique(get_prior(formula, data = data, family = family)$class)
+  default_priors[default_priors$class %in% classes, ]
+}
+
+timed_fit <- function(formula, data, draws, seed = 1, family = gaussian()) {
   started <- Sys.time()
-  compiled <- brm(formula, data = data, prior = default_priors, chains = 0, silent = 2,
+  compiled <- brm(formula, data = data, family = family,
+                  prior = model_priors(formula, data, family), chains = 0, silent = 2,
                   refresh = 0)
   compile_s <- as.numeric(difftime(Sys.time(), started, units = "secs"))
   started <- Sys.time()
@@ -24,9 +33,12 @@ timed_fit <- function(formula, data, draws, seed = 1) {
 }
 
 
-# the scripts' arguments: data.csv out_prefix draws [seed]
+# the scripts' arguments: data.csv out_prefix draws [seed] [family], the family by its
+# brms name ("gaussian", "student", "negbinomial", ...)
 benchmark_arguments <- function() {
   args <- commandArgs(trailingOnly = TRUE)
   seed <- if (length(args) >= 4) as.integer(args[4]) else 1L
-  list(data = read.csv(args[1]), out = args[2], draws = as.integer(args[3]), seed = seed)
+  family <- if (length(args) >= 5) args[5] else "gaussian"
+  list(data = read.csv(args[1]), out = args[2], draws = as.integer(args[3]), seed = seed,
+       family = get(family, mode = "function")())
 }

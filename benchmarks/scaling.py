@@ -164,8 +164,10 @@ def main() -> None:
         rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
     table = pd.DataFrame(rows)
     table["warm_fit_vs_1k"] = table["warm_fit_s"] / table["warm_fit_s"].iloc[0]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; 4 chains x {args.draws} "
-          f"draws; {args.treatments} treatment(s)")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; 4 chains x {args.draws} "
+        f"draws; {args.treatments} treatment(s)"
+    )
     pd.set_option("display.width", 200)
     print(table.round(2).to_string(index=False))
     if args.external:

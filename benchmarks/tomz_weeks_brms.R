@@ -1,5 +1,9 @@
 # The Tomz & Weeks reanalysis in brms, with the note's specification and priors.
 # Called by benchmarks/versus_brms_bambi.py:  Rscript tomz_weeks_brms.R data.csv out_prefix draws
+# and by benchmarks/families_versus_brms.py with a seed and a family (Student-t):
+#   Rscript tomz_weeks_brms.R data.csv out_prefix draws seed student
+# Writes out_prefix_groups.csv (each group's effect), out_prefix_timing.csv and
+# out_prefix_parameters.csv (posterior medians of the family's parameters, e.g. sigma, nu).
 suppressMessages(library(posterior))
 file <- sub("--file=", "", grep("--file=", commandArgs(trailingOnly = FALSE), value = TRUE))
 source(file.path(dirname(normalizePath(file)), "brms_timed_fit.R"))
@@ -13,7 +17,7 @@ data$group <- interaction(data$white, data$male, data$intl, data$hawk, drop = TR
 formula <- force ~ 1 + regime + stakes + costs + region +
   alliance * (white + male + intl + hawk) + (1 + alliance | group)
 
-timed <- timed_fit(formula, data, draws)
+timed <- timed_fit(formula, data, draws, arguments$seed, arguments$family)
 fit <- timed$fit
 compile_s <- timed$compile_s
 sampling_s <- timed$sampling_s
@@ -28,8 +32,9 @@ theta <- sapply(seq_len(nrow(groups)), function(i) {
     d[["b_alliance:intl"]] * g$intl + d[["b_alliance:hawk"]] * g$hawk +
     d[[paste0("r_group[", g$group, ",alliance]")]]
 })
+family_parameters <- intersect(c("sigma", "nu", "shape"), variables(d))
 key <- c("b_alliance", "b_alliance:white", "b_alliance:male", "b_alliance:intl",
-         "b_alliance:hawk", "sd_group__alliance", "sd_group__Intercept", "sigma")
+         "b_alliance:hawk", "sd_group__alliance", "sd_group__Intercept", family_parameters)
 summary_key <- summarise_draws(subset_draws(as_draws_array(fit), variable = key),
                                "rhat", "ess_bulk")
 theta_array <- array(theta, dim = c(nrow(theta) / 4, 4, ncol(theta)))
@@ -42,3 +47,6 @@ write.csv(data.frame(
   min_ess_bulk = min(c(as.numeric(summary_key$ess_bulk), theta_ess)),
   max_rhat = max(c(as.numeric(summary_key$rhat), theta_rhat))
 ), paste0(out, "_timing.csv"), row.names = FALSE)
+write.csv(data.frame(parameter = family_parameters,
+                     median = sapply(family_parameters, function(p) median(d[[p]]))),
+          paste0(out, "_parameters.csv"), row.names = FALSE)

@@ -123,16 +123,20 @@ def main() -> None:
     gap_max, gap_mean = differences(ours, pooled)
     rows.append({"comparison": f"sklearn_hier vs mean of {len(runs)} brms runs",
                  "max_abs_diff": gap_max, "mean_abs_diff": gap_mean})  # fmt: skip
-    print(f"\nagreement of the {len(ours)} group effects' posterior medians (2 effects x "
-          f"{two.n_groups_} groups)")
+    print(
+        f"\nagreement of the {len(ours)} group effects' posterior medians (2 effects x "
+        f"{two.n_groups_} groups)"
+    )
     print(pd.DataFrame(rows).round(4).to_string(index=False))
     brms_time = pd.DataFrame([timing for timing, _ in runs])
     total = brms_time["compile_s"] + brms_time["sampling_s"]
     print(f"\nbrms per run: compile {brms_time['compile_s'].mean():.1f} s + sampling "
           f"{brms_time['sampling_s'].mean():.1f} s; max R-hat {brms_time['max_rhat'].max():.4f}; "
           f"min bulk ESS {brms_time['min_ess_bulk'].min():.0f}")  # fmt: skip
-    print(f"speed-up over brms: first fit {total.mean() / two_first:.1f}x, warm "
-          f"{brms_time['sampling_s'].mean() / two_warm:.1f}x (brms sampling only)")
+    print(
+        f"speed-up over brms: first fit {total.mean() / two_first:.1f}x, warm "
+        f"{brms_time['sampling_s'].mean() / two_warm:.1f}x (brms sampling only)"
+    )
 
 
 if __name__ == "__main__":

@@ -607,9 +607,11 @@ class NegativeBinomial(_WeightedRows):
         return {"shape": rng.gamma(shape, 1.0 / rate)}
 
     def simulate(self, eta, rng, *, trials=None, exposure=None, params=None) -> np.ndarray:
-        shape = params["shape"]
+        # a gamma-Poisson mixture; the floor and the cap only guard the generators (a
+        # shape that underflows to 0 gives all-zero counts, as its limit does)
+        shape = np.maximum(params["shape"], 1e-300)
         mean = _exposure(exposure) * np.exp(np.minimum(eta, 20.0))
-        return rng.poisson(rng.gamma(shape, mean / shape)).astype(float)
+        return rng.poisson(np.minimum(rng.gamma(shape, mean / shape), 1e15)).astype(float)
 
 
 _FAMILIES = {

@@ -381,7 +381,9 @@ def run_inference(
         data,
         priors,
         num_chains=spec.num_chains,
-        target_accept=spec.resolved_target_accept(),
+        target_accept=spec.resolved_target_accept(
+            marginal=sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL
+        ),
         seed=seed,
         progress=show_progress(spec.progress_bar),
     )

@@ -11,15 +11,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._approximation import LaplaceExpansion
 from ._families import FamilyCells
-from ._row_patterns import RowPatterns
 from ._spec import PriorUnits
 from ._statistics import (
     GaussianRows,
     GaussianStatistics,
     GroupRegression,
-    GroupStart,
     StartValues,
     pad_rows,
 )
@@ -88,21 +85,3 @@ class ModelData(NamedTuple):
 
     def without_start(self) -> "ModelData":
         return self._replace(start=StartValues.stan())
-
-
-class ReducedData(NamedTuple):
-    """What the rows were reduced to, wherever they live: the likelihood's data and the
-    counts and summaries the model and the reports need. The hand-off from the reduction
-    (in memory, or partition by partition) to the model's inputs."""
-
-    likelihood: GaussianStatistics | GaussianRows | FamilyCells
-    kind: str  # a ``Likelihood``
-    n_rows: int
-    n: np.ndarray  # (G,) rows per group
-    n_treated: np.ndarray  # (G, E) rows per group in each effect's arm (non-zero dose)
-    xbar: np.ndarray  # the design's centring
-    outcome_sd: float
-    start: StartValues = StartValues({}, {})
-    group_start: GroupStart | None = None  # Gaussian: the groups' own estimates
-    patterns: RowPatterns | None = None  # off the Gaussian family: for response scales
-    expansion: LaplaceExpansion | None = None  # the approximate likelihood's, if any

@@ -35,8 +35,7 @@ from ._approximation import (
 )
 from ._design import Design, check_group_count
 from ._families import FamilyCells, family_of, padded_cell_count
-from ._model import Likelihood
-from ._model_data import ReducedData
+from ._reduced import LearnedInput, ReducedData
 from ._row_inputs import (
     CentredMoments,
     auxiliary_columns,
@@ -542,7 +541,7 @@ def _cells_wanted(spec: ModelSpec, n_rows: int) -> str:
 
 def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
     """Learn the design and reduce the rows partition by partition; returns what
-    :func:`._prepared_data.model_inputs` needs besides the reduction, and the reduction."""
+    :class:`LearnedInput` and the reduction."""
 
     partitions = _partitions(X, y, treatment)
     if not spec.reduce_data:
@@ -575,7 +574,7 @@ def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
     pooled = reduction.moments  # the same check as in memory, from the pooled moments
     reject_collinear_controls(design.control_names, coding,
                               CentredMoments.of_moments(pooled.moments, pooled.cbar))  # fmt: skip
-    learned = dict(
+    learned = LearnedInput(
         design=design, treatment=coding, categories=categories, n_features_in=meta.shape[1],
         feature_names_in=feature_names_of(meta.columns),
     )  # fmt: skip
@@ -602,8 +601,7 @@ def _reduced(spec, coder: PartitionCoder, partitions, reduction: PartitionReduct
         start, group_start = least_squares_start(
             moments, n_rows=n_rows, n_group_terms=xbar.size - p, ybar=pooled.ybar
         )
-        kind = Likelihood.GAUSSIAN_MARGINAL if spec.marginalized else Likelihood.GAUSSIAN_CELLS
-        return ReducedData(stats, kind, start=start, group_start=group_start, **counts)
+        return ReducedData(stats, start=start, group_start=group_start, **counts)
     exact = reduction.cells is not None and (
         cells == "exact" or reduction.cells.x.shape[0] <= AUTO_EXACT_CELLS
     )
@@ -611,7 +609,7 @@ def _reduced(spec, coder: PartitionCoder, partitions, reduction: PartitionReduct
         found = reduction.cells
         likelihood = found._replace(x=found.x - xbar)
         return ReducedData(
-            likelihood.pad(padded_cell_count(likelihood.x.shape[0])), Likelihood.CELLS,
+            likelihood.pad(padded_cell_count(likelihood.x.shape[0])),
             patterns=reduction.patterns, **counts,
         )  # fmt: skip
     expansion = laplace_expansion(
@@ -621,8 +619,7 @@ def _reduced(spec, coder: PartitionCoder, partitions, reduction: PartitionReduct
         effect_units=effect_units(coder.coding),
     )  # fmt: skip
     return ReducedData(
-        expansion.statistics, Likelihood.GAUSSIAN_MARGINAL, patterns=expansion.patterns,
-        expansion=expansion, **counts,
+        expansion.statistics, patterns=expansion.patterns, expansion=expansion, **counts,
     )  # fmt: skip
 
 

@@ -1,65 +1,36 @@
-"""From the user's ``X, y, treatment`` and a frozen :class:`ModelSpec` to what the sampler needs.
+"""The model-input stage: from the data stage's :class:`ReducedData` to what the sampler needs.
 
-This stage validates the input, learns the design (groups, encodings), codes
-the treatment once, reduces the rows to exact statistics (Gaussian), collapsed
-cells or approximate statistics (other families), and pads the groups so that
-refits of the same shape reuse the compiled sampler. Rows in memory are reduced
-here; rows split into partitions (Dask) are reduced where they live, by
-:mod:`._partitioned`. Its result, :class:`PreparedData`, is handed to inference
-and then to the fitted posterior.
+It decides, once, which likelihood the sampler evaluates (:func:`likelihood_kind`),
+how the groups enter (centred groups, additive level bases), where warm-up starts,
+and pads the groups so that refits of the same shape reuse the compiled sampler. Its
+result, :class:`PreparedData`, is handed to inference and then to the fitted
+posterior. :func:`prepare` runs both stages: all of fit but sampling.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._approximation import (
-    AUTO_EXACT_CELLS,
-    CHECK_ROWS,
-    MIN_EVENTS,
-    EventCounts,
-    LaplaceExpansion,
-    OutcomeRows,
-    approximation_method,
-    distinct_rows_exceed,
-    laplace_expansion,
-)
+from ._approximation import LaplaceExpansion
 from ._centring import centred_groups
 from ._collapsed import additive_normal_equations
-from ._design import Design, check_group_count
-from ._families import family_of, padded_cell_count
-from ._memory import check_fit_memory
+from ._design import Design
+from ._families import FamilyCells, family_of
 from ._model import Likelihood, ModelSizes
-from ._model_data import AdditiveLevels, CentredGroups, ModelData, ReducedData
-from ._partitioned import prepare_partitioned
-from ._row_inputs import (
-    CentredMoments,
-    auxiliary_columns,
-    model_outcome,
-    reject_collinear_controls,
-    reject_treatment_named_in_x,
-    trials_and_exposure,
-    warn_prior_scale,
-)
+from ._model_data import AdditiveLevels, CentredGroups, ModelData
+from ._reduced import LearnedInput, ReducedData
+from ._reduction import reduce_input
 from ._row_patterns import RowPatterns
 from ._spec import ModelSpec, PriorUnits, effect_units, in_units
 from ._statistics import (
+    GaussianRows,
     RowDesign,
-    gaussian_row_data,
-    gaussian_statistics,
     group_regression,
     padded_group_count,
     scale_start,
     start_centred,
 )
 from ._treatment import TreatmentCoding
-from ._validation import (
-    as_frame,
-    check_aligned,
-    check_row_count,
-    feature_names_of,
-    is_partitioned,
-)
 
 
 @dataclass
@@ -97,116 +68,29 @@ def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z, prior_sd) -> np.n
 
 
 def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
-    """Validate the input, learn the design and reduce the data: all of fit but sampling."""
-    if is_partitioned(X, y, treatment):
-        learned, reduced = prepare_partitioned(spec, X, y, treatment, seed=seed)
-        # the rows stay in their partitions: this process holds at most the approximation's
-        # check sample of them, besides the posterior
-        _check_memory(spec, learned["design"], learned["treatment"].n_effects,
-                      n_rows=min(reduced.n_rows, CHECK_ROWS))  # fmt: skip
-        return model_inputs(spec, reduced, rows=None, **learned)
-    frame = as_frame(X)
-    n_rows = frame.shape[0]
-    check_row_count(n_rows)
-    check_aligned(X, y=y, treatment=treatment)
-    feature_names = feature_names_of(frame.columns)
-    coding, treat = TreatmentCoding.learn_and_encode(
-        treatment, n_rows=n_rows, treated_value=spec.treated_value,
-        control_value=spec.control_value, treatment_type=spec.treatment_type,
-    )  # fmt: skip
-    trials, exposure = trials_and_exposure(spec, frame)
-    outcome, categories = model_outcome(spec, y, n_rows, trials)
-    n_features = frame.shape[1]
-    frame = frame.drop(columns=auxiliary_columns(spec))
-    design, row_group = Design.learn(
-        frame,
-        modifiers=spec.modifiers,
-        group_predictors=spec.group_predictors,
-        bins=spec.bins_dict,
-    )
-    check_group_count(design)
-    _check_memory(spec, design, coding.n_effects, n_rows=n_rows)
-    controls = design.control_matrix(frame)
-    reject_treatment_named_in_x(frame.columns, treatment)
-    reject_collinear_controls(design.control_names, coding, CentredMoments.of_rows(controls, treat))
-    if family_of(spec.family).identity_link:
-        warn_prior_scale(spec, float(outcome.std()), stacklevel=4)
-    rows = RowDesign(controls, design.Z, row_group, treat, outcome)
-    n_categories = len(categories) if categories is not None else 0
-    reduced = reduce_rows(
-        spec, rows, OutcomeRows(spec.family, outcome, trials, exposure),
-        n_categories=n_categories, seed=seed, effect_units=effect_units(coding),
-    )  # fmt: skip
-    return model_inputs(
-        spec, reduced, rows=rows, design=design, treatment=coding, categories=categories,
-        n_features_in=n_features, feature_names_in=feature_names,
-    )  # fmt: skip
+    """Validate the input, learn the design, reduce the data and form the model's inputs:
+    all of fit but sampling."""
+    learned, reduced = reduce_input(spec, X, y, treatment, seed=seed)
+    return model_inputs(spec, reduced, learned)
 
 
-def _check_memory(spec: ModelSpec, design: Design, n_effects: int, *, n_rows: int) -> None:
-    """The pre-flight memory check of both paths (``n_rows``: the rows held in memory)."""
-    q = len(design.predictor_names)
-    check_fit_memory(
-        n_rows=n_rows,
-        n_coef=len(design.control_names) + q + n_effects * (1 + q),
-        n_groups=design.n_groups,
-        n_draws=spec.n_draws,
-        row_level=not (family_of(spec.family).sufficient_statistics and spec.reduce_data),
-    )
+def likelihood_kind(spec: ModelSpec, reduced: ReducedData) -> str:
+    """The likelihood the sampler evaluates (a :class:`Likelihood`), from what the data
+    reduced to: the one place that decides whether the sampled model is marginal."""
+    if isinstance(reduced.likelihood, FamilyCells):
+        return Likelihood.CELLS
+    if isinstance(reduced.likelihood, GaussianRows):
+        return Likelihood.GAUSSIAN_ROWS
+    if reduced.expansion is not None or spec.marginalized:  # the Laplace path is marginal
+        return Likelihood.GAUSSIAN_MARGINAL
+    return Likelihood.GAUSSIAN_CELLS
 
 
-def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, n_categories: int,
-                seed: int, effect_units: np.ndarray | None = None) -> ReducedData:  # fmt: skip
-    """Rows in memory reduced to what the likelihood needs (``effect_units``: each effect's
-    prior-scale multiplier, for the Laplace approximation's expansion point)."""
-    counts = dict(
-        n_rows=rows.n_rows, n=rows.group_counts.astype(np.int64),
-        n_treated=rows.treated_counts.astype(np.int64), xbar=rows.column_means(),
-        outcome_sd=float(rows.outcome.std()),
-    )  # fmt: skip
-    xbar = counts["xbar"]
-    family = family_of(spec.family)
-    if family.sufficient_statistics:
-        if not spec.reduce_data:
-            group_start = gaussian_statistics(rows)[2]  # the groups' own estimates, for centring
-            return ReducedData(gaussian_row_data(rows), Likelihood.GAUSSIAN_ROWS,
-                               group_start=group_start, **counts)  # fmt: skip
-        stats, start, group_start = gaussian_statistics(rows)
-        kind = Likelihood.GAUSSIAN_MARGINAL if spec.marginalized else Likelihood.GAUSSIAN_CELLS
-        return ReducedData(stats, kind, start=start, group_start=group_start, **counts)
-    method = approximation_method(
-        spec, rows.n_rows, lambda: distinct_rows_exceed(rows, AUTO_EXACT_CELLS),
-        few_events=lambda: EventCounts.of_rows(rows, outcome).fewest(family) < MIN_EVENTS,
-    )  # fmt: skip
-    if method == "laplace":
-        rng = np.random.default_rng(seed)
-        index = np.sort(rng.choice(rows.n_rows, size=min(CHECK_ROWS, rows.n_rows), replace=False))
-        expansion = laplace_expansion(
-            lambda chunk: chunk(rows, outcome), (rows.take(index), outcome.take(index)),
-            n_rows=rows.n_rows, pooled_link=family.pooled_link(outcome.totals()),
-            xbar=xbar, priors=spec.priors, effect_units=effect_units,
-        )  # fmt: skip
-        return ReducedData(
-            expansion.statistics, Likelihood.GAUSSIAN_MARGINAL, patterns=expansion.patterns,
-            expansion=expansion, **counts,
-        )  # fmt: skip
-    cells = family.cells(
-        rows.columns(slice(None)) - xbar, rows.group, rows.treatment, outcome.y,
-        trials=outcome.trials, exposure=outcome.exposure, n_categories=n_categories,
-        collapse=spec.reduce_data,
-    )  # fmt: skip
-    return ReducedData(
-        cells.pad(padded_cell_count(cells.x.shape[0])), Likelihood.CELLS,
-        patterns=RowPatterns.of_rows(rows.controls, rows.group, outcome.exposure), **counts,
-    )  # fmt: skip
-
-
-def model_inputs(spec: ModelSpec, reduced: ReducedData, *, rows: RowDesign | None,
-                 design: Design, treatment: TreatmentCoding, categories,
-                 n_features_in: int, feature_names_in) -> PreparedData:  # fmt: skip
-    """The model's data and sizes from the reduced rows: how the groups enter (centred
-    groups, additive levels), padded for compiled-sampler reuse."""
-    kind, xbar, start = reduced.kind, reduced.xbar, reduced.start
+def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -> PreparedData:
+    """The model's data and sizes from the reduced rows: the likelihood, how the groups
+    enter (centred groups, additive level bases), padded for compiled-sampler reuse."""
+    design, treatment, categories = learned.design, learned.treatment, learned.categories
+    kind, xbar, start = likelihood_kind(spec, reduced), reduced.xbar, reduced.start
     # every fit carries the multipliers (ones but for a dose's terms): one pytree layout,
     # so refits of any treatment kind reuse the compiled sampler
     units = PriorUnits.of(effect_units(treatment), n_controls=len(design.control_names),
@@ -253,8 +137,8 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, *, rows: RowDesign | Non
         n_effects=treatment.n_effects,
     )
     return PreparedData(
-        rows=rows, design=design, treatment=treatment, xbar=xbar, data=data, sizes=sizes,
-        n=reduced.n, n_treated=reduced.n_treated, n_rows=reduced.n_rows,
-        patterns=reduced.patterns, categories=categories, n_features_in=n_features_in,
-        feature_names_in=feature_names_in, expansion=reduced.expansion,
+        rows=learned.rows, design=design, treatment=treatment, xbar=xbar, data=data,
+        sizes=sizes, n=reduced.n, n_treated=reduced.n_treated, n_rows=reduced.n_rows,
+        patterns=reduced.patterns, categories=categories, n_features_in=learned.n_features_in,
+        feature_names_in=learned.feature_names_in, expansion=reduced.expansion,
     )  # fmt: skip

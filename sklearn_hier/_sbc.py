@@ -223,7 +223,7 @@ class PriorDraw:
 
 def draw_from_prior(
     design: SBCDesign, structure: str, priors: Priors, rng: np.random.Generator,
-    *, max_tries: int = 200, min_events: int = 0,
+    *, max_tries: int = 5000, min_events: int = 0, max_outcome: float = np.inf,
 ) -> PriorDraw:  # fmt: skip
     """Draw the parameters from the model's priors and simulate ``y``.
 
@@ -238,26 +238,32 @@ def draw_from_prior(
     its group sd have their scales divided by the dose's standard deviation.
 
     A data set is drawn again when some ordinal category is empty (the fit drops
-    unobserved categories), or, with ``min_events``, when a binary or binomial
-    outcome has fewer events or non-events than that in some group's treated or
-    untreated rows (the sparse data on which ``approximation="auto"`` fits exactly
-    rather than by the Laplace approximation). Conditioning the simulation on an
+    unobserved categories); with ``min_events``, when a binary or binomial outcome
+    has fewer events or non-events than that in some group's treated or untreated
+    rows, or a count outcome fewer events (the sparse data on which
+    ``approximation="auto"`` fits exactly rather than by the Laplace approximation;
+    and the all-but-empty counts a negative binomial with a tiny shape makes); with
+    ``max_outcome``, when some outcome exceeds it. Conditioning the simulation on an
     event of the data alone leaves every posterior, and so the ranks' uniformity,
     unchanged.
     """
     for _ in range(max_tries):
         draw = _draw_once(design, structure, priors, rng)
-        if draw is not None and _enough_events(design, draw.y, min_events):
+        if (
+            draw is not None and _enough_events(design, draw.y, min_events)
+            and draw.y.max() <= max_outcome
+        ):  # fmt: skip
             return draw
     raise RuntimeError(f"no simulated outcome met the case's conditions in {max_tries} tries")
 
 
 def _enough_events(design: SBCDesign, y: np.ndarray, min_events: int) -> bool:
-    if not min_events or not family_of(design.family).approximable:
+    family = family_of(design.family)
+    if not min_events or not (family.approximable or family.events_only):
         return True
     trials = 1 if design.trials is None else BINOMIAL_TRIALS
-    # counts have no non-events: their exposure stands in
-    trials = np.inf if family_of(design.family).events_only else trials
+    # counts have no non-events: only their events are counted
+    trials = np.inf if family.events_only else trials
     arm = (design.t[:, 0] > 0).astype(int) if design.kind != "dose" else 0
     cell = design.group * 2 + arm
     events = np.bincount(cell, y, minlength=2 * design.n_groups)
@@ -486,6 +492,7 @@ class SBCCase:
     name: str = ""
     dose_sd: float = 1.0
     min_events: int = 0  # condition on data with this many events per group and arm
+    max_outcome: float = np.inf  # ... and no outcome above this
 
     @property
     def label(self) -> str:
@@ -577,7 +584,10 @@ def run_case(
     started = time.perf_counter()
     for run in range(first_run, first_run + runs):
         rng = np.random.default_rng([seed, run])
-        draw = draw_from_prior(design, case.structure, sim_priors, rng, min_events=case.min_events)
+        draw = draw_from_prior(
+            design, case.structure, sim_priors, rng, min_events=case.min_events,
+            max_outcome=case.max_outcome,
+        )  # fmt: skip
         names = names or list(draw.truth)
         est = HierarchicalHTE(**params, random_state=int(rng.integers(2**31 - 1)))
         with warnings.catch_warnings(record=True) as caught:

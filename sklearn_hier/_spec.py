@@ -198,10 +198,13 @@ class ModelSpec:
     def n_draws(self) -> int:
         return self.num_samples * self.num_chains
 
-    def resolved_target_accept(self) -> float:
+    def resolved_target_accept(self, *, marginal: bool) -> float:
+        """The NUTS target acceptance; ``marginal``: whether the sampled model is the
+        marginal one (decided by the model-input stage: the marginal Gaussian model, or
+        the Laplace approximation's)."""
         if self.target_accept is not None:
             return float(self.target_accept)
-        if self.marginalized:
+        if marginal:
             return MARGINAL_TARGET_ACCEPT[self.structure]
         return 0.99 if self.structure == "additive" else 0.95
 

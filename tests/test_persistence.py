@@ -130,3 +130,13 @@ def test_foreign_files_are_refused(fitted, tmp_path):
         HierarchicalHTE.load(plain)
     with pytest.raises(FileNotFoundError):
         HierarchicalHTE.load(tmp_path / "missing.nc")
+
+
+def test_a_pickle_of_a_fitted_model_from_an_earlier_layout_loads():
+    """A model pickled by an earlier version of the package unpickles and reports the
+    effects it reported then."""
+    data = Path(__file__).parent / "data"
+    loaded = pickle.loads((data / "model_pickle_flat_modules.pkl").read_bytes())
+    expected = pd.read_csv(data / "model_pickle_flat_modules_effects.csv")
+    table = loaded.effect_by_group()
+    np.testing.assert_allclose(table["mean"], expected["mean"], rtol=1e-12)
