@@ -42,3 +42,26 @@ benchmark_arguments <- function() {
   list(data = read.csv(args[1]), out = args[2], draws = as.integer(args[3]), seed = seed,
        family = get(family, mode = "function")())
 }
+
+
+# Writes out_groups.csv (each group's effect median), out_timing.csv (times, worst R-hat and
+# bulk ESS over the key parameters and the group effects) and out_parameters.csv (the
+# family's own parameters' medians). theta: draws x groups, chains stacked (4 chains).
+write_fit_summary <- function(fit, timed, key, theta, groups, family_parameters, out) {
+  d <- posterior::as_draws_df(fit)
+  summary_key <- posterior::summarise_draws(
+    posterior::subset_draws(posterior::as_draws_array(fit), variable = key), "rhat", "ess_bulk")
+  theta_array <- array(theta, dim = c(nrow(theta) / 4, 4, ncol(theta)))
+  theta_rhat <- apply(theta_array, 3, posterior::rhat)
+  theta_ess <- apply(theta_array, 3, posterior::ess_bulk)
+  groups$median <- apply(theta, 2, median)
+  write.csv(groups, paste0(out, "_groups.csv"), row.names = FALSE)
+  write.csv(data.frame(
+    compile_s = timed$compile_s, sampling_s = timed$sampling_s,
+    min_ess_bulk = min(c(as.numeric(summary_key$ess_bulk), theta_ess)),
+    max_rhat = max(c(as.numeric(summary_key$rhat), theta_rhat))
+  ), paste0(out, "_timing.csv"), row.names = FALSE)
+  write.csv(data.frame(parameter = family_parameters,
+                       median = sapply(family_parameters, function(p) median(d[[p]]))),
+            paste0(out, "_parameters.csv"), row.names = FALSE)
+}

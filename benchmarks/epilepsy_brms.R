@@ -27,17 +27,4 @@ theta <- sapply(seq_len(nrow(groups)), function(i) {
 })
 key <- c("b_Trt", "b_Trt:age3", "b_Trt:base3", "sd_group__Trt", "sd_group__Intercept",
          "shape")
-summary_key <- summarise_draws(subset_draws(as_draws_array(fit), variable = key),
-                               "rhat", "ess_bulk")
-theta_array <- array(theta, dim = c(nrow(theta) / 4, 4, ncol(theta)))
-theta_rhat <- apply(theta_array, 3, posterior::rhat)
-theta_ess <- apply(theta_array, 3, posterior::ess_bulk)
-groups$median <- apply(theta, 2, median)
-write.csv(groups, paste0(arguments$out, "_groups.csv"), row.names = FALSE)
-write.csv(data.frame(
-  compile_s = timed$compile_s, sampling_s = timed$sampling_s,
-  min_ess_bulk = min(c(as.numeric(summary_key$ess_bulk), theta_ess)),
-  max_rhat = max(c(as.numeric(summary_key$rhat), theta_rhat))
-), paste0(arguments$out, "_timing.csv"), row.names = FALSE)
-write.csv(data.frame(parameter = "shape", median = median(d$shape)),
-          paste0(arguments$out, "_parameters.csv"), row.names = FALSE)
+write_fit_summary(fit, timed, key, theta, groups, "shape", arguments$out)

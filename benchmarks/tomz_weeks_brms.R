@@ -19,8 +19,6 @@ formula <- force ~ 1 + regime + stakes + costs + region +
 
 timed <- timed_fit(formula, data, draws, arguments$seed, arguments$family)
 fit <- timed$fit
-compile_s <- timed$compile_s
-sampling_s <- timed$sampling_s
 
 # theta_g = b_alliance + lambda . z_g + u_g, draw by draw
 d <- as_draws_df(fit)
@@ -35,18 +33,4 @@ theta <- sapply(seq_len(nrow(groups)), function(i) {
 family_parameters <- intersect(c("sigma", "nu", "shape"), variables(d))
 key <- c("b_alliance", "b_alliance:white", "b_alliance:male", "b_alliance:intl",
          "b_alliance:hawk", "sd_group__alliance", "sd_group__Intercept", family_parameters)
-summary_key <- summarise_draws(subset_draws(as_draws_array(fit), variable = key),
-                               "rhat", "ess_bulk")
-theta_array <- array(theta, dim = c(nrow(theta) / 4, 4, ncol(theta)))
-theta_rhat <- apply(theta_array, 3, posterior::rhat)
-theta_ess <- apply(theta_array, 3, posterior::ess_bulk)
-groups$median <- apply(theta, 2, median)
-write.csv(groups, paste0(out, "_groups.csv"), row.names = FALSE)
-write.csv(data.frame(
-  compile_s = compile_s, sampling_s = sampling_s,
-  min_ess_bulk = min(c(as.numeric(summary_key$ess_bulk), theta_ess)),
-  max_rhat = max(c(as.numeric(summary_key$rhat), theta_rhat))
-), paste0(out, "_timing.csv"), row.names = FALSE)
-write.csv(data.frame(parameter = family_parameters,
-                     median = sapply(family_parameters, function(p) median(d[[p]]))),
-          paste0(out, "_parameters.csv"), row.names = FALSE)
+write_fit_summary(fit, timed, key, theta, groups, family_parameters, out)
