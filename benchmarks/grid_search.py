@@ -27,7 +27,7 @@ import sklearn
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_hier import HierarchicalHTE, HierarchicalHTECV, SamplingWarning
-from sklearn_hier._inference import compiled_sampler
+from sklearn_hier._sampling.run import compiled_sampler
 from sklearn_hier.datasets import load_tomz_weeks
 from sklearn_hier.metrics import r_loss_scorer
 

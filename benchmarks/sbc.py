@@ -70,7 +70,7 @@ import platform
 import numpy as np
 import pandas as pd
 
-from sklearn_hier._approximation import MIN_EVENTS
+from sklearn_hier._data.laplace import MIN_EVENTS
 from sklearn_hier._sbc import SBCCase, grid_table, merge_results, run_case
 
 FAMILIES = ("gaussian", "bernoulli", "binomial", "poisson", "ordinal", "student", "negbinomial")

@@ -1,18 +1,15 @@
 """Heterogeneous treatment effects with Bayesian hierarchical models, scikit-learn style."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-from ._approximation import ApproximationCheck, ApproximationWarning
+from ._base.version import __version__
+from ._data.laplace import ApproximationCheck, ApproximationWarning
 from ._estimator import HierarchicalHTE
-from ._summary import HeterogeneitySummary
+from ._moved_modules import alias_moved_modules
+from ._results.draw_summaries import HeterogeneitySummary
 from .comparison import compare, compare_replications, summarize_comparison
 from .diagnostics import SamplingWarning
 from .model_selection import HierarchicalHTECV
 
-try:
-    __version__ = version("sklearn-hier")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
+alias_moved_modules()
 
 __all__ = [
     "ApproximationCheck",

@@ -18,18 +18,18 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _reporting as reporting
-from ._effect_vocabulary import EffectVocabularyMixin
-from ._families import FAMILIES
-from ._inference import run_inference
-from ._partitioned import map_predictions
-from ._persistence import load_model, save_model
-from ._posterior import FittedPosterior, assemble_posterior
-from ._prepared_data import prepare
-from ._routing import ESTIMATOR_REQUEST, require_metadata
-from ._spec import UNKNOWN_LEVEL_POLICIES, ModelSpec
-from ._summary import HeterogeneitySummary, check_prob, effects_by_column, interval
-from ._validation import check_aligned, is_partitioned, numeric_outcome
+from ._base.effect_vocabulary import EffectVocabularyMixin
+from ._base.families import FAMILIES
+from ._base.input_checks import check_aligned, is_partitioned, numeric_outcome
+from ._base.spec import UNKNOWN_LEVEL_POLICIES, ModelSpec
+from ._data.partitioned import map_predictions
+from ._evaluation.routing import ESTIMATOR_REQUEST, require_metadata
+from ._modeling.inputs import prepare
+from ._results import comparisons
+from ._results.draw_summaries import HeterogeneitySummary, check_prob, effects_by_column, interval
+from ._results.persistence import load_model, save_model
+from ._results.posterior import FittedPosterior, assemble_posterior
+from ._sampling.run import run_inference
 
 
 class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
@@ -824,7 +824,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         >>> diff[["a", "b"]].values.tolist()
         [['white=1, male=1, intl=5', 'white=0, male=0, intl=1']]
         """
-        return reporting.compare_groups(
+        return comparisons.compare_groups(
             self._fitted(), a, b, prob=check_prob(prob), scale=scale, category=category
         )
 
@@ -847,7 +847,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             posterior ``mean``, ``median``, ``sd``, ``lower``, ``upper`` of
             effect(a) - effect(b) and ``prob_a_greater``.
         """
-        return reporting.compare_arms(
+        return comparisons.compare_arms(
             self._fitted(), a, b, prob=check_prob(prob), scale=scale, category=category
         )
 
@@ -870,7 +870,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             One row per combination of the other modifiers in which both groups
             were seen in training: those modifiers, then as :meth:`compare_groups`.
         """
-        return reporting.contrast(
+        return comparisons.contrast(
             self._fitted(), modifier, level, reference, prob=check_prob(prob), scale=scale,
             category=category,
         )  # fmt: skip
@@ -914,7 +914,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         draws : ndarray
             Only with ``return_draws=True``.
         """
-        return reporting.population_effect(
+        return comparisons.population_effect(
             self._fitted(), X, weights=weights, population=population, by=by,
             prob=check_prob(prob), scale=scale, return_draws=return_draws,
         )  # fmt: skip

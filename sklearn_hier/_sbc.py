@@ -36,8 +36,8 @@ import pandas as pd
 from arviz_stats.base import array_stats
 from scipy import stats as sps
 
-from ._families import family_of
-from ._spec import ModelSpec, Priors
+from ._base.families import family_of
+from ._base.spec import ModelSpec, Priors
 
 #: Treatment kinds a design can carry.
 TREATMENT_KINDS = ("binary", "arms", "dose", "several")

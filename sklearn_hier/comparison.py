@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ._design import Design, group_labels
-from ._treatment import TreatmentCoding, coding_of
-from ._validation import as_frame, by_position, check_aligned, column_vector, numeric_outcome
+from ._base.input_checks import as_frame, by_position, check_aligned, column_vector, numeric_outcome
+from ._data.design import Design, group_labels
+from ._data.treatment import TreatmentCoding, coding_of
 from .metrics import (
     RLossScorer,
     interval_coverage,

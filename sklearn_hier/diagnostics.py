@@ -7,96 +7,11 @@ Filter or escalate the warning with the standard :mod:`warnings` machinery::
     warnings.simplefilter("error", SamplingWarning)   # sampling problems become errors
 """
 
-import warnings
-
-import arviz_stats
-import numpy as np
-import pandas as pd
-from arviz_stats.base import array_stats
+from ._base.sampling_checks import (
+    SamplingWarning,
+    check_sampling,
+    diagnostics_table,
+    pareto_smoothed_log_weights,
+)
 
 __all__ = ["SamplingWarning", "diagnostics_table", "check_sampling", "pareto_smoothed_log_weights"]
-
-#: Largest acceptable rank-normalised split R-hat (Vehtari et al. 2021).
-RHAT_MAX = 1.01
-#: Bulk and tail ESS wanted per chain; 400 in all for the usual four chains.
-ESS_PER_CHAIN = 100
-
-
-class SamplingWarning(UserWarning):
-    """The sampler reported divergences, unconverged chains, low ESS or tree-depth hits."""
-
-
-def diagnostics_table(idata, var_names) -> pd.DataFrame:
-    """One row per parameter: worst R-hat and lowest bulk/tail ESS over its elements."""
-    # parameters with no elements (e.g. lambda without group predictors) have nothing to check
-    var_names = [v for v in var_names if v in idata.posterior and idata.posterior[v].size > 0]
-    posterior = idata.posterior.to_dataset()[var_names]
-    rhat = arviz_stats.rhat(posterior)
-    ess_bulk = arviz_stats.ess(posterior, method="bulk")
-    ess_tail = arviz_stats.ess(posterior, method="tail")
-    rows = []
-    for name in var_names:
-        rows.append(
-            {
-                "parameter": name,
-                "size": int(np.prod(posterior[name].shape[2:], dtype=int)),
-                # NaN (e.g. a chain that never moved) counts as the worst value
-                "r_hat_max": float(np.max(np.nan_to_num(rhat[name].values, nan=np.inf))),
-                "ess_bulk_min": float(np.min(np.nan_to_num(ess_bulk[name].values, nan=0.0))),
-                "ess_tail_min": float(np.min(np.nan_to_num(ess_tail[name].values, nan=0.0))),
-            }
-        )
-    return pd.DataFrame(rows).set_index("parameter")
-
-
-def check_sampling(idata, var_names, *, max_tree_depth: int, stacklevel: int = 3) -> pd.DataFrame:
-    """Warn with :class:`SamplingWarning` about every sampling problem found; return the table."""
-    table = diagnostics_table(idata, var_names)
-    stats = idata.sample_stats
-    n_chains = idata.posterior.sizes["chain"]
-    n_draws = n_chains * idata.posterior.sizes["draw"]
-    ess_min = ESS_PER_CHAIN * n_chains
-    problems = []
-    n_div = int(stats["diverging"].values.sum())
-    if n_div:
-        problems.append(
-            f"{n_div} of {n_draws} draws diverged: the posterior has regions the sampler "
-            "cannot explore, so estimates may be biased. Try target_accept=0.99, tighter "
-            "prior scales (prior_sd_scale), fewer or binned modifiers, or structure='additive'."
-        )
-    bad_rhat = table.index[table["r_hat_max"] > RHAT_MAX].tolist()
-    if bad_rhat:
-        worst = float(table["r_hat_max"].max())
-        problems.append(
-            f"R-hat up to {worst:.3f} > {RHAT_MAX} for {bad_rhat}: the chains disagree. "
-            "Try more num_warmup and num_samples, or stronger priors."
-        )
-    low_ess = table.index[
-        (table["ess_bulk_min"] < ess_min) | (table["ess_tail_min"] < ess_min)
-    ].tolist()
-    if low_ess:
-        lowest = float(table[["ess_bulk_min", "ess_tail_min"]].min().min())
-        problems.append(
-            f"effective sample size as low as {lowest:.0f} (< {ess_min}) for {low_ess}: "
-            "intervals are unreliable. Increase num_samples (or num_chains)."
-        )
-    n_deep = int(stats["reached_max_treedepth"].values.sum())
-    if n_deep:
-        problems.append(
-            f"{n_deep} of {n_draws} draws hit the maximum tree depth ({max_tree_depth}): "
-            "sampling is inefficient. Try max_tree_depth=12 or rescale the predictors."
-        )
-    for message in problems:
-        warnings.warn(message, SamplingWarning, stacklevel=stacklevel)
-    return table
-
-
-def pareto_smoothed_log_weights(log_ratios: np.ndarray, reff: float) -> tuple[np.ndarray, float]:
-    """Pareto-smoothed, normalised log importance weights and their Pareto k (ArviZ's PSIS).
-
-    ``log_ratios`` are log importance ratios, target over proposal, one per draw. ArviZ
-    smooths weights in the LOO convention, ``w = 1 / p(y_i | theta)``: it takes the
-    log-likelihood and negates it. These ratios are already the log weights, hence the sign.
-    """
-    log_weights, khat = array_stats.psislw(-np.asarray(log_ratios), r_eff=reff)
-    return log_weights, float(khat)

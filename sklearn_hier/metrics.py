@@ -12,11 +12,11 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import MetadataRequest
 
-from ._nuisance import PROPENSITY_CLIP, default_nuisance
-from ._result_cache import CacheInfo, ResultCache, data_fingerprint, settings_key
-from ._routing import require_metadata
-from ._treatment import TreatmentCoding, coding_of, encode_for
-from ._validation import as_frame, check_aligned, column_vector, numeric_outcome
+from ._base.input_checks import as_frame, check_aligned, column_vector, numeric_outcome
+from ._data.treatment import TreatmentCoding, coding_of, encode_for
+from ._evaluation.nuisance import PROPENSITY_CLIP, default_nuisance
+from ._evaluation.result_cache import CacheInfo, ResultCache, data_fingerprint, settings_key
+from ._evaluation.routing import require_metadata
 
 __all__ = [
     "tau_risk",

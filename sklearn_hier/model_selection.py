@@ -37,17 +37,21 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._collapsed import additive_normal_equations, marginal_loglik, variance_log_prior
-from ._compiler_options import tiny_array_options
-from ._draws import as_jax
+from ._base.input_checks import as_frame, is_partitioned
+from ._base.spec import ModelSpec, Priors, PriorUnits, in_units
+from ._data.sufficient_statistics import RowDesign, gaussian_statistics
 from ._estimator import HierarchicalHTE
-from ._inference import run_inference
-from ._model import ModelSizes
-from ._model_data import ModelData
-from ._prepared_data import prepare
-from ._spec import ModelSpec, Priors, PriorUnits, in_units
-from ._statistics import RowDesign, gaussian_statistics
-from ._validation import as_frame, is_partitioned
+from ._modeling.hierarchical import ModelSizes
+from ._modeling.inputs import prepare
+from ._modeling.marginal_gaussian import (
+    additive_normal_equations,
+    marginal_loglik,
+    variance_log_prior,
+)
+from ._modeling.model_data import ModelData
+from ._sampling.compiler_options import tiny_array_options
+from ._sampling.draws import as_jax
+from ._sampling.run import run_inference
 from .diagnostics import pareto_smoothed_log_weights
 
 #: The parameters a grid may hold: those that change only the priors, which is

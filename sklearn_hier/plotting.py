@@ -9,7 +9,7 @@ calls ``show``. For diagnostics (traces, rank plots, energy) use ArviZ on
 import numpy as np
 import pandas as pd
 
-from ._summary import check_prob
+from ._results.draw_summaries import check_prob
 
 
 def _pyplot():

@@ -42,10 +42,10 @@ from scipy import stats
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import StratifiedKFold
 
-from ._nuisance import PROPENSITY_CLIP, default_nuisance
-from ._summary import check_prob
-from ._treatment import TreatmentCoding, coding_of
-from ._validation import as_frame, by_position, check_aligned, column_vector, numeric_outcome
+from ._base.input_checks import as_frame, by_position, check_aligned, column_vector, numeric_outcome
+from ._data.treatment import TreatmentCoding, coding_of
+from ._evaluation.nuisance import PROPENSITY_CLIP, default_nuisance
+from ._results.draw_summaries import check_prob
 
 __all__ = ["ValidationReport", "validate"]
 

@@ -10,7 +10,9 @@ from conftest import FAST
 from scipy.optimize import minimize
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._approximation import (
+from sklearn_hier._base.families import family_of
+from sklearn_hier._base.spec import ModelSpec, Priors
+from sklearn_hier._data.laplace import (
     AUTO_EXACT_CELLS,
     AUTO_EXACT_SPARSE_ROWS,
     MIN_EVENTS,
@@ -23,10 +25,8 @@ from sklearn_hier._approximation import (
     distinct_rows_exceed,
     pilot_fit,
 )
-from sklearn_hier._families import family_of
-from sklearn_hier._prepared_data import prepare
-from sklearn_hier._spec import ModelSpec, Priors
-from sklearn_hier._statistics import RowDesign, group_moments
+from sklearn_hier._data.sufficient_statistics import RowDesign, group_moments
+from sklearn_hier._modeling.inputs import prepare
 from sklearn_hier.datasets import make_grouped_hte
 
 
@@ -249,6 +249,7 @@ def test_auto_takes_the_approximation_of_sparse_groups_past_the_exact_row_limit(
     """Sparse groups are fitted exactly only while that takes minutes; past the row limit
     ``auto`` takes the approximation (whose check then warns), asked before any counting."""
     spec = ModelSpec.from_params(HierarchicalHTE(family="poisson").get_params())
+
     def yes():
         return True
 
@@ -261,10 +262,11 @@ def test_auto_takes_the_approximation_of_sparse_groups_past_the_exact_row_limit(
     assert approximation_method(spec, AUTO_EXACT_SPARSE_ROWS + 1, yes, yes) == "laplace"
 
 
-def test_partitioned_sparse_groups_are_counted_as_in_memory():
-    """Dask partitions have no exact cells beyond the limit, so ``auto`` takes the Laplace path
-    there; the expansion pass counts the same fewest events as in memory, and the check (which
-    reads 20,000 of the 24,000 rows) then fails through them."""
+def test_partitioned_sparse_data_take_the_in_memory_decisions():
+    """Dask partitions and rows in memory go through one reduction. 24,000 rows of sparse
+    counts are more than 20,000 cells: ``auto`` keeps both exact because some arm has few
+    events; with the approximation forced, both count the same fewest events (through which
+    the check, which reads a sample of about 20,000 rows, fails)."""
     dd = pytest.importorskip("dask.dataframe")
     import dask
 
@@ -272,11 +274,14 @@ def test_partitioned_sparse_groups_are_counted_as_in_memory():
     frame = X.assign(y=y, t=t)
     parts = dd.from_pandas(frame, npartitions=3, sort=False)
     with dask.config.set(scheduler="synchronous"):
-        partitioned = _prepared(parts[["m", "x"]], parts["y"], parts["t"])
+        partitioned_auto = _prepared(parts[["m", "x"]], parts["y"], parts["t"])
+        partitioned = _prepared(parts[["m", "x"]], parts["y"], parts["t"], approximation="laplace")
+    assert _prepared(X, y, t).expansion is None
+    assert partitioned_auto.expansion is None
     memory = _prepared(X, y, t, approximation="laplace")
-    assert partitioned.expansion is not None
     assert partitioned.expansion.fewest_events == memory.expansion.fewest_events < MIN_EVENTS
-    assert partitioned.expansion.check_rows.n_rows < partitioned.expansion.n_rows
+    for expansion in (partitioned.expansion, memory.expansion):
+        assert expansion.check_rows.n_rows < expansion.n_rows
 
 
 def test_an_unread_sparse_arm_fails_the_check():

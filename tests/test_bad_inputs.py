@@ -376,7 +376,7 @@ def test_fit_too_large_for_memory_fails_before_allocating():
 
 
 def test_row_level_fit_too_large_suggests_reduction(monkeypatch):
-    monkeypatch.setattr("sklearn_hier._memory.available_memory_bytes", lambda: 2**16)
+    monkeypatch.setattr("sklearn_hier._data.memory.available_memory_bytes", lambda: 2**16)
     X, y, t = _base()
     est = HierarchicalHTE(modifiers=["m0", "m1"], reduce_data=False, **FAST)
     with pytest.raises(MemoryError, match=r"only 0.0 GiB .*reduce_data=True"):

@@ -8,7 +8,7 @@ import sklearn
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold
 
-from sklearn_hier._effect_vocabulary import NoIntervalsError
+from sklearn_hier._base.effect_vocabulary import NoIntervalsError
 from sklearn_hier.baselines import (
     BayesianCausalForestHTE,
     CausalForestHTE,

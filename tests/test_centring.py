@@ -5,7 +5,7 @@ import pytest
 from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._centring import centred_groups, unexplained_effect_spread
+from sklearn_hier._modeling.centring import centred_groups, unexplained_effect_spread
 from sklearn_hier.datasets import make_grouped_hte
 
 
@@ -53,8 +53,12 @@ def test_rule_centres_groups_pinned_down_relative_to_the_spread():
     assert not centred_groups(zeros, se, zeros, prior_sd_scale=1.0).any()
     assert centred_groups(zeros, se, zeros, prior_sd_scale=3.0)[:n_groups].all()
     # a group with one arm has no standard error and is never centred
-    one_arm = centred_groups(np.zeros((2, 1)), _balanced_se(np.array([5000, 5000]),
-                             np.array([0, 2500])), np.zeros((2, 1)), prior_sd_scale=3.0)
+    one_arm = centred_groups(
+        np.zeros((2, 1)),
+        _balanced_se(np.array([5000, 5000]), np.array([0, 2500])),
+        np.zeros((2, 1)),
+        prior_sd_scale=3.0,
+    )
     assert one_arm.tolist() == [0.0, 1.0]
     # with two effects a group is centred only when both are pinned down
     both = np.column_stack([se[:, 0], se[::-1, 0]])
@@ -71,7 +75,7 @@ def _balanced_se(n, m):
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
 def test_auto_centres_large_groups_in_a_fit(monkeypatch):
-    import sklearn_hier._inference as inference_module
+    import sklearn_hier._sampling.run as inference_module
 
     seen = {}
     real = inference_module.run_nuts

@@ -7,13 +7,21 @@ from conftest import FAST
 from scipy.stats import multivariate_normal
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._collapsed import additive_normal_equations, complete_draw, marginal_loglik
-from sklearn_hier._design import Design
-from sklearn_hier._draws import as_jax
-from sklearn_hier._model import ModelSizes
-from sklearn_hier._model_data import AdditiveLevels, ModelData
-from sklearn_hier._spec import Priors
-from sklearn_hier._statistics import RowDesign, gaussian_statistics, group_regression
+from sklearn_hier._base.spec import Priors
+from sklearn_hier._data.design import Design
+from sklearn_hier._data.sufficient_statistics import (
+    RowDesign,
+    gaussian_statistics,
+    group_regression,
+)
+from sklearn_hier._modeling.hierarchical import ModelSizes
+from sklearn_hier._modeling.marginal_gaussian import (
+    additive_normal_equations,
+    complete_draw,
+    marginal_loglik,
+)
+from sklearn_hier._modeling.model_data import AdditiveLevels, ModelData
+from sklearn_hier._sampling.draws import as_jax
 from sklearn_hier.datasets import make_grouped_hte
 
 PRIORS = Priors(intercept=1.0, coef=0.5)
@@ -57,8 +65,8 @@ def _dense(rows, offsets_design, offsets_cov, sigma):
     k = x.shape[1]
     M = np.hstack([x, offsets_design])
     D = np.zeros((M.shape[1], M.shape[1]))
-    D[0, 0] = PRIORS.intercept ** 2
-    D[1:k, 1:k] = np.eye(k - 1) * PRIORS.coef ** 2
+    D[0, 0] = PRIORS.intercept**2
+    D[1:k, 1:k] = np.eye(k - 1) * PRIORS.coef**2
     D[k:, k:] = offsets_cov
     m0 = np.zeros(M.shape[1])
     m0[0] = -rows.outcome.mean()
@@ -220,7 +228,7 @@ def test_marginal_sampler_needs_few_steps_and_stays_flat_in_the_rows():
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
 def test_row_level_and_unmarginalized_fits_sample_jointly(monkeypatch):
-    import sklearn_hier._inference as inference_module
+    import sklearn_hier._sampling.run as inference_module
 
     seen = []
     real = inference_module.run_nuts
@@ -244,7 +252,7 @@ def test_signed_scales_give_the_covariance_and_a_proper_factor():
     absorbs: the recorded (sd, L) give the same covariance and L stays a Cholesky factor."""
     from numpyro import handlers
 
-    from sklearn_hier._collapsed import _marginal_scales
+    from sklearn_hier._modeling.marginal_gaussian import _marginal_scales
 
     signed = np.array([0.7, -0.4, 0.25])
     partial = np.array([0.3, -0.5, 0.6])
@@ -275,7 +283,7 @@ def test_scale_coordinates_keep_the_half_normal_prior(signed):
     back to the sd, is the half-normal density (its log-density up to one constant)."""
     from numpyro import handlers
 
-    from sklearn_hier._collapsed import _marginal_scales
+    from sklearn_hier._modeling.marginal_gaussian import _marginal_scales
 
     rng = np.random.default_rng(5)
     flags = np.zeros(3, bool) if signed is None else np.asarray(signed)
@@ -300,7 +308,7 @@ def test_scale_coordinates_keep_the_half_normal_prior(signed):
 
 def _meta_analysis(G, sd, se=0.1, seed=3):
     """Group estimates around a regression on Z with true heterogeneity ``sd`` per term."""
-    from sklearn_hier._statistics import GroupStart
+    from sklearn_hier._data.sufficient_statistics import GroupStart
 
     rng = np.random.default_rng(seed)
     Z = rng.normal(size=(G, 1))
@@ -317,7 +325,7 @@ def test_scale_start_recovers_a_known_heterogeneity():
     far from zero: sampled on the log scale, starting at the log of the estimate. The
     effect has no heterogeneity beyond its regression on Z: signed, starting at zero,
     spread by the noise term alone."""
-    from sklearn_hier._statistics import scale_start
+    from sklearn_hier._data.sufficient_statistics import scale_start
 
     G = 400
     group_start, Z = _meta_analysis(G, sd=(0.3, 0.0))
@@ -337,7 +345,7 @@ def test_scale_start_recovers_a_known_heterogeneity():
 def test_few_groups_sample_every_scale_on_the_log_scale():
     """With fewer groups than SIGNED_SCALE_MIN_GROUPS even a term with no detectable
     heterogeneity is sampled on the log scale, starting near the log of its noise term."""
-    from sklearn_hier._statistics import SIGNED_SCALE_MIN_GROUPS, scale_start
+    from sklearn_hier._data.sufficient_statistics import SIGNED_SCALE_MIN_GROUPS, scale_start
 
     few = SIGNED_SCALE_MIN_GROUPS - 1
     group_start, Z = _meta_analysis(few, sd=(0.0, 0.0))
@@ -351,8 +359,8 @@ def test_few_groups_sample_every_scale_on_the_log_scale():
 def test_small_products_compile_with_the_marginal_programs_options():
     """The marginal model's batched products of tiny matrices, compiled as its programs
     are (without library fusions where XLA has them), are matrix products."""
-    from sklearn_hier._collapsed import _small_product
-    from sklearn_hier._compiler_options import tiny_array_options
+    from sklearn_hier._modeling.marginal_gaussian import _small_product
+    from sklearn_hier._sampling.compiler_options import tiny_array_options
 
     options = tiny_array_options()
     assert options is None or set(options) == {"xla_cpu_experimental_ynn_fusion_type"}

@@ -6,7 +6,7 @@ import pytest
 from sklearn.base import BaseEstimator
 
 from sklearn_hier import compare, compare_replications, summarize_comparison
-from sklearn_hier._effect_vocabulary import EffectVocabularyMixin
+from sklearn_hier._base.effect_vocabulary import EffectVocabularyMixin
 from sklearn_hier.baselines import InteractionHTE
 from sklearn_hier.datasets import make_grouped_hte
 

@@ -10,8 +10,8 @@ import pytest
 from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE, HierarchicalHTECV, SamplingWarning
-from sklearn_hier._prepared_data import prepare
-from sklearn_hier._spec import ModelSpec
+from sklearn_hier._base.spec import ModelSpec
+from sklearn_hier._modeling.inputs import prepare
 
 dask = pytest.importorskip("dask")
 dd = pytest.importorskip("dask.dataframe")
@@ -138,8 +138,15 @@ def test_checks_pass_labelled_arguments_beside_an_array_x_on_by_position():
     labelled = df["t"].set_axis(np.arange(len(df)) + 1000)
     est = InteractionHTE(modifiers=[0])
     y = df["y"].to_numpy()
-    report = validate(est, X, y, treatment=labelled, cv=2,
-                      outcome_model=LinearRegression(), propensity_model=LogisticRegression())
+    report = validate(
+        est,
+        X,
+        y,
+        treatment=labelled,
+        cv=2,
+        outcome_model=LinearRegression(),
+        propensity_model=LogisticRegression(),
+    )
     assert np.isfinite(report.blp.loc["heterogeneity", "estimate"])
     table = compare([est], X, y, labelled, true_effect=np.ones(len(df)))
     assert table.shape[0] == 1
@@ -179,8 +186,12 @@ def test_search_stratifies_by_y_and_fits_a_dose_without_controls():
     est = HierarchicalHTE(modifiers=["g"], random_state=0, **FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)  # short chains
-        search = HierarchicalHTECV(estimator=est, param_grid={"prior_sd_scale": [0.5, 1.0]},
-                                   cv=StratifiedKFold(3), refit=False)
+        search = HierarchicalHTECV(
+            estimator=est,
+            param_grid={"prior_sd_scale": [0.5, 1.0]},
+            cv=StratifiedKFold(3),
+            refit=False,
+        )
         search.fit(df[["g"]], y, df["dose"])
     assert search.n_splits_ == 3
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
@@ -253,9 +264,9 @@ def test_one_row_refused_alike(path):
 
 @pytest.mark.parametrize("path", ["pandas", "dask"])
 def test_memory_checked_alike(path, monkeypatch):
-    import sklearn_hier._memory
+    import sklearn_hier._data.memory
 
-    monkeypatch.setattr(sklearn_hier._memory, "available_memory_bytes", lambda: 1024)
+    monkeypatch.setattr(sklearn_hier._data.memory, "available_memory_bytes", lambda: 1024)
     df = _data()
     X, y, t = _on(path, df[["g"]], df["y"], df["t"])
     with pytest.raises(MemoryError, match="of memory is available"):

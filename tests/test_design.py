@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_hier._design import Design
+from sklearn_hier._data.design import Design
 from sklearn_hier.datasets import make_grouped_hte
 
 
@@ -146,7 +146,7 @@ def test_simulated_groups_carry_the_average_true_effect_of_their_rows():
 
 
 def test_compiled_group_lookup_matches_the_general_path():
-    from sklearn_hier._design import _lookup_known_groups
+    from sklearn_hier._data.design import _lookup_known_groups
 
     d = make_grouped_hte(5000, n_levels=(2, 3, 5), random_state=2)
     design, row_group = Design.learn(d.X, modifiers=d.modifiers, group_predictors=None, bins=None)
@@ -161,7 +161,7 @@ def test_compiled_group_lookup_matches_the_general_path():
 
 @pytest.mark.parametrize("kind", ["integer", "float", "string"])
 def test_counting_and_sorting_find_the_same_groups(monkeypatch, kind):
-    import sklearn_hier._design as design_module
+    import sklearn_hier._data.design as design_module
 
     d = make_grouped_hte(3000, n_levels=(2, 3, 4), random_state=4)
     X = d.X.copy()

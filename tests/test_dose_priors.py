@@ -9,8 +9,8 @@ import pytest
 from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._prepared_data import prepare
-from sklearn_hier._spec import ModelSpec
+from sklearn_hier._base.spec import ModelSpec
+from sklearn_hier._modeling.inputs import prepare
 
 #: True slope per kg in the groups with m0 = 0 and m0 = 1.
 SLOPES = (20.0, 30.0)
@@ -86,9 +86,7 @@ def test_a_dose_in_g_and_in_kg_give_the_same_effects_in_their_units(kg_and_g):
     # The group effects are completed by exact draws given the variance parameters, so
     # their effective sample size is near the 400 draws; at an ESS of 100 or more, two fits'
     # means differ by under 4 * sqrt(2) * sd / 10 = 0.57 posterior sds (4 standard errors).
-    np.testing.assert_array_less(
-        np.abs(in_kg["mean"] - 1000.0 * in_g["mean"]), 0.57 * in_kg["sd"]
-    )
+    np.testing.assert_array_less(np.abs(in_kg["mean"] - 1000.0 * in_g["mean"]), 0.57 * in_kg["sd"])
     np.testing.assert_allclose(1000.0 * in_g["sd"], in_kg["sd"], rtol=0.25)
     truth = np.where(in_kg["m0"] == 1, SLOPES[1], SLOPES[0])
     assert ((in_kg["lower"] <= truth) & (truth <= in_kg["upper"])).all()

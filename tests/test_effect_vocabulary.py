@@ -5,7 +5,7 @@ import pytest
 from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._summary import interval
+from sklearn_hier._results.draw_summaries import interval
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")
 

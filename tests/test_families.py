@@ -11,8 +11,8 @@ from conftest import FAST, TW_COLUMNS, TW_MODIFIERS
 from numpyro.infer.util import log_density
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._families import family_of, padded_cell_count
-from sklearn_hier._spec import Priors
+from sklearn_hier._base.families import family_of, padded_cell_count
+from sklearn_hier._base.spec import Priors
 from sklearn_hier.datasets import make_grouped_hte
 
 
@@ -102,8 +102,8 @@ def test_padding_cells_changes_neither_the_loglik_nor_its_gradient(family):
 
 def test_nearby_data_sizes_share_one_compiled_sampler(bernoulli):
     """The compiled sampler is reused when every array it is handed has the same shape."""
-    from sklearn_hier._prepared_data import prepare
-    from sklearn_hier._spec import ModelSpec
+    from sklearn_hier._base.spec import ModelSpec
+    from sklearn_hier._modeling.inputs import prepare
 
     est, d = bernoulli
     spec = ModelSpec.from_params(est.get_params())

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from sklearn_hier import HierarchicalHTE  # noqa: E402
-from sklearn_hier import _inference as inference  # noqa: E402
+from sklearn_hier._sampling import run as inference  # noqa: E402
 from sklearn_hier.plotting import (  # noqa: E402
     central_range,
     plot_coefficients,

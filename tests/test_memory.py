@@ -2,8 +2,8 @@
 
 import pytest
 
-from sklearn_hier._memory import check_fit_memory, fit_memory_bytes
-from sklearn_hier._statistics import CHUNK_ROWS
+from sklearn_hier._data.memory import check_fit_memory, fit_memory_bytes
+from sklearn_hier._data.sufficient_statistics import CHUNK_ROWS
 
 
 def test_reduced_gaussian_design_memory_is_bounded_by_the_chunk():

@@ -7,8 +7,8 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold
 
 from sklearn_hier import HierarchicalHTE, HierarchicalHTECV
-from sklearn_hier._model_data import ModelData
-from sklearn_hier._statistics import RowDesign, gaussian_statistics
+from sklearn_hier._data.sufficient_statistics import RowDesign, gaussian_statistics
+from sklearn_hier._modeling.model_data import ModelData
 from sklearn_hier.datasets import make_grouped_hte
 
 
@@ -33,7 +33,7 @@ def test_training_fold_statistics_are_the_sums_over_its_rows():
     data = ModelData(gaussian_statistics(rows)[0])
     test = np.sort(rng.choice(n, 100, replace=False))
     train = np.setdiff1d(np.arange(n), test)
-    from sklearn_hier._model import ModelSizes
+    from sklearn_hier._modeling.hierarchical import ModelSizes
 
     sizes = ModelSizes("nested", "gaussian_marginal", n_groups, rows.n_coef)
     fold = HierarchicalHTECV._training_fold(sizes, data, rows, test)

@@ -124,8 +124,7 @@ def test_unseen_group_draws_depend_on_the_group_alone(fitted):
     # different groups get different noise (their means differ through lambda, so compare
     # the standardised residual noise)
     noise = [
-        (together[:, both.row_group[k]] - together[:, both.row_group[k]].mean())
-        for k in (0, 1)
+        (together[:, both.row_group[k]] - together[:, both.row_group[k]].mean()) for k in (0, 1)
     ]
     assert abs(np.corrcoef(noise[0], noise[1])[0, 1]) < 0.99
 
@@ -165,7 +164,7 @@ def test_ordinal_fit_accepts_an_ordered_categorical_with_text_labels(tomz_weeks)
 
 
 def test_ordinal_levels_keep_an_ordered_categoricals_order():
-    from sklearn_hier._families import ordinal_levels
+    from sklearn_hier._base.families import ordinal_levels
 
     labels = ["low", "mid", "high"]  # not alphabetical: the categorical's order counts
     y = pd.Categorical(["high", "low", "mid", "low"], categories=labels, ordered=True)

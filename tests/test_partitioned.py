@@ -10,8 +10,8 @@ import pytest
 from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._prepared_data import prepare
-from sklearn_hier._spec import ModelSpec
+from sklearn_hier._base.spec import ModelSpec
+from sklearn_hier._modeling.inputs import prepare
 from sklearn_hier.datasets import make_grouped_hte
 
 dask = pytest.importorskip("dask")
@@ -53,9 +53,9 @@ def _assert_same_prepared(a, b, rtol=1e-10):
 def test_gaussian_statistics_equal_those_in_memory(treatment, monkeypatch):
     """Binned modifier (quantile edges), categorical control, a binary treatment and a dose:
     the same design, coding and statistics from five uneven partitions."""
-    import sklearn_hier._partitioned
+    import sklearn_hier._data.partitioned
 
-    monkeypatch.setattr(sklearn_hier._partitioned, "CHUNK_ROWS", 300)  # several per partition
+    monkeypatch.setattr(sklearn_hier._data.partitioned, "CHUNK_ROWS", 300)  # several per partition
     d, df = _frame()
     columns = list(d.X.columns) + ["region"]
     ddf = dd.from_pandas(df, npartitions=5, sort=False)
@@ -70,17 +70,20 @@ def test_gaussian_statistics_equal_those_in_memory(treatment, monkeypatch):
                                   partitioned.design.modifiers[2].edges)  # fmt: skip
 
 
-@pytest.mark.parametrize("family", ["bernoulli", "poisson"])
+@pytest.mark.parametrize(
+    "family", ["bernoulli", "binomial", "poisson", "student", "negbinomial"]
+)
 def test_exact_cells_equal_those_in_memory(family, monkeypatch):
-    import sklearn_hier._partitioned
+    import sklearn_hier._data.partitioned
 
     # partitions coded 170 rows at a time: the chunks' cells merge as the partitions' do
-    monkeypatch.setattr(sklearn_hier._partitioned, "CHUNK_ROWS", 170)
+    monkeypatch.setattr(sklearn_hier._data.partitioned, "CHUNK_ROWS", 170)
     d, df = _frame(600, family=family)
     df = df.assign(c0=np.round(df["c0"]), c1=np.round(df["c1"]))  # rows that collapse
     columns = list(d.X.columns)
     ddf = dd.from_pandas(df, npartitions=3, sort=False)
-    spec = _spec(modifiers=d.modifiers, bins={"x0": 2}, family=family)
+    trials = {"trials": "trials"} if family == "binomial" else {}
+    spec = _spec(modifiers=d.modifiers, bins={"x0": 2}, family=family, **trials)
     memory = prepare(spec, df[columns], df["y"], df["t"])
     partitioned = prepare(spec, ddf[columns], ddf["y"], ddf["t"])
     _assert_same_prepared(memory, partitioned)
@@ -130,9 +133,13 @@ def test_fit_on_a_local_cluster_and_predict_by_partition():
     settings = dict(modifiers=d.modifiers, bins={"x0": 3}, random_state=0, **FAST)
     ddf = dd.from_pandas(df, npartitions=3, sort=False)
     memory = HierarchicalHTE(**settings).fit(df[columns], df["y"], treatment=df["t"])
-    with dask.config.set(scheduler=None), distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster, distributed.Client(cluster):
+    with (
+        dask.config.set(scheduler=None),
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
         est = HierarchicalHTE(**settings).fit(ddf[columns], ddf["y"], treatment=ddf["t"])
         predicted = est.predict_effect(ddf[columns]).compute()
         with_interval = est.predict_effect(ddf[columns], return_interval=True).compute()

@@ -11,7 +11,7 @@ import xarray as xr
 from conftest import FAST
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._persistence import ATTRIBUTE
+from sklearn_hier._results.persistence import ATTRIBUTE
 from sklearn_hier.datasets import make_grouped_hte
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._design import Design
+from sklearn_hier._data.design import Design
 
 pytestmark = pytest.mark.slow  # replications, new processes, clusters or examples
 

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats as sps
 from scipy.signal import lfilter
 
+from sklearn_hier._base.spec import Priors
 from sklearn_hier._sbc import (
     ORDINAL_CATEGORIES,
     SBCCase,
@@ -24,7 +25,6 @@ from sklearn_hier._sbc import (
     scaled,
     thinned_rank,
 )
-from sklearn_hier._spec import Priors
 
 # ------------------------------------------------------------------ fast tier
 

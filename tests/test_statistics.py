@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 from numpyro import distributions as dist
 
-from sklearn_hier._model import gaussian_cells_loglik
-from sklearn_hier._statistics import RowDesign, gaussian_row_data, gaussian_statistics
+from sklearn_hier._data.sufficient_statistics import (
+    RowDesign,
+    gaussian_row_data,
+    gaussian_statistics,
+)
+from sklearn_hier._modeling.hierarchical import gaussian_cells_loglik
 
 
 def _random_design(rng, n=500, n_groups=7, p=3, q=2, treatments="binary"):

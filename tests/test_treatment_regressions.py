@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._persistence import _plain, _unplain
-from sklearn_hier._prepared_data import prepare
-from sklearn_hier._spec import ModelSpec
-from sklearn_hier._treatment import TreatmentCoding
+from sklearn_hier._base.spec import ModelSpec
+from sklearn_hier._data.treatment import TreatmentCoding
+from sklearn_hier._modeling.inputs import prepare
+from sklearn_hier._results.persistence import _plain, _unplain
 from sklearn_hier.datasets import make_grouped_hte
 
 N = 300

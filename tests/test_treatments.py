@@ -11,9 +11,9 @@ from numpyro import handlers
 from numpyro.distributions import LKJCholesky
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._collapsed import _marginal_scales as marginal_scales
-from sklearn_hier._spec import Priors
-from sklearn_hier._treatment import TreatmentCoding
+from sklearn_hier._base.spec import Priors
+from sklearn_hier._data.treatment import TreatmentCoding
+from sklearn_hier._modeling.marginal_gaussian import _marginal_scales as marginal_scales
 
 
 def simulate(kind, *, n=2400, n_levels=(4, 5), sigma_theta=0.25, noise=1.0, seed=0):
@@ -399,8 +399,11 @@ def test_cross_validation_needs_every_arm_in_every_training_fold(three_arms):
     rows = np.arange(len(t))
     # the second split holds every row of arm c out: its training fold has none
     splits = [(rows[rows % 2 == 0], rows[rows % 2 == 1]), (rows[t != "c"], rows[t == "c"])]
-    search = HierarchicalHTECV(estimator=HierarchicalHTE(modifiers=["m0", "m1"], **FAST),
-                               param_grid={"prior_sd_scale": [0.5, 1.0]}, cv=splits)
+    search = HierarchicalHTECV(
+        estimator=HierarchicalHTE(modifiers=["m0", "m1"], **FAST),
+        param_grid={"prior_sd_scale": [0.5, 1.0]},
+        cv=splits,
+    )
     with pytest.raises(ValueError, match=r"training fold 1 has no rows of arm\(s\) \['c'\]"):
         search.fit(X, y, treatment=t)
     # the reference arm too

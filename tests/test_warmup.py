@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from sklearn_hier import HierarchicalHTE
-from sklearn_hier._spec import ModelSpec
-from sklearn_hier._statistics import RowDesign, gaussian_statistics, start_centred
+from sklearn_hier._base.spec import ModelSpec
+from sklearn_hier._data.sufficient_statistics import RowDesign, gaussian_statistics, start_centred
 
 
 def _warmup_depth(**params) -> int:

@@ -11,7 +11,7 @@ from conftest import FAST
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
-from sklearn_hier._design import Design
+from sklearn_hier._data.design import Design
 from sklearn_hier.baselines import InteractionHTE
 from sklearn_hier.comparison import compare
 from sklearn_hier.metrics import pehe, pehe_scorer, qini_scorer, r_loss_scorer, tau_risk

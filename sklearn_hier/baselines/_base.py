@@ -7,11 +7,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._design import Design, as_shown
-from .._effect_vocabulary import EffectVocabularyMixin, NoIntervalsError
-from .._summary import check_prob, effects_by_column
-from .._treatment import TreatmentCoding
-from .._validation import as_frame, frame_as_in_fit, numeric_outcome
+from .._base.effect_vocabulary import EffectVocabularyMixin, NoIntervalsError
+from .._base.input_checks import as_frame, frame_as_in_fit, numeric_outcome
+from .._data.design import Design, as_shown
+from .._data.treatment import TreatmentCoding
+from .._results.draw_summaries import check_prob, effects_by_column
 
 
 @dataclass

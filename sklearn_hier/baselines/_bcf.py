@@ -10,8 +10,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 
-from .._design import group_labels, label_seed_words
-from .._nuisance import PROPENSITY_CLIP
+from .._data.design import group_labels, label_seed_words
+from .._evaluation.nuisance import PROPENSITY_CLIP
 from ._base import BaselineHTE, BaselineRows
 
 

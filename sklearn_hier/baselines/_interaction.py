@@ -5,8 +5,8 @@ from scipy import stats
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._routing import ESTIMATOR_REQUEST, require_metadata
-from .._validation import numeric_outcome
+from .._base.input_checks import numeric_outcome
+from .._evaluation.routing import ESTIMATOR_REQUEST, require_metadata
 from ._base import BaselineHTE, BaselineRows
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.utils import check_random_state
 
-from .._families import family_of
+from .._base.families import family_of
 
 
 @dataclass

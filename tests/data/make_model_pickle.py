@@ -16,11 +16,16 @@ from pathlib import Path
 from sklearn_hier import HierarchicalHTE
 from sklearn_hier.datasets import make_grouped_hte
 
-out = Path(sys.argv[1])
-data = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
-model = HierarchicalHTE(
-    modifiers=["m0", "m1"], num_warmup=100, num_samples=25, num_chains=2, random_state=0,
-    progress_bar=False,
-).fit(data.X, data.y, data.treatment)  # fmt: skip
-(out / "model_pickle_flat_modules.pkl").write_bytes(pickle.dumps(model))
-model.effect_by_group().to_csv(out / "model_pickle_flat_modules_effects.csv", index=False)
+
+def main(out: Path) -> None:
+    data = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
+    model = HierarchicalHTE(
+        modifiers=["m0", "m1"], num_warmup=100, num_samples=25, num_chains=2, random_state=0,
+        progress_bar=False,
+    ).fit(data.X, data.y, data.treatment)  # fmt: skip
+    (out / "model_pickle_flat_modules.pkl").write_bytes(pickle.dumps(model))
+    model.effect_by_group().to_csv(out / "model_pickle_flat_modules_effects.csv", index=False)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

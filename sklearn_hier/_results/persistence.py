@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._approximation import ApproximationCheck
-from ._design import ColumnCoding, Design
-from ._posterior import FittedPosterior
-from ._row_patterns import RowPatterns
-from ._spec import ModelSpec
-from ._treatment import TreatmentCoding, is_plain_label, label_from_plain, plain_label
+from .._base.spec import ModelSpec
+from .._data.design import ColumnCoding, Design
+from .._data.laplace import ApproximationCheck
+from .._data.row_patterns import RowPatterns
+from .._data.treatment import TreatmentCoding, is_plain_label, label_from_plain, plain_label
+from .posterior import FittedPosterior
 
 #: Bumped whenever the saved layout changes incompatibly.
 FORMAT_VERSION = 4
@@ -194,7 +194,7 @@ def _saved_params(params: dict) -> dict:
 
 def save_model(posterior: FittedPosterior, path) -> None:
     """Write a fitted posterior (and the parameters it was fitted with) to ``path``."""
-    from . import __version__
+    from .._base.version import __version__
 
     fitted = {
         "n_features_in_": posterior.n_features_in,

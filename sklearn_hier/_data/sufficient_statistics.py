@@ -609,7 +609,7 @@ SIGNED_SCALE_MIN_GROUPS = 12
 
 class ScaleStart(NamedTuple):
     """How the nested marginal model samples its group terms' scales: the coordinate of each
-    (``signed``, see ``_collapsed._marginal_scales``) and where warm-up starts them."""
+    (``signed``, see ``marginal_gaussian``) and where warm-up starts them."""
 
     start: StartValues
     signed: np.ndarray | None  # (D,) bool; None: every term on the log scale

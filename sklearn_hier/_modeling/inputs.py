@@ -11,18 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._approximation import LaplaceExpansion
-from ._centring import centred_groups
-from ._collapsed import additive_normal_equations
-from ._design import Design
-from ._families import FamilyCells, family_of
-from ._model import Likelihood, ModelSizes
-from ._model_data import AdditiveLevels, CentredGroups, ModelData
-from ._reduced import LearnedInput, ReducedData
-from ._reduction import reduce_input
-from ._row_patterns import RowPatterns
-from ._spec import ModelSpec, PriorUnits, effect_units, in_units
-from ._statistics import (
+from .._base.families import FamilyCells, family_of
+from .._base.spec import ModelSpec, PriorUnits, effect_units, in_units
+from .._data.design import Design
+from .._data.laplace import LaplaceExpansion
+from .._data.reduced import LearnedInput, ReducedData
+from .._data.reduction import reduce_input
+from .._data.row_patterns import RowPatterns
+from .._data.sufficient_statistics import (
     GaussianRows,
     RowDesign,
     group_regression,
@@ -30,7 +26,11 @@ from ._statistics import (
     scale_start,
     start_centred,
 )
-from ._treatment import TreatmentCoding
+from .._data.treatment import TreatmentCoding
+from .centring import centred_groups
+from .hierarchical import Likelihood, ModelSizes
+from .marginal_gaussian import additive_normal_equations
+from .model_data import AdditiveLevels, CentredGroups, ModelData
 
 
 @dataclass

@@ -11,7 +11,7 @@ outside this module compares family names: it asks the family (:func:`family_of`
 How rows reduce, per family (each differs from the sum of row log-likelihoods by a
 constant, so the posterior is unchanged):
 
-- gaussian: the sufficient statistics of :mod:`sklearn_hier._statistics`;
+- gaussian: the sufficient statistics of :mod:`sklearn_hier._data.sufficient_statistics`;
 - bernoulli/binomial (logit link): a cell's successes are binomial with the cell's
   total trials;
 - poisson (log link, optional exposure): a cell's total count is Poisson with rate

@@ -33,7 +33,7 @@ import arviz_base
 import numpy as np
 import xarray as xr
 
-from ._families import FAMILIES, family_of
+from .._base.families import FAMILIES, family_of
 
 
 @dataclass(frozen=True)

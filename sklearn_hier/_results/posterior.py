@@ -15,26 +15,26 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ._approximation import ApproximationCheck, check_approximation
-from ._design import Design, as_shown, group_labels, label_seed_words
-from ._draws import SamplerResult
-from ._families import family_of
-from ._inference_data import (
+from .._base.families import family_of
+from .._base.input_checks import frame_as_in_fit
+from .._base.sampling_checks import SamplingWarning, check_sampling
+from .._base.spec import ModelSpec, PriorUnits, effect_units, prior_scale_table
+from .._data.design import Design, as_shown, group_labels, label_seed_words
+from .._data.laplace import ApproximationCheck, check_approximation
+from .._data.row_inputs import positive_column
+from .._data.row_patterns import RowPatterns
+from .._data.treatment import TreatmentCoding
+from .._modeling.inputs import PreparedData
+from .._sampling.draws import SamplerResult
+from .._sampling.variational import converged
+from .draw_summaries import HeterogeneitySummary, heterogeneity, interval, summarize
+from .inference_data import (
     EXTRA_PARAMETERS,
     CoefficientLayout,
     add_group_draws,
     build_inference_data,
     flat,
 )
-from ._prepared_data import PreparedData
-from ._row_inputs import positive_column
-from ._row_patterns import RowPatterns
-from ._spec import ModelSpec, PriorUnits, effect_units, prior_scale_table
-from ._summary import HeterogeneitySummary, heterogeneity, interval, summarize
-from ._treatment import TreatmentCoding
-from ._validation import frame_as_in_fit
-from ._variational import converged
-from .diagnostics import SamplingWarning, check_sampling
 
 #: Draw-by-row values evaluated at once (bounds memory to a few hundred MB).
 BLOCK_VALUES = 4_000_000

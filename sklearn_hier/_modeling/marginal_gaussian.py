@@ -41,11 +41,11 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from ._families import family_of
-from ._model import ModelSizes
-from ._model_data import AdditiveLevels, ModelData
-from ._spec import Priors, in_units
-from ._statistics import GaussianStatistics
+from .._base.families import family_of
+from .._base.spec import Priors, in_units
+from .._data.sufficient_statistics import GaussianStatistics
+from .hierarchical import ModelSizes
+from .model_data import AdditiveLevels, ModelData
 
 
 # ------------------------------------------------------------------ small-block algebra
@@ -351,9 +351,9 @@ def _marginal_scales(name: str, priors: Priors, dims: int, signed=None) -> jnp.n
 
     **Each scale is sampled in one of two coordinates**, chosen per term from the data
     (``signed``, a boolean per term, or None: every term on the log scale; see
-    :func:`~sklearn_hier._statistics.scale_start`). Either way the sampled coordinate ``u``
-    of the site ``scale_<name>`` maps to ``s`` with ``s`` standard normal in law, and the
-    term's sd is ``|s| * priors.sd``: exactly the half-normal prior.
+    :func:`~sklearn_hier._data.sufficient_statistics.scale_start`). Either way the sampled
+    coordinate ``u`` of the site ``scale_<name>`` maps to ``s`` with ``s`` standard normal
+    in law, and the term's sd is ``|s| * priors.sd``: exactly the half-normal prior.
 
     - *Log scale*, ``s = exp(u)``: the usual coordinate of a positive parameter, right for
       an sd the data place away from zero (a long right tail becomes a short one).
@@ -483,7 +483,7 @@ def marginal_loglik(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dic
 def variance_log_prior(priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
     """log p(phi): half-normal sds and sigma, LKJ correlations (normalised, so that
     densities under different prior scales can be compared). ``priors`` in the data's
-    units (:func:`~sklearn_hier._spec.in_units`)."""
+    units (:func:`~sklearn_hier._base.spec.in_units`)."""
     total = dist.HalfNormal(priors.sigma).log_prob(phi["sigma"]) if has_noise_scale(sizes) else 0.0
     for name in _variance_sites(sizes):
         total = total + jnp.sum(dist.HalfNormal(priors.sd).log_prob(phi[f"sd_{name}"]))

@@ -10,7 +10,7 @@ per-draw state, and the posterior of every group.
 
 import os
 
-from ._statistics import CHUNK_ROWS
+from .sufficient_statistics import CHUNK_ROWS
 
 FLOAT = 8  # bytes
 

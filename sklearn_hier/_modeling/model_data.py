@@ -11,9 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._families import FamilyCells
-from ._spec import PriorUnits
-from ._statistics import (
+from .._base.families import FamilyCells
+from .._base.spec import PriorUnits
+from .._data.sufficient_statistics import (
     GaussianRows,
     GaussianStatistics,
     GroupRegression,

@@ -11,11 +11,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._families import family_of
-from ._spec import ModelSpec
-from ._statistics import CHUNK_ROWS
-from ._treatment import NEAR_COLLINEAR
-from ._validation import check_no_missing, column_vector, find_columns, numeric_outcome
+from .._base.families import family_of
+from .._base.input_checks import check_no_missing, column_vector, find_columns, numeric_outcome
+from .._base.spec import ModelSpec
+from .sufficient_statistics import CHUNK_ROWS
+from .treatment import NEAR_COLLINEAR
 
 
 def is_count(value) -> bool:

@@ -8,11 +8,12 @@ process ever holds the rows.
    and of the treatment columns, and the checks of missing values and of the outcome's
    support. The design and the treatment coding are learned from the combined summary
    exactly as from the rows (binned modifiers are cut at the rows' quantiles).
-2. The reduction: each partition's rows are coded under the learned design and
-   reduced: group moments centred at the partition's own means (pooled exactly, see
-   :class:`._statistics.PooledMoments`), the collapsed cells and row patterns of the
-   other families' exact likelihoods, the rows per group and arm, and a random sample
-   of rows for the approximation's check.
+2. The reduction (:mod:`.row_reduction`, the same as for rows in memory): each
+   partition's rows are coded under the learned design and reduced: group moments
+   centred at the partition's own means (pooled exactly, see
+   :class:`.sufficient_statistics.PooledMoments`), the collapsed cells and row patterns
+   of the other families' exact likelihoods, the rows per group and arm, and a random
+   sample of rows for the approximation's check.
 3. The Laplace approximation only: the pilot fit's passes and the expansion pass.
 
 Each pass is one ``dask.compute`` over the partitions, on whatever scheduler is active
@@ -26,37 +27,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._approximation import (
-    AUTO_EXACT_CELLS,
-    CHECK_ROWS,
-    OutcomeRows,
-    approximation_method,
-    laplace_expansion,
-)
-from ._design import Design, check_group_count
-from ._families import FamilyCells, family_of, padded_cell_count
-from ._reduced import LearnedInput, ReducedData
-from ._row_inputs import (
-    CentredMoments,
-    auxiliary_columns,
-    model_outcome,
-    reject_collinear_controls,
-    reject_treatment_named_in_x,
-    trials_and_exposure,
-    warn_prior_scale,
-)
-from ._row_patterns import RowPatterns
-from ._spec import ModelSpec, effect_units
-from ._statistics import (
-    CHUNK_ROWS,
-    PooledMoments,
-    RowDesign,
-    design_means,
-    least_squares_start,
-    statistics_from_moments,
-)
-from ._treatment import TreatmentCoding, sorted_levels
-from ._validation import (
+from .._base.families import family_of
+from .._base.input_checks import (
     check_row_count,
     feature_names_of,
     misaligned_error,
@@ -64,6 +36,19 @@ from ._validation import (
     missing_error,
     nonfinite_outcome_error,
 )
+from .._base.spec import ModelSpec
+from .design import Design, check_group_count
+from .laplace import OutcomeRows
+from .reduced import LearnedInput
+from .row_inputs import (
+    auxiliary_columns,
+    model_outcome,
+    reject_treatment_named_in_x,
+    trials_and_exposure,
+)
+from .row_reduction import reduce_source
+from .sufficient_statistics import CHUNK_ROWS, RowDesign
+from .treatment import TreatmentCoding, sorted_levels
 
 #: Column of a summary that counts the rows a distinct combination stands for.
 ROWS = "__rows__"
@@ -391,24 +376,17 @@ def _known_dtype(dtype, levels: pd.Series | None):
 
 
 def _learn_treatment(spec: ModelSpec, survey: Survey, treatment) -> TreatmentCoding:
-    """The treatment coding of the data from its distinct values; a dose's mean is the rows'."""
+    """The treatment coding of the data from its distinct values, each weighted by its rows
+    (a dose's mean and sd are the rows')."""
     combos = survey.treatment
     names = [c for c in combos.columns if c != ROWS]
-    rows = combos[ROWS].to_numpy(float)
     values = combos[names[0]] if isinstance(treatment._meta, pd.Series) else combos[names]
     coding, _ = TreatmentCoding.learn_and_encode(
         values, n_rows=len(combos), treated_value=spec.treated_value,
         control_value=spec.control_value, treatment_type=spec.treatment_type,
+        weights=combos[ROWS].to_numpy(float),
     )  # fmt: skip
-    columns = []
-    for column, name in zip(coding.columns, names, strict=True):
-        if column.kind == "continuous":
-            doses = combos[name].to_numpy(float)
-            mean = float(np.average(doses, weights=rows))
-            sd = float(np.sqrt(np.average((doses - mean) ** 2, weights=rows)))
-            column = dataclasses.replace(column, mean=mean, sd=sd)
-        columns.append(column)
-    return TreatmentCoding(tuple(columns))
+    return coding
 
 
 # -------------------------------------------------------------------- the reduction
@@ -437,70 +415,25 @@ class PartitionCoder:
         return rows, OutcomeRows(self.spec.family, outcome, trials, exposure)
 
 
-class PartitionReduction(NamedTuple):
-    """What a partition's rows reduce to (added over partitions by :meth:`plus`)."""
-
-    family: str
-    moments: PooledMoments
-    treated: np.ndarray  # (G, E) rows with a non-zero value of each treatment column
-    totals: np.ndarray  # the outcome's totals (other families)
-    sample: tuple | None  # (RowDesign, OutcomeRows): rows for the approximation's check
-    cells: FamilyCells | None  # exact likelihood's cells (None: too many, or not asked)
-    patterns: RowPatterns | None
-
-    def plus(self, other: "PartitionReduction") -> "PartitionReduction":
-        sample = None
-        if self.sample is not None:
-            sample = (self.sample[0].plus(other.sample[0]), self.sample[1].plus(other.sample[1]))
-        cells = None
-        if self.cells is not None and other.cells is not None:
-            cells = family_of(self.family).join_cells(self.cells, other.cells)
-        patterns = None
-        if self.patterns is not None and other.patterns is not None:
-            patterns = self.patterns.plus(other.patterns)
-        return PartitionReduction(
-            self.family, self.moments.plus(other.moments), self.treated + other.treated,
-            self.totals + other.totals, sample, cells, patterns,
-        )  # fmt: skip
-
-
-def _reduce_partition(
-    X, y, treatment, *, index: int, start: int, coder: PartitionCoder, cells: str,
-    sample_share: float, seed: int,
-) -> PartitionReduction:  # fmt: skip
-    """``cells``: "none" (Gaussian, or the approximation), "exact" (always), "auto" (unless
-    the partition alone has more than ``AUTO_EXACT_CELLS``)."""
+def _coded_chunk(X, y, treatment, *, index: int, start: int, coder: PartitionCoder, reduce,
+                 **keywords):  # fmt: skip
+    """``reduce`` of some of a partition's rows, coded under the learned design."""
     rows, outcome = coder.rows(X, y, treatment)
-    n_groups = rows.Z.shape[0]
-    treated = np.stack([np.bincount(rows.group, weights=t != 0, minlength=n_groups)
-                        for t in rows.treatment.T], axis=1)  # fmt: skip
-    family = family_of(coder.spec.family)
-    collapsed = patterns = sample = None
-    totals = np.zeros(2)
-    if not family.sufficient_statistics:
-        totals = outcome.totals() if family.approximable else totals
-        if sample_share > 0:
-            keep = np.random.default_rng([seed, index, start]).random(rows.n_rows) < sample_share
-            sample = (rows.take(keep), outcome.take(keep))
-        if cells != "none":
-            collapsed = family.cells(
-                rows.columns(slice(None)), rows.group, rows.treatment, outcome.y,
-                trials=outcome.trials, exposure=outcome.exposure,
-                n_categories=len(coder.categories or ()), collapse=True,
-            )  # fmt: skip
-            if cells == "auto" and collapsed.x.shape[0] > AUTO_EXACT_CELLS:
-                collapsed = None
-            else:
-                patterns = RowPatterns.of_rows(rows.controls, rows.group, outcome.exposure)
-    return PartitionReduction(
-        family.name, PooledMoments.of_rows(rows), treated, totals, sample, collapsed, patterns,
-    )  # fmt: skip
+    return reduce(rows, outcome, index=index, start=start, **keywords)
 
 
-def _chunk_of_partition(X, y, treatment, *, index: int, start: int, coder: PartitionCoder,
-                        chunk):  # fmt: skip
-    """``chunk(rows, outcome)`` of some of a partition's rows (a pass of the approximation)."""
-    return chunk(*coder.rows(X, y, treatment))
+@dataclasses.dataclass(frozen=True)
+class PartitionedRows:
+    """Rows in Dask partitions, coded where they live: a :class:`.row_reduction.RowSource`
+    whose every pass is one ``dask.compute``."""
+
+    partitions: list
+    coder: PartitionCoder
+    n_rows: int
+
+    def map_reduce(self, function, **keywords):
+        return _map_reduce(self.partitions, _coded_chunk, coder=self.coder, reduce=function,
+                           **keywords)  # fmt: skip
 
 
 def _in_chunks(X, y, treatment, *, function, index: int, **keywords):
@@ -527,21 +460,10 @@ def _map_reduce(partitions, function, **keywords):
     return functools.reduce(lambda a, b: a.plus(b), parts)
 
 
-def _cells_wanted(spec: ModelSpec, n_rows: int) -> str:
-    """What the reduction collects of the exact likelihood: "none" (Gaussian, or the
-    approximation asked for), "exact" (the exact likelihood asked for, or chosen), "auto"
-    (the cells unless there are too many; then the approximation)."""
-    if family_of(spec.family).sufficient_statistics:
-        return "none"
-    method = approximation_method(spec, n_rows, lambda: True)
-    if method == "none":
-        return "exact"
-    return "none" if spec.approximation == "laplace" else "auto"
-
-
-def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
-    """Learn the design and reduce the rows partition by partition; returns what
-    :class:`LearnedInput` and the reduction."""
+def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int, stacklevel: int):
+    """Learn the design and reduce the rows partition by partition: the
+    :class:`LearnedInput` and the :class:`ReducedData` (``stacklevel``: the user's call,
+    counted from here, for warnings)."""
 
     partitions = _partitions(X, y, treatment)
     if not spec.reduce_data:
@@ -566,61 +488,16 @@ def prepare_partitioned(spec: ModelSpec, X, y, treatment, *, seed: int):
     if family.categorical_outcome:
         categories = family.code_outcome(survey.outcome_levels, 0, None)[1]
     coder = PartitionCoder(spec, design, coding, roles.auxiliary, categories)
-    n_rows = survey.n_rows
-    cells = _cells_wanted(spec, n_rows)
-    sample_share = min(1.0, CHECK_ROWS / n_rows) if family.approximable else 0.0
-    reduction = _map_reduce(partitions, _reduce_partition, coder=coder, cells=cells,
-                            sample_share=sample_share, seed=seed)  # fmt: skip
-    pooled = reduction.moments  # the same check as in memory, from the pooled moments
-    reject_collinear_controls(design.control_names, coding,
-                              CentredMoments.of_moments(pooled.moments, pooled.cbar))  # fmt: skip
+    source = PartitionedRows(partitions, coder, survey.n_rows)
+    reduced = reduce_source(
+        spec, source, design=design, coding=coding, n_categories=len(categories or ()),
+        seed=seed, stacklevel=stacklevel + 1,
+    )  # fmt: skip
     learned = LearnedInput(
         design=design, treatment=coding, categories=categories, n_features_in=meta.shape[1],
         feature_names_in=feature_names_of(meta.columns),
     )  # fmt: skip
-    return learned, _reduced(spec, coder, partitions, reduction, n_rows, cells)
-
-
-def _reduced(spec, coder: PartitionCoder, partitions, reduction: PartitionReduction,
-             n_rows: int, cells: str) -> ReducedData:  # fmt: skip
-    design = coder.design
-    pooled = reduction.moments
-    moments = pooled.moments
-    xbar = design_means(moments, design.Z, pooled.cbar)
-    counts = dict(
-        n_rows=n_rows, n=np.rint(moments.vv[:, 0, 0]).astype(np.int64),
-        n_treated=np.rint(reduction.treated).astype(np.int64), xbar=xbar,
-        outcome_sd=float(np.sqrt(max(moments.yty, 0.0) / n_rows)),
-    )  # fmt: skip
-    family = family_of(spec.family)
-    if family.identity_link:
-        warn_prior_scale(spec, counts["outcome_sd"], stacklevel=5)
-    if family.sufficient_statistics:
-        stats = statistics_from_moments(moments, design.Z, xbar, pooled.ybar)
-        p = moments.ctc.shape[0]
-        start, group_start = least_squares_start(
-            moments, n_rows=n_rows, n_group_terms=xbar.size - p, ybar=pooled.ybar
-        )
-        return ReducedData(stats, start=start, group_start=group_start, **counts)
-    exact = reduction.cells is not None and (
-        cells == "exact" or reduction.cells.x.shape[0] <= AUTO_EXACT_CELLS
-    )
-    if exact:
-        found = reduction.cells
-        likelihood = found._replace(x=found.x - xbar)
-        return ReducedData(
-            likelihood.pad(padded_cell_count(likelihood.x.shape[0])),
-            patterns=reduction.patterns, **counts,
-        )  # fmt: skip
-    expansion = laplace_expansion(
-        lambda chunk: _map_reduce(partitions, _chunk_of_partition, coder=coder, chunk=chunk),
-        reduction.sample, n_rows=n_rows,
-        pooled_link=family.pooled_link(reduction.totals), xbar=xbar, priors=spec.priors,
-        effect_units=effect_units(coder.coding),
-    )  # fmt: skip
-    return ReducedData(
-        expansion.statistics, patterns=expansion.patterns, expansion=expansion, **counts,
-    )  # fmt: skip
+    return learned, reduced
 
 
 # ------------------------------------------------------------------- predictions

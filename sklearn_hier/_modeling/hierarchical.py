@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from ._families import family_of
-from ._model_data import CentredGroups, ModelData
-from ._spec import Priors, in_units
-from ._statistics import GaussianStatistics
+from .._base.families import family_of
+from .._base.spec import Priors, in_units
+from .._data.sufficient_statistics import GaussianStatistics
+from .model_data import CentredGroups, ModelData
 
 
 class Likelihood(StrEnum):

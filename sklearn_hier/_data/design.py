@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from ._validation import check_no_missing, find_columns
+from .._base.input_checks import check_no_missing, find_columns
 
 #: Above this many groups the default NUTS fit is slow and memory hungry.
 MANY_GROUPS = 20_000

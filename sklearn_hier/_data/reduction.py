@@ -3,29 +3,29 @@
 
 It validates the input, learns the design (groups, encodings), codes the treatment
 once and reduces the rows to exact statistics (Gaussian), collapsed cells or
-approximate statistics (other families). Rows in memory are reduced here; rows split
-into partitions (Dask) are reduced where they live, by :mod:`._partitioned`. The
-model-input stage (:mod:`._prepared_data`) takes it from there.
+approximate statistics (other families). Rows in memory are one chunk, rows split
+into partitions (Dask) many, of the same reduction (:mod:`.row_reduction`); the survey
+of partitioned rows is :mod:`.partitioned`'s. The model-input stage
+(:mod:`sklearn_hier._modeling.inputs`) takes it from there.
 """
 
 import numpy as np
 
-from ._approximation import (
-    AUTO_EXACT_CELLS,
-    CHECK_ROWS,
-    MIN_EVENTS,
-    EventCounts,
-    OutcomeRows,
-    approximation_method,
-    distinct_rows_exceed,
-    laplace_expansion,
+from .._base.families import family_of, padded_cell_count
+from .._base.input_checks import (
+    as_frame,
+    check_aligned,
+    check_row_count,
+    feature_names_of,
+    is_partitioned,
 )
-from ._design import Design, check_group_count
-from ._families import family_of, padded_cell_count
-from ._memory import check_fit_memory
-from ._partitioned import prepare_partitioned
-from ._reduced import LearnedInput, ReducedData
-from ._row_inputs import (
+from .._base.spec import ModelSpec
+from .design import Design, check_group_count
+from .laplace import CHECK_ROWS, OutcomeRows
+from .memory import check_fit_memory
+from .partitioned import prepare_partitioned
+from .reduced import LearnedInput, ReducedData
+from .row_inputs import (
     CentredMoments,
     auxiliary_columns,
     model_outcome,
@@ -34,19 +34,22 @@ from ._row_inputs import (
     trials_and_exposure,
     warn_prior_scale,
 )
-from ._row_patterns import RowPatterns
-from ._spec import ModelSpec, effect_units
-from ._statistics import RowDesign, gaussian_row_data, gaussian_statistics
-from ._treatment import TreatmentCoding
-from ._validation import as_frame, check_aligned, check_row_count, feature_names_of, is_partitioned
+from .row_patterns import RowPatterns
+from .row_reduction import CellPlan, MemoryRows, reduce_source
+from .sufficient_statistics import RowDesign, gaussian_row_data, gaussian_statistics
+from .treatment import TreatmentCoding
 
 
 def reduce_input(spec: ModelSpec, X, y, treatment, *, seed: int = 0
                  ) -> tuple[LearnedInput, ReducedData]:  # fmt: skip
     """Validate the input, learn the design and reduce the rows, in memory or partition by
     partition (Dask): everything fit learns from the data before the model."""
+    # warnings name the estimator's fit: reduce_input <- prepare <- fit
+    stacklevel = 3
     if is_partitioned(X, y, treatment):
-        learned, reduced = prepare_partitioned(spec, X, y, treatment, seed=seed)
+        learned, reduced = prepare_partitioned(
+            spec, X, y, treatment, seed=seed, stacklevel=stacklevel + 1
+        )
         # the rows stay in their partitions: this process holds at most the approximation's
         # check sample of them, besides the posterior
         _check_memory(spec, learned.design, learned.treatment.n_effects,
@@ -75,14 +78,11 @@ def reduce_input(spec: ModelSpec, X, y, treatment, *, seed: int = 0
     _check_memory(spec, design, coding.n_effects, n_rows=n_rows)
     controls = design.control_matrix(frame)
     reject_treatment_named_in_x(frame.columns, treatment)
-    reject_collinear_controls(design.control_names, coding, CentredMoments.of_rows(controls, treat))
-    if family_of(spec.family).identity_link:
-        warn_prior_scale(spec, float(outcome.std()), stacklevel=4)
     rows = RowDesign(controls, design.Z, row_group, treat, outcome)
-    n_categories = len(categories) if categories is not None else 0
     reduced = reduce_rows(
-        spec, rows, OutcomeRows(spec.family, outcome, trials, exposure),
-        n_categories=n_categories, seed=seed, effect_units=effect_units(coding),
+        spec, rows, OutcomeRows(spec.family, outcome, trials, exposure), design=design,
+        coding=coding, n_categories=len(categories) if categories is not None else 0,
+        seed=seed, stacklevel=stacklevel + 1,
     )  # fmt: skip
     learned = LearnedInput(
         design=design, treatment=coding, categories=categories, n_features_in=n_features,
@@ -103,42 +103,37 @@ def _check_memory(spec: ModelSpec, design: Design, n_effects: int, *, n_rows: in
     )
 
 
-def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, n_categories: int,
-                seed: int, effect_units: np.ndarray | None = None) -> ReducedData:  # fmt: skip
-    """Rows in memory reduced to what the likelihood needs (``effect_units``: each effect's
-    prior-scale multiplier, for the Laplace approximation's expansion point)."""
+def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, design: Design,
+                coding: TreatmentCoding, n_categories: int, seed: int,
+                stacklevel: int) -> ReducedData:  # fmt: skip
+    """Rows in memory reduced to what the likelihood needs: the one reduction of
+    :mod:`.row_reduction` over a single chunk, or, with ``reduce_data=False``, the rows
+    themselves (``stacklevel``: the user's call, counted from here)."""
+    if spec.reduce_data:
+        return reduce_source(
+            spec, MemoryRows(rows, outcome), design=design, coding=coding,
+            n_categories=n_categories, seed=seed, stacklevel=stacklevel + 1,
+        )  # fmt: skip
+    # row by row: the same checks and counts as the reduction, and the rows
+    CellPlan.of(spec, rows.n_rows)  # refuses an approximation asked for
+    reject_collinear_controls(design.control_names, coding,
+                              CentredMoments.of_rows(rows.controls, rows.treatment))  # fmt: skip
+    xbar = rows.column_means()
     counts = dict(
         n_rows=rows.n_rows, n=rows.group_counts.astype(np.int64),
-        n_treated=rows.treated_counts.astype(np.int64), xbar=rows.column_means(),
+        n_treated=rows.treated_counts.astype(np.int64), xbar=xbar,
         outcome_sd=float(rows.outcome.std()),
     )  # fmt: skip
-    xbar = counts["xbar"]
     family = family_of(spec.family)
+    if family.identity_link:
+        warn_prior_scale(spec, counts["outcome_sd"], stacklevel=stacklevel + 1)
     if family.sufficient_statistics:
-        if not spec.reduce_data:
-            group_start = gaussian_statistics(rows)[2]  # the groups' own estimates, for centring
-            return ReducedData(gaussian_row_data(rows), group_start=group_start, **counts)
-        stats, start, group_start = gaussian_statistics(rows)
-        return ReducedData(stats, start=start, group_start=group_start, **counts)
-    method = approximation_method(
-        spec, rows.n_rows, lambda: distinct_rows_exceed(rows, AUTO_EXACT_CELLS),
-        few_events=lambda: EventCounts.of_rows(rows, outcome).fewest(family) < MIN_EVENTS,
-    )  # fmt: skip
-    if method == "laplace":
-        rng = np.random.default_rng(seed)
-        index = np.sort(rng.choice(rows.n_rows, size=min(CHECK_ROWS, rows.n_rows), replace=False))
-        expansion = laplace_expansion(
-            lambda chunk: chunk(rows, outcome), (rows.take(index), outcome.take(index)),
-            n_rows=rows.n_rows, pooled_link=family.pooled_link(outcome.totals()),
-            xbar=xbar, priors=spec.priors, effect_units=effect_units,
-        )  # fmt: skip
-        return ReducedData(
-            expansion.statistics, patterns=expansion.patterns, expansion=expansion, **counts,
-        )  # fmt: skip
+        group_start = gaussian_statistics(rows)[2]  # the groups' own estimates, for centring
+        return ReducedData(gaussian_row_data(rows), group_start=group_start, **counts)
     cells = family.cells(
         rows.columns(slice(None)) - xbar, rows.group, rows.treatment, outcome.y,
         trials=outcome.trials, exposure=outcome.exposure, n_categories=n_categories,
-        collapse=spec.reduce_data,
+        collapse=False,
     )  # fmt: skip
     return ReducedData(
         cells.pad(padded_cell_count(cells.x.shape[0])),

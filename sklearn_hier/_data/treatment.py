@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._validation import column_vector
+from .._base.input_checks import column_vector
 
 TREATMENT_TYPES = ("auto", "binary", "categorical", "continuous")
 _NUMERIC_ARMS = (0.0, 1.0)
@@ -273,8 +273,10 @@ class TreatmentColumn:
     # ------------------------------------------------------------ learning
     @classmethod
     def learn(cls, array: np.ndarray, *, name: str, treatment_type: str, treated_value=None,
-              control_value=None, declared=None) -> "TreatmentColumn":  # fmt: skip
-        """The coding of one training column (``declared``: a Categorical's categories)."""
+              control_value=None, declared=None, weights=None) -> "TreatmentColumn":  # fmt: skip
+        """The coding of one training column (``declared``: a Categorical's categories;
+        ``weights``: the rows each value stands for, when the values are distinct
+        combinations of rows rather than the rows themselves)."""
         _check_missing(array, name)
         values = pd.unique(array)
         labels = canonical_labels(values)
@@ -336,8 +338,9 @@ class TreatmentColumn:
                     f"control_value is for a binary or categorical treatment; {name!r} is "
                     "continuous (its effect is the slope per unit)."
                 )
-            return cls(name=name, kind="continuous", mean=float(numbers.mean()),
-                       sd=float(numbers.std()))  # fmt: skip
+            mean = float(np.average(numbers, weights=weights))
+            sd = float(np.sqrt(np.average((numbers - mean) ** 2, weights=weights)))
+            return cls(name=name, kind="continuous", mean=mean, sd=sd)
         levels = list(declared) if declared is not None else sorted_levels(labels)
         present = set(labels)
         empty = [v for v in levels if v not in present]
@@ -597,9 +600,10 @@ class TreatmentCoding:
     @classmethod
     def learn_and_encode(
         cls, treatment, *, n_rows: int, treated_value=None, control_value=None,
-        treatment_type: str = "auto",
+        treatment_type: str = "auto", weights=None,
     ) -> tuple["TreatmentCoding", np.ndarray]:  # fmt: skip
-        """The coding of a training treatment and the (n, n_effects) matrix under it."""
+        """The coding of a training treatment and the (n, n_effects) matrix under it
+        (``weights``: the rows each row of ``treatment`` stands for, if not one)."""
         parts = _columns_of(treatment, n_rows)
         several = len(parts) > 1
         if several and treated_value is not None:
@@ -630,7 +634,7 @@ class TreatmentCoding:
             column = TreatmentColumn.learn(
                 array, name=name, treatment_type=treatment_type, treated_value=treated_value,
                 control_value=controls.get(name) if controls is not None else control_value,
-                declared=declared,
+                declared=declared, weights=weights,
             )  # fmt: skip
             columns.append(column)
             matrices.append(column.encode(array))

@@ -10,12 +10,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._approximation import LaplaceExpansion
-from ._design import Design
-from ._families import FamilyCells
-from ._row_patterns import RowPatterns
-from ._statistics import GaussianRows, GaussianStatistics, GroupStart, RowDesign, StartValues
-from ._treatment import TreatmentCoding
+from .._base.families import FamilyCells
+from .design import Design
+from .laplace import LaplaceExpansion
+from .row_patterns import RowPatterns
+from .sufficient_statistics import (
+    GaussianRows,
+    GaussianStatistics,
+    GroupStart,
+    RowDesign,
+    StartValues,
+)
+from .treatment import TreatmentCoding
 
 
 @dataclass

@@ -29,14 +29,14 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
-from ._collapsed import complete_draw, marginal_model
-from ._compilation_cache import ensure_persistent_cache
-from ._compiler_options import tiny_array_options
-from ._draws import SamplerResult, as_jax
-from ._model import Likelihood, ModelSizes, hte_model
-from ._model_data import ModelData
-from ._spec import ModelSpec, Priors
-from ._variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
+from .._base.spec import ModelSpec, Priors
+from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
+from .._modeling.marginal_gaussian import complete_draw, marginal_model
+from .._modeling.model_data import ModelData
+from .compilation_cache import ensure_persistent_cache
+from .compiler_options import tiny_array_options
+from .draws import SamplerResult, as_jax
+from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
 
 #: From this many rows on, warm-up's mass-matrix estimates are used as they are.
 #: Stan's regularisation (kept below it) adds 1e-3 * 5 / (n + 5) to each

@@ -1,6 +1,6 @@
 """Questions asked of a fitted posterior: group against group, and effects in a population.
 
-Each function takes a :class:`~sklearn_hier._posterior.FittedPosterior` and uses only its
+Each function takes a :class:`~sklearn_hier._results.posterior.FittedPosterior` and uses only its
 public methods; ``HierarchicalHTE`` exposes them as methods with the same names.
 """
 
@@ -9,9 +9,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ._design import group_labels
-from ._summary import summarize
-from ._validation import as_frame, column_vector, find_columns
+from .._base.input_checks import as_frame, column_vector, find_columns
+from .._data.design import group_labels
+from .draw_summaries import summarize
 
 
 def _matching_groups(groups: pd.DataFrame, values: Mapping, what: str) -> np.ndarray:

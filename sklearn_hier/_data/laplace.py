@@ -40,17 +40,17 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._families import FAMILIES, Family, family_of
-from ._row_patterns import BinnedPatternSums, RowPatterns, score_edges
-from ._spec import ModelSpec, Priors
-from ._statistics import (
+from .._base.families import FAMILIES, Family, family_of
+from .._base.sampling_checks import SamplingWarning, pareto_smoothed_log_weights
+from .._base.spec import ModelSpec, Priors
+from .row_patterns import BinnedPatternSums, RowPatterns, score_edges
+from .sufficient_statistics import (
     GaussianStatistics,
     GroupMoments,
     RowDesign,
     group_moments,
     statistics_from_moments,
 )
-from .diagnostics import SamplingWarning, pareto_smoothed_log_weights
 
 #: The values of ``HierarchicalHTE(approximation=...)``.
 APPROXIMATIONS = ("auto", "none", "laplace")

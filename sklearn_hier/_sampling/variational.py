@@ -23,9 +23,9 @@ from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal
 from numpyro.infer.initialization import init_to_median
 
-from ._draws import SamplerResult, as_jax
-from ._model import ModelSizes, hte_model
-from ._spec import Priors
+from .._base.spec import Priors
+from .._modeling.hierarchical import ModelSizes, hte_model
+from .draws import SamplerResult, as_jax
 
 #: Groups up to which ``svi_guide="auto"`` uses a full covariance; beyond, the
 #: low-rank guide (a full covariance has (2 x groups)^2 parameters).

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._families import family_of
+from .families import family_of
 
 #: warmup_max_tree_depth="auto" for the nested structure (see HierarchicalHTE).
 NESTED_WARMUP_TREE_DEPTH = 7
@@ -115,6 +115,19 @@ def prior_scale_table(priors: Priors, units: PriorUnits, *, effect_names, n_cont
     return table.astype({"scale": float})
 
 
+#: The estimator's parameter behind each field of :class:`Priors`.
+PRIOR_PARAMS = {
+    "intercept": "prior_intercept_scale",
+    "coef": "prior_coef_scale",
+    "sd": "prior_sd_scale",
+    "sigma": "prior_sigma_scale",
+    "lkj": "lkj_concentration",
+    "cutpoint": "prior_cutpoint_scale",
+}
+#: The sampler's counts, frozen as integers.
+INTEGER_PARAMS = ("num_warmup", "num_samples", "num_chains", "max_tree_depth", "svi_steps")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What was asked for at fit time: the model, its priors and how to sample it."""
@@ -152,14 +165,7 @@ class ModelSpec:
     @classmethod
     def from_params(cls, params: dict) -> "ModelSpec":
         """Freeze ``HierarchicalHTE.get_params()`` (already validated)."""
-        priors = Priors(
-            intercept=float(params["prior_intercept_scale"]),
-            coef=float(params["prior_coef_scale"]),
-            sd=float(params["prior_sd_scale"]),
-            sigma=float(params["prior_sigma_scale"]),
-            lkj=float(params["lkj_concentration"]),
-            cutpoint=float(params["prior_cutpoint_scale"]),
-        )
+        priors = Priors(**{field: float(params[name]) for field, name in PRIOR_PARAMS.items()})
         group_predictors = params["group_predictors"]
         if isinstance(group_predictors, list | tuple):
             group_predictors = tuple(group_predictors)
@@ -171,12 +177,8 @@ class ModelSpec:
             group_predictors=group_predictors,
             bins=tuple((params["bins"] or {}).items()),
             priors=priors,
-            num_warmup=int(params["num_warmup"]),
-            num_samples=int(params["num_samples"]),
-            num_chains=int(params["num_chains"]),
-            max_tree_depth=int(params["max_tree_depth"]),
-            svi_steps=int(params["svi_steps"]),
             svi_learning_rate=float(params["svi_learning_rate"]),
+            **{name: int(params[name]) for name in INTEGER_PARAMS},
         )
         return cls(**values)
 
