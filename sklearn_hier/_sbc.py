@@ -36,6 +36,7 @@ import pandas as pd
 from arviz_stats.base import array_stats
 from scipy import stats as sps
 
+from ._base.coefficient_layout import CoefficientLayout
 from ._base.families import family_of
 from ._base.spec import ModelSpec, Priors
 
@@ -284,8 +285,8 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng):
     intercept_c = rng.normal(0.0, priors.intercept) if family.has_intercept else 0.0
     # a dose's slope, lambdas and group sd have priors per unit of the dose's spread
     units = design.effect_units
-    p = design.controls.shape[1]
-    coef_scale = priors.coef * np.concatenate([np.ones(p + q), units, np.repeat(units, q)])
+    layout = CoefficientLayout(design.controls.shape[1], q, E)
+    coef_scale = priors.coef * layout.per_effect(units)
     sd_scale = priors.sd * np.concatenate([[1.0], units])
     b = rng.normal(0.0, coef_scale)
     truth = {}
@@ -320,8 +321,8 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng):
     for name, value in params.items():
         for k, v in enumerate(np.atleast_1d(value)):
             truth[f"{name}[{k}]" if np.ndim(value) else name] = float(v)
-    gamma, b_t = b[p : p + q], b[p + q : p + q + E]
-    lam = b[p + q + E :].reshape(E, q)
+    blocks = layout.blocks(b)
+    gamma, b_t, lam = blocks.group, blocks.treatment, blocks.interactions
     intercept = intercept_c - b @ xbar  # the reported intercept: every column at 0
     truth["Intercept"] = intercept
     truth["b_control[x]"] = b[0]

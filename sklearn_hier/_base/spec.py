@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .coefficient_layout import CoefficientLayout
 from .families import family_of
 
 #: warmup_max_tree_depth="auto" for the nested structure (see HierarchicalHTE).
@@ -65,10 +66,8 @@ class PriorUnits(NamedTuple):
         """From each effect's multiplier (:func:`effect_units`); ``b`` is laid out as
         ``[controls, Z, t, t (x) Z]``, the last effect by effect."""
         units = np.asarray(effect_units, dtype=np.float64)
-        coef = np.concatenate(
-            [np.ones(n_controls + n_predictors), units, np.repeat(units, n_predictors)]
-        )
-        return cls(coef=coef, sd=np.concatenate([[1.0], units]))
+        layout = CoefficientLayout(n_controls, n_predictors, units.size)
+        return cls(coef=layout.per_effect(units), sd=np.concatenate([[1.0], units]))
 
     def apply(self, priors: Priors) -> Priors:
         """``priors`` with per-parameter coefficient and group-sd scales."""
@@ -101,11 +100,12 @@ def prior_scale_table(priors: Priors, units: PriorUnits, *, effect_names, n_cont
         rows.append(("b_control", None, "normal", priors.coef))
     if n_predictors:
         rows.append(("b_group", None, "normal", priors.coef))
-    start = n_controls + n_predictors
+    layout = CoefficientLayout(n_controls, n_predictors, len(effect_names))
     for k, name in enumerate(effect_names):
-        rows.append(("b_treatment", name, "normal", priors.coef * units.coef[start + k]))
+        scale = priors.coef * units.coef[layout.effect(k)]
+        rows.append(("b_treatment", name, "normal", scale))
         if n_predictors:
-            rows.append(("lambda", name, "normal", priors.coef * units.coef[start + k]))
+            rows.append(("lambda", name, "normal", scale))
     rows.append(("sd_intercept", None, "half-normal", priors.sd * units.sd[0]))
     for k, name in enumerate(effect_names):
         rows.append(("sd_effect", name, "half-normal", priors.sd * units.sd[1 + k]))

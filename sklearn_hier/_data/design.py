@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from .._base.coefficient_layout import CoefficientLayout
 from .._base.input_checks import check_no_missing, find_columns
 
 #: Above this many groups the default NUTS fit is slow and memory hungry.
@@ -206,6 +207,10 @@ class Design:
     @property
     def control_names(self) -> list[str]:
         return [n for c in self.controls for n in c.feature_names]
+
+    def layout(self, n_effects: int) -> CoefficientLayout:
+        """The population-level coefficients' layout with ``n_effects`` treatment effects."""
+        return CoefficientLayout(len(self.control_names), len(self.predictor_names), n_effects)
 
     @property
     def group_labels(self) -> list[str]:

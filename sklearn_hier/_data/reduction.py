@@ -93,10 +93,9 @@ def reduce_input(spec: ModelSpec, X, y, treatment, *, seed: int = 0
 
 def _check_memory(spec: ModelSpec, design: Design, n_effects: int, *, n_rows: int) -> None:
     """The pre-flight memory check of both paths (``n_rows``: the rows held in memory)."""
-    q = len(design.predictor_names)
     check_fit_memory(
         n_rows=n_rows,
-        n_coef=len(design.control_names) + q + n_effects * (1 + q),
+        n_coef=design.layout(n_effects).size,
         n_groups=design.n_groups,
         n_draws=spec.n_draws,
         row_level=not (family_of(spec.family).sufficient_statistics and spec.reduce_data),

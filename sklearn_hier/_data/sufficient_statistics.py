@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._base.coefficient_layout import CoefficientLayout
+
 #: Rows handled at once when accumulating statistics (bounds the extra memory) ...
 CHUNK_ROWS = 1_000_000
 #: ... and at most this many values (rows x moment columns: about 128 MB).
@@ -89,9 +91,12 @@ class RowDesign:
         return self.treatment.shape[1]
 
     @property
+    def layout(self) -> CoefficientLayout:
+        return CoefficientLayout(self.controls.shape[1], self.Z.shape[1], self.n_effects)
+
+    @property
     def n_coef(self) -> int:
-        q = self.Z.shape[1]
-        return self.controls.shape[1] + q + self.n_effects * (1 + q)
+        return self.layout.size
 
     @cached_property
     def group_counts(self) -> np.ndarray:
@@ -403,18 +408,18 @@ def _group_maps(Z: np.ndarray, n_controls: int, n_effects: int, xbar: np.ndarray
     interactions.
     """
     n_groups, q = Z.shape
-    p, E = n_controls, n_effects
-    K = 1 + p + q + E * (1 + q)
-    zbar, tbar, tzbar = xbar[p : p + q], xbar[p + q : p + q + E], xbar[p + q + E :]
-    maps = np.zeros((n_groups, K, 1 + E))
+    layout = CoefficientLayout(n_controls, q, n_effects)
+    mean = layout.blocks(np.asarray(xbar))
+    # the design's columns after the leading constant, in the coefficients' layout
+    maps = np.zeros((n_groups, 1 + layout.size, 1 + n_effects))
     maps[:, 0, 0] = 1.0
-    maps[:, 1 + p : 1 + p + q, 0] = Z - zbar
-    maps[:, 1 + p + q : 1 + p + q + E, 0] = -tbar
-    maps[:, 1 + p + q + E :, 0] = -tzbar
-    for k in range(E):
-        maps[:, 1 + p + q + k, 1 + k] = 1.0
-        start = 1 + p + q + E + k * q
-        maps[:, start : start + q, 1 + k] = Z
+    shifted = maps[:, 1:]
+    shifted[:, layout.group, 0] = Z - mean.group
+    shifted[:, layout.treatment, 0] = -mean.treatment
+    shifted[:, layout.interactions, 0] = -mean.interactions.ravel()
+    for k in range(n_effects):
+        shifted[:, layout.effect(k), 1 + k] = 1.0
+        shifted[:, layout.interactions_of(k), 1 + k] = Z
     return maps
 
 
@@ -442,9 +447,9 @@ def group_regression(Z: np.ndarray, n_controls: int, n_effects: int, xbar) -> Gr
     """The :class:`GroupRegression` of a design whose columns are laid out as in
     :func:`_group_maps` (``[controls, Z, t, t (x) Z]``, centred at ``xbar``)."""
     n_groups, q = Z.shape
-    p, E = n_controls, n_effects
-    zbar = xbar[p : p + q]
-    tbar, tzbar = xbar[p + q : p + q + E], xbar[p + q + E :]
+    E = n_effects
+    mean = CoefficientLayout(n_controls, q, E).blocks(np.asarray(xbar))
+    zbar, tbar, tzbar = mean.group, mean.treatment, mean.interactions.ravel()
     width = 1 + q
     size = (1 + E) * width
     # w_group = [intercept, Z, t, t (x) Z]; a = [(intercept, Z), (t_1, t_1 Z), ...]

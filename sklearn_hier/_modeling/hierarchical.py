@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
+from .._base.coefficient_layout import CoefficientLayout
 from .._base.families import family_of
 from .._base.spec import Priors, in_units
 from .._data.sufficient_statistics import GaussianStatistics
@@ -56,10 +57,23 @@ class ModelSizes(NamedTuple):
     n_effects: int = 1  # treatment effects varying by group (slopes per group)
 
 
+def variance_priors(priors: Priors, dims: int) -> tuple:
+    """The priors of one varying term's scales, written once for every model: half-normal
+    sds (``dims`` of them) and an LKJ correlation (its Cholesky factor)."""
+    sd = dist.HalfNormal(priors.sd).expand([dims]).to_event(1)
+    return sd, dist.LKJCholesky(dims, priors.lkj)
+
+
+def noise_prior(priors: Priors):
+    """The residual sd's prior (Gaussian family): half-normal."""
+    return dist.HalfNormal(priors.sigma)
+
+
 def group_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
     """Cholesky factor of the covariance of the (intercept, effects) offsets."""
-    sd = numpyro.sample(f"sd_{name}", dist.HalfNormal(priors.sd).expand([dims]).to_event(1))
-    chol = numpyro.sample(f"L_{name}", dist.LKJCholesky(dims, priors.lkj))
+    sd_prior, correlation_prior = variance_priors(priors, dims)
+    sd = numpyro.sample(f"sd_{name}", sd_prior)
+    chol = numpyro.sample(f"L_{name}", correlation_prior)
     return sd[:, None] * chol
 
 
@@ -107,15 +121,16 @@ def _predicted_group_terms(
     Written in the model's centred design ``[controls, Z, t, t (x) Z] - xbar``, so
     that ``offsets = group values - prediction`` reproduces the linear predictor.
     """
-    Z, xbar = centred.Z, centred.xbar
-    q, E = Z.shape[1], n_effects
-    p = b.shape[0] - q - E * (1 + q)
-    gamma, b_t = b[p : p + q], b[p + q : p + q + E]
-    lam = b[p + q + E :].reshape(E, q)
-    zbar, tbar = xbar[p : p + q], xbar[p + q : p + q + E]
-    tzbar = xbar[p + q + E :].reshape(E, q)
-    level = intercept + (Z - zbar) @ gamma - tbar @ b_t - jnp.sum(tzbar * lam)
-    return jnp.concatenate([level[:, None], b_t[None, :] + Z @ lam.T], axis=-1)
+    Z = centred.Z
+    layout = CoefficientLayout.of_size(b.shape[0], n_predictors=Z.shape[1], n_effects=n_effects)
+    coef, mean = layout.blocks(b), layout.blocks(centred.xbar)
+    level = (
+        intercept + (Z - mean.group) @ coef.group - mean.treatment @ coef.treatment
+        - jnp.sum(mean.interactions * coef.interactions)
+    )  # fmt: skip
+    return jnp.concatenate(
+        [level[:, None], coef.treatment[None, :] + Z @ coef.interactions.T], axis=-1
+    )
 
 
 def varying_effects(
@@ -191,7 +206,7 @@ def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
         eta = intercept + lik.x @ b + _varying_part(u, lik.g, lik.t)
         family.likelihood(lik, eta, priors, sizes.n_categories)
         return
-    sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
+    sigma = numpyro.sample("sigma", noise_prior(priors))
     # statistics are about the centred outcome, so the constant column's weight is shifted
     w = jnp.concatenate([jnp.reshape(intercept - lik.ybar, (1,)), b])
     if sizes.likelihood == Likelihood.GAUSSIAN_CELLS:

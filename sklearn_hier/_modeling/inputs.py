@@ -125,12 +125,11 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
     if kind == Likelihood.GAUSSIAN_MARGINAL and spec.structure == "additive":
         mtm, mty = additive_normal_equations(data.likelihood, data.levels, level_dims)
         data = data._replace(levels=data.levels._replace(mtm=mtm, mty=mty))
-    q, p = len(design.predictor_names), len(design.control_names)
     sizes = ModelSizes(
         structure=spec.structure,
         likelihood=kind,
         n_groups=n_padded,
-        n_coef=p + q + treatment.n_effects * (1 + q),
+        n_coef=design.layout(treatment.n_effects).size,
         level_dims=level_dims,
         family=spec.family,
         n_categories=len(categories) if categories is not None else 0,

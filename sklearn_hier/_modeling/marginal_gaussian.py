@@ -44,7 +44,7 @@ import numpyro.distributions as dist
 from .._base.families import family_of
 from .._base.spec import Priors, in_units
 from .._data.sufficient_statistics import GaussianStatistics
-from .hierarchical import ModelSizes
+from .hierarchical import ModelSizes, noise_prior, variance_priors
 from .model_data import AdditiveLevels, ModelData
 
 
@@ -430,7 +430,7 @@ def _variance_parameters(data: ModelData, priors: Priors, sizes: ModelSizes):
     ]
     if not has_noise_scale(sizes):
         return trils, 1.0
-    sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
+    sigma = numpyro.sample("sigma", noise_prior(priors))
     return trils, sigma
 
 
@@ -484,9 +484,9 @@ def variance_log_prior(priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndar
     """log p(phi): half-normal sds and sigma, LKJ correlations (normalised, so that
     densities under different prior scales can be compared). ``priors`` in the data's
     units (:func:`~sklearn_hier._base.spec.in_units`)."""
-    total = dist.HalfNormal(priors.sigma).log_prob(phi["sigma"]) if has_noise_scale(sizes) else 0.0
+    total = noise_prior(priors).log_prob(phi["sigma"]) if has_noise_scale(sizes) else 0.0
     for name in _variance_sites(sizes):
-        total = total + jnp.sum(dist.HalfNormal(priors.sd).log_prob(phi[f"sd_{name}"]))
-        dims = phi[f"L_{name}"].shape[-1]
-        total = total + dist.LKJCholesky(dims, priors.lkj).log_prob(phi[f"L_{name}"])
+        sd_prior, correlation_prior = variance_priors(priors, phi[f"L_{name}"].shape[-1])
+        total = total + sd_prior.log_prob(phi[f"sd_{name}"])
+        total = total + correlation_prior.log_prob(phi[f"L_{name}"])
     return total

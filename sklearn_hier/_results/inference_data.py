@@ -27,43 +27,12 @@ effect the shapes are those of a single binary treatment.
 - additive structure only: ``level_intercept``, ``level_effect`` (dim ``modifier_level``).
 """
 
-from dataclasses import dataclass
-
 import arviz_base
 import numpy as np
 import xarray as xr
 
+from .._base.coefficient_layout import CoefficientLayout
 from .._base.families import FAMILIES, family_of
-
-
-@dataclass(frozen=True)
-class CoefficientLayout:
-    """Where each block sits in the population-level coefficient vector ``b``:
-    ``[controls, group predictors, treatment columns, treatment x predictor]``."""
-
-    n_controls: int
-    n_predictors: int
-    n_effects: int = 1
-
-    @property
-    def controls(self) -> slice:
-        return slice(0, self.n_controls)
-
-    @property
-    def group(self) -> slice:
-        return slice(self.n_controls, self.n_controls + self.n_predictors)
-
-    @property
-    def treatment(self) -> slice:
-        start = self.n_controls + self.n_predictors
-        return slice(start, start + self.n_effects)
-
-    @property
-    def interactions(self) -> slice:
-        """Effect-major: effect k's interactions with every predictor, then effect k + 1's."""
-        start = self.treatment.stop
-        return slice(start, start + self.n_effects * self.n_predictors)
-
 
 #: Every family's parameters beyond the linear predictor, as the posterior names them.
 EXTRA_PARAMETERS = tuple(
@@ -89,19 +58,20 @@ def build_inference_data(
     draws = result.draws
     b = draws["b"]
     Z = design.Z
-    E, q = layout.n_effects, layout.n_predictors
+    E = layout.n_effects
     single = E == 1
     effect_names = effect_names or ["treatment"]
-    tau = b[..., layout.treatment]  # (..., E)
-    lam = np.swapaxes(b[..., layout.interactions].reshape(b.shape[:-1] + (E, q)), -1, -2)
-    gamma = b[..., layout.group]
+    blocks = layout.blocks(b)
+    tau = blocks.treatment  # (..., E)
+    lam = np.swapaxes(blocks.interactions, -1, -2)
+    gamma = blocks.group
     # ordinal models have no intercept (the cutpoints carry the location)
     intercept = draws.get("Intercept", np.zeros(b.shape[:-1])) - b @ xbar
     u = draws["u"][..., : design.n_groups, :]  # drop the empty padding groups
     effects = tau[..., None, :] + np.einsum("...qe,gq->...ge", lam, Z) + u[..., 1:]
     posterior = {
         "Intercept": intercept,
-        "b_control": b[..., layout.controls],
+        "b_control": blocks.controls,
         "b_group": gamma,
         "b_treatment": _effects_last(tau, single),
         "lambda": _effects_last(lam, single),

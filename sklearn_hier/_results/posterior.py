@@ -30,7 +30,6 @@ from .._sampling.variational import converged
 from .draw_summaries import HeterogeneitySummary, heterogeneity, interval, summarize
 from .inference_data import (
     EXTRA_PARAMETERS,
-    CoefficientLayout,
     add_group_draws,
     build_inference_data,
     flat,
@@ -583,9 +582,7 @@ def assemble_posterior(
     idata = build_inference_data(
         result,
         design=design,
-        layout=CoefficientLayout(
-            len(design.control_names), len(design.predictor_names), prepared.treatment.n_effects
-        ),
+        layout=design.layout(prepared.treatment.n_effects),
         xbar=prepared.xbar,
         level_dims=prepared.sizes.level_dims,
         group_counts=(prepared.n, prepared.n_treated),

@@ -5,6 +5,7 @@ from scipy import stats
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._base.coefficient_layout import CoefficientLayout
 from .._base.input_checks import numeric_outcome
 from .._evaluation.routing import ESTIMATOR_REQUEST, require_metadata
 from ._base import BaselineHTE, BaselineRows
@@ -122,12 +123,14 @@ class InteractionHTE(BaselineHTE):
         """(n, k) rows c with effect = c . coef: 1 on the effect's treatment column, Z on its
         interactions."""
         n, q = rows.Z.shape
-        E = len(self.effect_names_)
         contrasts = np.zeros((n, self.coef_.size))
-        leading = self.coef_.size - E * (1 + q)
-        contrasts[:, leading + effect] = 1.0
-        start = leading + E + effect * q
-        contrasts[:, start : start + q] = rows.Z
+        # the intercept, then the hierarchical model's layout
+        layout = CoefficientLayout.of_size(
+            self.coef_.size - 1, n_predictors=q, n_effects=len(self.effect_names_)
+        )
+        contrasts[:, 1 + layout.effect(effect)] = 1.0
+        interactions = layout.interactions_of(effect)
+        contrasts[:, 1 + interactions.start : 1 + interactions.stop] = rows.Z
         return contrasts
 
     def _estimate(self, contrasts: np.ndarray, prob):
