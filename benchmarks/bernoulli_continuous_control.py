@@ -55,11 +55,12 @@ def simulate(n_rows: int, seed: int = 0):
 
 
 def estimator(approximation: str, draws: int):
-    from sklearn_hier import HierarchicalHTE
+    from sklearn_hier import HierarchicalHTE, NUTSSampler
 
     return HierarchicalHTE(
         modifiers=["m0", "m1"], group_predictors=None, family="bernoulli",
-        approximation=approximation, num_warmup=draws, num_samples=draws, num_chains=4,
+        approximation=approximation,
+        sampler=NUTSSampler(num_warmup=draws, num_samples=draws, num_chains=4),
         random_state=0,
     )  # fmt: skip
 

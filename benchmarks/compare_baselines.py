@@ -20,6 +20,7 @@ import pandas as pd
 
 from sklearn_hier import (
     HierarchicalHTE,
+    NUTSSampler,
     SamplingWarning,
     compare_replications,
     summarize_comparison,
@@ -58,7 +59,10 @@ def estimators(data, family: str, draws: int) -> dict:
     common = dict(modifiers=data.modifiers, bins=data.bins or None)
     return {
         "HierarchicalHTE": HierarchicalHTE(
-            **common, family=family, num_warmup=draws, num_samples=draws, random_state=0
+            **common,
+            family=family,
+            sampler=NUTSSampler(num_warmup=draws, num_samples=draws),
+            random_state=0,
         ),
         "Interaction OLS": InteractionHTE(**common),
         "Causal forest": CausalForestHTE(**common, random_state=0),

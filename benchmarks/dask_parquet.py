@@ -97,10 +97,10 @@ class PeakMemory:
 
 
 def estimator(draws: int):
-    from sklearn_hier import HierarchicalHTE
+    from sklearn_hier import HierarchicalHTE, NUTSSampler
 
-    return HierarchicalHTE(modifiers=MODIFIERS, num_warmup=draws, num_samples=draws,
-                           random_state=0)  # fmt: skip
+    return HierarchicalHTE(modifiers=MODIFIERS, random_state=0,
+                           sampler=NUTSSampler(num_warmup=draws, num_samples=draws))  # fmt: skip
 
 
 def fit_in_memory(path: Path, n_rows: int, draws: int) -> dict:

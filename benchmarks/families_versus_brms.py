@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier.datasets import load_tomz_weeks
 
 HERE = Path(__file__).parent
@@ -92,8 +92,8 @@ def epilepsy(work: Path) -> pd.DataFrame:
 
 
 def fit_ours(c: Comparison, draws: int) -> tuple[HierarchicalHTE, float]:
-    est = HierarchicalHTE(modifiers=c.modifiers, family=c.family, num_warmup=draws,
-                          num_samples=draws, random_state=1)  # fmt: skip
+    est = HierarchicalHTE(modifiers=c.modifiers, family=c.family, random_state=1,
+                          sampler=NUTSSampler(num_warmup=draws, num_samples=draws))  # fmt: skip
     started = time.perf_counter()
     est.fit(c.data[c.modifiers + c.controls], c.data[c.outcome], treatment=c.data[c.treatment])
     return est, time.perf_counter() - started

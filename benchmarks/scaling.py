@@ -47,7 +47,7 @@ def with_second_treatment(data, seed: int = 1):
 
 
 def one_size(n_rows: int, draws: int, treatments: int = 1) -> dict:
-    from sklearn_hier import HierarchicalHTE, SamplingWarning
+    from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
     from sklearn_hier.datasets import make_grouped_hte
 
     warnings.simplefilter("ignore", SamplingWarning)
@@ -56,8 +56,8 @@ def one_size(n_rows: int, draws: int, treatments: int = 1) -> dict:
     if treatments == 2:
         y, treatment = with_second_treatment(data)
     input_mb = data.X.memory_usage().sum() / 2**20
-    est = HierarchicalHTE(modifiers=data.modifiers, num_warmup=draws, num_samples=draws,
-                          random_state=0)  # fmt: skip
+    est = HierarchicalHTE(modifiers=data.modifiers, random_state=0,
+                          sampler=NUTSSampler(num_warmup=draws, num_samples=draws))  # fmt: skip
     timings = []
     for _ in range(2):
         started = time.perf_counter()

@@ -32,7 +32,7 @@ import arviz_stats
 import numpy as np
 import pandas as pd
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier.datasets import load_tomz_weeks
 
 HERE = Path(__file__).parent
@@ -42,7 +42,11 @@ COLUMNS = ["force", "alliance", "regime", "stakes", "costs", "region"] + MODIFIE
 
 def run_sklearn_hier(df: pd.DataFrame, draws: int) -> tuple[dict, pd.DataFrame]:
     X = df[MODIFIERS + ["regime", "stakes", "costs", "region"]]
-    est = HierarchicalHTE(modifiers=MODIFIERS, num_warmup=draws, num_samples=draws, random_state=1)
+    est = HierarchicalHTE(
+        modifiers=MODIFIERS,
+        sampler=NUTSSampler(num_warmup=draws, num_samples=draws),
+        random_state=1,
+    )
     started = time.perf_counter()
     est.fit(X, df["force"], treatment=df["alliance"])
     first = time.perf_counter() - started

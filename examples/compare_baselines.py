@@ -21,7 +21,7 @@ import warnings
 
 import pandas as pd
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning, compare
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning, compare
 from sklearn_hier.baselines import (
     BayesianCausalForestHTE,
     CausalForestHTE,
@@ -52,7 +52,9 @@ data = make_grouped_hte(1500, n_levels=(2, 2, 5), sigma_theta=0.15, random_state
 common = dict(modifiers=data.modifiers)
 estimators = {
     "HierarchicalHTE": HierarchicalHTE(
-        **common, num_warmup=args.draws, num_samples=args.draws, random_state=0
+        **common,
+        sampler=NUTSSampler(num_warmup=args.draws, num_samples=args.draws),
+        random_state=0,
     ),
     "Interaction OLS": InteractionHTE(**common),
     "Causal forest": CausalForestHTE(

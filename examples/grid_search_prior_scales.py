@@ -24,7 +24,7 @@ import pandas as pd
 import sklearn
 from sklearn.model_selection import GridSearchCV, KFold
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier.datasets import load_tomz_weeks
 from sklearn_hier.metrics import r_loss_scorer
 
@@ -51,9 +51,10 @@ sklearn.set_config(enable_metadata_routing=True)
 df = load_tomz_weeks()
 modifiers = ["white", "male", "intl", "hawk"]
 X = df[modifiers + ["regime", "stakes", "costs", "region"]]
-est = HierarchicalHTE(
-    modifiers=modifiers, num_warmup=args.draws, num_samples=args.draws, random_state=0
-).set_fit_request(treatment=True)
+sampler = NUTSSampler(num_warmup=args.draws, num_samples=args.draws)
+est = HierarchicalHTE(modifiers=modifiers, sampler=sampler, random_state=0).set_fit_request(
+    treatment=True
+)
 
 # %%
 # Search
@@ -94,9 +95,7 @@ show(best.effect_by_group().sort_values("median").round(3))
 from sklearn_hier import HierarchicalHTECV  # noqa: E402
 
 fast = HierarchicalHTECV(
-    estimator=HierarchicalHTE(
-        modifiers=modifiers, num_warmup=args.draws, num_samples=args.draws, random_state=0
-    ),
+    estimator=HierarchicalHTE(modifiers=modifiers, sampler=sampler, random_state=0),
     param_grid=grid,
     cv=KFold(2 if args.quick else 5, shuffle=True, random_state=0),
 ).fit(X, df["force"], treatment=df["alliance"])

@@ -17,7 +17,7 @@ import argparse
 import time
 import warnings
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier.datasets import make_grouped_hte
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -36,7 +36,9 @@ print(f"{n_rows:,} rows, {data.X.memory_usage().sum() / 2**20:.0f} MiB of input"
 # %%
 # Fit: the rows are reduced to per-group statistics, then NUTS runs on those.
 est = HierarchicalHTE(
-    modifiers=data.modifiers, num_warmup=args.draws, num_samples=args.draws, random_state=0
+    modifiers=data.modifiers,
+    sampler=NUTSSampler(num_warmup=args.draws, num_samples=args.draws),
+    random_state=0,
 )
 started = time.perf_counter()
 est.fit(data.X, data.y, treatment=data.treatment)

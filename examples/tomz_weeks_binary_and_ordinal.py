@@ -18,7 +18,7 @@ import sys
 import time
 import warnings
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier.datasets import load_tomz_weeks
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -42,9 +42,11 @@ X = df[modifiers + ["regime", "stakes", "costs", "region"]]
 
 def fit(family, y):
     est = HierarchicalHTE(
-        modifiers=modifiers, family=family, num_warmup=args.draws, num_samples=args.draws,
+        modifiers=modifiers,
+        family=family,
+        sampler=NUTSSampler(num_warmup=args.draws, num_samples=args.draws),
         random_state=0,
-    )  # fmt: skip
+    )
     started = time.perf_counter()
     est.fit(X, y, treatment=df["alliance"])
     diag = est.diagnostics()

@@ -27,7 +27,7 @@ import warnings
 
 import matplotlib
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier.datasets import load_tomz_weeks
 from sklearn_hier.plotting import plot_group_effects
 
@@ -49,8 +49,8 @@ if args.draws < 400:  # short runs are for smoke tests; their ESS warnings are e
 
 df = load_tomz_weeks()
 modifiers = ["white", "male", "intl", "hawk"]
-settings = dict(modifiers=modifiers, num_warmup=args.draws, num_samples=args.draws,
-                random_state=0)  # fmt: skip
+settings = dict(modifiers=modifiers, random_state=0,
+                sampler=NUTSSampler(num_warmup=args.draws, num_samples=args.draws))  # fmt: skip
 
 # %%
 # Two treatments, each varying by group

@@ -24,7 +24,7 @@ import time
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from sklearn_hier import HierarchicalHTE
+from sklearn_hier import HierarchicalHTE, NUTSSampler
 from sklearn_hier.datasets import load_tomz_weeks
 from sklearn_hier.plotting import plot_coefficients, plot_effect_distribution, plot_group_effects
 
@@ -64,10 +64,9 @@ est = HierarchicalHTE(
     prior_sd_scale=1.0,
     prior_sigma_scale=1.0,
     lkj_concentration=1.0,
-    target_accept=0.95,
-    num_warmup=args.draws,
-    num_samples=args.draws,
-    num_chains=4,
+    sampler=NUTSSampler(
+        target_accept=0.95, num_warmup=args.draws, num_samples=args.draws, num_chains=4
+    ),
     random_state=0,
 )
 started = time.perf_counter()

@@ -1,5 +1,6 @@
 """Heterogeneous treatment effects with Bayesian hierarchical models, scikit-learn style."""
 
+from ._base.sampler_settings import NUTSSampler, SVISampler
 from ._base.version import __version__
 from ._data.laplace import ApproximationCheck, ApproximationWarning
 from ._estimator import HierarchicalHTE
@@ -17,6 +18,8 @@ __all__ = [
     "HierarchicalHTE",
     "HierarchicalHTECV",
     "HeterogeneitySummary",
+    "NUTSSampler",
+    "SVISampler",
     "SamplingWarning",
     "__version__",
     "compare",

@@ -15,12 +15,20 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base.effect_vocabulary import EffectVocabularyMixin
 from ._base.families import FAMILIES
 from ._base.input_checks import check_aligned, is_partitioned, numeric_outcome
+from ._base.sampler_settings import (
+    DEPRECATED,
+    FLAT_PARAMS,
+    NUTSSampler,
+    SVISampler,
+    resolve_sampler,
+    sampler_from_flat,
+)
 from ._base.spec import UNKNOWN_LEVEL_POLICIES, ModelSpec
 from ._data.partitioned import map_predictions
 from ._evaluation.routing import ESTIMATOR_REQUEST, require_metadata
@@ -30,6 +38,9 @@ from ._results.draw_summaries import HeterogeneitySummary, check_prob, effects_b
 from ._results.persistence import load_model, save_model
 from ._results.posterior import FittedPosterior, assemble_posterior
 from ._sampling.run import run_inference
+
+#: A deprecated flat sampler parameter that was not passed.
+UNSET = Hidden(StrOptions({DEPRECATED}))
 
 
 class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
@@ -135,16 +146,6 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         statistics (Gaussian) or collapsed cells (other families). The same
         posterior at a lower cost; ``False`` evaluates the likelihood row by
         row (for checking).
-    marginalize : bool, default=True
-        Gaussian family with ``reduce_data``: integrate the intercept, the
-        coefficients and the group offsets out analytically (the model is
-        linear-Gaussian given the variance parameters), sample only the group
-        sds, their correlation and sigma with NUTS, and complete each draw with
-        an exact draw of the rest from its conditional normal. The posterior
-        is the same as sampling everything jointly, at a few leapfrog steps per
-        draw whatever the number of rows or groups. ``False`` samples all
-        parameters jointly, as brms does (``parameterization`` then applies).
-        Ignored for other families and for ``inference="svi"``.
     approximation : {"auto", "none", "laplace"}, default="auto"
         Bernoulli, binomial and Poisson families: how the likelihood meets the
         data. ``"none"`` is exact: rows with identical predictors are collapsed
@@ -159,69 +160,25 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         how far they move each group's posterior means, ``approximation_check_``)
         and warns when the approximation is not close enough. ``"auto"`` stays
         exact up to 20,000 cells (or with ``reduce_data=False``,
-        ``inference="svi"`` or the ordinal family) and uses ``"laplace"``
+        ``sampler=SVISampler()`` or the ordinal family) and uses ``"laplace"``
         beyond, unless a group's arm has fewer than 20 events.
-    num_warmup, num_samples, num_chains : int, default=1000, 1000, 4
-        NUTS warm-up iterations, kept draws per chain, and chains.
-    target_accept : float, default=None
-        NUTS target acceptance probability (Stan's ``adapt_delta``); higher
-        values take smaller steps and avoid divergences. ``None`` uses 0.8
-        (Stan's default) for the nested structure and 0.9 for the additive one
-        when the linear parameters are marginalized: the variance parameters
-        alone have no funnel to guard against. Sampling
-        jointly it uses 0.95 (the note's setting) for the nested structure and
-        0.99 for the additive one, whose few-level modifiers make a harder
-        posterior.
-    max_tree_depth : int, default=10
-        Maximum NUTS tree depth of the kept draws.
-    warmup_max_tree_depth : int, "auto" or None, default="auto"
-        Maximum NUTS tree depth during warm-up. Early in warm-up the mass
-        matrix is still the identity, and unbounded trajectories run to the
-        full depth (1,023 leapfrog steps) for dozens of iterations: half of a
-        small fit's cost. ``"auto"`` caps warm-up at depth 7 (127 steps) for the
-        nested structure, whose adapted draws need 31-63 steps, and leaves
-        the additive structure, whose draws need 100-200, at
-        ``max_tree_depth``. The kept draws always use ``max_tree_depth``;
-        ``None`` uses it throughout, as Stan does.
-    dense_mass : bool, default=False
-        Adapt a dense rather than diagonal mass matrix.
-    chain_method : {"parallel", "vectorized"}, default="parallel"
-        ``"parallel"`` runs chains in threads, one per CPU core (fastest on
-        CPUs); ``"vectorized"`` batches them into one program (best on GPUs).
-    progress_bar : bool or "auto", default="auto"
-        Show a progress bar while sampling. ``"auto"`` shows one where a person
-        is watching (stderr is a terminal, or a Jupyter kernel) and never in
-        logs, pipes or CI; it is resolved at each fit. The compiled sampler is
-        the same with and without the bar.
-    parameterization : {"auto", "centered", "noncentered"}, default="auto"
-        How the nested structure's group offsets are sampled when they are
-        sampled (``marginalize=False``, or a non-Gaussian family). Non-centred
-        (a standard normal, scaled) suits groups whose data say little, the
-        usual survey case; centred suits groups with thousands of rows, where
-        the non-centred form needs hundreds of leapfrog steps per draw.
-        ``"auto"`` (Gaussian family) centres each group whose treated-control
-        difference has a standard error below half the between-group spread
-        of effects that the group-level predictors leave unexplained (a
-        moment estimate of sd_effect from the groups' raw effects), or below
-        0.02 x ``prior_sd_scale``, and leaves the others non-centred. The
-        posterior is the same; only the sampler's efficiency changes.
-    inference : {"nuts", "svi"}, default="nuts"
-        ``"nuts"`` samples the exact posterior. ``"svi"`` fits a multivariate
-        normal approximation by stochastic variational inference and draws
-        ``num_chains * num_samples`` values from it: much faster with thousands
-        of groups, with group-effect means close to NUTS, but the scale
-        parameters' uncertainty (and so interval widths) can be understated.
-        No R-hat or ESS exist for it; a ``SamplingWarning`` says when the
-        optimisation had not converged.
-    svi_steps : int, default=10000
-        Optimisation steps for ``inference="svi"``.
-    svi_guide : {"auto", "mvn", "lowrank"}, default="auto"
-        Normal approximation with a full covariance (``"mvn"``: closest to
-        NUTS, but (2 x groups)^2 parameters) or a low-rank plus diagonal one
-        (``"lowrank"``: scales to thousands of groups, coarser). ``"auto"``
-        uses the full one up to 200 groups.
-    svi_learning_rate : float, default=0.01
-        Adam step size for ``inference="svi"``.
+    sampler : NUTSSampler, SVISampler or None, default=None
+        How the posterior is drawn, with every setting of that method:
+        :class:`~sklearn_hier.NUTSSampler` (the exact posterior; ``None`` is
+        ``NUTSSampler()``: 4 chains of 1,000 draws after 1,000 warm-up
+        iterations, the linear parameters of the Gaussian family marginalized)
+        or :class:`~sklearn_hier.SVISampler` (a variational normal
+        approximation). Grid searches reach its settings as
+        ``sampler__num_samples`` and can compare ``sampler=[NUTSSampler(),
+        SVISampler()]``. The object is copied at fit, so changing it afterwards
+        changes nothing until the next fit.
+    num_warmup, num_samples, num_chains, target_accept, max_tree_depth, \
+warmup_max_tree_depth, dense_mass, chain_method, marginalize, parameterization, \
+progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
+        The sampler's settings as flat parameters: deprecated (a
+        ``FutureWarning`` says what to write instead). Pass
+        ``sampler=NUTSSampler(...)`` (``inference="svi"`` is
+        ``sampler=SVISampler(steps=..., guide=..., learning_rate=...)``).
     random_state : int, RandomState instance or None, default=None
         Seed of the sampler. An int makes fits reproducible.
 
@@ -332,27 +289,26 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         "prior_sigma_scale": [Interval(Real, 0, None, closed="neither")],
         "lkj_concentration": [Interval(Real, 0, None, closed="neither")],
         "reduce_data": ["boolean"],
-        "marginalize": ["boolean"],
         "approximation": [StrOptions({"auto", "none", "laplace"})],
-        "num_warmup": [Interval(Integral, 1, None, closed="left")],
-        "num_samples": [Interval(Integral, 1, None, closed="left")],
-        "num_chains": [Interval(Integral, 1, None, closed="left")],
-        "target_accept": [Interval(Real, 0, 1, closed="neither"), None],
-        "max_tree_depth": [Interval(Integral, 1, 20, closed="both")],
+        "sampler": [NUTSSampler, SVISampler, None],
+        "num_warmup": [UNSET, Interval(Integral, 1, None, closed="left")],
+        "num_samples": [UNSET, Interval(Integral, 1, None, closed="left")],
+        "num_chains": [UNSET, Interval(Integral, 1, None, closed="left")],
+        "target_accept": [UNSET, Interval(Real, 0, 1, closed="neither"), None],
+        "max_tree_depth": [UNSET, Interval(Integral, 1, 20, closed="both")],
         "warmup_max_tree_depth": [
-            Interval(Integral, 1, 20, closed="both"),
-            StrOptions({"auto"}),
-            None,
+            UNSET, Interval(Integral, 1, 20, closed="both"), StrOptions({"auto"}), None,
         ],  # fmt: skip
-        "dense_mass": ["boolean"],
-        "chain_method": [StrOptions({"parallel", "vectorized"})],
-        "progress_bar": ["boolean", StrOptions({"auto"})],
-        "parameterization": [StrOptions({"auto", "centered", "noncentered"})],
-        "inference": [StrOptions({"nuts", "svi"})],
-        "svi_steps": [Interval(Integral, 10, None, closed="left")],
-        "svi_guide": [StrOptions({"auto", "mvn", "lowrank"})],
-        "svi_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "dense_mass": [UNSET, "boolean"],
+        "chain_method": [UNSET, StrOptions({"parallel", "vectorized"})],
+        "progress_bar": [UNSET, "boolean", StrOptions({"auto"})],
+        "parameterization": [UNSET, StrOptions({"auto", "centered", "noncentered"})],
+        "inference": [UNSET, StrOptions({"nuts", "svi"})],
+        "svi_steps": [UNSET, Interval(Integral, 10, None, closed="left")],
+        "svi_guide": [UNSET, StrOptions({"auto", "mvn", "lowrank"})],
+        "svi_learning_rate": [UNSET, Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
+        "marginalize": [UNSET, "boolean"],
     }
 
     def __init__(
@@ -376,23 +332,24 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         lkj_concentration=1.0,
         prior_cutpoint_scale=2.5,
         reduce_data=True,
-        marginalize=True,
         approximation="auto",
-        num_warmup=1000,
-        num_samples=1000,
-        num_chains=4,
-        target_accept=None,
-        max_tree_depth=10,
-        warmup_max_tree_depth="auto",
-        dense_mass=False,
-        chain_method="parallel",
-        progress_bar="auto",
-        parameterization="auto",
-        inference="nuts",
-        svi_steps=10_000,
-        svi_guide="auto",
-        svi_learning_rate=0.01,
+        sampler=None,
         random_state=None,
+        num_warmup=DEPRECATED,
+        num_samples=DEPRECATED,
+        num_chains=DEPRECATED,
+        target_accept=DEPRECATED,
+        max_tree_depth=DEPRECATED,
+        warmup_max_tree_depth=DEPRECATED,
+        dense_mass=DEPRECATED,
+        chain_method=DEPRECATED,
+        marginalize=DEPRECATED,
+        parameterization=DEPRECATED,
+        progress_bar=DEPRECATED,
+        inference=DEPRECATED,
+        svi_steps=DEPRECATED,
+        svi_guide=DEPRECATED,
+        svi_learning_rate=DEPRECATED,
     ):
         self.modifiers = modifiers
         self.group_predictors = group_predictors
@@ -412,8 +369,9 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         self.lkj_concentration = lkj_concentration
         self.prior_cutpoint_scale = prior_cutpoint_scale
         self.reduce_data = reduce_data
-        self.marginalize = marginalize
         self.approximation = approximation
+        self.sampler = sampler
+        self.random_state = random_state
         self.num_warmup = num_warmup
         self.num_samples = num_samples
         self.num_chains = num_chains
@@ -422,13 +380,31 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         self.warmup_max_tree_depth = warmup_max_tree_depth
         self.dense_mass = dense_mass
         self.chain_method = chain_method
-        self.progress_bar = progress_bar
+        self.marginalize = marginalize
         self.parameterization = parameterization
+        self.progress_bar = progress_bar
         self.inference = inference
         self.svi_steps = svi_steps
         self.svi_guide = svi_guide
         self.svi_learning_rate = svi_learning_rate
-        self.random_state = random_state
+
+    def __setstate__(self, state):
+        # estimators pickled before the sampler object existed hold flat settings
+        if "sampler" not in state:
+            flat = {name: state.get(name, DEPRECATED) for name in FLAT_PARAMS}
+            state["sampler"] = sampler_from_flat(
+                {k: v for k, v in flat.items() if v != DEPRECATED}
+            )
+            state.update(dict.fromkeys(FLAT_PARAMS, DEPRECATED))
+        super().__setstate__(state)
+
+    def set_params(self, **params):
+        """Set the parameters; ``sampler__num_samples=...`` and the like also work while
+        ``sampler`` is ``None``, by starting from the default ``NUTSSampler()``."""
+        nested = any(key.startswith("sampler__") for key in params)
+        if nested and self.sampler is None and "sampler" not in params:
+            self.sampler = NUTSSampler()
+        return super().set_params(**params)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -464,7 +440,7 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
             The fitted estimator.
         """
         started = time.perf_counter()
-        params = self.get_params(deep=False)
+        params = resolve_sampler(self.get_params(deep=False), stacklevel=4)
         spec = ModelSpec.from_params(params)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         prepared = prepare(spec, X, y, treatment, seed=seed)
@@ -620,8 +596,9 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         >>> from sklearn_hier import HierarchicalHTE
         >>> from sklearn_hier.datasets import make_grouped_hte
         >>> d = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
-        >>> est = HierarchicalHTE(modifiers=d.modifiers, num_warmup=100, num_samples=100,
-        ...                       num_chains=2, random_state=0)
+        >>> from sklearn_hier import NUTSSampler
+        >>> fast = NUTSSampler(num_warmup=100, num_samples=100, num_chains=2)
+        >>> est = HierarchicalHTE(modifiers=d.modifiers, sampler=fast, random_state=0)
         >>> import warnings
         >>> with warnings.catch_warnings():
         ...     warnings.simplefilter("ignore")  # a short run, for the example only

@@ -28,7 +28,7 @@ MOVED = {
     "_model": "_modeling.hierarchical",
     "_model_data": "_modeling.model_data",
     "_collapsed": "_modeling.marginal_gaussian",
-    "_centring": "_modeling.centring",
+    "_centring": "_modeling.geometry",
     "_prepared_data": "_modeling.inputs",
     "_inference": "_sampling.run",
     "_variational": "_sampling.variational",

@@ -38,6 +38,7 @@ from scipy import stats as sps
 
 from ._base.coefficient_layout import CoefficientLayout
 from ._base.families import family_of
+from ._base.sampler_settings import FLAT_PARAMS, sampler_from_flat
 from ._base.spec import ModelSpec, Priors
 
 #: Treatment kinds a design can carry.
@@ -566,18 +567,22 @@ def run_case(
     ``first_run``: a case split into shards of consecutive runs, fitted apart and
     joined by :func:`merge_results`, gives the ranks of one unsplit call.
 
-    ``sampler``: the estimator's sampler settings (``num_warmup``, ``num_samples``,
-    ``num_chains``...). Every run's data set has the same design, so every fit after
-    the first reuses the compiled sampler.
+    ``sampler``: the sampler's settings by their flat names (``num_warmup``,
+    ``num_samples``, ``num_chains``..., and ``inference``, ``svi_steps``... as the
+    case's ``fit_params`` also name them). Every run's data set has the same design,
+    so every fit after the first reuses the compiled sampler.
     """
     from ._estimator import HierarchicalHTE
 
-    sampler = {"num_warmup": 300, "num_samples": 300, "num_chains": 2, **(sampler or {})}
+    flat = {"num_warmup": 300, "num_samples": 300, "num_chains": 2, **(sampler or {})}
+    flat.update({k: v for k, v in case.fit_params.items() if k in FLAT_PARAMS})
+    model_params = {k: v for k, v in case.fit_params.items() if k not in FLAT_PARAMS}
     design = make_design(
         case.kind, case.family, n_rows=case.n_rows, levels=case.levels, dose_sd=case.dose_sd
     )
     params = {
-        "structure": case.structure, **design.estimator_params(), **sampler, **case.fit_params,
+        "structure": case.structure, **design.estimator_params(), **model_params,
+        "sampler": sampler_from_flat(flat),
     }  # fmt: skip
     fit_priors = ModelSpec.from_params(HierarchicalHTE(**params).get_params()).priors
     sim_priors = scaled(fit_priors, **case.prior_factors)

@@ -2,7 +2,7 @@
 
 A grid search over prior scales with ``GridSearchCV`` fits the model once per
 fold and grid point. For the Gaussian family, whose linear parameters are
-integrated out analytically (``marginalize=True``), every one of those
+integrated out analytically (``NUTSSampler(marginalize=True)``), every one of those
 posteriors is a reweighting of a single one: the posterior of the few variance
 parameters phi given one training fold and one set of prior scales is
 
@@ -194,7 +194,7 @@ class HierarchicalHTECV(BaseEstimator):
     Parameters
     ----------
     estimator : HierarchicalHTE, default=None
-        The model to tune (Gaussian family, ``marginalize=True``, NUTS);
+        The model to tune (Gaussian family, ``NUTSSampler(marginalize=True)``);
         ``None`` uses ``HierarchicalHTE()``. Its settings (modifiers, sampler)
         serve every fit; its prior scales are replaced by the grid's.
     param_grid : dict or list of dict
@@ -283,12 +283,13 @@ class HierarchicalHTECV(BaseEstimator):
 
     @staticmethod
     def _check_base(base: HierarchicalHTE) -> None:
-        if not ModelSpec.from_params(base.get_params(deep=False)).marginalized:
+        spec = ModelSpec.from_params(base.get_params(deep=False))
+        if not spec.marginalized:
             raise ValueError(
                 "HierarchicalHTECV reweights the marginal Gaussian model: it needs "
-                "family='gaussian', reduce_data=True, marginalize=True and inference='nuts' "
-                f"(got family={base.family!r}, reduce_data={base.reduce_data}, "
-                f"marginalize={base.marginalize}, inference={base.inference!r}). "
+                "family='gaussian', reduce_data=True and sampler=NUTSSampler(marginalize=True) "
+                f"(got family={spec.family!r}, reduce_data={spec.reduce_data}, "
+                f"inference={spec.inference!r}, marginalize={spec.marginalize}). "
                 "Use sklearn.model_selection.GridSearchCV for other models."
             )
 

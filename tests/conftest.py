@@ -5,13 +5,32 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import pytest  # noqa: E402
 
+from sklearn_hier import NUTSSampler  # noqa: E402
 from sklearn_hier.datasets import load_tomz_weeks, make_grouped_hte  # noqa: E402
 
 #: Short sampler settings for tests that check behaviour rather than statistics.
-FAST = dict(num_warmup=200, num_samples=200, num_chains=2)
+FAST_SETTINGS = dict(num_warmup=200, num_samples=200, num_chains=2)
+FAST = dict(sampler=NUTSSampler(**FAST_SETTINGS))
+
+
+def fast(**settings) -> dict:
+    """``FAST`` with other NUTS settings (``marginalize=False``, ``progress_bar=True``...)."""
+    return dict(sampler=NUTSSampler(**{**FAST_SETTINGS, **settings}))
 
 TW_MODIFIERS = ["white", "male", "intl", "hawk"]
 TW_COLUMNS = TW_MODIFIERS + ["regime", "stakes", "costs", "region"]
+
+
+#: The fast unit tier (``-m unit``): each stage's modules tested without a sampler, in
+#: seconds. base: the import arrows and the sampler settings; data: the design, the
+#: sufficient statistics and the memory guard; model: the geometry and warm-up starts;
+#: results: tables, prediction and persistence on hand-made draws.
+UNIT_MODULES = {
+    "test_layout", "test_sampler_settings",
+    "test_design", "test_statistics", "test_memory",
+    "test_centring", "test_warmup",
+    "test_results_unit",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +59,26 @@ def simulated():
     return make_grouped_hte(600, n_levels=(2, 3), sigma_theta=0.1, random_state=1)
 
 
+# One shared fit per model that many test modules read (the integration tier): fitted once
+# per test run. Tests that change an estimator work on a copy.
+@pytest.fixture(scope="session")
+def gaussian_fit(simulated):
+    """The Gaussian model of ``simulated`` with short chains, and its data."""
+    from sklearn_hier import HierarchicalHTE
+
+    est = HierarchicalHTE(modifiers=simulated.modifiers, random_state=0, **FAST)
+    return est.fit(simulated.X, simulated.y, treatment=simulated.treatment), simulated
+
+
+@pytest.fixture(scope="session")
+def tomz_fit(tomz_weeks):
+    """The README's model of Tomz & Weeks, short chains: the outcome is a Series "force"."""
+    from sklearn_hier import HierarchicalHTE
+
+    est = HierarchicalHTE(modifiers=TW_MODIFIERS, random_state=0, **FAST)
+    return est.fit(tomz_weeks[TW_COLUMNS], tomz_weeks["force"], treatment=tomz_weeks["alliance"])
+
+
 @pytest.fixture
 def dask_synchronous():
     """Dask partitions computed one after the other in this process (tests that need a
@@ -61,8 +100,10 @@ SLOW_DOCTESTS = (
 )
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.name in SLOW_DOCTESTS:
             item.add_marker(pytest.mark.slow)
+        if item.path.stem in UNIT_MODULES:
+            item.add_marker(pytest.mark.unit)

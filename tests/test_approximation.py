@@ -9,7 +9,7 @@ import pytest
 from conftest import FAST
 from scipy.optimize import minimize
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier._base.families import family_of
 from sklearn_hier._base.spec import ModelSpec, Priors
 from sklearn_hier._data.laplace import (
@@ -131,7 +131,7 @@ def exact_and_approximate():
     d = make_grouped_hte(4000, n_levels=(2, 3), family="bernoulli", n_controls=1,
                          sigma_theta=0.3, random_state=4)  # fmt: skip
     settings = dict(modifiers=d.modifiers, family="bernoulli", random_state=1,
-                    num_warmup=500, num_samples=500, num_chains=2)  # fmt: skip
+                    sampler=NUTSSampler(num_warmup=500, num_samples=500, num_chains=2))  # fmt: skip
     fits = {}
     for method in ("none", "laplace"):
         with warnings.catch_warnings():
@@ -142,6 +142,7 @@ def exact_and_approximate():
     return fits, d
 
 
+@pytest.mark.slow  # statistical: two fits of 1,000 draws each, one of them exact on 4,000 cells
 def test_approximate_posterior_matches_the_exact_one(exact_and_approximate):
     fits, _ = exact_and_approximate
     assert fits["none"].approximation_ == "none" and fits["none"].approximation_check_ is None
@@ -160,9 +161,14 @@ def test_approximate_posterior_matches_the_exact_one(exact_and_approximate):
     assert check.max_shift < SHIFT_TOLERANCE and check.fewest_events >= MIN_EVENTS
 
 
-def test_approximate_fit_keeps_its_check_through_save_and_load(exact_and_approximate, tmp_path):
-    fits, d = exact_and_approximate
-    est = fits["laplace"]
+def test_approximate_fit_keeps_its_check_through_save_and_load(tmp_path):
+    d = make_grouped_hte(4000, n_levels=(2, 3), family="bernoulli", n_controls=1,
+                         sigma_theta=0.3, random_state=4)  # fmt: skip
+    est = HierarchicalHTE(modifiers=d.modifiers, family="bernoulli", approximation="laplace",
+                          random_state=1, **FAST)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)  # short chains
+        est.fit(d.X, d.y, treatment=d.treatment)
     est.save(tmp_path / "model.shte")
     loaded = HierarchicalHTE.load(tmp_path / "model.shte")
     assert loaded.approximation_ == "laplace"

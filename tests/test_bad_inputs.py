@@ -10,7 +10,7 @@ from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier.datasets import make_grouped_hte
 
 BASE = make_grouped_hte(120, n_levels=(2, 3), random_state=0)
@@ -278,14 +278,14 @@ FIT_CASES = [
     (
         "zero_samples",
         lambda X, y, t: (X, y, t),
-        {**MODS, "num_samples": 0},
+        {**MODS, "sampler": NUTSSampler(num_samples=0)},
         InvalidParameterError,
         "The 'num_samples' parameter",
     ),
     (
         "target_accept_above_1",
         lambda X, y, t: (X, y, t),
-        {**MODS, "target_accept": 1.5},
+        {**MODS, "sampler": NUTSSampler(target_accept=1.5)},
         InvalidParameterError,
         "The 'target_accept' parameter",
     ),
@@ -370,7 +370,7 @@ def test_fit_too_large_for_memory_fails_before_allocating():
     # 15,000 groups x 40 million draws would need terabytes for the group posterior alone
     n = 15_000
     X = pd.DataFrame({"id": np.arange(n), "c": np.zeros(n)})
-    est = HierarchicalHTE(modifiers=["id"], num_samples=10_000_000, num_chains=4)
+    est = HierarchicalHTE(modifiers=["id"], sampler=NUTSSampler(num_samples=10_000_000))
     with pytest.raises(MemoryError, match=r"needs about .* GiB .*15000 groups.*fewer draws"):
         est.fit(X, np.zeros(n), treatment=np.arange(n) % 2)
 

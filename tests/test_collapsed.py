@@ -3,10 +3,10 @@
 import jax
 import numpy as np
 import pytest
-from conftest import FAST
+from conftest import FAST, fast
 from scipy.stats import multivariate_normal
 
-from sklearn_hier import HierarchicalHTE
+from sklearn_hier import HierarchicalHTE, NUTSSampler
 from sklearn_hier._base.spec import Priors
 from sklearn_hier._data.design import Design
 from sklearn_hier._data.sufficient_statistics import (
@@ -183,8 +183,9 @@ def test_additive_marginal_likelihood_is_the_integrated_normal_density():
 
 
 def _fit(marginalize, d, structure="nested", seed=0):
-    est = HierarchicalHTE(modifiers=d.modifiers, structure=structure, marginalize=marginalize,
-                          num_warmup=1000, num_samples=1000, random_state=seed)  # fmt: skip
+    sampler = NUTSSampler(marginalize=marginalize)
+    est = HierarchicalHTE(modifiers=d.modifiers, structure=structure, sampler=sampler,
+                          random_state=seed)  # fmt: skip
     return est.fit(d.X, d.y, treatment=d.treatment)
 
 
@@ -239,8 +240,8 @@ def test_row_level_and_unmarginalized_fits_sample_jointly(monkeypatch):
 
     monkeypatch.setattr(inference_module, "run_nuts", spy)
     d = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
-    for kwargs in ({}, {"marginalize": False}, {"reduce_data": False}):
-        HierarchicalHTE(modifiers=d.modifiers, random_state=0, **FAST, **kwargs).fit(
+    for kwargs in (FAST, fast(marginalize=False), {**FAST, "reduce_data": False}):
+        HierarchicalHTE(modifiers=d.modifiers, random_state=0, **kwargs).fit(
             d.X, d.y, treatment=d.treatment
         )
     assert seen == ["gaussian_marginal", "gaussian_cells", "gaussian_rows"]
@@ -325,7 +326,7 @@ def test_scale_start_recovers_a_known_heterogeneity():
     far from zero: sampled on the log scale, starting at the log of the estimate. The
     effect has no heterogeneity beyond its regression on Z: signed, starting at zero,
     spread by the noise term alone."""
-    from sklearn_hier._data.sufficient_statistics import scale_start
+    from sklearn_hier._modeling.geometry import scale_start
 
     G = 400
     group_start, Z = _meta_analysis(G, sd=(0.3, 0.0))
@@ -345,7 +346,7 @@ def test_scale_start_recovers_a_known_heterogeneity():
 def test_few_groups_sample_every_scale_on_the_log_scale():
     """With fewer groups than SIGNED_SCALE_MIN_GROUPS even a term with no detectable
     heterogeneity is sampled on the log scale, starting near the log of its noise term."""
-    from sklearn_hier._data.sufficient_statistics import SIGNED_SCALE_MIN_GROUPS, scale_start
+    from sklearn_hier._modeling.geometry import SIGNED_SCALE_MIN_GROUPS, scale_start
 
     few = SIGNED_SCALE_MIN_GROUPS - 1
     group_start, Z = _meta_analysis(few, sd=(0.0, 0.0))

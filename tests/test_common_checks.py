@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 
 pytestmark = pytest.mark.slow  # replications, new processes, clusters or examples
 
@@ -41,9 +41,7 @@ _CHECKS = parametrize_with_checks(
     [
         _AlternatingTreatmentHTE(
             modifiers=[0],
-            num_warmup=20,
-            num_samples=20,
-            num_chains=1,
+            sampler=NUTSSampler(num_warmup=20, num_samples=20, num_chains=1),
             random_state=0,
         )
     ],  # fmt: skip

@@ -10,13 +10,14 @@ pytestmark = pytest.mark.slow  # new processes
 
 SCRIPT = """
 import numpy as np
-from sklearn_hier import HierarchicalHTE
+from sklearn_hier import HierarchicalHTE, NUTSSampler
 from sklearn_hier.datasets import make_grouped_hte
 import warnings
 warnings.simplefilter("ignore")
 d = make_grouped_hte(200, n_levels=(2, 2), random_state=0)
-HierarchicalHTE(modifiers=["m0", "m1"], num_warmup=20, num_samples=20, num_chains=1,
-                random_state=0).fit(d.X, d.y, treatment=d.treatment)
+HierarchicalHTE(modifiers=["m0", "m1"], random_state=0,
+                sampler=NUTSSampler(num_warmup=20, num_samples=20, num_chains=1),
+                ).fit(d.X, d.y, treatment=d.treatment)
 """
 
 

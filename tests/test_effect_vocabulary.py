@@ -2,18 +2,15 @@
 
 import numpy as np
 import pytest
-from conftest import FAST
 
-from sklearn_hier import HierarchicalHTE
 from sklearn_hier._results.draw_summaries import interval
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")
 
 
 @pytest.fixture(scope="module")
-def gaussian(simulated):
-    est = HierarchicalHTE(modifiers=simulated.modifiers, random_state=0, **FAST)
-    return est.fit(simulated.X, simulated.y, treatment=simulated.treatment), simulated
+def gaussian(gaussian_fit):
+    return gaussian_fit
 
 
 def test_effect_names_map_to_predict_effect(gaussian):

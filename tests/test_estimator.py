@@ -5,10 +5,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST
+from conftest import FAST, FAST_SETTINGS, fast
 from sklearn.base import clone
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +85,8 @@ def test_unseen_group_draws_from_population_model(fitted):
 
 def test_inference_data_is_labelled(fitted):
     post = fitted.idata_.posterior
-    assert post.sizes["chain"] == FAST["num_chains"]
-    assert post.sizes["draw"] == FAST["num_samples"]
+    assert post.sizes["chain"] == FAST_SETTINGS["num_chains"]
+    assert post.sizes["draw"] == FAST_SETTINGS["num_samples"]
     assert list(post.coords["group_predictor"].values) == ["m0", "m1"]
     assert post.coords["group"].values[0] == "m0=0, m1=0"
     assert {"diverging", "tree_depth", "step_size"} <= set(fitted.idata_.sample_stats)
@@ -144,7 +144,7 @@ def test_random_state_reproduces_and_seeds_differ(simulated, fitted):
 @pytest.mark.slow
 def test_vectorized_chains_agree_with_parallel(simulated, fitted):
     est = HierarchicalHTE(
-        modifiers=simulated.modifiers, random_state=0, chain_method="vectorized", **FAST
+        modifiers=simulated.modifiers, random_state=0, **fast(chain_method="vectorized")
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
@@ -166,14 +166,15 @@ def test_row_likelihood_matches_reduced_likelihood(simulated, fitted):
 @pytest.mark.slow
 def test_sampling_problems_warn(simulated):
     est = HierarchicalHTE(
-        modifiers=simulated.modifiers, num_warmup=5, num_samples=20, num_chains=2, random_state=0
+        modifiers=simulated.modifiers, random_state=0,
+        sampler=NUTSSampler(num_warmup=5, num_samples=20, num_chains=2),
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est.fit(simulated.X, simulated.y, treatment=simulated.treatment)
     messages = [str(w.message) for w in caught if w.category is SamplingWarning]
     # 20 draws from 5 warm-up iterations: unconverged chains and tiny ESS, each said with a fix
-    assert any("R-hat" in m and "num_warmup" in m for m in messages)
+    assert any("R-hat" in m and "num_warmup=" in m for m in messages)
     assert any("effective sample size" in m and "num_samples" in m for m in messages)
     table = est.diagnostics()
     assert list(table.columns) == ["size", "r_hat_max", "ess_bulk_min", "ess_tail_min"]
@@ -247,14 +248,14 @@ def test_additive_structure_outputs(simulated):
 @pytest.mark.parametrize("chain_method", ["parallel", "vectorized"])
 def test_progress_bar_reaches_the_end(simulated, capsys, chain_method):
     est = HierarchicalHTE(
-        modifiers=simulated.modifiers, progress_bar=True, chain_method=chain_method,
-        random_state=0, **FAST,
+        modifiers=simulated.modifiers, random_state=0,
+        **fast(progress_bar=True, chain_method=chain_method),
     )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         est.fit(simulated.X, simulated.y, treatment=simulated.treatment)
-    total = FAST["num_warmup"] + FAST["num_samples"]
-    total *= FAST["num_chains"] if chain_method == "parallel" else 1
+    total = FAST_SETTINGS["num_warmup"] + FAST_SETTINGS["num_samples"]
+    total *= FAST_SETTINGS["num_chains"] if chain_method == "parallel" else 1
     assert f"{total}/{total}" in capsys.readouterr().err
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import FAST, TW_COLUMNS, TW_MODIFIERS
 from numpyro.infer.util import log_density
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier._base.families import family_of, padded_cell_count
 from sklearn_hier._base.spec import Priors
 from sklearn_hier.datasets import make_grouped_hte
@@ -140,7 +140,7 @@ def test_recovers_response_scale_group_effects(family):
     )  # fmt: skip
     est = HierarchicalHTE(
         modifiers=d.modifiers, family=family, trials="trials" if family == "binomial" else None,
-        num_warmup=1000, num_samples=1000, num_chains=4, random_state=0,
+        random_state=0,
     )  # fmt: skip
     # sigma_theta 0.2 over 12 groups is a funnel's neck: with some JAX versions' numerics a
     # handful of the 4,000 transitions diverge or hit the tree depth, and the fit says so.
@@ -318,8 +318,8 @@ def test_new_families_recover_group_effects_and_their_own_parameters(family):
         2400, n_levels=(2, 3), effect_mean=0.6, effect_slopes=[0.4, -0.3], sigma_theta=0.2,
         family=family, student_df=4.0, count_shape=2.0, random_state=5,
     )  # fmt: skip
-    est = HierarchicalHTE(modifiers=d.modifiers, family=family, num_warmup=500,
-                          num_samples=500, num_chains=2, random_state=0)  # fmt: skip
+    est = HierarchicalHTE(modifiers=d.modifiers, family=family, random_state=0,
+                          sampler=NUTSSampler(num_warmup=500, num_samples=500, num_chains=2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         est.fit(d.X, d.y, treatment=d.treatment)

@@ -14,12 +14,12 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
-from conftest import FAST, TW_COLUMNS, TW_MODIFIERS
+from conftest import FAST, FAST_SETTINGS, TW_COLUMNS, TW_MODIFIERS, fast
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from sklearn_hier import HierarchicalHTE  # noqa: E402
+from sklearn_hier import HierarchicalHTE, NUTSSampler  # noqa: E402
 from sklearn_hier._sampling import run as inference  # noqa: E402
 from sklearn_hier.plotting import (  # noqa: E402
     central_range,
@@ -40,10 +40,8 @@ def close_figures():
 
 
 @pytest.fixture(scope="module")
-def tomz(tomz_weeks):
-    """The README's model, short chains: the outcome is a Series named "force"."""
-    est = HierarchicalHTE(modifiers=TW_MODIFIERS, random_state=0, **FAST)
-    return est.fit(tomz_weeks[TW_COLUMNS], tomz_weeks["force"], treatment=tomz_weeks["alliance"])
+def tomz(tomz_fit):
+    return tomz_fit
 
 
 # ------------------------------------------------------------------ progress
@@ -64,7 +62,7 @@ class _Stream:
 
 
 def test_progress_is_auto_by_default_and_shown_only_where_a_person_watches(monkeypatch):
-    assert HierarchicalHTE().progress_bar == "auto"
+    assert NUTSSampler().progress_bar == "auto"
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     monkeypatch.setattr(sys, "stderr", _Stream(tty=True))
     assert inference.show_progress("auto") is True
@@ -92,7 +90,7 @@ def test_progress_bar_is_validated():
 
     d = make_grouped_hte(60, n_levels=(2,), random_state=0)
     with pytest.raises(ValueError, match="progress_bar"):
-        HierarchicalHTE(modifiers=d.modifiers, progress_bar="yes").fit(
+        HierarchicalHTE(modifiers=d.modifiers, sampler=NUTSSampler(progress_bar="yes")).fit(
             d.X, d.y, treatment=d.treatment
         )
 
@@ -103,11 +101,12 @@ def test_a_progress_bar_changes_neither_the_program_nor_the_draws(tomz, tomz_wee
     assert "progress_bar" not in inference.SamplerSettings.__dataclass_fields__
     capsys.readouterr()
     before = inference.compiled_sampler.cache_info()
-    shown = HierarchicalHTE(modifiers=TW_MODIFIERS, random_state=0, progress_bar=True, **FAST)
+    shown = HierarchicalHTE(modifiers=TW_MODIFIERS, random_state=0, **fast(progress_bar=True))
     shown.fit(tomz_weeks[TW_COLUMNS], tomz_weeks["force"], treatment=tomz_weeks["alliance"])
     after = inference.compiled_sampler.cache_info()
     assert after.misses == before.misses and after.hits == before.hits + 1
-    total = FAST["num_chains"] * (FAST["num_warmup"] + FAST["num_samples"])
+    settings = FAST_SETTINGS
+    total = settings["num_chains"] * (settings["num_warmup"] + settings["num_samples"])
     assert f"{total}/{total}" in capsys.readouterr().err
     np.testing.assert_array_equal(
         shown.idata_.posterior["sd_effect"].values, tomz.idata_.posterior["sd_effect"].values

@@ -6,7 +6,7 @@ from conftest import FAST
 from sklearn.base import clone
 from sklearn.model_selection import KFold
 
-from sklearn_hier import HierarchicalHTE, HierarchicalHTECV
+from sklearn_hier import HierarchicalHTE, HierarchicalHTECV, NUTSSampler
 from sklearn_hier._data.sufficient_statistics import RowDesign, gaussian_statistics
 from sklearn_hier._modeling.model_data import ModelData
 from sklearn_hier.datasets import make_grouped_hte
@@ -106,10 +106,12 @@ def test_clone_and_params():
 @pytest.mark.parametrize(
     "estimator, grid, message",
     [
-        (HierarchicalHTE(modifiers=["m0"]), {"num_samples": [100, 200]}, "not prior scales"),
+        (HierarchicalHTE(modifiers=["m0"]), {"sampler__num_samples": [100, 200]},
+         "not prior scales"),
         (HierarchicalHTE(modifiers=["m0"], family="bernoulli"), {"prior_sd_scale": [1.0]},
          "family='gaussian'"),
-        (HierarchicalHTE(modifiers=["m0"], marginalize=False), {"prior_sd_scale": [1.0]},
+        (HierarchicalHTE(modifiers=["m0"], sampler=NUTSSampler(marginalize=False)),
+         {"prior_sd_scale": [1.0]},
          "marginalize=True"),
         (HierarchicalHTE(modifiers=["m0"]), {"prior_sd_scale": [-1.0]}, "prior_sd_scale"),
         (HierarchicalHTE(modifiers=["m0"]), None, "param_grid is required"),

@@ -74,9 +74,8 @@ def test_parameters_changed_after_fit_change_nothing_until_refit(bernoulli):
 
 
 @pytest.fixture(scope="module")
-def fitted(simulated):
-    est = HierarchicalHTE(modifiers=simulated.modifiers, random_state=0, **FAST)
-    return est.fit(simulated.X, simulated.y, treatment=simulated.treatment), simulated
+def fitted(gaussian_fit):
+    return gaussian_fit
 
 
 def test_unseen_numeric_and_categorical_levels_follow_one_policy(fitted):

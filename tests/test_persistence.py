@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 from conftest import FAST
 
-from sklearn_hier import HierarchicalHTE
+from sklearn_hier import HierarchicalHTE, NUTSSampler
 from sklearn_hier._results.persistence import ATTRIBUTE
 from sklearn_hier.datasets import make_grouped_hte
 
@@ -114,7 +114,7 @@ def test_future_format_is_refused(fitted, tmp_path):
         idata.posterior.attrs[ATTRIBUTE] = json.dumps({**header, "format_version": 99})
 
     path = _saved_then_changed(fitted[0], tmp_path, bump)
-    with pytest.raises(ValueError, match=r"format 99; this version reads formats \[1, 2, 3, 4\]"):
+    with pytest.raises(ValueError, match=r"format 99; this version reads formats \[1, 2, 3, 4, 5"):
         HierarchicalHTE.load(path)
 
 
@@ -140,3 +140,7 @@ def test_a_pickle_of_a_fitted_model_from_an_earlier_layout_loads():
     expected = pd.read_csv(data / "model_pickle_flat_modules_effects.csv")
     table = loaded.effect_by_group()
     np.testing.assert_allclose(table["mean"], expected["mean"], rtol=1e-12)
+    # it was pickled with flat sampler parameters: they become its sampler object
+    assert loaded.sampler == NUTSSampler(num_warmup=100, num_samples=25, num_chains=2,
+                                         progress_bar=False)  # fmt: skip
+    assert loaded.get_params()["num_samples"] == "deprecated"

@@ -6,7 +6,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST, TW_COLUMNS, TW_MODIFIERS
+from conftest import FAST
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -106,9 +106,8 @@ def test_comparison_plot_has_a_series_per_method_and_the_truth():
 
 
 @pytest.fixture(scope="module")
-def tomz_weeks_fit(tomz_weeks):
-    est = HierarchicalHTE(modifiers=TW_MODIFIERS, random_state=0, **FAST)
-    return est.fit(tomz_weeks[TW_COLUMNS], tomz_weeks["force"], treatment=tomz_weeks["alliance"])
+def tomz_weeks_fit(tomz_fit):
+    return tomz_fit
 
 
 def _drawn_texts(fig) -> list[Text]:

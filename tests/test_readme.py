@@ -28,9 +28,9 @@ PREAMBLE = textwrap.dedent(
     import matplotlib
 
     matplotlib.use("Agg")
-    from sklearn_hier import HierarchicalHTE, SamplingWarning
+    from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 
-    HierarchicalHTE.__init__.__kwdefaults__.update(num_warmup=150, num_samples=150, num_chains=2)
+    NUTSSampler.__init__.__kwdefaults__.update(num_warmup=150, num_samples=150, num_chains=2)
     warnings.simplefilter("ignore", SamplingWarning)
     """
 )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import TW_COLUMNS, TW_MODIFIERS
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier.datasets import make_grouped_hte
 
 pytestmark = pytest.mark.slow  # replications, new processes, clusters or examples
@@ -18,8 +18,7 @@ def _coverage(seed, n_samples=3000):
         random_state=seed,
     )  # fmt: skip
     est = HierarchicalHTE(
-        modifiers=data.modifiers, num_warmup=1000, num_samples=1000, num_chains=4,
-        random_state=seed,
+        modifiers=data.modifiers, random_state=seed,
     )  # fmt: skip
     est.fit(data.X, data.y, treatment=data.treatment)
     table = est.effect_by_group().merge(data.group_effects, on=data.modifiers)
@@ -81,15 +80,15 @@ def test_centred_non_centred_and_marginal_sampling_give_the_same_posterior():
     # informative enough for the centred form, not so much that the non-centred fails
     d = make_grouped_hte(50_000, n_levels=(2, 4, 5), sigma_theta=0.3, random_state=21)
     settings = {
-        "centered": dict(parameterization="centered", marginalize=False),
-        "noncentered": dict(parameterization="noncentered", marginalize=False),
-        "marginal": dict(marginalize=True),
+        "centered": NUTSSampler(parameterization="centered", marginalize=False),
+        "noncentered": NUTSSampler(parameterization="noncentered", marginalize=False),
+        "marginal": NUTSSampler(marginalize=True),
     }
     fits = {
-        name: HierarchicalHTE(modifiers=d.modifiers, random_state=0, **kwargs)
+        name: HierarchicalHTE(modifiers=d.modifiers, random_state=0, sampler=sampler)
         .fit(d.X, d.y, treatment=d.treatment)
         .effect_by_group()
-        for name, kwargs in settings.items()
+        for name, sampler in settings.items()
     }
     for name in ("centered", "marginal"):
         gap = (fits[name]["mean"] - fits["noncentered"]["mean"]).abs()

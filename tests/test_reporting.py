@@ -12,9 +12,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")
 
 
 @pytest.fixture(scope="module")
-def fitted(simulated):
-    est = HierarchicalHTE(modifiers=simulated.modifiers, random_state=0, **FAST)
-    return est.fit(simulated.X, simulated.y, treatment=simulated.treatment), simulated
+def fitted(gaussian_fit):
+    return gaussian_fit
 
 
 def _index(est, **levels):

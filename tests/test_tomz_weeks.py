@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import TW_COLUMNS, TW_MODIFIERS
 
-from sklearn_hier import HierarchicalHTE
+from sklearn_hier import HierarchicalHTE, NUTSSampler
 
 pytestmark = pytest.mark.slow  # the full replication, 4 chains x 1,000 draws
 
@@ -31,10 +31,7 @@ def reanalysis(tomz_weeks):
         prior_sd_scale=1.0,
         prior_sigma_scale=1.0,
         lkj_concentration=1.0,
-        target_accept=0.95,
-        num_warmup=1000,
-        num_samples=1000,
-        num_chains=4,
+        sampler=NUTSSampler(target_accept=0.95, num_warmup=1000, num_samples=1000, num_chains=4),
         random_state=0,
     )
     # no SamplingWarning may be raised: the suite turns warnings into errors

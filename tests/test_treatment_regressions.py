@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier._base.spec import ModelSpec
 from sklearn_hier._data.treatment import TreatmentCoding
 from sklearn_hier._modeling.inputs import prepare
@@ -20,7 +20,7 @@ from sklearn_hier.datasets import make_grouped_hte
 
 N = 300
 #: A small fit: these tests check lookups and shapes, not statistics.
-TINY = dict(num_warmup=100, num_samples=100, num_chains=1)
+TINY = dict(sampler=NUTSSampler(num_warmup=100, num_samples=100, num_chains=1))
 
 
 def _spec(**params):

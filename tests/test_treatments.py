@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST
+from conftest import FAST, FAST_SETTINGS
 from numpyro import handlers
 from numpyro.distributions import LKJCholesky
 
@@ -215,7 +215,7 @@ def test_a_three_arm_fit_reports_every_arm(three_arms):
     assert list(summaries) == ["b", "c"] and "Effect of c" in str(summaries["c"])
     with pytest.raises(ValueError, match="pass treatment=<one of them>"):
         est.average_effect_draws()
-    assert est.average_effect_draws(treatment="c").shape == (FAST["num_samples"] * 2,)
+    assert est.average_effect_draws(treatment="c").shape == (FAST_SETTINGS["num_samples"] * 2,)
 
 
 def test_comparing_arms_is_the_difference_of_their_effects(three_arms):

@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from sklearn_hier import HierarchicalHTE
+from sklearn_hier import HierarchicalHTE, NUTSSampler
 from sklearn_hier.datasets import make_grouped_hte
 from sklearn_hier.validation import validate
 
@@ -17,7 +17,7 @@ N_DATA_SETS = 40
 # predictor), so the model with group_predictors=None is exactly the truth's structure
 # and its posterior means are calibrated. Fixed shapes reuse one compiled sampler.
 SCENARIO = dict(n_samples=4000, n_levels=(4, 5, 5), effect_slopes=[0.0, 0.0, 0.0])
-SAMPLER = dict(num_warmup=300, num_samples=300, num_chains=2)
+SAMPLER = dict(sampler=NUTSSampler(num_warmup=300, num_samples=300, num_chains=2))
 LINEAR = dict(outcome_model=LinearRegression(), propensity_model=LogisticRegression())
 
 

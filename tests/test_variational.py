@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, SamplingWarning, SVISampler
 from sklearn_hier.datasets import make_grouped_hte
 
 DATA = make_grouped_hte(1500, n_levels=(2, 4), sigma_theta=0.2, noise=0.8, random_state=8)
@@ -17,7 +17,7 @@ def nuts():
 
 @pytest.mark.slow
 def test_group_effects_agree_with_nuts(nuts):
-    est = HierarchicalHTE(modifiers=DATA.modifiers, inference="svi", svi_steps=4000,
+    est = HierarchicalHTE(modifiers=DATA.modifiers, sampler=SVISampler(steps=4000),
                           random_state=0)  # fmt: skip
     svi = est.fit(DATA.X, DATA.y, treatment=DATA.treatment).effect_by_group()
     # means within half a posterior sd of NUTS's (Monte Carlo error of NUTS's mean is
@@ -35,8 +35,8 @@ def test_group_effects_agree_with_nuts(nuts):
 def test_low_rank_guide_orders_groups_like_nuts(nuts):
     # the low-rank guide is coarser (meant for thousands of groups): same ordering,
     # means within two posterior sds
-    est = HierarchicalHTE(modifiers=DATA.modifiers, inference="svi", svi_guide="lowrank",
-                          svi_steps=4000, random_state=0)  # fmt: skip
+    est = HierarchicalHTE(modifiers=DATA.modifiers, random_state=0,
+                          sampler=SVISampler(guide="lowrank", steps=4000))
     svi = est.fit(DATA.X, DATA.y, treatment=DATA.treatment).effect_by_group()
     assert np.corrcoef(svi["mean"], nuts["mean"])[0, 1] > 0.9  # 8 groups: a noisy correlation
     assert (np.abs(svi["mean"] - nuts["mean"]) / nuts["sd"]).max() < 2.0
@@ -45,7 +45,7 @@ def test_low_rank_guide_orders_groups_like_nuts(nuts):
 @pytest.mark.slow
 def test_unconverged_optimisation_warns():
     # 50 steps stop in the initial descent, while the loss still falls steeply
-    est = HierarchicalHTE(modifiers=DATA.modifiers, inference="svi", svi_steps=50,
+    est = HierarchicalHTE(modifiers=DATA.modifiers, sampler=SVISampler(steps=50),
                           random_state=0)  # fmt: skip
     with pytest.warns(SamplingWarning, match="had not converged after 50 steps"):
         est.fit(DATA.X, DATA.y, treatment=DATA.treatment)
@@ -58,7 +58,7 @@ def test_a_retrace_of_the_compiled_fit_starts_a_fresh_guide():
     import jax
 
     small = make_grouped_hte(200, n_levels=(2, 2), random_state=3)
-    est = HierarchicalHTE(modifiers=small.modifiers, inference="svi", svi_steps=50,
+    est = HierarchicalHTE(modifiers=small.modifiers, sampler=SVISampler(steps=50),
                           random_state=0)  # fmt: skip
     with pytest.warns(SamplingWarning):  # 50 steps do not converge
         first = est.fit(small.X, small.y, treatment=small.treatment).effect_by_group()

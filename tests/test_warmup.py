@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from sklearn_hier import HierarchicalHTE
+from sklearn_hier import HierarchicalHTE, NUTSSampler
 from sklearn_hier._base.spec import ModelSpec
-from sklearn_hier._data.sufficient_statistics import RowDesign, gaussian_statistics, start_centred
+from sklearn_hier._data.sufficient_statistics import RowDesign, gaussian_statistics
+from sklearn_hier._modeling.geometry import least_squares_start, start_centred
 
 
 def _warmup_depth(**params) -> int:
@@ -15,14 +16,14 @@ def _warmup_depth(**params) -> int:
 
 def test_warmup_depth_cap_defaults_by_structure():
     assert _warmup_depth() == 7
-    assert _warmup_depth(max_tree_depth=4) == 4
+    assert _warmup_depth(sampler__max_tree_depth=4) == 4
     assert _warmup_depth(structure="additive") == 10
-    assert _warmup_depth(warmup_max_tree_depth=None) == 10
-    assert _warmup_depth(warmup_max_tree_depth=8) == 8
+    assert _warmup_depth(sampler__warmup_max_tree_depth=None) == 10
+    assert _warmup_depth(sampler__warmup_max_tree_depth=8) == 8
 
 
 def test_warmup_depth_cap_is_validated(simulated):
-    est = HierarchicalHTE(modifiers=["m0"], warmup_max_tree_depth="deep")
+    est = HierarchicalHTE(modifiers=["m0"], sampler=NUTSSampler(warmup_max_tree_depth="deep"))
     with pytest.raises(ValueError, match="warmup_max_tree_depth"):
         est.fit(simulated.X, simulated.y, treatment=simulated.treatment)
 
@@ -43,7 +44,8 @@ def _design(rng, n=200_000, n_groups=6):
 
 def test_least_squares_start_is_near_the_truth():
     design, level, effect = _design(np.random.default_rng(0))
-    _, start_values, group_start = gaussian_statistics(design)
+    _, controls_fit, group_start = gaussian_statistics(design)
+    start_values = least_squares_start(controls_fit, n_group_terms=3)
     loc, spread = start_values.loc, start_values.spread
     sigma_se = 1.0 / np.sqrt(2 * design.n_rows)  # sd of log(sigma-hat)
     assert loc["sigma"] == pytest.approx(np.log(1.5), abs=4 * sigma_se)

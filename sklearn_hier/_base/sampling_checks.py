@@ -57,15 +57,17 @@ def check_sampling(idata, var_names, *, max_tree_depth: int, stacklevel: int = 3
     if n_div:
         problems.append(
             f"{n_div} of {n_draws} draws diverged: the posterior has regions the sampler "
-            "cannot explore, so estimates may be biased. Try target_accept=0.99, tighter "
-            "prior scales (prior_sd_scale), fewer or binned modifiers, or structure='additive'."
+            "cannot explore, so estimates may be biased. Try "
+            "sampler=NUTSSampler(target_accept=0.99), tighter prior scales (prior_sd_scale), "
+            "fewer or binned modifiers, or structure='additive'."
         )
     bad_rhat = table.index[table["r_hat_max"] > RHAT_MAX].tolist()
     if bad_rhat:
         worst = float(table["r_hat_max"].max())
         problems.append(
             f"R-hat up to {worst:.3f} > {RHAT_MAX} for {bad_rhat}: the chains disagree. "
-            "Try more num_warmup and num_samples, or stronger priors."
+            "Try more warm-up and draws (NUTSSampler(num_warmup=..., num_samples=...)), or "
+            "stronger priors."
         )
     low_ess = table.index[
         (table["ess_bulk_min"] < ess_min) | (table["ess_tail_min"] < ess_min)
@@ -74,13 +76,14 @@ def check_sampling(idata, var_names, *, max_tree_depth: int, stacklevel: int = 3
         lowest = float(table[["ess_bulk_min", "ess_tail_min"]].min().min())
         problems.append(
             f"effective sample size as low as {lowest:.0f} (< {ess_min}) for {low_ess}: "
-            "intervals are unreliable. Increase num_samples (or num_chains)."
+            "intervals are unreliable. Increase the NUTSSampler's num_samples (or num_chains)."
         )
     n_deep = int(stats["reached_max_treedepth"].values.sum())
     if n_deep:
         problems.append(
             f"{n_deep} of {n_draws} draws hit the maximum tree depth ({max_tree_depth}): "
-            "sampling is inefficient. Try max_tree_depth=12 or rescale the predictors."
+            "sampling is inefficient. Try sampler=NUTSSampler(max_tree_depth=12) or rescale the "
+            "predictors."
         )
     for message in problems:
         warnings.warn(message, SamplingWarning, stacklevel=stacklevel)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .coefficient_layout import CoefficientLayout
 from .families import family_of
+from .sampler_settings import resolve_sampler
 
 #: warmup_max_tree_depth="auto" for the nested structure (see HierarchicalHTE).
 NESTED_WARMUP_TREE_DEPTH = 7
@@ -124,8 +125,6 @@ PRIOR_PARAMS = {
     "lkj": "lkj_concentration",
     "cutpoint": "prior_cutpoint_scale",
 }
-#: The sampler's counts, frozen as integers.
-INTEGER_PARAMS = ("num_warmup", "num_samples", "num_chains", "max_tree_depth", "svi_steps")
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,9 @@ class ModelSpec:
 
     @classmethod
     def from_params(cls, params: dict) -> "ModelSpec":
-        """Freeze ``HierarchicalHTE.get_params()`` (already validated)."""
+        """Freeze ``HierarchicalHTE.get_params()`` (already validated); the sampler's
+        settings come from its ``sampler`` object (or the deprecated flat names)."""
+        params = resolve_sampler(params, stacklevel=4)
         priors = Priors(**{field: float(params[name]) for field, name in PRIOR_PARAMS.items()})
         group_predictors = params["group_predictors"]
         if isinstance(group_predictors, list | tuple):
@@ -177,8 +178,7 @@ class ModelSpec:
             group_predictors=group_predictors,
             bins=tuple((params["bins"] or {}).items()),
             priors=priors,
-            svi_learning_rate=float(params["svi_learning_rate"]),
-            **{name: int(params[name]) for name in INTEGER_PARAMS},
+            **params["sampler"].spec_settings(),
         )
         return cls(**values)
 

@@ -100,7 +100,7 @@ def approximation_method(spec: ModelSpec, n_rows: int, too_many_cells, few_event
     if asked == "laplace" and exact_only:
         raise ValueError(
             f"approximation='laplace' is for the {', '.join(APPROXIMABLE_FAMILIES)} families "
-            f"with reduce_data=True and inference='nuts'; got family={spec.family!r}, "
+            f"with reduce_data=True and NUTS (sampler=NUTSSampler()); got family={spec.family!r}, "
             f"reduce_data={spec.reduce_data}, inference={spec.inference!r}. Use "
             "approximation='none' (or 'auto')."
         )
@@ -446,7 +446,7 @@ def laplace_expansion(
     ``xbar`` the design's centring."""
     sample_rows, sample_outcome = sample
     p = sample_rows.controls.shape[1]
-    cbar = np.asarray(xbar)[:p]
+    cbar = np.asarray(xbar)[sample_rows.layout.controls]
     state, iterations = pilot_fit(
         map_reduce, n_groups=sample_rows.Z.shape[0], n_effects=sample_rows.n_effects,
         cbar=cbar, pooled_link=pooled_link, priors=priors, effect_units=effect_units,
@@ -473,7 +473,8 @@ def _group_quantities(sub: RowDesign, draws: dict, pick: np.ndarray, xbar: np.nd
     # one row per group and arm: no treatment, then each column at 1 (a dose: per unit)
     arms = np.vstack([np.zeros(E), np.eye(E)])
     rows = RowDesign(
-        controls=np.broadcast_to(np.asarray(xbar)[:p], (G * (1 + E), p)), Z=sub.Z,
+        controls=np.broadcast_to(np.asarray(xbar)[sub.layout.controls], (G * (1 + E), p)),
+        Z=sub.Z,
         group=np.repeat(np.arange(G), 1 + E), treatment=np.tile(arms, (G, 1)),
         outcome=np.zeros(G * (1 + E)),
     )  # fmt: skip

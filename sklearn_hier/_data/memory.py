@@ -69,7 +69,7 @@ def check_fit_memory(
     gib = 2**30
     advice = []
     if GROUP_POSTERIOR_ARRAYS * n_groups * n_draws * FLOAT > needed / 2:
-        advice.append("fewer draws (num_samples, num_chains)")
+        advice.append("fewer draws (the NUTSSampler's num_samples, num_chains)")
         advice.append("fewer groups (bin continuous modifiers or drop a modifier)")
     if row_level:
         advice.append(

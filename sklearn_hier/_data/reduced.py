@@ -1,7 +1,7 @@
 """The data stage's hand-off: what fit learned from the rows, and what they reduced to.
 
 The reduction (rows in memory, or partition by partition) ends here; nothing in it
-names the model. The model-input stage (:mod:`._prepared_data`) decides from these
+names the model. The model-input stage (:mod:`.._modeling.inputs`) decides from these
 which likelihood the sampler evaluates, its geometry and its start values.
 """
 
@@ -15,11 +15,11 @@ from .design import Design
 from .laplace import LaplaceExpansion
 from .row_patterns import RowPatterns
 from .sufficient_statistics import (
+    ControlsFit,
     GaussianRows,
     GaussianStatistics,
     GroupStart,
     RowDesign,
-    StartValues,
 )
 from .treatment import TreatmentCoding
 
@@ -49,7 +49,7 @@ class ReducedData(NamedTuple):
     n_treated: np.ndarray  # (G, E) rows per group in each effect's arm (non-zero dose)
     xbar: np.ndarray  # the design's centring
     outcome_sd: float
-    start: StartValues = StartValues({}, {})
+    controls_fit: ControlsFit | None = None  # Gaussian: the pooled least-squares fit
     group_start: GroupStart | None = None  # Gaussian: the groups' own estimates
     patterns: RowPatterns | None = None  # off the Gaussian family: for response scales
     expansion: LaplaceExpansion | None = None  # the approximate likelihood's, if any

@@ -32,7 +32,7 @@ from .sufficient_statistics import (
     PooledMoments,
     RowDesign,
     design_means,
-    least_squares_start,
+    least_squares_fit,
     statistics_from_moments,
 )
 from .treatment import TreatmentCoding
@@ -180,11 +180,8 @@ def reduce_source(spec: ModelSpec, source: RowSource, *, design: Design,
         warn_prior_scale(spec, counts["outcome_sd"], stacklevel=stacklevel + 1)
     if family.sufficient_statistics:
         stats = statistics_from_moments(moments, Z, xbar, pooled.ybar)
-        p = moments.ctc.shape[0]
-        start, group_start = least_squares_start(
-            moments, n_rows=n_rows, n_group_terms=xbar.size - p, ybar=pooled.ybar
-        )
-        return ReducedData(stats, start=start, group_start=group_start, **counts)
+        controls_fit, group_start = least_squares_fit(moments, n_rows=n_rows, ybar=pooled.ybar)
+        return ReducedData(stats, controls_fit=controls_fit, group_start=group_start, **counts)
     method = approximation_method(
         spec, n_rows,
         lambda: reduction.cells is None or reduction.cells.x.shape[0] > AUTO_EXACT_CELLS,

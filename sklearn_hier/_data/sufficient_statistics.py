@@ -363,32 +363,20 @@ class GaussianRows(NamedTuple):
     ybar: float
 
 
-class StartValues(NamedTuple):
-    """Where warm-up starts: per sample site, a centre and a spread on the unconstrained
-    scale (the start is ``centre + spread * uniform(-2, 2)``; Stan's is centre 0, spread 1)."""
+class ControlsFit(NamedTuple):
+    """The pooled least-squares fit the data pin down: the controls' coefficients within
+    groups, their standard errors and the residual sd (from the group moments)."""
 
-    loc: dict
-    spread: dict
+    beta: np.ndarray  # (p,)
+    beta_se: np.ndarray  # (p,)
+    sigma: float
+    n_rows: int
 
-    @classmethod
-    def stan(cls) -> "StartValues":
-        return cls({}, {})
-
-    def of_site(self, name: str):
-        return self.loc.get(name, 0.0), self.spread.get(name, 1.0)
-
-    def merged(self, other: "StartValues") -> "StartValues":
-        return StartValues({**self.loc, **other.loc}, {**self.spread, **other.spread})
-
-    def pad(self, n_groups: int) -> "StartValues":
-        """The padding groups (the per-group site ``z_group``) start as Stan would."""
-        if "z_group" not in self.loc:
-            return self
-        extra = n_groups - np.shape(self.loc["z_group"])[0]
-        return StartValues(
-            {**self.loc, "z_group": pad_rows(self.loc["z_group"], extra, 0.0)},
-            {**self.spread, "z_group": pad_rows(self.spread["z_group"], extra, 1.0)},
-        )
+    @property
+    def usable(self) -> bool:
+        """Finite throughout (degenerate controls give Stan's start instead)."""
+        return bool(np.isfinite(self.beta).all() and np.isfinite(self.beta_se).all()
+                    and np.isfinite(self.sigma))  # fmt: skip
 
 
 class GroupStart(NamedTuple):
@@ -505,7 +493,7 @@ def design_means(moments: GroupMoments, Z: np.ndarray, cbar: np.ndarray) -> np.n
 def group_moments(design: "RowDesign", *, xbar, ybar: float, chunk_rows: int | None = None):
     """:class:`GroupMoments` of all rows, accumulated in chunks (bounds the extra memory)."""
     p = design.controls.shape[1]
-    cbar = np.asarray(xbar)[:p]
+    cbar = np.asarray(xbar)[design.layout.controls]
     D = 1 + design.n_effects
     chunk_rows = chunk_rows or min(CHUNK_ROWS, max(1, CHUNK_VALUES // (D * (D + p + 1))))
     total = None
@@ -517,8 +505,9 @@ def group_moments(design: "RowDesign", *, xbar, ybar: float, chunk_rows: int | N
 
 def gaussian_statistics(
     design: "RowDesign", *, chunk_rows: int | None = None, centre: tuple | None = None
-) -> tuple[GaussianStatistics, StartValues, GroupStart]:
-    """Sufficient statistics of the Gaussian varying-slopes likelihood, and warm-up starts.
+) -> tuple[GaussianStatistics, ControlsFit, GroupStart]:
+    """Sufficient statistics of the Gaussian varying-slopes likelihood, with the pooled
+    least-squares fit and the groups' own estimates (what warm-up starts from).
 
     The design columns are centred at their means (as brms does, so the
     intercept is the expected outcome at the average row) and a leading column
@@ -532,11 +521,8 @@ def gaussian_statistics(
         xbar, ybar = np.asarray(centre[0], dtype=float), float(centre[1])
     moments = group_moments(design, xbar=xbar, ybar=ybar, chunk_rows=chunk_rows)
     stats = statistics_from_moments(moments, design.Z, xbar, ybar)
-    n_group_terms = design.n_coef - design.controls.shape[1]
-    start, group_start = least_squares_start(
-        moments, n_rows=design.n_rows, n_group_terms=n_group_terms, ybar=ybar
-    )
-    return stats, start, group_start
+    controls_fit, group_start = least_squares_fit(moments, n_rows=design.n_rows, ybar=ybar)
+    return stats, controls_fit, group_start
 
 
 def _group_inverses(vv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -548,21 +534,14 @@ def _group_inverses(vv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.linalg.pinv(vv, hermitian=True), full
 
 
-def least_squares_start(
-    moments: GroupMoments, *, n_rows: int, n_group_terms: int, ybar: float
-) -> tuple[StartValues, GroupStart]:
-    """Starting values for the parameters the data pin down, from the group moments.
-
-    Stan starts every parameter uniformly in (-2, 2) on the unconstrained scale.
-    With many rows, sigma, the control coefficients and the groups sampled
-    centred have posterior sds of 1e-4 to 1e-2, so such a start lies thousands
-    of sds away, and warm-up spends its first iterations travelling there.
-    These start at the least-squares fit with one intercept and slope per
-    group and effect (the fixed-effects regression), jittered uniformly by +-2
-    standard errors so that chains still start apart; every other parameter
-    keeps Stan's start. The per-group estimates (level at the reference, the
-    effects) are used for the groups sampled centred.
-    """
+def least_squares_fit(
+    moments: GroupMoments, *, n_rows: int, ybar: float
+) -> tuple[ControlsFit, GroupStart]:
+    """The least-squares fit with one intercept and slope per group and effect (the
+    fixed-effects regression), from the group moments: the controls' coefficients within
+    groups with their standard errors, the residual sd, and each group's own estimates
+    (level at the reference, the effects) with theirs. The model-input stage starts
+    warm-up from them and chooses the sampler's geometry with them."""
     vv, vc, vy = moments.vv, moments.vc, moments.vy
     ctc, cty, yty = moments.ctc, moments.cty, moments.yty
     p = ctc.shape[0]
@@ -588,89 +567,8 @@ def least_squares_start(
         se=np.where(full[:, None], sigma * unit_se, 1.0),
         unit_se=np.where(full[:, None], unit_se, np.inf),
     )
-    if not (np.isfinite(beta).all() and np.isfinite(beta_se).all() and np.isfinite(sigma)):
-        return StartValues.stan(), group_start  # degenerate controls: Stan's start throughout
-    start = StartValues(
-        # b = [controls, group-level terms]: the group-level terms keep Stan's start
-        loc={"sigma": np.log(sigma), "b": np.concatenate([beta, np.zeros(n_group_terms)])},
-        spread={
-            "sigma": min(1.0, 1.0 / np.sqrt(2.0 * n_rows)),
-            "b": np.concatenate([np.clip(beta_se, 1e-12, 1.0), np.ones(n_group_terms)]),
-        },
-    )
-    return start, group_start
+    return ControlsFit(beta, beta_se, float(sigma), int(n_rows)), group_start
 
-
-#: A group term's scale is sampled signed only where the moment estimate of its variance is
-#: at most this many times the noise term (about two of its own sds under no heterogeneity;
-#: above, the data place the sd away from zero, where the log scale samples better) ...
-SIGNED_SCALE_BELOW = 3.0
-#: ... and at least this many groups have estimates. With few groups the sd's posterior has
-#: a long right tail (the likelihood falls off only like a power of the sd), short on the
-#: log scale: on simulated data, 6 groups sampled signed gave half the effective sample
-#: size per draw of the log scale, 12 the same, 20 to 100 (Tomz & Weeks) more.
-SIGNED_SCALE_MIN_GROUPS = 12
-
-
-class ScaleStart(NamedTuple):
-    """How the nested marginal model samples its group terms' scales: the coordinate of each
-    (``signed``, see ``marginal_gaussian``) and where warm-up starts them."""
-
-    start: StartValues
-    signed: np.ndarray | None  # (D,) bool; None: every term on the log scale
-
-
-def scale_start(group_start: GroupStart | None, Z: np.ndarray, prior_sd: float) -> ScaleStart:
-    """The coordinate in which each group term's scale (``scale_group``) is sampled, its
-    start and its spread, the scale warm-up first moves it on.
-
-    Per term, the groups' own estimates are a random-effects meta-analysis: their
-    spread around the group-level regression on ``[1, Z]``, beyond what their standard
-    errors explain, estimates the heterogeneity ``tau^2`` (DerSimonian and Laird's moment
-    estimate); with none, that estimate still varies by about the typical standard error
-    squared over ``groups^(1/2)`` (the noise term). Together they give a rough scale of
-    the sd, ``sqrt(tau^2 + noise)``. A term whose ``tau^2`` is at most
-    :data:`SIGNED_SCALE_BELOW` noise terms, in a model with at least
-    :data:`SIGNED_SCALE_MIN_GROUPS` estimated groups, is sampled signed, starting at zero
-    with that scale as its spread; any other on the log scale, starting at the log of that
-    scale with spread ``noise / (sqrt(2) (tau^2 + noise))``, the delta method's sd of
-    ``log tau``. Without usable group estimates every term is on the log scale with Stan's
-    start. Only warm-up depends on the start; the coordinate changes how efficiently the
-    same posterior is sampled, not the posterior.
-    """
-    usable = np.isfinite(group_start.unit_se).all(axis=1) if group_start is not None else []
-    n_usable, predictors = int(np.sum(usable)), 1 + Z.shape[1]
-    if n_usable <= predictors:
-        return ScaleStart(StartValues.stan(), None)
-    design = np.column_stack([np.ones(n_usable), Z[usable]])
-    heterogeneity, noise = [], []
-    for d in range(group_start.estimate.shape[1]):
-        estimate = group_start.estimate[usable, d]
-        weight = 1.0 / np.maximum(group_start.se[usable, d], 1e-12) ** 2
-        root = np.sqrt(weight)
-        fitted = design @ np.linalg.lstsq(design * root[:, None], estimate * root, rcond=None)[0]
-        q = float(weight @ (estimate - fitted) ** 2)
-        dof = n_usable - predictors
-        heterogeneity.append(max(q - dof, 0.0) / (weight.sum() * dof / n_usable))
-        noise.append(n_usable / weight.sum() / np.sqrt(n_usable))  # typical se^2 / groups^(1/2)
-    tau2, noise = np.asarray(heterogeneity), np.asarray(noise)
-    signed = (tau2 <= SIGNED_SCALE_BELOW * noise) & (n_usable >= SIGNED_SCALE_MIN_GROUPS)
-    scale = np.clip(np.sqrt(tau2 + noise) / prior_sd, 1e-3, 1.0)
-    spread_log = np.clip(noise / (np.sqrt(2.0) * (tau2 + noise)), 0.05, 1.0)
-    start = StartValues(
-        loc={"scale_group": np.where(signed, 0.0, np.log(scale))},
-        spread={"scale_group": np.where(signed, scale, spread_log)},
-    )
-    return ScaleStart(start, signed)
-
-
-def start_centred(group_start: GroupStart, centered: np.ndarray) -> StartValues:
-    """Start the centred groups at their cell estimates (Stan's start for the others)."""
-    flag = centered.astype(bool)[:, None]
-    return StartValues(
-        loc={"z_group": np.where(flag, group_start.estimate, 0.0)},
-        spread={"z_group": np.where(flag, np.clip(group_start.se, 1e-12, 1.0), 1.0)},
-    )
 
 
 def gaussian_row_data(design: "RowDesign") -> GaussianRows:

@@ -23,11 +23,9 @@ from .._data.sufficient_statistics import (
     RowDesign,
     group_regression,
     padded_group_count,
-    scale_start,
-    start_centred,
 )
 from .._data.treatment import TreatmentCoding
-from .centring import centred_groups
+from .geometry import centred_groups, least_squares_start, scale_start, start_centred
 from .hierarchical import Likelihood, ModelSizes
 from .marginal_gaussian import additive_normal_equations
 from .model_data import AdditiveLevels, CentredGroups, ModelData
@@ -90,7 +88,10 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
     """The model's data and sizes from the reduced rows: the likelihood, how the groups
     enter (centred groups, additive level bases), padded for compiled-sampler reuse."""
     design, treatment, categories = learned.design, learned.treatment, learned.categories
-    kind, xbar, start = likelihood_kind(spec, reduced), reduced.xbar, reduced.start
+    kind, xbar = likelihood_kind(spec, reduced), reduced.xbar
+    start = least_squares_start(
+        reduced.controls_fit, n_group_terms=xbar.size - len(design.control_names)
+    )
     # every fit carries the multipliers (ones but for a dose's terms): one pytree layout,
     # so refits of any treatment kind reuse the compiled sampler
     units = PriorUnits.of(effect_units(treatment), n_controls=len(design.control_names),

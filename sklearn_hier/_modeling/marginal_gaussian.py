@@ -351,7 +351,7 @@ def _marginal_scales(name: str, priors: Priors, dims: int, signed=None) -> jnp.n
 
     **Each scale is sampled in one of two coordinates**, chosen per term from the data
     (``signed``, a boolean per term, or None: every term on the log scale; see
-    :func:`~sklearn_hier._data.sufficient_statistics.scale_start`). Either way the sampled
+    :func:`~sklearn_hier._modeling.geometry.scale_start`). Either way the sampled
     coordinate ``u`` of the site ``scale_<name>`` maps to ``s`` with ``s`` standard normal
     in law, and the term's sd is ``|s| * priors.sd``: exactly the half-normal prior.
 

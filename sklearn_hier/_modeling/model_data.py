@@ -17,9 +17,9 @@ from .._data.sufficient_statistics import (
     GaussianRows,
     GaussianStatistics,
     GroupRegression,
-    StartValues,
     pad_rows,
 )
+from .geometry import StartValues
 
 
 class CentredGroups(NamedTuple):

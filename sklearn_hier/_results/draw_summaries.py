@@ -71,7 +71,8 @@ class HeterogeneitySummary:
         about each group.
     sd_between_groups : tuple of float
         Posterior (median, lower, upper) of the standard deviation of the group
-        effects across the fitted groups, computed draw by draw.
+        effects across the fitted groups, computed draw by draw (divisor G, the
+        number of groups: the fitted groups are the whole population described).
     sd_effect : tuple of float
         Posterior (median, lower, upper) of ``sd_effect`` (the name it has in
         ``idata_`` and ``coefficients()``), the standard deviation of group

@@ -17,6 +17,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._base.sampler_settings import (
+    FLAT_PARAMS,
+    sampler_from_flat,
+    sampler_from_plain,
+    sampler_to_plain,
+)
 from .._base.spec import ModelSpec
 from .._data.design import ColumnCoding, Design
 from .._data.laplace import ApproximationCheck
@@ -25,11 +31,11 @@ from .._data.treatment import TreatmentCoding, is_plain_label, label_from_plain,
 from .posterior import FittedPosterior
 
 #: Bumped whenever the saved layout changes incompatibly.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Versions this one reads (format 1: before the treatment coding was saved; format 2:
 #: one binary treatment column; format 3: treatment column names as text, labels only of
-#: JSON's types).
-READABLE_VERSIONS = (1, 2, 3, 4)
+#: JSON's types; format 4: the sampler's settings as flat parameters).
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 #: netCDF-4 through h5py: one engine for writing and reading, whatever else is installed.
 NETCDF_ENGINE = "h5netcdf"
 #: Values (labels in the parameters, e.g. a date as control_value) that JSON has no type for.
@@ -151,14 +157,16 @@ def _design_from_plain(plain: dict) -> Design:
         for v in plain["modifier_levels"]
     ]
     n_predictors = sum(len(c.feature_names) for c in predictors)
+    groups = _frame_from_plain(plain["groups"])
     return Design(
         modifiers=modifiers,
         predictors=predictors,
         controls=[_coding_from_plain(c) for c in plain["controls"]],
         modifier_levels=levels,
-        groups=_frame_from_plain(plain["groups"]),
+        groups=groups,
         group_keys=np.asarray(plain["group_keys"], dtype=np.int64),
-        Z=np.asarray(plain["Z"], dtype=float).reshape(-1, n_predictors),
+        # by the groups' count: with no group-level predictors Z has no columns to infer it
+        Z=np.asarray(plain["Z"], dtype=float).reshape(len(groups), n_predictors),
     )
 
 
@@ -187,6 +195,7 @@ def _patterns_from_plain(plain) -> RowPatterns | None:
 
 def _saved_params(params: dict) -> dict:
     params = dict(params)
+    params["sampler"] = sampler_to_plain(params["sampler"])
     if not (params["random_state"] is None or isinstance(params["random_state"], int)):
         params["random_state"] = None  # a RandomState object is not data; the seed is kept
     return params
@@ -280,10 +289,19 @@ def _read_checked(path: str):
     return idata, json.loads(body_text), header["format_version"]
 
 
+def _loaded_params(saved: dict, version: int) -> dict:
+    """The saved parameters with their sampler object; formats 1-4 kept the sampler's
+    settings as flat parameters."""
+    if version >= 5:
+        return {**saved, "sampler": sampler_from_plain(saved["sampler"])}
+    flat = {name: saved.pop(name) for name in FLAT_PARAMS if name in saved}
+    return {**saved, "sampler": sampler_from_flat(flat)}
+
+
 def load_model(path, default_params: dict) -> FittedPosterior:
     """Read a model written by :func:`save_model` (format 1 files too)."""
     idata, body, version = _read_checked(os.fspath(path))
-    params = {**default_params, **_unplain(body["params"])}
+    params = {**default_params, **_loaded_params(_unplain(body["params"]), version)}
     fitted = body["fitted"]
     if version == 1:  # format 1 kept the treatment's name and treated_value only
         treatment = TreatmentCoding.binary(fitted["treatment_name_"])

@@ -561,8 +561,8 @@ def _svi_diagnostics(losses: np.ndarray) -> pd.DataFrame:
     if not converged(losses):
         warnings.warn(
             f"variational inference had not converged after {losses.size} steps (the loss "
-            "was still falling, or is not finite). Try more svi_steps, a smaller "
-            "svi_learning_rate, or inference='nuts'.",
+            "was still falling, or is not finite). Try more steps or a smaller learning_rate "
+            "in SVISampler(...), or sampler=NUTSSampler().",
             SamplingWarning,
             stacklevel=4,
         )
