@@ -36,6 +36,7 @@ from ._modeling.inputs import prepare
 from ._results import comparisons
 from ._results.draw_summaries import HeterogeneitySummary, check_prob, effects_by_column, interval
 from ._results.persistence import load_model, save_model
+from ._results.pointwise import with_observations
 from ._results.posterior import FittedPosterior, assemble_posterior
 from ._sampling.run import run_inference
 
@@ -897,6 +898,62 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         )  # fmt: skip
 
     # ----------------------------------------------------------- persistence
+    def inference_data(self, X, y, treatment, *, posterior_predictive=False):
+        """The fit's ArviZ ``DataTree`` with the rows' ``observed_data`` and per-row
+        ``log_likelihood``: what ``arviz_stats.loo``, ``compare`` and ``loo_pit`` read.
+
+        A fit keeps per-group draws, so the per-row log-likelihoods take one more pass
+        over the rows (block by block; an error says so when rows x draws would not fit
+        in memory). Pass the training rows for PSIS-LOO; every row is its own unit, so
+        models with different groupings compare on the same units.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+            The rows, with the columns fit saw.
+        y : array-like of shape (n_samples,)
+            Their outcomes (an ordinal outcome's categories as in fit).
+        treatment : array-like or DataFrame
+            Their treatment, coded as in fit.
+        posterior_predictive : bool, default=False
+            Also draw one replicated outcome per row and posterior draw (the group
+            ``posterior_predictive``, which posterior predictive checks and
+            ``arviz_stats.loo_pit`` read), seeded by the fit. An ordinal outcome is
+            coded 0..K-1 in order of ``categories_``, as in ``observed_data``.
+
+        Returns
+        -------
+        idata : xarray.DataTree
+            A copy of ``idata_`` with ``observed_data`` (``y`` on dimension ``obs``)
+            and ``log_likelihood`` (``y`` on ``chain``, ``draw``, ``obs``), and
+            ``posterior_predictive`` when asked for.
+
+        Examples
+        --------
+        >>> import arviz_stats
+        >>> from sklearn_hier import HierarchicalHTE, NUTSSampler
+        >>> from sklearn_hier.datasets import make_grouped_hte
+        >>> d = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
+        >>> short = NUTSSampler(num_warmup=500, num_samples=500, num_chains=2)
+        >>> est = HierarchicalHTE(modifiers=d.modifiers, sampler=short, random_state=0)
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # short chains may warn
+        ...     est = est.fit(d.X, d.y, treatment=d.treatment)
+        >>> loo = arviz_stats.loo(est.inference_data(d.X, d.y, d.treatment))
+        >>> int(loo.n_data_points), bool((loo.pareto_k < 0.7).all())
+        (300, True)
+        """
+        posterior = self._fitted()
+        if is_partitioned(X):
+            raise TypeError(
+                "inference_data needs the rows in memory (a pandas DataFrame or array); "
+                "pass a random sample of the partitions' rows, e.g. ddf.sample(frac=...)."
+                "compute()."
+            )
+        return with_observations(posterior, X, y, treatment,
+                                 predictive=posterior_predictive, seed=posterior.seed)  # fmt: skip
+
     def save(self, path) -> None:
         """Save the fitted model to ``path`` as plain data (netCDF), never as code.
 

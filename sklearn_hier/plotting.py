@@ -512,3 +512,36 @@ __all__ = [
     "plot_blp", "plot_calibration", "plot_coefficients", "plot_comparison",
     "plot_effect_distribution", "plot_group_effects", "plot_uplift",
 ]  # fmt: skip
+
+
+def plot_group_difference_check(table, *, ax=None):
+    """Each group's observed treated-minus-control difference (a point) against the
+    interval of its replications (a line), from
+    :func:`sklearn_hier.predictive_checks.group_difference_check`; groups outside their
+    interval are drawn in red.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+    """
+    table = table.reset_index(drop=True)
+    skip = {"n_treated", "n_control", "observed", "replicated_mean", "lower", "upper",
+            "p_value", "outside", "treatment"}  # fmt: skip
+    labels = [
+        ", ".join(f"{c}={_fmt(row[c])}" for c in table.columns if c not in skip)
+        for _, row in table.iterrows()
+    ]
+    ax = _axes(ax, figsize=(6.4, max(2.5, 0.28 * len(table) + 1.2)))
+    positions = np.arange(len(table))[::-1]
+    ax.hlines(positions, table["lower"], table["upper"], color="0.6", lw=2,
+              label="replicated (interval)")  # fmt: skip
+    outside = table["outside"].to_numpy(dtype=bool)
+    ax.plot(table["observed"][~outside], positions[~outside], "o", color="C0",
+            label="observed")  # fmt: skip
+    if outside.any():
+        ax.plot(table["observed"][outside], positions[outside], "o", color="C3",
+                label="observed, outside")  # fmt: skip
+    ax.set_yticks(positions, labels, fontsize=SMALL_FONT)
+    ax.set_xlabel("treated minus control, mean outcome")
+    ax.legend(fontsize=SMALL_FONT, loc="best")
+    return ax

@@ -106,3 +106,36 @@ def test_saved_and_pickled_copies_report_the_same(synthetic, tmp_path):
     assert loaded.get_params() == est.get_params()
     again = pickle.loads(pickle.dumps(est))
     assert again.coefficients().equals(est.coefficients())
+
+
+def test_row_log_likelihoods_are_the_gaussian_density_at_each_draw(synthetic):
+    """Each row's log-likelihood per draw: the normal density of y around its group's
+    intercept plus its group's effect when treated (the controls' coefficients are 0)."""
+    from scipy.stats import norm
+
+    est, data = synthetic.estimator, synthetic.data
+    tree = est.inference_data(data.X, data.y, data.treatment)
+    post = est.idata_.posterior
+    group = _group_of_rows(synthetic)
+    intercept = post["group_intercept"].values.reshape(-1, est.n_groups_)[:, group]
+    mean = intercept + synthetic.group_effect[:, group] * np.asarray(data.treatment)
+    sigma = post["sigma"].values.reshape(-1, 1)
+    expected = norm.logpdf(np.asarray(data.y), mean, sigma)
+    values = tree.log_likelihood["y"].values
+    assert values.shape == (4, 250, len(data.y))
+    np.testing.assert_allclose(values.reshape(-1, len(data.y)), expected, rtol=1e-10)
+    np.testing.assert_array_equal(tree.observed_data["y"].values, np.asarray(data.y))
+    assert "log_likelihood" not in est.idata_.children  # the fit's own tree is unchanged
+
+
+def test_an_ordinal_outcome_is_coded_by_the_fitted_categories():
+    """A subset of rows lacking a category keeps the fit's codes, and a category the fit
+    never saw is an error that names it."""
+    from types import SimpleNamespace
+
+    from sklearn_hier._results.pointwise import coded_outcome
+
+    fitted = SimpleNamespace(family="ordinal", categories=["low", "mid", "high"])
+    np.testing.assert_array_equal(coded_outcome(fitted, ["high", "low"], 2), [2.0, 0.0])
+    with pytest.raises(ValueError, match=r"not fitted on \(e.g. \['top'\]\)"):
+        coded_outcome(fitted, ["high", "top"], 2)

@@ -182,6 +182,13 @@ class FittedPosterior:
             return f"P(y >= {category})"
         return family_of(self.family).response_scale
 
+    def category_values(self) -> np.ndarray:
+        """An ordinal outcome's categories as numbers: their values when numeric, else
+        their ranks 1..K (what the expected category is measured in)."""
+        values = list(self.categories)
+        numeric = all(isinstance(v, int | float | np.number) for v in values)
+        return np.asarray(values if numeric else np.arange(1, len(values) + 1), float)
+
     def response_mean(self, eta: np.ndarray, exposure=None, category=None) -> np.ndarray:
         """Expected outcome (ordinal with ``category``: P(y >= category)) for draws of eta."""
         family = family_of(self.family)
@@ -189,10 +196,7 @@ class FittedPosterior:
         kwargs = {}
         if family.categorical_outcome:
             values = list(self.categories)
-            numeric = all(isinstance(v, int | float | np.number) for v in values)
-            kwargs["category_values"] = np.asarray(
-                values if numeric else np.arange(1, len(values) + 1), float
-            )
+            kwargs["category_values"] = self.category_values()
             if category is not None:
                 if category not in values:
                     raise ValueError(f"category {category!r} is not one of {values}.")
