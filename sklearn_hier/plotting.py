@@ -514,34 +514,63 @@ __all__ = [
 ]  # fmt: skip
 
 
+#: Above this many groups the check is drawn as a strip without group labels.
+MAX_LABELLED_GROUPS = 30
+
+
 def plot_group_difference_check(table, *, ax=None):
     """Each group's observed treated-minus-control difference (a point) against the
     interval of its replications (a line), from
     :func:`sklearn_hier.predictive_checks.group_difference_check`; groups outside their
-    interval are drawn in red.
+    interval are drawn in red. Groups with no rows in one arm have no difference and
+    are left out.
+
+    Up to 30 groups are drawn one per labelled row. More are drawn as a strip, ordered
+    by their replications' mean, with only the groups outside their interval labelled.
 
     Returns
     -------
     ax : matplotlib.axes.Axes
     """
-    table = table.reset_index(drop=True)
     skip = {"n_treated", "n_control", "observed", "replicated_mean", "lower", "upper",
             "p_value", "outside", "treatment"}  # fmt: skip
+    table = table[np.isfinite(table["observed"].to_numpy(dtype=float))].reset_index(drop=True)
     labels = [
         ", ".join(f"{c}={_fmt(row[c])}" for c in table.columns if c not in skip)
         for _, row in table.iterrows()
     ]
-    ax = _axes(ax, figsize=(6.4, max(2.5, 0.28 * len(table) + 1.2)))
-    positions = np.arange(len(table))[::-1]
-    ax.hlines(positions, table["lower"], table["upper"], color="0.6", lw=2,
-              label="replicated (interval)")  # fmt: skip
     outside = table["outside"].to_numpy(dtype=bool)
-    ax.plot(table["observed"][~outside], positions[~outside], "o", color="C0",
+    labelled = len(table) <= MAX_LABELLED_GROUPS
+    if labelled:
+        ax = _axes(ax, figsize=(6.4, max(2.5, 0.28 * len(table) + 1.2)))
+        positions = np.arange(len(table))[::-1]
+        ax.hlines(positions, table["lower"], table["upper"], color="0.6", lw=2,
+                  label="replicated (interval)")  # fmt: skip
+        observed = (table["observed"], positions)
+    else:
+        ax = _axes(ax, figsize=(6.4, 4.2))
+        order = np.argsort(np.argsort(table["replicated_mean"].to_numpy()))
+        positions = order.astype(float)
+        ax.vlines(positions, table["lower"], table["upper"], color="0.6", lw=1.5,
+                  label="replicated (interval)")  # fmt: skip
+        observed = (positions, table["observed"])
+    x, y = (np.asarray(v, dtype=float) for v in observed)
+    ax.plot(x[~outside], y[~outside], "o", color="C0", ms=3 if not labelled else 6,
             label="observed")  # fmt: skip
     if outside.any():
-        ax.plot(table["observed"][outside], positions[outside], "o", color="C3",
+        ax.plot(x[outside], y[outside], "o", color="C3", ms=4 if not labelled else 6,
                 label="observed, outside")  # fmt: skip
-    ax.set_yticks(positions, labels, fontsize=SMALL_FONT)
-    ax.set_xlabel("treated minus control, mean outcome")
+    name = "treated minus control, mean outcome"
+    if labelled:
+        ax.set_yticks(positions, labels, fontsize=SMALL_FONT)
+        ax.set_xlabel(name)
+    else:
+        for i, k in enumerate(np.flatnonzero(outside)):  # alternate up and down: neighbours
+            ax.annotate(labels[k], (x[k], y[k]), fontsize=SMALL_FONT,
+                        xytext=(4, 7 if i % 2 else -7), textcoords="offset points",
+                        va="center")  # fmt: skip
+        ax.set_xticks([])
+        ax.set_xlabel(f"{len(table)} groups, ordered by the mean of their replications")
+        ax.set_ylabel(name)
     ax.legend(fontsize=SMALL_FONT, loc="best")
     return ax

@@ -85,3 +85,28 @@ def test_a_dose_has_no_treated_minus_control_difference():
         est.fit(d.X, d.y, treatment=dose)
     with pytest.raises(ValueError, match="continuous dose"):
         group_difference_check(est, d.X, d.y, dose)
+
+
+def test_many_groups_are_drawn_as_a_strip_with_the_outside_ones_labelled():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from sklearn_hier.plotting import plot_group_difference_check
+
+    rng = np.random.default_rng(0)
+    n = 40
+    table = pd.DataFrame({
+        "g": np.arange(n), "n_treated": 5, "n_control": 5,
+        "observed": rng.normal(size=n), "replicated_mean": rng.normal(size=n),
+    })  # fmt: skip
+    table["lower"], table["upper"] = table["replicated_mean"] - 1, table["replicated_mean"] + 1
+    table.loc[3, "observed"] = np.nan  # a group with one arm: left out
+    table["outside"] = (table["observed"] < table["lower"]) | (table["observed"] > table["upper"])
+    ax = plot_group_difference_check(table)
+    assert len(ax.collections[0].get_segments()) == n - 1
+    assert ax.get_xlabel().startswith(f"{n - 1} groups")
+    assert len(ax.texts) == int(table["outside"].sum())
+    plt.close(ax.figure)
