@@ -23,4 +23,4 @@ def test_example_runs(path, tmp_path):
     assert result.stdout.strip(), "the example printed nothing"
     if path.stem == "tomz_weeks_reanalysis":  # the main job leaves its figures on disk
         figures = sorted(p.name for p in (tmp_path / "tomz_weeks_figures").glob("*.png"))
-        assert len(figures) == 3, figures
+        assert len(figures) == 4, figures  # the note's three and the group check
