@@ -15,7 +15,7 @@ from sklearn_hier.datasets import make_grouped_hte
 
 SCRIPT = """
 import json, warnings
-from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning
 from sklearn_hier.datasets import make_grouped_hte
 
 warnings.simplefilter("ignore", SamplingWarning)
