@@ -162,6 +162,18 @@ print(f"The data favour the {best}" + (f"; within two standard errors of it: {',
                                        if close else "") + ".")  # fmt: skip
 
 # %%
+# PSIS-LOO asks how well each model predicts new respondents of the groups the survey
+# has. Whether what a grouping learns carries over to respondents of a kind the survey
+# did not see is another question: hold out each level of hawkishness in turn, refit
+# every model without it, and score the held-out respondents under the refit, whose
+# population model predicts the groups it never saw (exact K-fold over groups, five
+# refits per model).
+new_groups = compare_models(candidates, X, df["force"], df["alliance"], method="logo",
+                            groups="hawk")  # fmt: skip
+show(new_groups[["elpd", "se", "elpd_diff", "dse"]].round(2))
+print(f"For respondents of an unseen hawkishness level the data favour the {new_groups.index[0]}.")
+
+# %%
 # Does the note's model reproduce each group's alliance effect? Each group's observed
 # difference between allied and non-allied scenarios, against the same difference in
 # data replicated from the posterior (Figure 4): a group outside its interval is one

@@ -36,8 +36,9 @@ from ._modeling.inputs import prepare
 from ._results import comparisons
 from ._results.draw_summaries import HeterogeneitySummary, check_prob, effects_by_column, interval
 from ._results.persistence import load_model, save_model
-from ._results.pointwise import with_observations
-from ._results.posterior import FittedPosterior, assemble_posterior
+from ._results.pointwise import prior_tree, with_observations
+from ._results.posterior import FittedPosterior, assemble_posterior, posterior_from_draws
+from ._sampling.prior import sample_prior
 from ._sampling.run import run_inference
 
 #: A deprecated flat sampler parameter that was not passed.
@@ -953,6 +954,67 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
             )
         return with_observations(posterior, X, y, treatment,
                                  predictive=posterior_predictive, seed=posterior.seed)  # fmt: skip
+
+    def sample_prior(self, X, y, treatment=None, *, n_draws=1000):
+        """Draw from the model's priors before fitting: the prior predictive check.
+
+        The model is set up on these rows as ``fit`` would set it up (groups, controls,
+        prior scales, a dose's units), and every parameter is drawn from its prior by
+        NumPyro's ``Predictive``, without the outcome; then one outcome per row and
+        draw. ``prior`` answers "what effects do my priors allow?" (for example
+        ``prior_sd_scale`` on an outcome between 0 and 1) and ``prior_predictive`` "what
+        data would they generate?". Nothing is fitted: the estimator is unchanged.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+            The rows, as for ``fit``.
+        y : array-like of shape (n_samples,)
+            The outcome, as for ``fit``: it sets what the priors are relative to (an
+            ordinal outcome's categories) and is kept as ``observed_data`` to compare
+            with; it does not inform the draws.
+        treatment : array-like or DataFrame
+            The treatment, as for ``fit``.
+        n_draws : int, default=1000
+            Draws from the priors.
+
+        Returns
+        -------
+        idata : xarray.DataTree
+            Groups ``prior`` (the quantities ``idata_.posterior`` holds after a fit:
+            ``group_effect``, ``b_treatment``, ``lambda``, ``sd_effect``... and, off the
+            Gaussian family, ``group_effect_response``), ``prior_predictive`` (``y`` on
+            ``chain``, ``draw``, ``obs``; an ordinal outcome as category codes),
+            ``observed_data`` and ``constant_data``.
+
+        Examples
+        --------
+        >>> from sklearn_hier import HierarchicalHTE
+        >>> from sklearn_hier.datasets import make_grouped_hte
+        >>> d = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
+        >>> est = HierarchicalHTE(modifiers=d.modifiers, prior_sd_scale=0.5, random_state=0)
+        >>> prior = est.sample_prior(d.X, d.y, d.treatment, n_draws=400)
+        >>> sorted(prior.children)
+        ['constant_data', 'observed_data', 'prior', 'prior_predictive']
+        >>> prior.prior["group_effect"].sizes["group"], prior.prior_predictive["y"].shape
+        (4, (1, 400, 300))
+        """
+        if is_partitioned(X, y, treatment):
+            raise TypeError(
+                "sample_prior needs the rows in memory; pass a sample of the partitions' "
+                "rows, e.g. ddf.sample(frac=...).compute()."
+            )
+        if not isinstance(n_draws, Integral) or n_draws < 1:
+            raise ValueError(f"n_draws must be a positive integer; got {n_draws!r}.")
+        self._validate_params()
+        params = resolve_sampler(self.get_params(deep=False), stacklevel=3)
+        spec = ModelSpec.from_params(params)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        prepared = prepare(spec, X, y, treatment, seed=seed)
+        draws = sample_prior(prepared.sizes, prepared.data, spec.priors, n_draws=int(n_draws),
+                             seed=seed)  # fmt: skip
+        prior = posterior_from_draws(params, spec, prepared, draws, seed=seed)
+        return prior_tree(prior, X, y, treatment, seed=seed)
 
     def save(self, path) -> None:
         """Save the fitted model to ``path`` as plain data (netCDF), never as code.

@@ -293,7 +293,7 @@ class HierarchicalHTECV(BaseEstimator):
                 "Use sklearn.model_selection.GridSearchCV for other models."
             )
 
-    def fit(self, X, y, treatment=None):
+    def fit(self, X, y, treatment=None, groups=None):
         """Fit once, score every fold and grid point, refit the best.
 
         Parameters
@@ -304,6 +304,13 @@ class HierarchicalHTECV(BaseEstimator):
             Outcome.
         treatment : array-like of shape (n_samples,), or DataFrame of treatment columns
             The treatment, of any kind ``HierarchicalHTE`` takes.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for a group splitter (``cv=GroupKFold(...)`` or
+            ``LeaveOneGroupOut()``), as ``GridSearchCV.fit`` takes them. Labels that
+            hold out whole groups of the model (its modifiers' combinations) score
+            how well each prior predicts new groups: the held-out density of a group
+            the training fold never saw is exact given the variance parameters, as
+            for any fold.
 
         Returns
         -------
@@ -326,7 +333,7 @@ class HierarchicalHTECV(BaseEstimator):
         prepared = prepare(spec, X, y, treatment)
         sizes, data, rows = prepared.sizes, prepared.data, prepared.rows
         # as GridSearchCV splits: with y, so that stratified and other y-aware splitters work
-        folds = [test for _, test in check_cv(self.cv, y).split(as_frame(X), y)]
+        folds = [test for _, test in check_cv(self.cv, y).split(as_frame(X), y, groups)]
         _check_every_arm_trains(prepared, folds)
         self.n_splits_ = len(folds)
         train_data = [self._training_fold(sizes, data, rows, test) for test in folds]

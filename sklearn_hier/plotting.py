@@ -574,3 +574,50 @@ def plot_group_difference_check(table, *, ax=None):
         ax.set_ylabel(name)
     ax.legend(fontsize=SMALL_FONT, loc="best")
     return ax
+
+
+def plot_prior_effects(prior, *, prob=0.95, scale="response", bins=60, ax=None):
+    """The group effects the priors allow, before the data: every group's effect over
+    :meth:`HierarchicalHTE.sample_prior`'s draws, pooled, with their central ``prob``
+    interval shaded and, on the response scale, dashed lines at plus and minus the
+    observed outcome's range (effects beyond them are larger than anything the outcome
+    can show). See :func:`sklearn_hier.prior_checks.prior_effect_summary` for the table.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+    """
+    from .prior_checks import prior_effect_summary
+
+    check_prob(prob)
+    table = prior_effect_summary(prior, prob=prob, scale=scale)
+    name = table.attrs["quantity"]
+    values = prior.prior[name].values.reshape(-1)
+    tail = (1.0 - prob) / 2.0
+    lower, upper = np.quantile(values, [tail, 1.0 - tail])
+    span = None
+    if scale == "response":
+        observed = prior.observed_data["y"].values
+        if name == "group_effect" and "cutpoints" in prior.prior:
+            observed = np.arange(prior.prior.sizes["cutpoints_dim_0"] + 1)
+        span = float(np.ptp(observed))
+    keep = (lower, upper) if span is None else (lower, upper, -span, span)
+    low, high = central_range(values, keep=keep)
+    ax = _axes(ax)
+    shown = values[(values >= low) & (values <= high)]
+    ax.hist(shown, bins=bins, range=(low, high), color="0.7", edgecolor="white", lw=0.3)
+    ax.axvspan(lower, upper, color="C0", alpha=0.15, lw=0,
+               label=f"central {prob:.0%} of the prior's effects")  # fmt: skip
+    if span is not None:
+        label = "\u00b1 the observed outcome's range"
+        for sign in (-1, 1):
+            ax.axvline(sign * span, color="C3", ls="--", lw=1, label=label if sign > 0 else None)
+    _mark_beyond(ax, values, low, high)
+    shown_scale = "link scale" if name == "group_effect" and scale == "link" else "outcome"
+    ax.set_xlabel(f"group effect under the priors alone ({shown_scale})")
+    ax.set_ylabel("draws x groups")
+    ax.set_yticks([])
+    ax.set_title(f"{prob:.0%} of the priors' group effects lie in [{lower:.2g}, {upper:.2g}]",
+                 fontsize=9)  # fmt: skip
+    ax.legend(fontsize=SMALL_FONT, loc="upper right")
+    return ax

@@ -194,6 +194,11 @@ class Family:
         ``(parameter, None, prior, scale)``."""
         return []
 
+    def parameter_priors(self, priors, n_categories: int = 0) -> dict:
+        """The priors of :attr:`extra_parameters` (NumPyro distributions): the one
+        definition that the likelihood samples from and the log prior density reads."""
+        return {}
+
     # ------------------------------------------------------------ reduction
     def cells(self, x, group, treatment, y, *, trials=None, exposure=None,
               n_categories: int = 0, collapse: bool = True) -> FamilyCells:  # fmt: skip
@@ -274,6 +279,9 @@ class Gaussian(Family):
 
     def prior_rows(self, priors) -> list:
         return [("sigma", None, "half-normal", priors.sigma)]
+
+    def parameter_priors(self, priors, n_categories: int = 0) -> dict:
+        return {"sigma": dist.HalfNormal(priors.sigma)}
 
     def row_loglik(self, y, eta, *, trials=None, exposure=None, params=None) -> np.ndarray:
         sigma = params["sigma"]
@@ -463,14 +471,16 @@ class Ordinal(Family):
     def cell_columns(self, y, trials, exposure, n_categories) -> dict:
         return {"counts": np.eye(n_categories)[y.astype(np.int64)]}
 
+    def parameter_priors(self, priors, n_categories: int = 0) -> dict:
+        return {"cutpoints": dist.TransformedDistribution(
+            dist.Normal(0.0, priors.cutpoint).expand([n_categories - 1]).to_event(1),
+            OrderedTransform(),
+        )}  # fmt: skip
+
     def likelihood(self, data, eta, priors, n_categories) -> None:
         """Padding cells hold no counts, so they add nothing."""
         cutpoints = numpyro.sample(
-            "cutpoints",
-            dist.TransformedDistribution(
-                dist.Normal(0.0, priors.cutpoint).expand([n_categories - 1]).to_event(1),
-                OrderedTransform(),
-            ),
+            "cutpoints", self.parameter_priors(priors, n_categories)["cutpoints"]
         )
         log_probs = jnp.log(jnp.clip(dist.OrderedLogistic(eta, cutpoints).probs, 1e-300, None))
         numpyro.factor("loglik", jnp.sum(data.counts * log_probs))
@@ -544,9 +554,13 @@ class StudentT(_WeightedRows):
         return [("sigma", None, "half-normal", priors.sigma),
                 ("nu", None, "gamma(2, 0.1), nu >= 1", float("nan"))]  # fmt: skip
 
+    def parameter_priors(self, priors, n_categories: int = 0) -> dict:
+        return {"sigma": dist.HalfNormal(priors.sigma), "nu": GammaAboveOne(*STUDENT_NU_PRIOR)}
+
     def _logpdf(self, data, eta, priors):
-        sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma))
-        nu = numpyro.sample("nu", GammaAboveOne(*STUDENT_NU_PRIOR))
+        given = self.parameter_priors(priors)
+        sigma = numpyro.sample("sigma", given["sigma"])
+        nu = numpyro.sample("nu", given["nu"])
         return dist.StudentT(nu, eta, sigma).log_prob(data.y)
 
     def row_loglik(self, y, eta, *, trials=None, exposure=None, params=None) -> np.ndarray:
@@ -586,8 +600,11 @@ class NegativeBinomial(_WeightedRows):
     def prior_rows(self, priors) -> list:
         return [("shape", None, "gamma(0.01, 0.01)", float("nan"))]
 
+    def parameter_priors(self, priors, n_categories: int = 0) -> dict:
+        return {"shape": dist.Gamma(*NEGBINOMIAL_SHAPE_PRIOR)}
+
     def _logpdf(self, data, eta, priors):
-        shape = numpyro.sample("shape", dist.Gamma(*NEGBINOMIAL_SHAPE_PRIOR))
+        shape = numpyro.sample("shape", self.parameter_priors(priors)["shape"])
         mean = jnp.exp(eta) * (1.0 if data.exposure is None else data.exposure)
         return dist.NegativeBinomial2(mean, shape).log_prob(data.y)
 

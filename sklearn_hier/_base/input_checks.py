@@ -192,6 +192,14 @@ def by_position(value):
     return value
 
 
+def take_rows(value, rows):
+    """The given rows (positions) of X, y or a treatment: a DataFrame or Series by
+    position, anything else as an array."""
+    if isinstance(value, pd.Series | pd.DataFrame):
+        return value.iloc[rows]
+    return np.asarray(value)[rows]
+
+
 def column_vector(values, *, name: str, n_rows: int) -> np.ndarray:
     """A 1-D array of length ``n_rows`` from a list, array or Series."""
     if values is None:

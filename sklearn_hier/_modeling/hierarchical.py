@@ -66,7 +66,18 @@ def variance_priors(priors: Priors, dims: int) -> tuple:
 
 def noise_prior(priors: Priors):
     """The residual sd's prior (Gaussian family): half-normal."""
-    return dist.HalfNormal(priors.sigma)
+    return family_of("gaussian").parameter_priors(priors)["sigma"]
+
+
+def intercept_prior(priors: Priors):
+    """The intercept's prior, on the linear predictor at the mean of the population-level
+    columns (brms's convention; the note's normal(0, 1) refers to it)."""
+    return dist.Normal(0.0, priors.intercept)
+
+
+def coefficient_prior(priors: Priors, n_coef: int):
+    """The population-level coefficients' prior (scales per coefficient: a dose's units)."""
+    return dist.Normal(0.0, priors.coef).expand([n_coef]).to_event(1)
 
 
 def group_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
@@ -189,18 +200,33 @@ def _varying_part(u: jnp.ndarray, g: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray
     return ug[:, 0] + jnp.sum(ug[:, 1:] * t, axis=-1)
 
 
-def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
-    """Varying intercepts and treatment slopes, slopes predicted by group-level predictors."""
-    priors = in_units(priors, data.prior_units)  # per-parameter scales (a dose's units)
+def _population_and_groups(data: ModelData, priors: Priors, sizes: ModelSizes):
+    """The parameters every model shares: the intercept, the population coefficients and
+    each group's varying offsets (priors in the data's units)."""
     family = family_of(sizes.family)
     if not family.has_intercept:
         intercept = 0.0  # the ordinal cutpoints carry the outcome's location
     else:
-        # brms convention: the intercept's prior is on the linear predictor at the
-        # mean of the population-level columns (the note's normal(0, 1) refers to it)
-        intercept = numpyro.sample("Intercept", dist.Normal(0.0, priors.intercept))
-    b = numpyro.sample("b", dist.Normal(0.0, priors.coef).expand([sizes.n_coef]).to_event(1))
+        intercept = numpyro.sample("Intercept", intercept_prior(priors))
+    b = numpyro.sample("b", coefficient_prior(priors, sizes.n_coef))
     u = varying_effects(data, priors, sizes, intercept, b)
+    return intercept, b, u
+
+
+def prior_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
+    """The model's parameters without its likelihood: what forward sampling from the
+    priors runs (no data enter but the design: groups, predictors, a dose's units)."""
+    priors = in_units(priors, data.prior_units)
+    _population_and_groups(data, priors, sizes)
+    for name, prior in family_of(sizes.family).parameter_priors(priors, sizes.n_categories).items():
+        numpyro.sample(name, prior)
+
+
+def hte_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
+    """Varying intercepts and treatment slopes, slopes predicted by group-level predictors."""
+    priors = in_units(priors, data.prior_units)  # per-parameter scales (a dose's units)
+    family = family_of(sizes.family)
+    intercept, b, u = _population_and_groups(data, priors, sizes)
     lik = data.likelihood
     if not family.sufficient_statistics:
         eta = intercept + lik.x @ b + _varying_part(u, lik.g, lik.t)

@@ -31,11 +31,12 @@ from .._data.treatment import TreatmentCoding, is_plain_label, label_from_plain,
 from .posterior import FittedPosterior
 
 #: Bumped whenever the saved layout changes incompatibly.
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: Versions this one reads (format 1: before the treatment coding was saved; format 2:
 #: one binary treatment column; format 3: treatment column names as text, labels only of
-#: JSON's types; format 4: the sampler's settings as flat parameters).
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+#: JSON's types; format 4: the sampler's settings as flat parameters; format 5: without
+#: the draws' log prior density, group ``log_prior``, which prior sensitivity reads).
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 #: netCDF-4 through h5py: one engine for writing and reading, whatever else is installed.
 NETCDF_ENGINE = "h5netcdf"
 #: Values (labels in the parameters, e.g. a date as control_value) that JSON has no type for.

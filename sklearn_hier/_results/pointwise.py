@@ -36,14 +36,20 @@ def coded_outcome(posterior: FittedPosterior, y, n_rows: int) -> np.ndarray:
     return numeric_outcome(y, n_rows=n_rows)
 
 
-def _check_memory(n_draws: int, n_rows: int, what: str) -> None:
-    needed = n_draws * n_rows * FLOAT
+def fits_in_memory(n_draws: int, n_rows: int) -> bool:
+    """Whether a rows x draws array of floats fits in this machine's free memory."""
     available = available_memory_bytes()
-    if available is not None and needed > USABLE_FRACTION * available:
+    return available is None or n_draws * n_rows * FLOAT <= USABLE_FRACTION * available
+
+
+def _check_memory(n_draws: int, n_rows: int, what: str) -> None:
+    if not fits_in_memory(n_draws, n_rows):
+        needed = n_draws * n_rows * FLOAT
         raise MemoryError(
             f"{what} of {n_rows:,} rows x {n_draws:,} draws need {needed / 2**30:.1f} GiB, "
-            "more than this machine has free. Pass a random subsample of the rows (the "
-            "comparison of models stays on the same units), or fit with fewer draws."
+            "more than this machine has free. model_comparison.psis_loo and compare_models "
+            "estimate PSIS-LOO from a subsample of the rows instead (subsample=...); or pass "
+            "a random subsample of the rows here."
         )
 
 
@@ -193,3 +199,24 @@ def group_difference_table(
     table.loc[(n_treated == 0) | (n_control == 0), ["observed", "p_value"]] = np.nan
     return table
 
+
+def prior_tree(prior: FittedPosterior, X, y, treatment, *, seed: int) -> xr.DataTree:
+    """The prior predictive ``DataTree``: ``prior`` (every quantity a fit reports, drawn
+    from the priors; ``prior`` holds the draws of a :class:`FittedPosterior` built from
+    prior draws), ``prior_predictive`` (one outcome per row and draw) and
+    ``observed_data``."""
+    n_rows = prior.frame(X).shape[0]
+    rows = {"obs": np.arange(n_rows)}
+    replicated = replicated_outcomes(prior, X, treatment, seed=seed)
+    sizes = prior.idata.posterior.sizes
+    coords = {"chain": prior.idata.posterior["chain"].values,
+              "draw": prior.idata.posterior["draw"].values, **rows}  # fmt: skip
+    shape = (sizes["chain"], sizes["draw"], n_rows)
+    return xr.DataTree.from_dict({
+        "prior": prior.idata.posterior.to_dataset(),
+        "prior_predictive": xr.Dataset(
+            {"y": (("chain", "draw", "obs"), replicated.reshape(shape))}, coords
+        ),
+        "observed_data": xr.Dataset({"y": ("obs", coded_outcome(prior, y, n_rows))}, rows),
+        "constant_data": prior.idata.constant_data.to_dataset(),
+    })  # fmt: skip

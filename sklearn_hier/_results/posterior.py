@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy import sparse
 
 from .._base.families import family_of
@@ -25,6 +26,7 @@ from .._data.row_inputs import positive_column
 from .._data.row_patterns import RowPatterns
 from .._data.treatment import TreatmentCoding
 from .._modeling.inputs import PreparedData
+from .._modeling.prior_density import log_prior
 from .._sampling.draws import SamplerResult
 from .._sampling.variational import converged
 from .draw_summaries import HeterogeneitySummary, heterogeneity, interval, summarize
@@ -577,11 +579,11 @@ def _svi_diagnostics(losses: np.ndarray) -> pd.DataFrame:
     )
 
 
-def assemble_posterior(
+def posterior_from_draws(
     params: dict, spec: ModelSpec, prepared: PreparedData, result: SamplerResult, *, seed: int
 ) -> FittedPosterior:
-    """The fitted posterior from the sampler's draws: labelled ArviZ DataTree, response-scale
-    group effects (off the Gaussian family) and the convergence checks."""
+    """Draws (a fit's, or the priors') as a :class:`FittedPosterior`: the labelled ArviZ
+    DataTree and, off the Gaussian family, each group's effect on the response scale."""
     design = prepared.design
     idata = build_inference_data(
         result,
@@ -606,18 +608,34 @@ def assemble_posterior(
         categories=prepared.categories,
         svi_losses=result.losses,
     )
-    if prepared.expansion is not None:
-        posterior.approximation = "laplace"
-        posterior.approximation_check = check_approximation(
-            prepared.expansion, {k: result.flat(k) for k in ("Intercept", "b", "u")},
-            xbar=prepared.xbar, seed=seed, stacklevel=5,
-        )  # fmt: skip
     if not family_of(spec.family).identity_link:  # else the response scale is the link's
         posterior.patterns = prepared.patterns
         response = [posterior.training_response_draws(effect=k) for k in range(posterior.n_effects)]
         add_group_draws(
             idata, "group_effect_response",
             response[0] if len(response) == 1 else np.stack(response, axis=-1),
+        )  # fmt: skip
+    return posterior
+
+
+def assemble_posterior(
+    params: dict, spec: ModelSpec, prepared: PreparedData, result: SamplerResult, *, seed: int
+) -> FittedPosterior:
+    """The fitted posterior from the sampler's draws (:func:`posterior_from_draws`), with
+    the log prior density of every draw and the convergence checks."""
+    posterior = posterior_from_draws(params, spec, prepared, result, seed=seed)
+    idata = posterior.idata
+    # the prior density of every draw, for power-scaling prior sensitivity (psense)
+    lprior = log_prior(result.draws, spec.priors, prepared.sizes, prepared.data.prior_units)
+    idata["log_prior"] = xr.DataTree(xr.Dataset(
+        {"lprior": (("chain", "draw"), lprior)},
+        coords={"chain": idata.posterior["chain"].values, "draw": idata.posterior["draw"].values},
+    ))  # fmt: skip
+    if prepared.expansion is not None:
+        posterior.approximation = "laplace"
+        posterior.approximation_check = check_approximation(
+            prepared.expansion, {k: result.flat(k) for k in ("Intercept", "b", "u")},
+            xbar=prepared.xbar, seed=seed, stacklevel=5,
         )  # fmt: skip
     if spec.inference == "svi":
         posterior.diagnostics = _svi_diagnostics(result.losses)

@@ -1,0 +1,33 @@
+"""The log prior density of a fit's draws: what prior sensitivity analysis power-scales.
+
+brms's ``lprior`` sums the priors of the population-level coefficients, the intercept,
+the group-level sds and correlations and the family's own parameters, but not the
+standardised group offsets (their law is part of the hierarchical model, not a prior
+a user chooses). This is the same sum, from the distributions the model itself samples
+(:mod:`.hierarchical`, :mod:`.marginal_gaussian`, the families), evaluated at every draw
+at once.
+"""
+
+import numpy as np
+
+from .._base.families import family_of
+from .._base.spec import Priors, PriorUnits, in_units
+from .hierarchical import ModelSizes, coefficient_prior, intercept_prior
+from .marginal_gaussian import has_noise_scale, variance_log_prior
+
+
+def log_prior(draws: dict, priors: Priors, sizes: ModelSizes, units: PriorUnits | None):
+    """(chain, draw) log prior density of the draws (the sampler's site names, with
+    leading chain and draw axes)."""
+    priors = in_units(priors, units)
+    total = variance_log_prior(priors, sizes, draws)  # sds, correlations, Gaussian sigma
+    family = family_of(sizes.family)
+    if family.has_intercept:
+        total = total + intercept_prior(priors).log_prob(draws["Intercept"])
+    total = total + coefficient_prior(priors, sizes.n_coef).log_prob(draws["b"])
+    extras = family.parameter_priors(priors, sizes.n_categories)
+    if has_noise_scale(sizes):
+        extras.pop("sigma", None)  # counted with the variance parameters
+    for name, prior in extras.items():
+        total = total + prior.log_prob(draws[name])
+    return np.asarray(total, dtype=np.float64)
