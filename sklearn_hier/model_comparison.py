@@ -176,7 +176,8 @@ def _group_kfold(estimator, X, y, treatment, units, n_folds, seed):
     folds = group_folds(units, n_folds, seed)
     idata = estimator.inference_data(X, y, treatment)
     wrapper = _Refits(estimator, X, y, treatment)
-    return arviz_stats.loo_kfold(idata, wrapper, pointwise=True, folds=folds)
+    # k as well: arviz-stats 1.0.0 reports (and loops over) k, not the folds given
+    return arviz_stats.loo_kfold(idata, wrapper, pointwise=True, k=int(folds.max()), folds=folds)
 
 
 def psis_loo(estimator: HierarchicalHTE, X, y, treatment, *, subsample=None, seed: int = 0):
