@@ -102,6 +102,15 @@ def grid_cases() -> list[SBCCase]:
                     cases.append(SBCCase(family, structure, kind, **NEGBINOMIAL_CONDITION))
                 else:
                     cases.append(SBCCase(family, structure, kind))
+    # only the intercept varies (brms's (1 | group)): the marginal model with the effects'
+    # scales fixed at zero, the joint model, the additive structure and a non-Gaussian family
+    fixed = {"varying_slopes": False}
+    for family, structure, marginal in (
+        ("gaussian", "nested", True), ("gaussian", "nested", False),
+        ("gaussian", "additive", True), ("bernoulli", "nested", None),
+    ):  # fmt: skip
+        params = fixed if marginal is None else {**fixed, "marginalize": marginal}
+        cases.append(SBCCase(family, structure, "arms", fit_params=params))
     # a dose's priors are per unit of its spread: doses in small and in large units
     for family in ("gaussian", "poisson"):
         for dose_sd in (0.05, 20.0):

@@ -137,14 +137,19 @@ show(est.population_effect(df, weights="weight", by="white").round(3))
 # -----------------------------------
 # The note's model gives every combination of the four modifiers its own effect. Its
 # footnote 8 varies the effect by each modifier separately instead (the additive
-# structure), and a coarser analysis would group by hawkishness alone. All three are
-# fitted to the same respondents and compared by how well they predict new ones
-# (PSIS-LOO; the best first, ``elpd_diff`` in elpd units with its standard error
-# ``dse``).
+# structure). Without varying slopes, only the intercept varies by group, brms's
+# ``(1 | white:male:intl:hawk)``: each group's effect is what the four modifiers predict
+# (lambda), with no heterogeneity beyond them. A coarser analysis would group by
+# hawkishness alone. All four are fitted to the same respondents and compared by how
+# well they predict new ones (PSIS-LOO; the best first, ``elpd_diff`` in elpd units with
+# its standard error ``dse``).
 candidates = {
     "note's model (nested)": est,
     "additive (footnote 8)": HierarchicalHTE(
         modifiers=modifiers, structure="additive", sampler=est.sampler, random_state=0
+    ),
+    "no varying slopes": HierarchicalHTE(
+        modifiers=modifiers, varying_slopes=False, sampler=est.sampler, random_state=0
     ),
     "hawkishness alone": HierarchicalHTE(
         modifiers=["hawk"], group_predictors=["hawk"], sampler=est.sampler, random_state=0

@@ -80,6 +80,13 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         per level of each modifier, ``(1 + treat | v1) + (1 + treat | v2) + ...``,
         each with its own scales and LKJ prior; a group's effect is the sum over
         its levels.
+    varying_slopes : bool, default=True
+        Whether the treatment effects vary by group beyond what the group-level
+        predictors explain. ``False`` lets only the intercept vary, brms's
+        ``(1 | group)`` (or ``(1 | v1) + (1 | v2) + ...`` in the additive structure):
+        each group's effect is then ``b_treatment + Z . lambda`` exactly, ``sd_effect``
+        is zero by assumption, and the model is the candidate "no unexplained
+        heterogeneity" to compare against (see :mod:`sklearn_hier.model_comparison`).
     family : {"gaussian", "bernoulli", "binomial", "poisson", "ordinal", "student", \
 "negbinomial"}, default="gaussian"
         Outcome likelihood: normal (identity link), Bernoulli or binomial
@@ -277,6 +284,7 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         "group_predictors": [StrOptions({"modifiers"}), list, tuple, None],
         "bins": [dict, None],
         "structure": [StrOptions({"nested", "additive"})],
+        "varying_slopes": ["boolean"],
         "family": [StrOptions(set(FAMILIES))],
         "trials": "no_validation",  # a count, or a column name of any type
         "exposure": "no_validation",
@@ -299,7 +307,10 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         "target_accept": [UNSET, Interval(Real, 0, 1, closed="neither"), None],
         "max_tree_depth": [UNSET, Interval(Integral, 1, 20, closed="both")],
         "warmup_max_tree_depth": [
-            UNSET, Interval(Integral, 1, 20, closed="both"), StrOptions({"auto"}), None,
+            UNSET,
+            Interval(Integral, 1, 20, closed="both"),
+            StrOptions({"auto"}),
+            None,
         ],  # fmt: skip
         "dense_mass": [UNSET, "boolean"],
         "chain_method": [UNSET, StrOptions({"parallel", "vectorized"})],
@@ -320,6 +331,7 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         group_predictors="modifiers",
         bins=None,
         structure="nested",
+        varying_slopes=True,
         family="gaussian",
         trials=None,
         exposure=None,
@@ -357,6 +369,7 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         self.group_predictors = group_predictors
         self.bins = bins
         self.structure = structure
+        self.varying_slopes = varying_slopes
         self.family = family
         self.trials = trials
         self.exposure = exposure
@@ -391,12 +404,11 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         self.svi_learning_rate = svi_learning_rate
 
     def __setstate__(self, state):
+        state.setdefault("varying_slopes", True)  # pickled before the option existed
         # estimators pickled before the sampler object existed hold flat settings
         if "sampler" not in state:
             flat = {name: state.get(name, DEPRECATED) for name in FLAT_PARAMS}
-            state["sampler"] = sampler_from_flat(
-                {k: v for k, v in flat.items() if v != DEPRECATED}
-            )
+            state["sampler"] = sampler_from_flat({k: v for k, v in flat.items() if v != DEPRECATED})
             state.update(dict.fromkeys(FLAT_PARAMS, DEPRECATED))
         super().__setstate__(state)
 

@@ -226,6 +226,7 @@ class PriorDraw:
 def draw_from_prior(
     design: SBCDesign, structure: str, priors: Priors, rng: np.random.Generator,
     *, max_tries: int = 5000, min_events: int = 0, max_outcome: float = np.inf,
+    varying_slopes: bool = True,
 ) -> PriorDraw:  # fmt: skip
     """Draw the parameters from the model's priors and simulate ``y``.
 
@@ -237,7 +238,8 @@ def draw_from_prior(
     restricted to the complement of what the group-level predictors express. Gaussian:
     ``sigma ~ half-normal(sigma)``; ordinal: cutpoints the ordered transform of iid
     ``N(0, cutpoint)`` (first value, then log gaps). A dose's slope, its lambdas and
-    its group sd have their scales divided by the dose's standard deviation.
+    its group sd have their scales divided by the dose's standard deviation. Without
+    ``varying_slopes`` only the intercept varies (the effects' offsets are zero).
 
     A data set is drawn again when some ordinal category is empty (the fit drops
     unobserved categories); with ``min_events``, when a binary or binomial outcome
@@ -250,7 +252,7 @@ def draw_from_prior(
     unchanged.
     """
     for _ in range(max_tries):
-        draw = _draw_once(design, structure, priors, rng)
+        draw = _draw_once(design, structure, priors, rng, varying_slopes)
         if (
             draw is not None and _enough_events(design, draw.y, min_events)
             and draw.y.max() <= max_outcome
@@ -277,7 +279,13 @@ def _enough_events(design: SBCDesign, y: np.ndarray, min_events: int) -> bool:
     )
 
 
-def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng):
+def _fixed_slopes(offsets: np.ndarray, width: int) -> np.ndarray:
+    """Offsets over (intercept, effects): zero for the effects that do not vary."""
+    missing = width - offsets.shape[-1]
+    return np.concatenate([offsets, np.zeros(offsets.shape[:-1] + (missing,))], axis=-1)
+
+
+def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng, varying_slopes=True):
     family = family_of(design.family)
     x, xc = design.columns, design.centred_columns
     xbar = x.mean(axis=0)
@@ -288,16 +296,18 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng):
     units = design.effect_units
     layout = CoefficientLayout(design.controls.shape[1], q, E)
     coef_scale = priors.coef * layout.per_effect(units)
-    sd_scale = priors.sd * np.concatenate([[1.0], units])
+    sd_scale = priors.sd * np.concatenate([[1.0], units if varying_slopes else []])
+    varying = sd_scale.size  # the terms that vary by group
     b = rng.normal(0.0, coef_scale)
     truth = {}
     if structure == "nested":
         sd, chol = _varying_scales(sd_scale, priors.lkj, rng)
-        u = rng.normal(size=(G, width)) @ (sd[:, None] * chol).T
+        u = _fixed_slopes(rng.normal(size=(G, varying)) @ (sd[:, None] * chol).T, width)
         truth["sd_intercept"] = sd[0]
-        for e, name in enumerate(design.effect_names):
-            truth[f"sd_effect[{name}]"] = sd[1 + e]
-        truth["corr"] = chol[1, 0]  # the intercept's correlation with the first effect
+        if varying_slopes:
+            for e, name in enumerate(design.effect_names):
+                truth[f"sd_effect[{name}]"] = sd[1 + e]
+            truth["corr"] = chol[1, 0]  # the intercept's correlation with the first effect
     elif structure == "additive":
         u = np.zeros((G, width))
         for k, values in enumerate(design.level_values):
@@ -305,11 +315,12 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng):
             if np.allclose(projection, 0.0):  # the predictors span every level
                 continue
             sd, chol = _varying_scales(sd_scale, priors.lkj, rng)
-            offsets = projection @ (rng.normal(size=(values.size, width)) @ (sd[:, None] * chol).T)
-            u += offsets[design.codes[:, k]]
+            standard = rng.normal(size=(values.size, varying))
+            offsets = projection @ (standard @ (sd[:, None] * chol).T)
+            u += _fixed_slopes(offsets, width)[design.codes[:, k]]
             name = f"m{k + 1}"
             truth[f"sd_intercept[{name}]"] = sd[0]
-            for e, effect in enumerate(design.effect_names):
+            for e, effect in enumerate(design.effect_names[: varying - 1]):
                 truth[f"sd_effect[{name},{effect}]"] = sd[1 + e]
     else:
         raise ValueError(f"structure must be 'nested' or 'additive'; got {structure!r}.")
@@ -344,7 +355,7 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng):
     for e, name in enumerate(design.effect_names):
         truth[f"population_effect[{name}]"] = group_effect[g, e].mean()
     if structure == "nested":
-        u_new = (sd[:, None] * chol) @ rng.normal(size=width)
+        u_new = _fixed_slopes((sd[:, None] * chol) @ rng.normal(size=varying), width)
         unseen = b_t + lam @ np.asarray(UNSEEN_GROUP) + u_new[1:]
         for e, name in enumerate(design.effect_names):
             truth[f"unseen_effect[{name}]"] = unseen[e]
@@ -592,7 +603,7 @@ def run_case(
         rng = np.random.default_rng([seed, run])
         draw = draw_from_prior(
             design, case.structure, sim_priors, rng, min_events=case.min_events,
-            max_outcome=case.max_outcome,
+            max_outcome=case.max_outcome, varying_slopes=params.get("varying_slopes", True),
         )  # fmt: skip
         names = names or list(draw.truth)
         est = HierarchicalHTE(**params, random_state=int(rng.integers(2**31 - 1)))

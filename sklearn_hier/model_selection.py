@@ -396,7 +396,9 @@ class HierarchicalHTECV(BaseEstimator):
         test_stats, _, _ = gaussian_statistics(held_out, centre=(stats.xbar, stats.ybar))
         fold = data._replace(likelihood=stats.minus(test_stats.pad(sizes.n_groups)))
         if sizes.structure == "additive":
-            mtm, mty = additive_normal_equations(fold.likelihood, fold.levels, sizes.level_dims)
+            mtm, mty = additive_normal_equations(
+                fold.likelihood, fold.levels, sizes.level_dims, sizes.varying_width
+            )
             fold = fold._replace(levels=fold.levels._replace(mtm=mtm, mty=mty))
         return fold
 

@@ -38,8 +38,8 @@ def prior_sensitivity(estimator: HierarchicalHTE, X, y, treatment, *, var_names=
         The rows it was fitted to.
     var_names : list of str, optional
         Posterior quantities to check; by default the effect ``b_treatment``, its
-        predictors' ``lambda``, the unexplained spread ``sd_effect`` and every group's
-        ``group_effect``.
+        predictors' ``lambda``, the unexplained spread ``sd_effect`` (unless the model
+        fixes it at zero, ``varying_slopes=False``) and every group's ``group_effect``.
     threshold : float, default=0.05
         The sensitivity (cumulative Jensen-Shannon distance per unit of log power)
         above which a quantity is flagged, priorsense's default.
@@ -76,9 +76,11 @@ def prior_sensitivity(estimator: HierarchicalHTE, X, y, treatment, *, var_names=
             "5 or earlier); refit it with this version to check prior sensitivity."
         )
     posterior = estimator.idata_.posterior
-    if var_names is None:
+    if var_names is None:  # what the fit estimates (sd_effect is fixed at zero without
+        # varying slopes: a constant has no sensitivity to measure)
         var_names = [name for name in REPORTED_QUANTITIES
-                     if name in posterior and posterior[name].size > 0]  # fmt: skip
+                     if name in posterior and posterior[name].size > 0
+                     and float(posterior[name].std()) > 0]  # fmt: skip
     missing = [name for name in var_names if name not in posterior]
     if missing:
         raise ValueError(f"var_names {missing} are not in the posterior; it holds "

@@ -358,6 +358,15 @@ def test_bad_fit_input(change, params, error, message):
         est.fit(X, y, treatment=t)
 
 
+def test_additive_structure_with_nothing_left_to_vary():
+    """Two-level modifiers as their own predictors span every level: the additive structure
+    would have no varying term (it once failed with a bare StopIteration)."""
+    d = make_grouped_hte(120, n_levels=(2, 2), random_state=0)
+    est = HierarchicalHTE(modifiers=d.modifiers, structure="additive", **FAST)
+    with pytest.raises(ValueError, match=r"nothing to vary.*structure='nested'.*group_predictors"):
+        est.fit(d.X, d.y, treatment=d.treatment)
+
+
 def test_too_many_groups_suggests_binning():
     n = 20_500
     X = pd.DataFrame({"id": np.arange(n), "c": np.zeros(n)})

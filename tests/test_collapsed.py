@@ -152,7 +152,7 @@ def test_additive_marginal_likelihood_is_the_integrated_normal_density():
     level_dims = tuple(basis.shape for basis in bases)
     assert all(dims > 0 for _, dims in level_dims)
     levels = AdditiveLevels(codes=codes, bases=tuple(bases))
-    mtm, mty = additive_normal_equations(stats, levels, level_dims)
+    mtm, mty = additive_normal_equations(stats, levels, level_dims, width=2)
     data = ModelData(stats, levels=levels._replace(mtm=mtm, mty=mty))
     sizes = ModelSizes("additive", "gaussian_marginal", design.n_groups, rows.n_coef, level_dims)
     sds, rhos, sigma = [[0.5, 0.2], [0.3, 0.6]], [0.2, -0.5], 1.1
@@ -330,7 +330,7 @@ def test_scale_start_recovers_a_known_heterogeneity():
 
     G = 400
     group_start, Z = _meta_analysis(G, sd=(0.3, 0.0))
-    scales = scale_start(group_start, Z, prior_sd=1.0)
+    scales = scale_start(group_start, Z, prior_sd=1.0, width=2)
     start = scales.start
     noise = 0.1**2 / np.sqrt(G)  # the noise term for standard errors of 0.1
     assert scales.signed.tolist() == [False, True]
@@ -339,7 +339,7 @@ def test_scale_start_recovers_a_known_heterogeneity():
     assert 0.05 <= start.spread["scale_group"][0] <= 0.1  # noise / (sqrt(2) tau^2) = 0.04
     assert start.loc["scale_group"][1] == 0.0
     assert start.spread["scale_group"][1] <= np.sqrt(noise + 0.04**2)
-    none = scale_start(None, Z, prior_sd=1.0)
+    none = scale_start(None, Z, prior_sd=1.0, width=2)
     assert none.signed is None and none.start.spread == {}
 
 
@@ -350,10 +350,12 @@ def test_few_groups_sample_every_scale_on_the_log_scale():
 
     few = SIGNED_SCALE_MIN_GROUPS - 1
     group_start, Z = _meta_analysis(few, sd=(0.0, 0.0))
-    scales = scale_start(group_start, Z, prior_sd=1.0)
+    scales = scale_start(group_start, Z, prior_sd=1.0, width=2)
     assert not scales.signed.any()
     assert np.isfinite(scales.start.loc["scale_group"]).all()
-    many = scale_start(*_meta_analysis(SIGNED_SCALE_MIN_GROUPS, sd=(0.0, 0.0)), prior_sd=1.0)
+    many = scale_start(
+        *_meta_analysis(SIGNED_SCALE_MIN_GROUPS, sd=(0.0, 0.0)), prior_sd=1.0, width=2
+    )
     assert many.signed.all()
 
 

@@ -66,7 +66,7 @@ def test_centred_start_applies_to_centred_groups_only():
     design, _, _ = _design(np.random.default_rng(1), n=5_000)
     _, _, group_start = gaussian_statistics(design)
     flag = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
-    start = start_centred(group_start, flag)
+    start = start_centred(group_start, flag, width=2)
     on = flag.astype(bool)
     np.testing.assert_array_equal(start.loc["z_group"][on], group_start.estimate[on])
     assert (start.loc["z_group"][~on] == 0).all()

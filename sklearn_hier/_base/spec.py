@@ -60,15 +60,19 @@ class PriorUnits(NamedTuple):
     """
 
     coef: np.ndarray  # (n_coef,): multiplies Priors.coef, in the layout of ``b``
-    sd: np.ndarray  # (1 + n_effects,): multiplies Priors.sd (intercept, then each effect)
+    sd: np.ndarray  # multiplies Priors.sd: the intercept's, then each varying effect's
 
     @classmethod
-    def of(cls, effect_units, *, n_controls: int, n_predictors: int) -> "PriorUnits":
+    def of(
+        cls, effect_units, *, n_controls: int, n_predictors: int, varying_slopes: bool = True
+    ) -> "PriorUnits":
         """From each effect's multiplier (:func:`effect_units`); ``b`` is laid out as
-        ``[controls, Z, t, t (x) Z]``, the last effect by effect."""
+        ``[controls, Z, t, t (x) Z]``, the last effect by effect. Without varying slopes
+        only the intercept has a group sd."""
         units = np.asarray(effect_units, dtype=np.float64)
         layout = CoefficientLayout(n_controls, n_predictors, units.size)
-        return cls(coef=layout.per_effect(units), sd=np.concatenate([[1.0], units]))
+        sd = np.concatenate([[1.0], units if varying_slopes else []])
+        return cls(coef=layout.per_effect(units), sd=sd)
 
     def apply(self, priors: Priors) -> Priors:
         """``priors`` with per-parameter coefficient and group-sd scales."""
@@ -108,9 +112,10 @@ def prior_scale_table(priors: Priors, units: PriorUnits, *, effect_names, n_cont
         if n_predictors:
             rows.append(("lambda", name, "normal", scale))
     rows.append(("sd_intercept", None, "half-normal", priors.sd * units.sd[0]))
-    for k, name in enumerate(effect_names):
-        rows.append(("sd_effect", name, "half-normal", priors.sd * units.sd[1 + k]))
-    rows.append(("corr", None, "LKJ", priors.lkj))
+    if units.sd.size > 1:  # the slopes vary by group
+        for k, name in enumerate(effect_names):
+            rows.append(("sd_effect", name, "half-normal", priors.sd * units.sd[1 + k]))
+        rows.append(("corr", None, "LKJ", priors.lkj))
     rows.extend(family.prior_rows(priors))
     table = pd.DataFrame(rows, columns=["parameter", "treatment", "prior", "scale"])
     return table.astype({"scale": float})
@@ -135,6 +140,7 @@ class ModelSpec:
     group_predictors: object
     bins: tuple  # ((column, bins), ...): hashable
     structure: str
+    varying_slopes: bool
     family: str
     trials: object
     exposure: object

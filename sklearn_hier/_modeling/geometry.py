@@ -168,9 +168,10 @@ class ScaleStart(NamedTuple):
     signed: np.ndarray | None  # (D,) bool; None: every term on the log scale
 
 
-def scale_start(group_start: GroupStart | None, Z: np.ndarray, prior_sd: float) -> ScaleStart:
+def scale_start(group_start: GroupStart | None, Z: np.ndarray, prior_sd, width: int) -> ScaleStart:
     """The coordinate in which each group term's scale (``scale_group``) is sampled, its
-    start and its spread, the scale warm-up first moves it on.
+    start and its spread, the scale warm-up first moves it on (``width``: how many terms
+    vary, the intercept first; ``prior_sd``: their sd priors' scales).
 
     Per term, the groups' own estimates are a random-effects meta-analysis: their
     spread around the group-level regression on ``[1, Z]``, beyond what their standard
@@ -192,7 +193,7 @@ def scale_start(group_start: GroupStart | None, Z: np.ndarray, prior_sd: float) 
     n_usable = int(usable.sum())
     terms = [
         heterogeneity(group_start.estimate[usable, d], group_start.se[usable, d], Z[usable])
-        for d in range(group_start.estimate.shape[1])
+        for d in range(width)
     ]
     if not terms or terms[0].dof < 1:
         return ScaleStart(StartValues.stan(), None)
@@ -208,10 +209,12 @@ def scale_start(group_start: GroupStart | None, Z: np.ndarray, prior_sd: float) 
     return ScaleStart(start, signed)
 
 
-def start_centred(group_start: GroupStart, centered: np.ndarray) -> StartValues:
-    """Start the centred groups at their cell estimates (Stan's start for the others)."""
+def start_centred(group_start: GroupStart, centered: np.ndarray, width: int) -> StartValues:
+    """Start the centred groups at their cell estimates of the ``width`` terms that vary
+    (Stan's start for the others)."""
     flag = centered.astype(bool)[:, None]
+    estimate, se = group_start.estimate[:, :width], group_start.se[:, :width]
     return StartValues(
-        loc={"z_group": np.where(flag, group_start.estimate, 0.0)},
-        spread={"z_group": np.where(flag, np.clip(group_start.se, 1e-12, 1.0), 1.0)},
+        loc={"z_group": np.where(flag, estimate, 0.0)},
+        spread={"z_group": np.where(flag, np.clip(se, 1e-12, 1.0), 1.0)},
     )

@@ -54,14 +54,29 @@ class ModelSizes(NamedTuple):
     level_dims: tuple[tuple[int, int], ...] = ()  # additive: (levels, free dims) per modifier
     family: str = "gaussian"
     n_categories: int = 0  # ordinal outcomes
-    n_effects: int = 1  # treatment effects varying by group (slopes per group)
+    n_effects: int = 1  # treatment effects (slopes per group)
+    varying_slopes: bool = True  # False: only the intercept varies, brms's (1 | group)
+
+    @property
+    def varying_width(self) -> int:
+        """How many terms vary by group: the intercept, and the effects if their slopes vary."""
+        return 1 + self.n_effects if self.varying_slopes else 1
+
+
+def with_fixed_slopes(offsets: jnp.ndarray, n_effects: int) -> jnp.ndarray:
+    """(n, 1 + E) offsets from the varying terms' (n, width): the effects' offsets are zero
+    where only the intercept varies, so every later stage sees one layout."""
+    missing = 1 + n_effects - offsets.shape[-1]
+    if missing == 0:
+        return offsets
+    return jnp.concatenate([offsets, jnp.zeros(offsets.shape[:-1] + (missing,))], axis=-1)
 
 
 def variance_priors(priors: Priors, dims: int) -> tuple:
     """The priors of one varying term's scales, written once for every model: half-normal
-    sds (``dims`` of them) and an LKJ correlation (its Cholesky factor)."""
+    sds (``dims`` of them) and an LKJ correlation (its Cholesky factor; None for one sd)."""
     sd = dist.HalfNormal(priors.sd).expand([dims]).to_event(1)
-    return sd, dist.LKJCholesky(dims, priors.lkj)
+    return sd, dist.LKJCholesky(dims, priors.lkj) if dims > 1 else None
 
 
 def noise_prior(priors: Priors):
@@ -84,7 +99,10 @@ def group_scales(name: str, priors: Priors, dims: int) -> jnp.ndarray:
     """Cholesky factor of the covariance of the (intercept, effects) offsets."""
     sd_prior, correlation_prior = variance_priors(priors, dims)
     sd = numpyro.sample(f"sd_{name}", sd_prior)
-    chol = numpyro.sample(f"L_{name}", correlation_prior)
+    if dims == 1:  # the intercept alone: no correlation to sample
+        chol = numpyro.deterministic(f"L_{name}", jnp.ones((1, 1)))
+    else:
+        chol = numpyro.sample(f"L_{name}", correlation_prior)
     return sd[:, None] * chol
 
 
@@ -158,23 +176,23 @@ def varying_effects(
     them the offsets could shift against the intercept, the effects and lambda
     along ridges that only the priors bound, which NUTS explores badly.
     """
-    width = 1 + sizes.n_effects
+    width, n_effects = sizes.varying_width, sizes.n_effects
     if sizes.structure == "nested":
         centred = data.centred
         if centred is None:
             offsets = correlated_offsets("group", sizes.n_groups, width, priors)
-            return numpyro.deterministic("u", offsets)
-        mean = _predicted_group_terms(centred, intercept, b, sizes.n_effects)
+            return numpyro.deterministic("u", with_fixed_slopes(offsets, n_effects))
+        mean = _predicted_group_terms(centred, intercept, b, n_effects)[:, :width]
         offsets = correlated_offsets("group", sizes.n_groups, width, priors, centred.flag, mean)
-        return numpyro.deterministic("u", offsets)
-    total = jnp.zeros((sizes.n_groups, width))
+        return numpyro.deterministic("u", with_fixed_slopes(offsets, n_effects))
+    total = jnp.zeros((sizes.n_groups, 1 + n_effects))
     for k, (_, dims) in enumerate(sizes.level_dims):
         if dims == 0:  # the population-level terms already span every level
             continue
         coords = correlated_offsets(f"m{k}", dims, width, priors)
         # kept per level so that new combinations of seen levels can be predicted
-        offsets = numpyro.deterministic(f"u_m{k}", data.levels.bases[k] @ coords)
-        total = total + offsets[data.levels.codes[:, k]]
+        offsets = with_fixed_slopes(data.levels.bases[k] @ coords, n_effects)
+        total = total + numpyro.deterministic(f"u_m{k}", offsets)[data.levels.codes[:, k]]
     return numpyro.deterministic("u", total)
 
 

@@ -57,7 +57,11 @@ def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z, prior_sd) -> np.n
     n = reduced.n
     if spec.parameterization == "centered":
         return np.ones(n.shape)  # the padding groups added later stay non-centred
-    if spec.parameterization == "noncentered" or not family_of(spec.family).sufficient_statistics:
+    if (
+        spec.parameterization == "noncentered"
+        or not family_of(spec.family).sufficient_statistics
+        or not spec.varying_slopes  # the rule reads the effects' spread
+    ):
         return np.zeros(n.shape)
     # the outcome's total sd overstates the noise: conservative in both rules
     group_start = reduced.group_start
@@ -95,7 +99,9 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
     # every fit carries the multipliers (ones but for a dose's terms): one pytree layout,
     # so refits of any treatment kind reuse the compiled sampler
     units = PriorUnits.of(effect_units(treatment), n_controls=len(design.control_names),
-                          n_predictors=len(design.predictor_names))  # fmt: skip
+                          n_predictors=len(design.predictor_names),
+                          varying_slopes=spec.varying_slopes)  # fmt: skip
+    width = units.sd.size  # the terms that vary by group
     priors = in_units(spec.priors, units)
     centred = levels = None
     level_dims = ()
@@ -104,19 +110,27 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
         if flag.any():  # else the cheaper all-non-centred model
             centred = CentredGroups(flag=flag, Z=design.Z, xbar=xbar)
             if kind == Likelihood.GAUSSIAN_CELLS:
-                start = start.merged(start_centred(reduced.group_start, flag))
+                start = start.merged(start_centred(reduced.group_start, flag, width))
     if spec.structure == "additive":
         bases = tuple(design.level_bases())
         levels = AdditiveLevels(
             codes=design.level_codes_of(design.groups).astype(np.int32), bases=bases
         )
         level_dims = tuple(basis.shape for basis in bases)
+        if not any(dims for _, dims in level_dims):
+            raise ValueError(
+                f"structure='additive' has nothing to vary: the group-level predictors "
+                f"{design.predictor_names} explain every level of the modifiers "
+                f"{design.modifier_names} (two-level modifiers used as their own predictors "
+                "leave no level offsets). Use structure='nested', or fewer group_predictors "
+                "(group_predictors=None lets every level vary)."
+            )
     regression = signed_scales = None
     if spec.structure == "nested" and kind == Likelihood.GAUSSIAN_MARGINAL:
         regression = group_regression(
             design.Z, len(design.control_names), treatment.n_effects, xbar
         )
-        scales = scale_start(reduced.group_start, design.Z, priors.sd)
+        scales = scale_start(reduced.group_start, design.Z, priors.sd, width)
         start, signed_scales = start.merged(scales.start), scales.signed
     n_padded = padded_group_count(design.n_groups)
     data = ModelData(likelihood=reduced.likelihood, centred=centred, levels=levels, start=start,
@@ -124,7 +138,7 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
                      regression=regression, signed_scales=signed_scales)  # fmt: skip
     data = data.pad(n_padded)
     if kind == Likelihood.GAUSSIAN_MARGINAL and spec.structure == "additive":
-        mtm, mty = additive_normal_equations(data.likelihood, data.levels, level_dims)
+        mtm, mty = additive_normal_equations(data.likelihood, data.levels, level_dims, width)
         data = data._replace(levels=data.levels._replace(mtm=mtm, mty=mty))
     sizes = ModelSizes(
         structure=spec.structure,
@@ -135,6 +149,7 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
         family=spec.family,
         n_categories=len(categories) if categories is not None else 0,
         n_effects=treatment.n_effects,
+        varying_slopes=spec.varying_slopes,
     )
     return PreparedData(
         rows=learned.rows, design=design, treatment=treatment, xbar=xbar, data=data,

@@ -44,7 +44,7 @@ import numpyro.distributions as dist
 from .._base.families import family_of
 from .._base.spec import Priors, in_units
 from .._data.sufficient_statistics import GaussianStatistics
-from .hierarchical import ModelSizes, noise_prior, variance_priors
+from .hierarchical import ModelSizes, noise_prior, variance_priors, with_fixed_slopes
 from .model_data import AdditiveLevels, ModelData
 
 
@@ -245,17 +245,18 @@ def _nested_conditional(key, data: ModelData, system: dict) -> dict:
 
 # ------------------------------------------------------------------ additive structure
 def additive_normal_equations(
-    stats: GaussianStatistics, levels: AdditiveLevels, level_dims
+    stats: GaussianStatistics, levels: AdditiveLevels, level_dims, width: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """``M'M`` and ``M'y`` over (w, level-basis coordinates), from the group statistics.
 
     Modifier k's offsets per level are ``basis_k @ c_k`` with ``c_k`` of shape
-    (dims_k, D), D = 1 + effects; a group's (intercept, effects) offset is the
-    sum over its levels. Coordinates are flattened in (modifier, dim, term)
-    order. These products do not depend on the variance parameters, so they
-    are formed once, in NumPy, before sampling.
+    (dims_k, D), D = ``width``, the terms that vary (1 + effects, or the intercept
+    alone); a group's offset is the sum over its levels. Coordinates are flattened in
+    (modifier, dim, term) order. These products do not depend on the variance
+    parameters, so they are formed once, in NumPy, before sampling.
     """
     vv, vx, vy = (np.asarray(a) for a in (stats.vv, stats.vx, stats.vy))
+    vv, vx, vy = vv[:, :width, :width], vx[:, :width], vy[:, :width]
     n_groups, width = vy.shape
     codes = np.asarray(levels.codes)
     maps = []  # per varying modifier: (G, dims) value of each coordinate in each group
@@ -328,15 +329,15 @@ def _additive_conditional(key, data: ModelData, system: dict, sizes: ModelSizes)
     beta = mean + jax.scipy.linalg.solve_triangular(chol.T, noise, lower=False)
     k1 = sizes.n_coef + 1
     draws = {"w": beta[:k1]}
-    width = 1 + sizes.n_effects
-    total = jnp.zeros((sizes.n_groups, width))
+    width = sizes.varying_width
+    total = jnp.zeros((sizes.n_groups, 1 + sizes.n_effects))
     start = k1
     for k, (_, dims) in enumerate(sizes.level_dims):
         if not dims:
             continue
         coords = beta[start : start + width * dims].reshape(dims, width)
         start += width * dims
-        offsets = data.levels.bases[k] @ coords
+        offsets = with_fixed_slopes(data.levels.bases[k] @ coords, sizes.n_effects)
         draws[f"u_m{k}"] = offsets
         total = total + offsets[data.levels.codes[:, k]]
     draws["u"] = total
@@ -387,6 +388,9 @@ def _marginal_scales(name: str, priors: Priors, dims: int, signed=None) -> jnp.n
     numpyro.factor(f"scale_density_{name}", jnp.sum(0.5 * (u * u - s * s) + log_scale))
     sd = numpyro.deterministic(f"sd_{name}", priors.sd * jnp.abs(s))
     pairs = [(i, j) for i in range(1, dims) for j in range(i)]
+    if not pairs:  # one varying term: no correlation
+        chol = numpyro.deterministic(f"L_{name}", jnp.ones((1, 1)))
+        return sd[:, None] * chol
     partial = numpyro.sample(
         f"corr_{name}", dist.Uniform(-1.0, 1.0).expand([len(pairs)]).to_event(1)
     )
@@ -423,7 +427,7 @@ def _variance_sites(sizes: ModelSizes) -> list[str]:
 
 def _variance_parameters(data: ModelData, priors: Priors, sizes: ModelSizes):
     """Sample sites of the variance parameters; returns the offsets' scale factors and sigma."""
-    dims = 1 + sizes.n_effects
+    dims = sizes.varying_width
     trils = [
         _marginal_scales(name, priors, dims, data.signed_scales if name == "group" else None)
         for name in _variance_sites(sizes)
@@ -436,8 +440,16 @@ def _variance_parameters(data: ModelData, priors: Priors, sizes: ModelSizes):
 
 def _system(data: ModelData, priors: Priors, sizes: ModelSizes, trils, sigma):
     if sizes.structure == "nested":
-        return _nested_system(data, priors, trils[0], sigma)
+        return _nested_system(data, priors, _full_width(trils[0], sizes), sigma)
     return _additive_system(data, priors, trils, sigma, sizes)
+
+
+def _full_width(scale_tril, sizes: ModelSizes):
+    """The covariance factor over all of ``[1, t]``: zero rows for effects whose slopes do
+    not vary. The nested system never inverts the covariance (it works with
+    ``L' B_g L + s2 I``), so a zero scale is its exact limit, not a singularity."""
+    full = 1 + sizes.n_effects
+    return jnp.zeros((full, full)).at[: scale_tril.shape[0], : scale_tril.shape[1]].set(scale_tril)
 
 
 def _loglik(data: ModelData, system: dict, sizes: ModelSizes) -> jnp.ndarray:
@@ -486,7 +498,9 @@ def variance_log_prior(priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndar
     units (:func:`~sklearn_hier._base.spec.in_units`)."""
     total = noise_prior(priors).log_prob(phi["sigma"]) if has_noise_scale(sizes) else 0.0
     for name in _variance_sites(sizes):
-        sd_prior, correlation_prior = variance_priors(priors, phi[f"L_{name}"].shape[-1])
+        dims = phi[f"L_{name}"].shape[-1]
+        sd_prior, correlation_prior = variance_priors(priors, dims)
         total = total + sd_prior.log_prob(phi[f"sd_{name}"])
-        total = total + correlation_prior.log_prob(phi[f"L_{name}"])
+        if dims > 1:  # one varying term has no correlation
+            total = total + correlation_prior.log_prob(phi[f"L_{name}"])
     return total

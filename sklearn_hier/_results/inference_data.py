@@ -45,6 +45,21 @@ def _effects_last(values: np.ndarray, single: bool) -> np.ndarray:
     return values[..., 0] if single else values
 
 
+def _with_fixed_slopes(draws: dict, n_effects: int) -> dict:
+    """The scales over all of (intercept, effects): where only the intercept varies, the
+    effects' sds are zero and their correlations too (the model's assumption, reported as
+    such, so that every table has the same columns)."""
+    full = 1 + n_effects
+    draws = dict(draws)
+    for name in [key for key in draws if key.startswith("sd_")]:
+        sd, factor = draws[name], draws["L_" + name[3:]]
+        if sd.shape[-1] == full:
+            continue
+        draws[name] = np.concatenate([sd, np.zeros(sd.shape[:-1] + (full - 1,))], axis=-1)
+        draws["L_" + name[3:]] = np.broadcast_to(np.eye(full), factor.shape[:-2] + (full, full))
+    return draws
+
+
 def build_inference_data(
     result,
     *,
@@ -55,10 +70,10 @@ def build_inference_data(
     group_counts: tuple[np.ndarray, np.ndarray],
     effect_names: list[str] | None = None,
 ) -> xr.DataTree:
-    draws = result.draws
+    E = layout.n_effects
+    draws = _with_fixed_slopes(result.draws, E)
     b = draws["b"]
     Z = design.Z
-    E = layout.n_effects
     single = E == 1
     effect_names = effect_names or ["treatment"]
     blocks = layout.blocks(b)

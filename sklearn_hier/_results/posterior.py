@@ -95,7 +95,12 @@ class FittedPosterior:
         """The prior of every parameter block with its scale in the data's units (a dose's
         effect, lambda and group sd per unit of the dose's training sd)."""
         p, q = len(self.design.control_names), len(self.design.predictor_names)
-        units = PriorUnits.of(effect_units(self.treatment), n_controls=p, n_predictors=q)
+        units = PriorUnits.of(
+            effect_units(self.treatment),
+            n_controls=p,
+            n_predictors=q,
+            varying_slopes=self.spec.varying_slopes,
+        )
         return prior_scale_table(self.spec.priors, units, effect_names=self.effect_names,
                                  n_controls=p, n_predictors=q, family=self.family)  # fmt: skip
 
@@ -640,7 +645,9 @@ def assemble_posterior(
     if spec.inference == "svi":
         posterior.diagnostics = _svi_diagnostics(result.losses)
     else:
+        # without varying slopes the effects' sds are zero by construction
+        checked = [v for v in KEY_PARAMETERS if spec.varying_slopes or v != "sd_effect"]
         posterior.diagnostics = check_sampling(
-            idata, KEY_PARAMETERS, max_tree_depth=spec.max_tree_depth, stacklevel=5
+            idata, checked, max_tree_depth=spec.max_tree_depth, stacklevel=5
         )
     return posterior
