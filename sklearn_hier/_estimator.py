@@ -1028,6 +1028,94 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         prior = posterior_from_draws(params, spec, prepared, draws, seed=seed)
         return prior_tree(prior, X, y, treatment, seed=seed)
 
+    @classmethod
+    def from_formula(cls, formula: str, data, *, family: str = "gaussian", treatment=None,
+                     **params):  # fmt: skip
+        """An estimator, and the ``X``, ``y`` and treatment, from a brms formula.
+
+        Parameters
+        ----------
+        formula : str
+            A brms formula of the note's forms (see :mod:`sklearn_hier.formula`):
+            ``y ~ 1 + controls + t * (z1 + z2) + (1 + t | g1:g2)``, the additive
+            ``(1 + t | v1) + (1 + t | v2)``, several treatments ``(1 + t1 + t2 | g)``,
+            varying intercepts only ``(1 | g)``, ``y | trials(n)`` for the binomial.
+            ``factor(arm)`` or a text column is a multi-arm treatment, a 0/1 column a
+            binary one, other numbers a dose. A term the model cannot express is an error
+            naming it.
+        data : pandas.DataFrame
+            The formula's columns.
+        family : str, default="gaussian"
+            brms's family name (``"cumulative"`` for ordered outcomes) or the estimator's.
+        treatment : str or list of str, optional
+            The treatment column(s) when no group term has a slope (``(1 | g)``).
+        **params
+            Other parameters of the estimator (priors, sampler, random_state...).
+
+        Returns
+        -------
+        model : FormulaModel
+            ``(estimator, X, y, treatment)``: fit with ``estimator.fit(X, y, treatment)``.
+            The estimator is a plain :class:`HierarchicalHTE`, so grid searches and
+            pipelines treat it as any other.
+
+        Examples
+        --------
+        >>> import warnings
+        >>> from sklearn_hier import HierarchicalHTE, NUTSSampler
+        >>> from sklearn_hier.datasets import load_tomz_weeks
+        >>> df = load_tomz_weeks()
+        >>> f = ("force ~ 1 + regime + stakes + costs + region + alliance * (white + male"
+        ...      " + intl + hawk) + (1 + alliance | white:male:intl:hawk)")
+        >>> est, X, y, t = HierarchicalHTE.from_formula(
+        ...     f, df, sampler=NUTSSampler(num_warmup=300, num_samples=300), random_state=0)
+        >>> est.modifiers, est.structure
+        (['white', 'male', 'intl', 'hawk'], 'nested')
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # short chains may warn
+        ...     est = est.fit(X, y, treatment=t)
+        >>> est.formula_ == f
+        True
+        """
+        from .formula import FormulaModel, estimator_params, model_frame, parse_formula
+
+        terms = parse_formula(formula, treatment=treatment)
+        implied = estimator_params(terms, family)
+        clash = sorted(k for k in implied if k in params and k != "family")
+        if clash:
+            raise ValueError(f"the formula sets {clash}; do not pass them as well.")
+        X, y, t = model_frame(terms, data)
+        return FormulaModel(cls(**implied, **params), X, y, t)
+
+    @property
+    def formula_(self) -> str:
+        """The fitted model as a brms formula (however it was built)."""
+        check_is_fitted(self, "posterior_")
+        from .formula import fitted_formula
+
+        return fitted_formula(self)
+
+    def to_brms(self, *, data: str = "data", chains=None, iter=None) -> str:  # noqa: A002
+        """R code that fits the same model with brms: the formula, the family and every
+        prior at the scale resolved at fit (a dose's per unit of its spread), the LKJ
+        included; comments say where the model here differs from what brms can write.
+
+        Parameters
+        ----------
+        data : str, default="data"
+            The R data frame's name.
+        chains, iter : int, optional
+            brms's sampler settings, written if given.
+
+        Returns
+        -------
+        code : str
+        """
+        check_is_fitted(self, "posterior_")
+        from .formula import brms_call
+
+        return brms_call(self, data=data, chains=chains, iter=iter)
+
     def save(self, path) -> None:
         """Save the fitted model to ``path`` as plain data (netCDF), never as code.
 
