@@ -31,7 +31,9 @@ idata = model.fit(
     inference_method="nutpie" if sampler == "nutpie" else "pymc", progressbar=False,
 )  # fmt: skip
 total = time.perf_counter() - started
+# ArviZ 1.x (bambi >= 0.16) returns a DataTree whose nodes are not Datasets; 0.x Datasets
 post = idata.posterior
+post = post.to_dataset() if hasattr(post, "to_dataset") else post
 groups = data[["group", "white", "male", "intl", "hawk"]].drop_duplicates().sort_values("group")
 u = post["alliance|group"]
 theta = []
@@ -44,8 +46,16 @@ theta = np.stack([t.values for t in theta], axis=-1)  # chain, draw, group
 groups["median"] = np.median(theta.reshape(-1, theta.shape[-1]), axis=0)
 groups.to_csv(f"{out}_groups.csv", index=False)
 theta_set = az.convert_to_dataset({"theta": theta})
-ess = min(float(az.ess(theta_set)["theta"].min()), float(az.ess(post).to_array().min()))
-rhat = max(float(az.rhat(theta_set)["theta"].max()), float(az.rhat(post).to_array().max()))
+
+
+def _as_dataset(result):
+    return result.to_dataset() if hasattr(result, "to_dataset") else result
+
+
+ess = min(float(_as_dataset(az.ess(theta_set))["theta"].min()),
+          float(_as_dataset(az.ess(post)).to_array().min()))  # fmt: skip
+rhat = max(float(_as_dataset(az.rhat(theta_set))["theta"].max()),
+           float(_as_dataset(az.rhat(post)).to_array().max()))  # fmt: skip
 pd.DataFrame(
     {"compile_s": [np.nan], "sampling_s": [total], "min_ess_bulk": [ess], "max_rhat": [rhat]}
 ).to_csv(f"{out}_timing.csv", index=False)

@@ -1067,8 +1067,8 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         >>> df = load_tomz_weeks()
         >>> f = ("force ~ 1 + regime + stakes + costs + region + alliance * (white + male"
         ...      " + intl + hawk) + (1 + alliance | white:male:intl:hawk)")
-        >>> est, X, y, t = HierarchicalHTE.from_formula(
-        ...     f, df, sampler=NUTSSampler(num_warmup=300, num_samples=300), random_state=0)
+        >>> short = NUTSSampler(num_warmup=200, num_samples=200, num_chains=2)
+        >>> est, X, y, t = HierarchicalHTE.from_formula(f, df, sampler=short, random_state=0)
         >>> est.modifiers, est.structure
         (['white', 'male', 'intl', 'hawk'], 'nested')
         >>> with warnings.catch_warnings():

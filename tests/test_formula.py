@@ -172,3 +172,33 @@ def test_a_dose_prior_is_written_per_unit_of_its_spread():
     slope = float(scales.loc[scales["parameter"] == "b_treatment", "scale"].iloc[0])
     assert slope == pytest.approx(0.5 / df["dose"].std(ddof=0), rel=1e-6)
     assert f"prior(normal(0, {slope:.6g}), class = b, coef = dose)" in code
+
+
+@pytest.mark.slow
+def test_grid_search_tunes_a_formula_built_estimators_prior_scales():
+    """The formula's estimator is a plain HierarchicalHTE: GridSearchCV tunes its prior
+    scales by name and refits with the formula's settings."""
+    import sklearn
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from sklearn_hier.datasets import make_grouped_hte
+    from sklearn_hier.metrics import r_loss_scorer
+
+    d = make_grouped_hte(
+        1500, n_levels=(3, 4), sigma_theta=0.6, effect_slopes=[0.0, 0.0], noise=0.5,
+        random_state=3,
+    )  # fmt: skip
+    df = d.X.assign(y=d.y, t=d.treatment)
+    est, X, y, t = HierarchicalHTE.from_formula(
+        "y ~ t + (1 + t | m0:m1)", df, random_state=0, **FAST
+    )
+    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        est = est.set_fit_request(treatment=True).set_score_request(treatment=True)
+        search = GridSearchCV(
+            est, {"prior_sd_scale": [1e-3, 1.0]}, scoring=r_loss_scorer(cv=3),
+            cv=KFold(3, shuffle=True, random_state=0),
+        )  # fmt: skip
+        search.fit(X, y, treatment=t)
+    assert search.best_params_["prior_sd_scale"] == 1.0
+    assert search.best_estimator_.formula_ == "y ~ 1 + t + (1 + t | m0:m1)"
