@@ -45,7 +45,7 @@ def test_grid_search_on_dask_matches_local():
         with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
             with (
                 distributed.LocalCluster(
-                    n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+                    n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
                 ) as cluster,
                 distributed.Client(cluster),
             ):

@@ -136,7 +136,7 @@ def test_fit_on_a_local_cluster_and_predict_by_partition():
     with (
         dask.config.set(scheduler=None),
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster),
     ):
