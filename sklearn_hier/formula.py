@@ -470,13 +470,20 @@ def brms_call(
     )
     # a dose's slope and lambdas are per unit of its spread: their own scales
     dose_rows = table[(table["parameter"] == "b_treatment") & (table["scale"] != spec.priors.coef)]
+    predictors = posterior.design.predictors
     for row in dose_rows.itertuples(index=False):
         for c in _brms_coef(coding, row.treatment):
             priors.append(f"prior(normal(0, {row.scale:.6g}), class = b, coef = {c})")
-            notes.append(
-                f"# {c}: its slope's prior (and its interactions', which brms "
-                "names by the predictor) is per unit of the dose's spread"
-            )
+            # its lambdas (brms's c:z) have the same scale; brms names a one-column
+            # predictor's by the column, a categorical's by its levels
+            for z in predictors:
+                if z.feature_names == [str(z.name)]:
+                    priors.append(
+                        f"prior(normal(0, {row.scale:.6g}), class = b, coef = {c}:{z.name})"
+                    )
+                else:
+                    notes.append(f"# {c}:{z.name}: give its levels' prior the scale of {c}'s")
+            notes.append(f"# {c}: its slope's prior is per unit of the dose's spread")
     if spec.structure == "additive":
         notes.append(
             "# additive structure: each modifier's level offsets here are restricted "

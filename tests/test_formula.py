@@ -162,7 +162,7 @@ def test_a_dose_prior_is_written_per_unit_of_its_spread():
     df = _data()
     df["dose"] = np.random.default_rng(2).normal(50.0, 10.0, len(df))
     est, X, y, t = HierarchicalHTE.from_formula(
-        "y ~ dose + (1 + dose | v1)", df, random_state=0, **FAST
+        "y ~ dose * v1 + (1 + dose | v1)", df, random_state=0, **FAST
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
@@ -172,6 +172,7 @@ def test_a_dose_prior_is_written_per_unit_of_its_spread():
     slope = float(scales.loc[scales["parameter"] == "b_treatment", "scale"].iloc[0])
     assert slope == pytest.approx(0.5 / df["dose"].std(ddof=0), rel=1e-6)
     assert f"prior(normal(0, {slope:.6g}), class = b, coef = dose)" in code
+    assert f"prior(normal(0, {slope:.6g}), class = b, coef = dose:v1)" in code
 
 
 @pytest.mark.slow
