@@ -104,6 +104,7 @@ SLOW_DOCTESTS = (
     "sklearn_hier._estimator.HierarchicalHTE.load",
     "sklearn_hier._estimator.HierarchicalHTE.compare_groups",
     "sklearn_hier._estimator.HierarchicalHTE.effect_draws",  # a model shape of its own
+    "sklearn_hier.planning._posterior_assumptions.plan_from",  # a pilot of its own shape
 )
 
 

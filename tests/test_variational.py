@@ -51,6 +51,9 @@ def test_unconverged_optimisation_warns():
         est.fit(DATA.X, DATA.y, treatment=DATA.treatment)
 
 
+# slow tier: jax.clear_caches() empties every compiled program of the process, so each
+# test after it in the same run would compile its model again
+@pytest.mark.slow
 def test_a_retrace_of_the_compiled_fit_starts_a_fresh_guide():
     """The compiled SVI program is kept per shape and may be traced again (JAX drops its
     caches; the same shapes with other weak types). A guide kept across traces held the

@@ -486,6 +486,50 @@ def complete_draw(key, data: ModelData, priors: Priors, sizes: ModelSizes, phi: 
     return {**draws, "Intercept": w[0] + data.likelihood.ybar, "b": w[1:]}
 
 
+# ------------------------------------------------------------------ conditional moments
+def conditional_moments(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict) -> dict:
+    """Exact normal moments of the group terms given the variance parameters ``phi`` (nested
+    structure): what :func:`complete_draw` draws from, as means and covariances.
+
+    Given phi, ``beta = (a, b)`` (the group-level regression's weights ``a`` and the
+    controls' ``b``) is normal with mean ``Schur^-1 rhs`` and covariance
+    ``s2 Schur^-1``, and each group's terms ``theta_g`` (its intercept and effects,
+    ``Phi_g a + u_g``) are normal given beta with mean ``F_g (r_g - C_g b) + s2 (Omega F_g)'
+    Phi_g a`` and covariance ``s2 F_g`` (see ``_nested_conditional``). Being linear in beta,
+    ``theta_g = c_g + J_g beta + e_g``, so
+
+        E theta_g = c_g + J_g E beta,   Cov(theta_g, theta_h) = J_g Cov(beta) J_h' + [g = h] s2 F_g.
+
+    Returns ``theta_mean`` (G, D), ``theta_cov`` (G, D, D), ``jacobian`` (G, D, k),
+    ``beta_mean`` (k,) and ``beta_cov`` (k, k), ``k = n_a + p`` with ``a`` first (row ``d``
+    of ``a.reshape(D, 1 + q)``: term ``d``'s value at ``Z = 0`` and its slopes on ``Z``).
+    The covariances do not depend on the outcome, the means are linear in it.
+    """
+    if sizes.structure != "nested":
+        raise ValueError("conditional moments are derived for the nested structure only")
+    system = _phi_system(data, priors, sizes, phi)
+    chol, rhs, s2 = system["chol"], system["rhs"], system["s2"]
+    zt = data.regression.zt
+    n_groups, width = data.likelihood.vy.shape
+    n_a = data.regression.to_w.shape[0]
+    p = rhs.shape[0] - n_a
+    beta_mean = jax.scipy.linalg.cho_solve((chol, True), rhs)
+    beta_cov = s2 * jax.scipy.linalg.cho_solve((chol, True), jnp.eye(rhs.shape[0]))
+    inverse, columns = system["inverse"], system["columns"]
+    # d theta_g / d a = s2 W_g' (I_D kron zt_g'), d theta_g / d b = -F_g C_g
+    kron = jnp.einsum("de,gi->gdei", jnp.eye(width), zt).reshape(n_groups, width, n_a)
+    jac_a = s2 * jnp.einsum("ged,gek->gdk", system["weighted"], kron)
+    jac_b = -jnp.einsum("gde,gek->gdk", inverse, columns[:, :, :p])
+    jacobian = jnp.concatenate([jac_a, jac_b], axis=-1)
+    offset = jnp.einsum("gde,ge->gd", inverse, columns[:, :, p])  # F_g r_g
+    theta_mean = offset + jacobian @ beta_mean
+    theta_cov = s2 * inverse + jnp.einsum("gdk,kl,gel->gde", jacobian, beta_cov, jacobian)
+    return {
+        "theta_mean": theta_mean, "theta_cov": theta_cov, "jacobian": jacobian,
+        "beta_mean": beta_mean, "beta_cov": beta_cov,
+    }  # fmt: skip
+
+
 # ------------------------------------------------------------------ reweighting
 def marginal_loglik(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
     """log p(y | phi) for one draw ``phi`` of the (constrained) variance parameters."""
