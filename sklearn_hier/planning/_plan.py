@@ -120,6 +120,7 @@ class StudyPlan:
         """Median interval width against sample size, one line per group; the
         ``highlight`` smallest groups coloured and labelled, ``target`` a dashed line."""
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
 
         curve = self.curve(effect)
         if ax is None:
@@ -132,6 +133,9 @@ class StudyPlan:
             ax.axhline(target, ls="--", color="k", lw=1, label=f"target {target:g}")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # the planned sizes as ticks (log scale's own minor labels overlap)
+        ax.set_xticks(curve.index, [f"{n:,}" for n in curve.index], rotation=45, fontsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("rows in the study")
         ax.set_ylabel(f"median {self.prob:.0%} interval width")
         ax.set_title(f"Group effects' precision ({self.mode} mode)")
