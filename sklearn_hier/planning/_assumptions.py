@@ -8,7 +8,7 @@ spread of the effects (sd_effect), the spread of the groups' baselines, the
 baseline itself and the noise of the family.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import logit
@@ -311,10 +311,7 @@ class ResolvedAssumptions:
     trials: int
 
     @property
-    def covariance(self) -> np.ndarray:
-        """Covariance of a group's (baseline, effects) offsets."""
-        sd = np.concatenate([[self.sd_intercept], self.sd_effect])
-        return self.correlation * np.outer(sd, sd)
-
-    def with_params(self, **changes) -> "ResolvedAssumptions":
-        return replace(self, **changes)
+    def scales(self) -> np.ndarray:
+        """The sds of a group's (baseline, effects) offsets (their correlation:
+        :attr:`correlation`)."""
+        return np.concatenate([[self.sd_intercept], self.sd_effect])

@@ -171,10 +171,7 @@ def compiled_moments(sizes):
 
 def _phi(truth: ResolvedAssumptions, varying_slopes: bool) -> dict:
     """The marginal model's variance parameters at the assumed values."""
-    cov = truth.covariance if varying_slopes else truth.covariance[:1, :1]
-    sd = np.sqrt(np.diag(cov))
-    safe = np.where(sd > 0, sd, 1.0)
-    corr = cov / np.outer(safe, safe)
-    np.fill_diagonal(corr, 1.0)
-    return {"sd_group": sd, "L_group": np.linalg.cholesky(corr),
+    width = truth.scales.size if varying_slopes else 1  # without slopes: the baseline alone
+    corr = truth.correlation[:width, :width]
+    return {"sd_group": truth.scales[:width], "L_group": np.linalg.cholesky(corr),
             "sigma": np.asarray(truth.params["sigma"], dtype=float)}  # fmt: skip

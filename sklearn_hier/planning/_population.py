@@ -98,12 +98,9 @@ def _predictors(frame, predictors, codes, w, shares) -> np.ndarray:
     columns = []
     for name in predictors:
         values = frame[name]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            if pd.api.types.is_bool_dtype(values):
-                values = values.astype(float)
-            else:
-                raise ValueError(f"group predictor {name!r} is not numeric; planning needs "
-                                 "numeric group predictors (code it as numbers).")  # fmt: skip
+        if not pd.api.types.is_numeric_dtype(values):  # booleans count as numbers
+            raise ValueError(f"group predictor {name!r} is not numeric; planning needs "
+                             "numeric group predictors (code it as numbers).")  # fmt: skip
         total = np.bincount(codes, weights=w * values.to_numpy(float), minlength=shares.size)
         with np.errstate(invalid="ignore", divide="ignore"):
             columns.append(total / shares)
@@ -125,13 +122,10 @@ class SimulatedStudy:
     sd_effect: np.ndarray  # (E,)
 
 
-def _offsets(covariance: np.ndarray, n_groups: int, rng) -> np.ndarray:
-    """(G, 1 + E) offsets drawn from N(0, covariance); zero sds are allowed."""
-    sd = np.sqrt(np.diag(covariance))
-    safe = np.where(sd > 0, sd, 1.0)
-    corr = covariance / np.outer(safe, safe)
-    np.fill_diagonal(corr, 1.0)
-    return (rng.standard_normal((n_groups, sd.size)) @ np.linalg.cholesky(corr).T) * sd
+def _offsets(truth: ResolvedAssumptions, n_groups: int, rng) -> np.ndarray:
+    """(G, 1 + E) offsets: scales times correlated standard normals (zero sds allowed)."""
+    chol = np.linalg.cholesky(truth.correlation)
+    return (rng.standard_normal((n_groups, chol.shape[0])) @ chol.T) * truth.scales
 
 
 def simulate_study(
@@ -142,7 +136,7 @@ def simulate_study(
     true offsets and the outcome."""
     fam = family_of(family)
     G = frame.n_groups
-    offsets = _offsets(truth.covariance, G, rng)  # first: the same at every size for one seed
+    offsets = _offsets(truth, G, rng)  # first: the same at every size for one seed
     rows = rng.multinomial(n_rows, frame.shares)
     group = np.repeat(np.arange(G), rows)
     labels, t = treatment.assign(n_rows, rng)
