@@ -33,7 +33,7 @@ MOVED = {
     "_inference": "_sampling.run",
     "_variational": "_sampling.variational",
     "_draws": "_sampling.draws",
-    "_compilation_cache": "_sampling.compilation_cache",
+    "_compilation_cache": "_base.compilation_cache",
     "_compiler_options": "_sampling.compiler_options",
     "_posterior": "_results.posterior",
     "_inference_data": "_results.inference_data",

@@ -359,16 +359,30 @@ def test_few_groups_sample_every_scale_on_the_log_scale():
     assert many.signed.all()
 
 
-def test_small_products_compile_with_the_marginal_programs_options():
-    """The marginal model's batched products of tiny matrices, compiled as its programs
-    are (without library fusions where XLA has them), are matrix products."""
-    from sklearn_hier._modeling.marginal_gaussian import _small_product
+def test_entrywise_block_algebra_compiles_with_the_marginal_programs_options():
+    """The marginal model's per-group algebra of tiny matrices, held entry by entry and
+    compiled as its programs are (without library fusions where XLA has them), gives the
+    Cholesky factors, triangular inverses and products NumPy gives block by block."""
+    from sklearn_hier._modeling import marginal_gaussian as mg
     from sklearn_hier._sampling.compiler_options import tiny_array_options
 
     options = tiny_array_options()
     assert options is None or set(options) == {"xla_cpu_experimental_ynn_fusion_type"}
     rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(112, 3, 3)), rng.normal(size=(112, 3, 6))
+    root = rng.normal(size=(112, 3, 3))
+    spd = root @ np.swapaxes(root, -1, -2) + 0.1 * np.eye(3)
+    b = rng.normal(size=(112, 3, 6))
+
+    def algebra(spd, b):
+        like = spd[..., 0, 0]
+        factor = mg._entry_cholesky(mg._entries(spd))
+        inverse = mg._entry_inverse_lower(factor)
+        square = mg._entry_product(mg._entry_transpose(inverse), inverse)  # spd^-1
+        return (mg._assembled(factor, like), mg._assembled(square, like),
+                mg._entry_matrix_product(mg._entries(spd), b))  # fmt: skip
+
     with jax.enable_x64(True):
-        product = jax.jit(_small_product, compiler_options=options)(a, b)
-    np.testing.assert_allclose(product, a @ b, rtol=1e-12)
+        factor, inverse, product = jax.jit(algebra, compiler_options=options)(spd, b)
+    np.testing.assert_allclose(factor, np.linalg.cholesky(spd), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(inverse, np.linalg.inv(spd), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(product, spd @ b, rtol=1e-12)

@@ -5,10 +5,11 @@ Public through :mod:`sklearn_hier.diagnostics`; the fitting stages use it direct
 
 import warnings
 
-import arviz_stats
 import numpy as np
 import pandas as pd
 from arviz_stats.base import array_stats
+
+from .convergence import convergence_summary
 
 __all__ = ["SamplingWarning", "diagnostics_table", "check_sampling", "pareto_smoothed_log_weights"]
 
@@ -26,20 +27,27 @@ def diagnostics_table(idata, var_names) -> pd.DataFrame:
     """One row per parameter: worst R-hat and lowest bulk/tail ESS over its elements."""
     # parameters with no elements (e.g. lambda without group predictors) have nothing to check
     var_names = [v for v in var_names if v in idata.posterior and idata.posterior[v].size > 0]
-    posterior = idata.posterior.to_dataset()[var_names]
-    rhat = arviz_stats.rhat(posterior)
-    ess_bulk = arviz_stats.ess(posterior, method="bulk")
-    ess_tail = arviz_stats.ess(posterior, method="tail")
+    posterior = idata.posterior
+    # every element of every parameter as one (quantities, chain, draw) array
+    blocks = [
+        np.moveaxis(np.asarray(posterior[name].values, dtype=float), (0, 1), (-2, -1))
+        .reshape(-1, posterior.sizes["chain"], posterior.sizes["draw"])
+        for name in var_names
+    ]  # fmt: skip
+    sizes = [len(block) for block in blocks]
+    summary = convergence_summary(np.concatenate(blocks)) if blocks else {}
+    bounds = np.cumsum([0] + sizes)
     rows = []
-    for name in var_names:
+    for name, size, start, stop in zip(var_names, sizes, bounds[:-1], bounds[1:], strict=True):
+        part = {key: values[start:stop] for key, values in summary.items()}
         rows.append(
             {
                 "parameter": name,
-                "size": int(np.prod(posterior[name].shape[2:], dtype=int)),
+                "size": size,
                 # NaN (e.g. a chain that never moved) counts as the worst value
-                "r_hat_max": float(np.max(np.nan_to_num(rhat[name].values, nan=np.inf))),
-                "ess_bulk_min": float(np.min(np.nan_to_num(ess_bulk[name].values, nan=0.0))),
-                "ess_tail_min": float(np.min(np.nan_to_num(ess_tail[name].values, nan=0.0))),
+                "r_hat_max": float(np.max(np.nan_to_num(part["r_hat"], nan=np.inf))),
+                "ess_bulk_min": float(np.min(np.nan_to_num(part["ess_bulk"], nan=0.0))),
+                "ess_tail_min": float(np.min(np.nan_to_num(part["ess_tail"], nan=0.0))),
             }
         )
     return pd.DataFrame(rows).set_index("parameter")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._base.compilation_cache import ensure_persistent_cache
 from .._base.families import FamilyCells, family_of
 from .._base.spec import ModelSpec, PriorUnits, effect_units, in_units
 from .._data.design import Design
@@ -72,6 +73,7 @@ def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z, prior_sd) -> np.n
 def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
     """Validate the input, learn the design, reduce the data and form the model's inputs:
     all of fit but sampling."""
+    ensure_persistent_cache()  # the data stage compiles its group lookups too
     learned, reduced = reduce_input(spec, X, y, treatment, seed=seed)
     return model_inputs(spec, reduced, learned)
 

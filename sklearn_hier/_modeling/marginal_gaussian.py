@@ -49,48 +49,82 @@ from .model_data import AdditiveLevels, ModelData
 
 
 # ------------------------------------------------------------------ small-block algebra
-# Each group's block is (1 + effects) square: a handful of rows. Written out
-# entry by entry over that static size, the factorisation and inverse run as a
-# few elementwise operations over all groups at once (and differentiate as
-# such), instead of one small LAPACK call per group.
-def _batched_cholesky(a):
-    """Lower Cholesky factors of a batch ``(..., D, D)`` of positive-definite matrices."""
-    size = a.shape[-1]
-    factor = [[None] * size for _ in range(size)]
+# Each group's block is (1 + effects) square: a handful of rows. It is held as a
+# nested list of its entries, each an array over all groups (or a scalar shared by
+# them), and factored, inverted and multiplied entry by entry over that static size.
+# Everything per group is then elementwise, so XLA fuses the whole chain (and its
+# gradient) into a few loops over the groups. Batched matrix products, or sums over a
+# broadcast axis, would each end a fusion, and on a CPU every compiled operation costs
+# about half a microsecond to launch: more than its arithmetic on arrays this small.
+# Entries known to be zero are the Python float 0.0 and drop out of the products.
+def _is_zero(x) -> bool:
+    return isinstance(x, float) and x == 0.0
+
+
+def _sum_of_products(pairs):
+    terms = [a * b for a, b in pairs if not (_is_zero(a) or _is_zero(b))]
+    return sum(terms[1:], terms[0]) if terms else 0.0
+
+
+def _entries(a, *, lower: bool = False) -> list:
+    """The entries of ``a`` (``(..., R, C)``) as lists of arrays over the leading axes;
+    ``lower``: the entries above the diagonal are zero."""
+    rows, cols = a.shape[-2], a.shape[-1]
+    return [[0.0 if lower and j > i else a[..., i, j] for j in range(cols)] for i in range(rows)]
+
+
+def _assembled(entries, like) -> jnp.ndarray:
+    """Entries back into one ``(..., R, C)`` array, shaped over the leading axes of ``like``."""
+
+    def full(x):
+        return jnp.broadcast_to(jnp.asarray(x, dtype=like.dtype), like.shape)
+
+    return jnp.stack([jnp.stack([full(x) for x in row], -1) for row in entries], -2)
+
+
+def _entry_product(a, b) -> list:
+    return [[_sum_of_products([(a[i][k], b[k][j]) for k in range(len(b))])
+             for j in range(len(b[0]))] for i in range(len(a))]  # fmt: skip
+
+
+def _entry_transpose(a) -> list:
+    return [list(column) for column in zip(*a, strict=True)]
+
+
+def _entry_cholesky(a) -> list:
+    """Lower Cholesky factor of a positive-definite matrix given by its entries."""
+    size = len(a)
+    factor = [[0.0] * size for _ in range(size)]
     for j in range(size):
-        diagonal = a[..., j, j] - sum(factor[j][k] ** 2 for k in range(j))
-        factor[j][j] = jnp.sqrt(diagonal)
+        factor[j][j] = jnp.sqrt(a[j][j] - _sum_of_products([(factor[j][k], factor[j][k])
+                                                            for k in range(j)]))  # fmt: skip
         for i in range(j + 1, size):
-            off = a[..., i, j] - sum(factor[i][k] * factor[j][k] for k in range(j))
+            off = a[i][j] - _sum_of_products([(factor[i][k], factor[j][k]) for k in range(j)])
             factor[i][j] = off / factor[j][j]
-    zero = jnp.zeros_like(a[..., 0, 0])
-    rows = [jnp.stack([factor[i][j] if j <= i else zero for j in range(size)], -1)
-            for i in range(size)]  # fmt: skip
-    return jnp.stack(rows, -2)
+    return factor
+
+
+def _entry_inverse_lower(factor) -> list:
+    """Inverse of a lower-triangular matrix given by its entries (lower-triangular)."""
+    size = len(factor)
+    inverse = [[0.0] * size for _ in range(size)]
+    for i in range(size):
+        inverse[i][i] = 1.0 / factor[i][i]
+        for j in range(i):
+            total = _sum_of_products([(factor[i][k], inverse[k][j]) for k in range(j, i)])
+            inverse[i][j] = -total * inverse[i][i]
+    return inverse
+
+
+def _entry_matrix_product(a, columns) -> jnp.ndarray:
+    """``a @ columns`` per group: ``a`` by entries, ``columns`` an array ``(G, D, K)``."""
+    return jnp.stack([sum(a[i][k][:, None] * columns[:, k, :] for k in range(len(a[i])))
+                      for i in range(len(a))], axis=1)  # fmt: skip
 
 
 def _inverse_lower(factor):
-    """Inverses of a batch ``(..., D, D)`` of lower-triangular matrices (lower-triangular)."""
-    size = factor.shape[-1]
-    inverse = [[None] * size for _ in range(size)]
-    for i in range(size):
-        inverse[i][i] = 1.0 / factor[..., i, i]
-        for j in range(i):
-            total = sum(factor[..., i, k] * inverse[k][j] for k in range(j, i))
-            inverse[i][j] = -total * inverse[i][i]
-    zero = jnp.zeros_like(factor[..., 0, 0])
-    rows = [jnp.stack([inverse[i][j] if j <= i else zero for j in range(size)], -1)
-            for i in range(size)]  # fmt: skip
-    return jnp.stack(rows, -2)
-
-
-def _transposed(a):
-    return jnp.swapaxes(a, -1, -2)
-
-
-def _small_product(a, b):
-    """``a @ b`` over a batch of tiny matrices, as one broadcast sum."""
-    return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
+    """Inverse of a lower-triangular matrix (``(..., D, D)``)."""
+    return _assembled(_entry_inverse_lower(_entries(factor, lower=True)), factor[..., 0, 0])
 
 
 def _cov_precision(scale_tril):
@@ -138,20 +172,26 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     # Q_g stays well conditioned however small a term's sd, where Sigma^-1 would not (a
     # scale sampled near zero would make P~_g's entries 1e16 and B_g's lost in rounding),
     # and log|P~_g| = log|Q_g| - log|Sigma|, whose last term cancels the prior's.
-    # Per group, products of tiny matrices are written as broadcast sums: they fuse into
-    # a few elementwise loops, where a batched matrix product per group would be one
-    # library call each (and cost more to call than to compute).
-    factor_t = scale_tril.T[None]
-    scaled = _small_product(_small_product(factor_t, stats.vv), scale_tril[None])
-    blocks = _batched_cholesky(scaled + s2 * jnp.eye(width))  # Q_g = K_g K_g'
-    inverse_factor = _small_product(_inverse_lower(blocks), factor_t)  # A_g = K_g^-1 L'
-    inverse = _small_product(_transposed(inverse_factor), inverse_factor)  # F_g = A_g' A_g
+    # Per group everything is entry by entry (see the small-block algebra above).
+    vv = _entries(stats.vv)
+    factor = _entries(scale_tril, lower=True)
+    factor_t = _entry_transpose(factor)
+    scaled = _entry_product(_entry_product(factor_t, vv), factor)
+    for d in range(width):
+        scaled[d][d] = scaled[d][d] + s2
+    blocks = _entry_cholesky(scaled)  # Q_g = K_g K_g'
+    inverse_factor = _entry_product(_entry_inverse_lower(blocks), factor_t)  # A_g = K_g^-1 L'
+    inverse = _entry_product(_entry_transpose(inverse_factor), inverse_factor)  # F_g = A_g' A_g
     # Omega F_g = (I - B_g F_g) / s2, from (B_g + s2 Omega) F_g = I: free of Sigma^-1
-    weighted = (jnp.eye(width) - _small_product(stats.vv, inverse)) / s2
-    shrunk = _small_product(weighted, stats.vv)  # Omega F_g B_g
+    weighted = [[((1.0 if i == j else 0.0) - x) / s2 for j, x in enumerate(row)]
+                for i, row in enumerate(_entry_product(vv, inverse))]  # fmt: skip
+    shrunk = _entry_product(weighted, vv)  # Omega F_g B_g
     # [C_g, r_g]: the controls' and the outcome's sums against v
     columns = jnp.concatenate([stats.vx[:, :, 1 : 1 + p], stats.vy[..., None]], axis=-1)
-    half = _small_product(inverse_factor, columns)  # C_g^-1 [C_g, r_g]
+    half = _entry_matrix_product(inverse_factor, columns)  # C_g^-1 [C_g, r_g]
+    like = stats.vv[..., 0, 0]
+    shrunk = _assembled(shrunk, like)
+    weighted_columns = _entry_matrix_product(weighted, columns)
     # sums over groups: each one matrix product
     outer = (zt[:, :, None] * zt[:, None, :]).reshape(n_groups, -1)  # zt_g zt_g'
     q1 = zt.shape[1]
@@ -160,7 +200,7 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
         .reshape(width, width, q1, q1).transpose(0, 2, 1, 3).reshape(n_a, n_a)
     )  # fmt: skip
     cross = (
-        (zt.T @ _small_product(weighted, columns).reshape(n_groups, -1))
+        (zt.T @ weighted_columns.reshape(n_groups, -1))
         .reshape(q1, width, p + 1).transpose(1, 0, 2).reshape(n_a, p + 1)
     )  # sum_g Phi_g' Omega F_g [C_g, r_g]  # fmt: skip
     flat = half.reshape(n_groups * width, p + 1)
@@ -179,14 +219,14 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     )  # fmt: skip
     schur = jnp.concatenate([top, bottom], axis=0)
     rhs = jnp.concatenate([s2 * (cross[:, p] + prior_shift), stats.xty[controls] - within[:p, p]])
-    logdet_blocks = 2.0 * jnp.sum(jnp.log(jnp.diagonal(blocks, axis1=-2, axis2=-1)), axis=-1)
+    logdet_blocks = 2.0 * sum(jnp.log(blocks[d][d]) for d in range(width))
     return {
         "s2": s2,
         "chol": jnp.linalg.cholesky(schur),
         "rhs": rhs,
-        "inverse": inverse,
-        "inverse_factor": inverse_factor,
-        "weighted": weighted,
+        "inverse": _assembled(inverse, like),
+        "inverse_factor": _assembled(inverse_factor, like),
+        "weighted": _assembled(weighted, like),
         "columns": columns,
         # y'y - sum_g r_g' F_g r_g, and the prior mean's own term (times s2)
         "constant": stats.yty - within[p, p] + s2 * jnp.sum(mean_w**2 / var_w),

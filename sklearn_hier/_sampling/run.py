@@ -33,7 +33,7 @@ from .._base.spec import ModelSpec, Priors
 from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
 from .._modeling.marginal_gaussian import complete_draw, marginal_model
 from .._modeling.model_data import ModelData
-from .compilation_cache import ensure_persistent_cache
+from .._base.compilation_cache import ensure_persistent_cache
 from .compiler_options import tiny_array_options
 from .draws import SamplerResult, as_jax
 from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
@@ -183,9 +183,14 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
     chain; otherwise it is a single chain's key.
     """
     model = functools.partial(model_of(sizes), sizes=sizes)
+    # NUTS moves one flat vector: its state updates are then one operation each, not one
+    # per sample site (each compiled operation costs about as much to launch as its
+    # arithmetic on a few numbers, and a leapfrog step has dozens of them)
+    unravel_of = {}
 
     def potential_fn_gen(data, priors):
-        return lambda z: potential_energy(model, (data, priors), {}, z)
+        unravel = unravel_of["site_values"]
+        return lambda z: potential_energy(model, (data, priors), {}, unravel(z))
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
     total = settings.num_warmup + settings.num_samples
@@ -195,8 +200,9 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         key_init, key_run = jax.random.split(key)
         args = (data, priors)
         init, spreads = _unconstrained_init(key_init, data, priors, sizes)
+        flat_init, unravel_of["site_values"] = ravel_pytree(init)
         state = init_kernel(
-            init,
+            flat_init,
             settings.num_warmup,
             inverse_mass_matrix=_initial_inverse_mass(sizes, spreads, settings.dense_mass),
             target_accept_prob=target_accept,
@@ -246,7 +252,9 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         _, buffer = jax.lax.fori_loop(0, total, body, (state, buffer))
         z = buffer.pop("z")
         constrained = jax.vmap(
-            lambda params: constrain_fn(model, args, {}, params, return_deterministic=True)
+            lambda flat: constrain_fn(
+                model, args, {}, unravel_of["site_values"](flat), return_deterministic=True
+            )
         )(z)
         return constrained, buffer
 
