@@ -8,6 +8,9 @@ a user chooses). This is the same sum, from the distributions the model itself s
 at once.
 """
 
+import functools
+
+import jax
 import numpy as np
 
 from .._base.families import family_of
@@ -19,6 +22,19 @@ from .marginal_gaussian import has_noise_scale, variance_log_prior
 def log_prior(draws: dict, priors: Priors, sizes: ModelSizes, units: PriorUnits | None):
     """(chain, draw) log prior density of the draws (the sampler's site names, with
     leading chain and draw axes)."""
+    with jax.enable_x64(True):
+        total = _compiled_log_prior(sizes)(draws, priors, units)
+    return np.asarray(total, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_log_prior(sizes: ModelSizes):
+    """One compiled program (op by op, a new process compiled each of its dozens of
+    operations separately: about a second)."""
+    return jax.jit(functools.partial(_log_prior, sizes=sizes))
+
+
+def _log_prior(draws: dict, priors: Priors, units: PriorUnits | None, *, sizes: ModelSizes):
     priors = in_units(priors, units)
     total = variance_log_prior(priors, sizes, draws)  # sds, correlations, Gaussian sigma
     family = family_of(sizes.family)
@@ -30,4 +46,4 @@ def log_prior(draws: dict, priors: Priors, sizes: ModelSizes, units: PriorUnits 
         extras.pop("sigma", None)  # counted with the variance parameters
     for name, prior in extras.items():
         total = total + prior.log_prob(draws[name])
-    return np.asarray(total, dtype=np.float64)
+    return total

@@ -29,11 +29,11 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
+from .._base.compilation_cache import ensure_persistent_cache
 from .._base.spec import ModelSpec, Priors
 from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
 from .._modeling.marginal_gaussian import complete_draw, marginal_model
 from .._modeling.model_data import ModelData
-from .._base.compilation_cache import ensure_persistent_cache
 from .compiler_options import tiny_array_options
 from .draws import SamplerResult, as_jax
 from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
@@ -235,9 +235,11 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         def body(i, carry):
             state, buffer = carry
             state = sample_kernel(state, model_args=args)
-            # always compiled in: one program with and without a bar (see _Progress)
+            # always compiled in: one program with and without a bar (see _Progress); it
+            # runs only while a bar is shown, since each call to the host costs a
+            # millisecond or more (a tenth of a short fit's time, when called regardless)
             jax.lax.cond(
-                i % every == every - 1,
+                (progress != 0) & (i % every == every - 1),
                 lambda: jax.debug.callback(_PROGRESS.advance, progress, every, ordered=False),
                 lambda: None,
             )
