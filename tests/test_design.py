@@ -70,6 +70,23 @@ def test_given_edges_and_out_of_range_values():
     assert new_groups.empty
 
 
+def test_a_value_in_an_empty_last_bin_is_an_unseen_level():
+    """Given edges whose last bin holds no training row: a new value there is a level
+    never seen (an error naming the column, or a new group under "population"), not the
+    bin's number taken as a known level."""
+    X = _frame()  # ages 18-80
+    design, _ = Design.learn(
+        X, modifiers=["age"], group_predictors="modifiers", bins={"age": [18, 40, 60, 80, 100]}
+    )
+    assert design.n_groups == 3
+    new = pd.DataFrame({"age": [30.0, 90.0]})
+    with pytest.raises(ValueError, match="modifier 'age' has level"):
+        design.assign(new)
+    groups, new_groups = design.assign(new, handle_unknown="population")
+    assert groups[0] < design.n_groups and groups[1] == design.n_groups
+    assert len(new_groups) == 1
+
+
 def test_assign_finds_known_and_new_groups():
     X = _frame()
     design, _ = Design.learn(X, modifiers=["sex", "score"], group_predictors="modifiers", bins=None)

@@ -6,9 +6,12 @@ enters the model is described by a :class:`ColumnCoding` learned at fit time
 training data were and unseen categories are caught with a clear error.
 """
 
+import functools
 import hashlib
+import os
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import jax
@@ -19,6 +22,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from .._base.coefficient_layout import CoefficientLayout
 from .._base.input_checks import check_no_missing, find_columns
+from .coded_controls import CodedColumn, CodedControls
 
 #: Above this many groups the default NUTS fit is slow and memory hungry.
 MANY_GROUPS = 20_000
@@ -48,6 +52,14 @@ class ColumnCoding:
     def learn(cls, series: pd.Series, bins=None, weights=None) -> "ColumnCoding":
         """The coding of a training column. ``weights``: each value stands for that many
         rows (a summary of distinct values); bin edges and scores are those of the rows."""
+        return cls.learn_coded(series, bins, weights)[0]
+
+    @classmethod
+    def learn_coded(
+        cls, series: pd.Series, bins=None, weights=None
+    ) -> tuple["ColumnCoding", np.ndarray | None]:
+        """The coding of a training column and each row's category (or bin) code under it,
+        found in the same pass over the column (None for a numeric column)."""
         name = series.name
         if bins is not None:
             if not _is_numeric(series):
@@ -70,28 +82,56 @@ class ColumnCoding:
                 )
             codes = cls._bin_codes(values, edges)
             labels = [cls._bin_label(edges, k) for k in range(edges.size - 1)]
-            used = np.unique(codes)
             # drop bins no training value fell in: a level with no rows cannot be a group
-            counts = np.ones(values.size) if weights is None else np.asarray(weights, float)
-            scores = np.array(
-                [np.average(values[codes == k], weights=counts[codes == k]) for k in used]
-            )
-            keep_labels = [labels[k] for k in used]
-            return cls(name, "binned", keep_labels, edges, scores)
+            index = codes.astype(np.intp)  # bincount's index type, converted once for both
+            rows = np.bincount(index, minlength=edges.size - 1)
+            used = np.flatnonzero(rows)
+            if weights is None:
+                totals, sums = rows, np.bincount(index, weights=values, minlength=rows.size)
+            else:
+                counts = np.asarray(weights, float)
+                totals = np.bincount(index, weights=counts, minlength=rows.size)
+                sums = np.bincount(index, weights=values * counts, minlength=rows.size)
+            if (totals[used] == 0).any():  # as np.average says of weights that sum to zero
+                raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+            scores = sums[used] / totals[used]
+            coding = cls(name, "binned", [labels[k] for k in used], edges, scores)
+            return coding, coding._bin_positions_of_codes(codes)
         if is_bool_dtype(series) or _is_numeric(series):
-            return cls(name, "numeric")
+            return cls(name, "numeric"), None
+        codes, uniques = _factorized(series)
         if isinstance(series.dtype, pd.CategoricalDtype):
-            present = set(series.unique().tolist())
-            categories = [c for c in series.cat.categories if c in present]
+            # the categories the rows use, in the categorical's order
+            declared = series.cat.categories
+            present = _present_codes(codes, len(declared))
+            categories = [c for c, used in zip(declared, present, strict=True) if used]
+            position = np.where(present, np.cumsum(present) - 1, -1)
         else:
-            categories = sorted(series.unique().tolist(), key=str)
-        return cls(name, "categorical", categories)
+            values = uniques[:-1].tolist()
+            order = sorted(range(len(values)), key=lambda i: str(values[i]))
+            categories = [values[i] for i in order]
+            position = np.empty(len(values), dtype=np.int64)
+            position[order] = np.arange(len(values))
+        # each distinct value's category, then each row's: a lookup over the few values
+        lookup = np.full(len(uniques), -1, dtype=_code_dtype(len(categories)))
+        lookup[: len(position)] = position
+        return cls(name, "categorical", categories), _looked_up(lookup, codes)
 
     @staticmethod
     def _bin_codes(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-        # values beyond the outer edges fall into the outermost bins
+        # values beyond the outer edges fall into the outermost bins; a missing value, like
+        # np.searchsorted's, into the last
         inner = edges[1:-1]
-        return np.searchsorted(inner, values, side="right")
+        if inner.size > FEW_EDGES:
+            return np.searchsorted(inner, values, side="right")
+        # the inner edges at or below each value, counted edge by edge: a few comparisons
+        # in place stream the column at memory speed, where a search does not
+        codes = np.full(values.shape, inner.size, dtype=np.int8)
+        below = np.empty(values.shape, dtype=bool)
+        for edge in inner:
+            np.less(values, edge, out=below)
+            codes -= below
+        return codes
 
     @staticmethod
     def _bin_label(edges: np.ndarray, k: int) -> str:
@@ -112,18 +152,47 @@ class ColumnCoding:
     def codes(self, levels: pd.Series, *, strict: bool = True) -> np.ndarray:
         """Category codes of categorical or binned levels; unseen values raise (-1 when
         not ``strict``)."""
-        values = np.asarray(levels, dtype=object)
-        codes = pd.Index(self.categories, dtype=object).get_indexer(values).astype(np.int64)
-        unseen = codes < 0
-        if unseen.any() and strict:
-            examples = sorted({str(v) for v in values[unseen]})[:5]
+        return self.positions(levels, strict=strict).astype(np.int64)
+
+    def positions(self, levels, *, strict: bool = True) -> np.ndarray:
+        """:meth:`codes` in the narrowest integer type that holds them.
+
+        Matched as a lookup of every value among the categories would match them, but
+        looked up once per distinct value: each row costs a hash (a categorical's codes
+        are already such indices) and an index into a small table.
+        """
+        codes, uniques = _factorized(levels)
+        lookup = pd.Index(self.categories, dtype=object).get_indexer(uniques)
+        positions = _looked_up(lookup.astype(_code_dtype(len(self.categories))), codes)
+        self._check_seen(positions, levels, strict=strict)
+        return positions
+
+    def bin_positions(self, values: np.ndarray, *, strict: bool = True) -> np.ndarray:
+        """:meth:`positions` of a binned column's values (its numbers, not their labels)."""
+        positions = self._bin_positions_of_codes(self._bin_codes(values, self.edges))
+        if strict and (positions < 0).any():
+            self._check_seen(positions, self.levels_of(pd.Series(values, name=self.name)))
+        return positions
+
+    def _bin_positions_of_codes(self, codes: np.ndarray) -> np.ndarray:
+        labels = [self._bin_label(self.edges, k) for k in range(self.edges.size - 1)]
+        lookup = pd.Index(self.categories, dtype=object).get_indexer(
+            np.asarray(labels, dtype=object)
+        )
+        # a bin without training rows has no position: -1, as an unseen category
+        return _looked_up(np.append(lookup, -1).astype(codes.dtype), codes)
+
+    def _check_seen(self, positions: np.ndarray, levels, *, strict: bool = True) -> None:
+        unseen = positions < 0
+        if strict and unseen.any():
+            values = np.asarray(levels, dtype=object)[unseen]
+            examples = sorted({str(v) for v in values})[:5]
             what = "bin" if self.kind == "binned" else "level"
             raise ValueError(
                 f"column {self.name!r} has {what}(s) {examples} never seen in training "
                 f"(known: {[str(c) for c in self.categories][:20]}). A categorical level "
                 "unseen in training has no coefficient; recode it to a known level or refit."
             )
-        return codes
 
     @property
     def feature_names(self) -> list[str]:
@@ -153,12 +222,67 @@ class ColumnCoding:
         return np.where(unseen[:, None], 1.0 / len(self.categories), onehot)
 
 
+#: Up to this many inner bin edges, values are binned by comparisons rather than a search.
+FEW_EDGES = 16
+#: Up to this many categories, a column's codes are counted by comparisons, not bincount.
+FEW_CODES = 16
+
+
+def _code_dtype(n_codes: int) -> np.dtype:
+    """The narrowest signed integer type that holds the codes -1 .. n_codes - 1: codes of
+    few categories take a byte a row instead of eight."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_codes <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+def _present_codes(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """Whether each code 0 .. n_codes - 1 occurs among ``codes`` (-1, missing, ignored)."""
+    if n_codes <= FEW_CODES:  # a comparison a code streams a byte a row; a count, eight
+        return np.array([bool((codes == k).any()) for k in range(n_codes)], dtype=bool)
+    found = codes[codes >= 0] if (codes < 0).any() else codes
+    return np.bincount(found, minlength=n_codes)[:n_codes] > 0
+
+
+def _looked_up(lookup: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``lookup[codes]`` for codes -1 .. k - 1, where ``lookup`` has an entry per code
+    0 .. k - 1 and a last one for -1 (a missing value).
+
+    The codes themselves when the lookup maps each code to itself (a categorical whose
+    categories are all used, in order; bins that all hold rows): no pass over the rows.
+    """
+    identity = np.append(np.arange(lookup.size - 1), -1)
+    if lookup.dtype == codes.dtype and np.array_equal(lookup, identity):
+        return codes
+    return lookup[codes]
+
+
+def _factorized(values) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's index among the column's distinct values, and those values as objects
+    with a missing value last (a categorical's missing rows, coded -1, index it).
+
+    One hash pass over the rows (none for a categorical, whose codes are such indices);
+    everything else is looked up per distinct value. Values are told apart as a lookup
+    of each value among others (``pd.Index.get_indexer``) tells them apart.
+    """
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        uniques = np.asarray(values.cat.categories, dtype=object)
+    else:
+        if not isinstance(values, pd.Series):
+            values = np.asarray(values, dtype=object)
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        uniques = np.asarray(uniques, dtype=object)
+    return codes, np.append(uniques, np.array([np.nan], dtype=object))
+
+
 def _quantiles(values: np.ndarray, q: np.ndarray, weights=None) -> np.ndarray:
     """``np.quantile(values, q)``; with integer ``weights``, the quantiles of the rows that
     the distinct ``values`` stand for (each repeated ``weights`` times), exactly as
     ``np.quantile`` would find them on those rows (linear interpolation)."""
     if weights is None:
-        return np.quantile(values, q)
+        return _selected_quantiles(values, np.asarray(q, dtype=float))
     order = np.argsort(values, kind="stable")
     sorted_values, cumulative = values[order], np.cumsum(np.asarray(weights)[order])
     position = (cumulative[-1] - 1) * np.asarray(q)
@@ -169,6 +293,69 @@ def _quantiles(values: np.ndarray, q: np.ndarray, weights=None) -> np.ndarray:
 
     high = np.minimum(low + 1, cumulative[-1] - 1)
     return at(low) + (position - low) * (at(high) - at(low))
+
+
+#: Below this many values, quantiles are found by partitioning all of them.
+SELECT_MIN = 1 << 16
+
+
+def _selected_quantiles(values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(values, q)`` (linear interpolation), to the bit, without partitioning
+    every value around every quantile.
+
+    Each quantile interpolates between two order statistics. A sorted strided sample
+    brackets each one; one pass per bracket counts the values below it and keeps those
+    inside (a few thousand), where the order statistic is selected exactly. A bracket
+    that misses (values in an unlucky order) falls back to ``np.quantile``. The
+    interpolation is numpy's own, step by step: the same operations give the same bits.
+    """
+    n = values.size
+    if n < SELECT_MIN or values.dtype != np.float64 or q.ndim != 1:
+        return np.quantile(values, q)
+    low, high = values.min(), values.max()
+    if not np.isfinite(high - low):
+        return np.quantile(values, q)  # missing or infinite values: numpy's handling
+    # numpy's indexes and weights of the linear method
+    virtual = (n - 1) * q
+    previous = np.floor(virtual)
+    following = previous + 1
+    beyond = virtual >= n - 1
+    previous[beyond] = following[beyond] = -1
+    previous[virtual < 0] = following[virtual < 0] = 0
+    previous, following = previous.astype(np.intp), following.astype(np.intp)
+    gamma = np.asanyarray(virtual - previous, dtype=virtual.dtype)
+    # with no weight on the upper neighbour, a + (b - a) * 0 is a + 0 for any b (the
+    # values' spread is finite): b is not looked for
+    following = np.where(gamma == 0, previous, following)
+    ranks = np.unique(np.concatenate([previous, following]) % n)
+    found = {0: low, n - 1: high}
+    inner = ranks[(ranks > 0) & (ranks < n - 1)]
+    if inner.size:
+        step = max(1, n // 65536)
+        sample = np.sort(values[::step])
+        margin = 3 * int(np.sqrt(sample.size)) + 2  # sample ranks: a bracket misses rarely
+        places = inner * sample.size // n
+        for group in np.split(inner, np.flatnonzero(np.diff(places) > 2 * margin) + 1):
+            # a bracket reaching past the sample's ends reaches the column's
+            start = int(group[0] * sample.size // n) - margin
+            stop = int(group[-1] * sample.size // n) + margin
+            first = sample[start] if start > 0 else low
+            last = sample[stop] if stop < sample.size - 1 else high
+            inside = values >= first
+            below = n - int(np.count_nonzero(inside))
+            inside &= values <= last
+            kept = values[inside]
+            if not (below <= group[0] and group[-1] < below + kept.size):
+                return np.quantile(values, q)
+            kept.partition(group - below)
+            found.update((int(r), kept[r - below]) for r in group)
+    a = np.array([found[int(r)] for r in previous % n])
+    b = np.array([found[int(r)] for r in following % n])
+    # numpy's _lerp
+    difference = b - a
+    result = np.add(a, difference * gamma)
+    np.subtract(b, difference * (1 - gamma), out=result, where=gamma >= 0.5)
+    return result
 
 
 def _encode_all(
@@ -242,6 +429,24 @@ class Design:
         for rows that only carry a control's level); binned modifiers are cut at the
         quantiles of the rows.
         """
+        design, row_group, _ = cls.learn_coded(
+            X, modifiers=modifiers, group_predictors=group_predictors, bins=bins,
+            weights=weights,
+        )  # fmt: skip
+        return design, row_group
+
+    @classmethod
+    def learn_coded(
+        cls,
+        X: pd.DataFrame,
+        *,
+        modifiers: Sequence,
+        group_predictors,
+        bins: Mapping | None,
+        weights: np.ndarray | None = None,
+    ) -> tuple["Design", np.ndarray, CodedControls]:
+        """:meth:`learn`, and the training rows' controls (:meth:`control_columns` of ``X``),
+        coded as their categories were learned: each column is read once."""
         if isinstance(modifiers, str) or not isinstance(modifiers, Sequence):
             raise ValueError(
                 f"modifiers must be a list of column names; got {modifiers!r}. "
@@ -263,33 +468,34 @@ class Design:
 
         predictor_cols = _resolve_group_predictors(X, modifiers, group_predictors)
         control_cols = [c for c in X.columns if c not in modifiers and c not in predictor_cols]
-        check_no_missing(X, modifiers, what="modifier")
-        check_no_missing(
+        _check_complete(X, modifiers, what="modifier")
+        _check_complete(
             X, [c for c in predictor_cols if c not in modifiers], what="group predictor"
         )
-        check_no_missing(X, control_cols, what="control")
+        _check_complete(X, control_cols, what="control")
 
-        mod_codings = [ColumnCoding.learn(X[c], bins.get(c), weights) for c in modifiers]
-        modifier_levels = []
-        for m in mod_codings:
-            if m.kind == "numeric":
-                # a hash pass over the column, then a sort of its few distinct values
-                modifier_levels.append(np.sort(np.asarray(X[m.name].unique(), dtype=float)))
-            else:
-                modifier_levels.append(np.asarray(m.categories, dtype=object))
-            if len(modifier_levels[-1]) < 2:
-                found = (
-                    f"a single level ({modifier_levels[-1][0]!r})"
-                    if len(modifier_levels[-1])
-                    else "no values"
-                )
+        # every modifier and control is coded on its own, so on large frames they are
+        # coded side by side (see _coded_columns); each result (or error) is taken where
+        # the design needs it, so the first error is the one met column by column
+        coded = _coded_columns(
+            [X[c] for c in modifiers] + [X[c] for c in control_cols],
+            [_learn_modifier] * len(modifiers) + [_learn_control] * len(control_cols),
+            [(bins.get(c), weights) for c in modifiers] + [()] * len(control_cols),
+        )  # fmt: skip
+        mod_codings, modifier_levels, level_codes = [], [], []
+        for result in coded[: len(modifiers)]:
+            m, levels, codes = result()
+            mod_codings.append(m)
+            modifier_levels.append(levels)
+            level_codes.append(codes)
+            if len(levels) < 2:
+                found = f"a single level ({levels[0]!r})" if len(levels) else "no values"
                 raise ValueError(
                     f"modifier {m.name!r} has {found} in the data; it cannot define groups. "
                     "Drop it from modifiers."
                 )
-        group_keys, row_group = _group_rows(mod_codings, modifier_levels, X)
-        first_row = np.zeros(group_keys.size, dtype=np.int64)
-        first_row[row_group[::-1]] = np.arange(len(X))[::-1]
+        group_keys, row_group = _group_rows(level_codes, [len(v) for v in modifier_levels])
+        first_row = _first_rows(row_group, group_keys.size)
         groups = pd.DataFrame(
             {
                 m.name: m.levels_of(X[m.name].iloc[first_row]).reset_index(drop=True)
@@ -312,16 +518,20 @@ class Design:
                 )
             groups[col] = X[col].to_numpy()[first_row]
             pred_codings.append(ColumnCoding.learn(groups[col]))
+        controls = [result() for result in coded[len(modifiers) :]]
+        control_codings = [coding for coding, _ in controls]
+        control_columns = [column for _, column in controls]
         design = cls(
             modifiers=mod_codings,
             predictors=pred_codings,
-            controls=[ColumnCoding.learn(X[c]) for c in control_cols],
+            controls=control_codings,
             modifier_levels=modifier_levels,
             groups=groups,
             group_keys=group_keys,
             Z=_encode_all(pred_codings, groups),
         )
-        return design, row_group.astype(np.int64)
+        controls = CodedControls(tuple(control_columns), len(X))
+        return design, row_group.astype(np.int64, copy=False), controls
 
     # -------------------------------------------------------------- predict
     def assign(
@@ -341,16 +551,21 @@ class Design:
         if fast is not None:  # every row in a training group: one fused, compiled pass
             return fast, self.groups.iloc[:0].copy()
         extra = [c.name for c in self.predictors if c.name not in self.modifier_names]
-        check_no_missing(X, self.modifier_names, what="modifier")
-        levels_frame = pd.DataFrame({m.name: m.levels_of(X[m.name]) for m in self.modifiers})
-        codes = _level_codes(self.modifiers, self.modifier_levels, levels_frame)
+        _check_complete(X, self.modifier_names, what="modifier")
+        # each modifier's codes straight from its column: the levels themselves (labels of
+        # binned values) are formed only for the rows that need them
+        codes = [
+            _row_codes(coding, levels, X[coding.name])
+            for coding, levels in zip(self.modifiers, self.modifier_levels, strict=True)
+        ]
         if handle_unknown == "error":
-            self._reject_unseen_levels(codes, levels_frame)
+            self._reject_unseen_levels(codes, X)
         self._warn_out_of_range(X)
-        seen_level = np.ones(codes.shape[0], dtype=bool)
-        for k in range(codes.shape[1]):
-            seen_level &= codes[:, k] >= 0
-        keys = _combine_codes(np.maximum(codes, 0), [len(v) for v in self.modifier_levels])
+        seen_level = np.ones(len(X), dtype=bool)
+        for column in codes:
+            seen_level &= column >= 0
+        keys = _combine_codes([np.maximum(c, 0) for c in codes],
+                              [len(v) for v in self.modifier_levels])  # fmt: skip
         table = self.key_table()
         if table is not None:
             row_group = np.where(seen_level, table[keys], -1).astype(np.int64)
@@ -364,7 +579,9 @@ class Design:
             find_columns(X, extra, param="group_predictors (needed for groups unseen in training)")
             check_no_missing(X, extra, what="group predictor")
             unseen = np.flatnonzero(~found)
-            sub = levels_frame.iloc[unseen].reset_index(drop=True)
+            sub = pd.DataFrame(
+                {m.name: m.levels_of(X[m.name].iloc[unseen]) for m in self.modifiers}
+            ).reset_index(drop=True)
             for col in extra:
                 sub[col] = X[col].to_numpy()[unseen]
             new_id = sub.groupby(self.modifier_names, sort=True, dropna=False).ngroup().to_numpy()
@@ -373,12 +590,12 @@ class Design:
             row_group[unseen] = self.n_groups + new_id
         return row_group, new_groups
 
-    def _reject_unseen_levels(self, codes: np.ndarray, levels_frame: pd.DataFrame) -> None:
+    def _reject_unseen_levels(self, codes: list, X: pd.DataFrame) -> None:
         for k, coding in enumerate(self.modifiers):
-            unseen = codes[:, k] < 0
+            unseen = codes[k] < 0
             if not unseen.any():
                 continue
-            values = levels_frame[coding.name].to_numpy()[unseen]
+            values = coding.levels_of(X[coding.name].iloc[np.flatnonzero(unseen)]).to_numpy()
             shown = sorted({_shown(v) for v in values})[:5]
             known = [_shown(v) for v in self.modifier_levels[k]][:20]
             raise ValueError(
@@ -446,10 +663,16 @@ class Design:
 
     def control_matrix(self, X: pd.DataFrame) -> np.ndarray:
         """Controls as a float64 matrix (numeric as given, categoricals one-hot)."""
+        return self.control_columns(X).matrix()
+
+    def control_columns(self, X: pd.DataFrame) -> CodedControls:
+        """The controls of ``X``'s rows as coded columns (numbers, category codes): the
+        :meth:`control_matrix` before its indicator columns are formed."""
         names = [c.name for c in self.controls]
         find_columns(X, names, param="controls (columns used in fit)")
-        check_no_missing(X, names, what="control")
-        return _encode_all(self.controls, X)
+        _check_complete(X, names, what="control")
+        columns = tuple(_coded_column(c, X[c.name]) for c in self.controls)
+        return CodedControls(columns, len(X))
 
 
 def check_group_count(design: Design) -> None:
@@ -486,8 +709,124 @@ def _level_codes(
         if coding.kind == "numeric":
             codes[:, k] = _numeric_codes(values.to_numpy(dtype=float), lv)
         else:
-            codes[:, k] = coding.codes(values, strict=False)
+            codes[:, k] = coding.positions(values, strict=False)
     return codes
+
+
+def _row_codes(coding: ColumnCoding, levels: np.ndarray, column: pd.Series) -> np.ndarray:
+    """Each row's level code (-1: a level unseen in training) from the row's value in
+    ``X``, as :func:`_level_codes` finds it from the row's level."""
+    if coding.kind == "numeric":
+        return _numeric_codes(column.to_numpy(dtype=float), levels)
+    if coding.kind == "binned":
+        return coding.bin_positions(column.to_numpy(dtype=float), strict=False)
+    return coding.positions(column, strict=False)
+
+
+def _numeric_levels_and_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A numeric training column's sorted levels (as floats) and each row's code.
+
+    Integers of a narrow range (the usual 0/1 and 1..k codings) are counted in a table,
+    which finds the levels and the codes in two passes over the column; other numbers
+    are hashed for their levels, then looked up.
+    """
+    values = column.to_numpy()
+    if values.dtype.kind in "iu" and values.size:
+        low, high = int(values.min()), int(values.max())
+        if high - low < LOOKUP_SPAN and max(abs(low), abs(high)) < 2**53:
+            shifted = np.subtract(values, low, dtype=np.intp)
+            present = np.flatnonzero(np.bincount(shifted, minlength=high - low + 1))
+            if present.size == high - low + 1:  # every value in the range: its own code
+                return (present + low).astype(float), shifted
+            table = np.full(high - low + 1, -1, dtype=_code_dtype(present.size))
+            table[present] = np.arange(present.size)
+            return (present + low).astype(float), table[shifted]
+    levels = np.sort(np.asarray(column.unique(), dtype=float))
+    return levels, _numeric_codes(column.to_numpy(dtype=float), levels)
+
+
+def _coded_column(coding: ColumnCoding, column: pd.Series, codes=None) -> CodedColumn:
+    """One control of some rows as :class:`CodedControls` keeps it (``codes``: the rows'
+    category codes, when already known)."""
+    if coding.kind == "categorical":
+        if codes is None:
+            codes = coding.positions(column)
+        return CodedColumn(codes, len(coding.categories))
+    if coding.kind == "numeric" and isinstance(column.dtype, np.dtype):
+        return CodedColumn(column.to_numpy())  # converted where it is read: no float copy
+    return CodedColumn(coding.encode(column)[:, 0])
+
+
+def _learn_modifier(column: pd.Series, bins, weights) -> tuple:
+    """A modifier's coding, its levels and each row's level code."""
+    coding, codes = ColumnCoding.learn_coded(column, bins, weights)
+    if coding.kind == "numeric":
+        levels, codes = _numeric_levels_and_codes(column)
+    else:
+        levels = np.asarray(coding.categories, dtype=object)
+    return coding, levels, codes
+
+
+def _learn_control(column: pd.Series) -> tuple:
+    """A control's coding and the rows' coded column."""
+    coding, codes = ColumnCoding.learn_coded(column)
+    return coding, _coded_column(coding, column, codes)
+
+
+#: From this many rows, a frame's columns are coded on several threads at once.
+PARALLEL_ROWS = 1 << 18
+
+
+def _coded_columns(columns: list, learners: list, arguments: list) -> list:
+    """Per column, a function that returns ``learner(column, *arguments)`` (or raises its
+    error).
+
+    Columns are coded independently, and the passes that code them (hashing text,
+    comparisons, counts, selections) run outside the GIL: on large frames they run on
+    a few threads, the longest first (text to hash, values to bin). On small frames
+    each column is coded when its result is asked for.
+    """
+    workers = min(len(columns), getattr(os, "process_cpu_count", os.cpu_count)() or 1)
+    if workers < 2 or len(columns[0]) < PARALLEL_ROWS:
+        return [functools.partial(f, c, *a)
+                for f, c, a in zip(learners, columns, arguments, strict=True)]  # fmt: skip
+
+    def cost(k: int) -> int:  # text is hashed, binned numbers selected and compared
+        column = columns[k]
+        if not (_is_numeric(column) or is_bool_dtype(column)
+                or isinstance(column.dtype, pd.CategoricalDtype)):  # fmt: skip
+            return 0
+        return 1 if arguments[k] and arguments[k][0] is not None else 2
+
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {
+            k: pool.submit(learners[k], columns[k], *arguments[k])
+            for k in sorted(range(len(columns)), key=cost)
+        }
+        return [futures[k].result for k in range(len(columns))]
+
+
+def _surely_complete(column: pd.Series) -> bool:
+    """Whether ``column`` certainly holds no missing or infinite value, from a check much
+    cheaper than counting them: integers never do, floats are all finite, a categorical
+    has no missing code, text has no missing value (False: count them)."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return bool((column.cat.codes.to_numpy() >= 0).all())
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return True
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return bool(np.isfinite(column.to_numpy()).all())
+    if is_numeric_dtype(column) and not is_bool_dtype(column):
+        return False  # a numeric extension type: missing and infinite values both count
+    return not column.hasnans
+
+
+def _check_complete(X: pd.DataFrame, columns: Sequence, *, what: str) -> None:
+    """:func:`check_no_missing`, which counts missing and infinite values column by column,
+    run only when some column may hold them (then its error names the first)."""
+    if not all(_surely_complete(X[c]) for c in columns):
+        check_no_missing(X, columns, what=what)
 
 
 def _integer_key_inputs(codings, levels, X: pd.DataFrame) -> tuple | None:
@@ -518,30 +857,42 @@ def _integer_key_inputs(codings, levels, X: pd.DataFrame) -> tuple | None:
     )  # fmt: skip
 
 
-def _group_rows(codings, levels, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted keys of the level combinations present, and each row's index among them.
+def _group_rows(codes: list, radices: list) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys of the level combinations present, and each row's index among them
+    (``codes``: each modifier's level codes, all seen).
 
-    Integer-coded modifiers get their keys in one compiled pass, and when the
-    combinations are few enough for a table, groups are found by counting keys
+    When the combinations are few enough for a table, groups are found by counting keys
     rather than sorting them: O(rows) instead of O(rows log rows).
     """
-    radices = [len(v) for v in levels]
+    keys = _combine_codes(codes, radices)
     size = np.prod(np.asarray(radices, dtype=float))
-    inputs = _integer_key_inputs(codings, levels, X) if size <= 2.0**31 else None
-    if inputs is not None:
-        with jax.enable_x64(True):
-            keys, _, _ = _level_key_kernel(*inputs)
-            keys = np.asarray(keys)
-    else:
-        frame = pd.DataFrame({m.name: m.levels_of(X[m.name]) for m in codings})
-        keys = _combine_codes(_level_codes(codings, levels, frame), radices)
     if size > KEY_TABLE_SIZE:
         group_keys, row_group = np.unique(keys, return_inverse=True)
         return group_keys, row_group.astype(np.int64)
     group_keys = np.flatnonzero(np.bincount(keys, minlength=int(size)))
-    table = np.zeros(int(size), dtype=np.int32)
+    if group_keys.size == size:  # every combination present: a key is its group's index
+        return group_keys, keys
+    table = np.zeros(int(size), dtype=np.int64)
     table[group_keys] = np.arange(group_keys.size)
     return group_keys, table[keys]
+
+
+def _first_rows(row_group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Each group's first row.
+
+    Looked for in growing blocks of rows from the start: every group usually shows up
+    within the first few thousand rows, so the rest are never read.
+    """
+    first = np.full(n_groups, -1, dtype=np.int64)
+    start, size = 0, 4096
+    while start < row_group.size and (first < 0).any():
+        stop = min(row_group.size, start + size)
+        block = row_group[start:stop]
+        found = np.full(n_groups, -1, dtype=np.int64)
+        found[block[::-1]] = np.arange(stop - 1, start - 1, -1)  # the earliest write lasts
+        first = np.where(first < 0, found, first)
+        start, size = stop, size * 8
+    return first
 
 
 def _lookup_known_groups(design: "Design", X: pd.DataFrame) -> np.ndarray | None:
@@ -618,17 +969,23 @@ def _numeric_codes(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return np.where(levels[pos] == values, pos, -1)
 
 
-def _combine_codes(codes: np.ndarray, radices: Sequence[int]) -> np.ndarray:
-    """One integer per row whose order is the lexicographic order of the codes."""
-    if float(np.prod(np.asarray(radices, dtype=float))) >= 2.0**62:
+def _combine_codes(codes: Sequence[np.ndarray], radices: Sequence[int]) -> np.ndarray:
+    """One integer per row whose order is the lexicographic order of the codes (one array
+    of codes per modifier)."""
+    size = float(np.prod(np.asarray(radices, dtype=float)))
+    if size >= 2.0**62:
         raise ValueError(
             f"the modifiers have too many level combinations ({' x '.join(map(str, radices))}) "
             "to index; bin continuous modifiers or use fewer of them."
         )
-    keys = np.zeros(codes.shape[0], dtype=np.int64)
-    for k, radix in enumerate(radices):
-        keys = keys * radix + codes[:, k]
-    return keys
+    # combined in the narrowest type that holds every key (less to stream), then widened
+    # once to the index type that counting and lookups take
+    dtype = _code_dtype(int(size)) if size < 2**31 else np.dtype(np.int64)
+    keys = np.array(codes[0], dtype=dtype)  # a copy, added to in place
+    for column, radix in zip(codes[1:], radices[1:], strict=True):
+        keys *= radix
+        keys += column
+    return keys.astype(np.intp, copy=False)
 
 
 def _shown(value) -> str:

@@ -403,7 +403,7 @@ class PartitionCoder:
     def rows(self, X, y, treatment) -> tuple[RowDesign, OutcomeRows]:
         frame = X.drop(columns=self.auxiliary)
         row_group, _ = self.design.assign(frame, handle_unknown="error")
-        controls = self.design.control_matrix(frame)
+        controls = self.design.control_columns(frame)
         treat = self.coding.encode_matrix(treatment, n_rows=len(X))
         trials, exposure = trials_and_exposure(self.spec, X)
         if self.categories is not None:

@@ -68,7 +68,9 @@ def reduce_input(spec: ModelSpec, X, y, treatment, *, seed: int = 0
     outcome, categories = model_outcome(spec, y, n_rows, trials)
     n_features = frame.shape[1]
     frame = frame.drop(columns=auxiliary_columns(spec))
-    design, row_group = Design.learn(
+    # the controls come coded with the design, each column read once; the reduction reads
+    # the codes, and the (rows x columns) matrix is formed only if the rows are used as rows
+    design, row_group, controls = Design.learn_coded(
         frame,
         modifiers=spec.modifiers,
         group_predictors=spec.group_predictors,
@@ -76,7 +78,6 @@ def reduce_input(spec: ModelSpec, X, y, treatment, *, seed: int = 0
     )
     check_group_count(design)
     _check_memory(spec, design, coding.n_effects, n_rows=n_rows)
-    controls = design.control_matrix(frame)
     reject_treatment_named_in_x(frame.columns, treatment)
     rows = RowDesign(controls, design.Z, row_group, treat, outcome)
     reduced = reduce_rows(

@@ -121,9 +121,13 @@ def reduce_chunk(rows: RowDesign, outcome: OutcomeRows, *, index: int, start: in
                  seed: int) -> RowReduction:  # fmt: skip
     """The reduction of one chunk of coded rows (``index``, ``start``: where the chunk
     sits, which seeds its share of the check sample)."""
-    n_groups = rows.Z.shape[0]
-    treated = np.stack([np.bincount(rows.group, weights=t != 0, minlength=n_groups)
-                        for t in rows.treatment.T], axis=1)  # fmt: skip
+    moments = PooledMoments.of_rows(rows)
+    if rows.arm_patterns is not None and rows.weights is None:
+        # 0/1 columns: the rows with t != 0 are counted in the moments (sum of v = [1, t])
+        treated = moments.moments.vv[:, 0, 1:].copy()
+    else:
+        treated = np.stack([np.bincount(rows.group, weights=t != 0, minlength=rows.Z.shape[0])
+                            for t in rows.treatment.T], axis=1)  # fmt: skip
     fam = family_of(family)
     cells = patterns = sample = events = None
     totals = np.zeros(2)
@@ -143,7 +147,7 @@ def reduce_chunk(rows: RowDesign, outcome: OutcomeRows, *, index: int, start: in
         else:
             patterns = RowPatterns.of_rows(rows.controls, rows.group, outcome.exposure)
     return RowReduction(
-        fam.name, PooledMoments.of_rows(rows), treated, totals, events, sample, cells, patterns,
+        fam.name, moments, treated, totals, events, sample, cells, patterns,
     )  # fmt: skip
 
 

@@ -20,13 +20,13 @@ cross-products of the controls and the outcome; everything else is assembled
 exactly from those moments.
 """
 
-from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
 from .._base.coefficient_layout import CoefficientLayout
+from .coded_controls import CodedControls
 
 #: Rows handled at once when accumulating statistics (bounds the extra memory) ...
 CHUNK_ROWS = 1_000_000
@@ -36,7 +36,6 @@ CHUNK_VALUES = 16_000_000
 MAX_INDICATOR_COLUMNS = 8
 
 
-@dataclass
 class RowDesign:
     """Row-level pieces of the population-level design, before centring.
 
@@ -45,25 +44,56 @@ class RowDesign:
     intercept), the treatment columns (one per effect), and each treatment
     column's interactions with the group-level predictors (the lambda
     coefficients, effect by effect).
+
+    ``controls`` is the (n, p) matrix, or the controls as coded columns
+    (:class:`.coded_controls.CodedControls`): reductions then read the codes, and the
+    matrix is formed when first asked for.
     """
 
-    controls: np.ndarray  # (n, p)
-    Z: np.ndarray  # (G, q), per group
-    group: np.ndarray  # (n,) int
-    treatment: np.ndarray  # (n, E): arm indicators or doses, one column per effect
-    outcome: np.ndarray  # (n,)
-    #: (n,) weights of the rows in every moment (None: 1); an approximate likelihood's
-    #: quadratic expansion weighs each row by its curvature
-    weights: np.ndarray | None = None
-
-    def __post_init__(self):
-        treatment = np.asarray(self.treatment, dtype=float)
+    def __init__(self, controls, Z: np.ndarray, group: np.ndarray, treatment, outcome,
+                 weights: np.ndarray | None = None):  # fmt: skip
+        self.coded = controls if isinstance(controls, CodedControls) else None
+        self._controls = None if self.coded is not None else controls
+        self.Z = Z  # (G, q), per group
+        self.group = group  # (n,) int
+        # (n, E): arm indicators or doses, one column per effect
+        treatment = np.asarray(treatment, dtype=float)
         self.treatment = treatment[:, None] if treatment.ndim == 1 else treatment
+        self.outcome = outcome  # (n,)
+        #: (n,) weights of the rows in every moment (None: 1); an approximate likelihood's
+        #: quadratic expansion weighs each row by its curvature
+        self.weights = weights
+
+    @property
+    def controls(self) -> np.ndarray:
+        """(n, p) the controls' columns."""
+        if self._controls is None:
+            self._controls = self.coded.matrix()
+        return self._controls
+
+    @property
+    def n_controls(self) -> int:
+        return (self.coded if self._controls is None else self._controls).shape[1]
+
+    def control_rows(self, rows: slice) -> np.ndarray:
+        """The controls' columns of some rows, without forming every row's."""
+        if self._controls is None:
+            return self.coded.matrix(rows)
+        return self._controls[rows]
+
+    def control_means(self) -> np.ndarray:
+        if self._controls is None:
+            return self.coded.means()
+        return self._controls.mean(axis=0)
+
+    def _kept_controls(self):
+        return self.coded if self._controls is None else self._controls
 
     def take(self, index: np.ndarray) -> "RowDesign":
         """The design of a subset of rows (same groups and predictors)."""
+        controls = self.coded.take(index) if self._controls is None else self.controls[index]
         return RowDesign(
-            controls=self.controls[index], Z=self.Z, group=self.group[index],
+            controls=controls, Z=self.Z, group=self.group[index],
             treatment=self.treatment[index], outcome=self.outcome[index],
             weights=None if self.weights is None else self.weights[index],
         )  # fmt: skip
@@ -71,8 +101,12 @@ class RowDesign:
     def plus(self, other: "RowDesign") -> "RowDesign":
         """These rows followed by ``other``'s (same groups and predictors)."""
         weights = None if self.weights is None else np.concatenate([self.weights, other.weights])
+        if self._controls is None and other._controls is None:
+            controls = self.coded.plus(other.coded)
+        else:
+            controls = np.vstack([self.controls, other.controls])
         return RowDesign(
-            controls=np.vstack([self.controls, other.controls]), Z=self.Z,
+            controls=controls, Z=self.Z,
             group=np.concatenate([self.group, other.group]),
             treatment=np.vstack([self.treatment, other.treatment]),
             outcome=np.concatenate([self.outcome, other.outcome]), weights=weights,
@@ -80,7 +114,8 @@ class RowDesign:
 
     def with_response(self, outcome: np.ndarray, weights: np.ndarray) -> "RowDesign":
         """The same rows with another outcome and row weights (a working response)."""
-        return RowDesign(self.controls, self.Z, self.group, self.treatment, outcome, weights)
+        return RowDesign(self._kept_controls(), self.Z, self.group, self.treatment, outcome,
+                         weights)  # fmt: skip
 
     @property
     def n_rows(self) -> int:
@@ -92,7 +127,7 @@ class RowDesign:
 
     @property
     def layout(self) -> CoefficientLayout:
-        return CoefficientLayout(self.controls.shape[1], self.Z.shape[1], self.n_effects)
+        return CoefficientLayout(self.n_controls, self.Z.shape[1], self.n_effects)
 
     @property
     def n_coef(self) -> int:
@@ -135,7 +170,7 @@ class RowDesign:
         zg = self.Z[g]
         n, E = t.shape  # spelled out: reshape cannot infer -1 for an empty chunk of rows
         interactions = (t[:, :, None] * zg[:, None, :]).reshape(n, E * zg.shape[1])
-        return np.hstack([self.controls[rows], zg, t, interactions])
+        return np.hstack([self.control_rows(rows), zg, t, interactions])
 
     def column_means(self) -> np.ndarray:
         return self._column_means.copy()
@@ -146,7 +181,7 @@ class RowDesign:
         sums = self.treatment_sums
         return np.concatenate(
             [
-                self.controls.mean(axis=0),
+                self.control_means(),
                 self.group_counts @ self.Z / n,
                 sums.sum(axis=0) / n,
                 (sums.T @ self.Z).ravel() / n,
@@ -196,13 +231,15 @@ class GroupMoments(NamedTuple):
 
     @classmethod
     def of_rows(cls, design: "RowDesign", rows: slice, cbar, ybar: float) -> "GroupMoments":
+        if _reads_codes(design):
+            return cls._of_coded_cells(design, rows, cbar, ybar)
         if design.arm_patterns is not None:
             return cls._of_cells(design, rows, cbar, ybar)
         n_groups = design.Z.shape[0]
         group = design.group[rows]
         t = design.treatment[rows]
         v = np.hstack([np.ones((t.shape[0], 1)), t])
-        c = design.controls[rows] - cbar
+        c = design.control_rows(rows) - cbar
         y = design.outcome[rows] - ybar
         w = None if design.weights is None else design.weights[rows]
         n, D, p = v.shape[0], v.shape[1], c.shape[1]
@@ -233,7 +270,7 @@ class GroupMoments(NamedTuple):
         t = design.treatment[rows]
         E = t.shape[1]
         cell = design.group[rows] * P + (t @ (2 ** np.arange(E))).astype(np.int64)
-        c = design.controls[rows] - cbar
+        c = design.control_rows(rows) - cbar
         y = design.outcome[rows] - ybar
         w = None if design.weights is None else design.weights[rows]
         wc, wy = (c, y) if w is None else (c * w[:, None], y * w)
@@ -251,8 +288,124 @@ class GroupMoments(NamedTuple):
             **_global_moments(c, y, w),
         )
 
+    @classmethod
+    def _of_coded_cells(cls, design: "RowDesign", rows: slice, cbar, ybar: float
+                        ) -> "GroupMoments":  # fmt: skip
+        """:meth:`_of_cells` from the coded controls (:class:`.coded_controls.CodedControls`).
+
+        The rows are counted per joint cell (group, pattern, and the category of every
+        categorical control), and the numeric controls and the outcome summed there: one
+        pass over the rows for the counts and one per numeric column. A categorical
+        control's indicator columns are never formed: their sums and cross-products per
+        cell are those counts, added up over the other categories, and their centring is
+        applied to the sums (``sum (e - c) = sum e - n c``), exactly.
+        """
+        n_groups, P, coded = design.Z.shape[0], design.arm_patterns, design.coded
+        t = design.treatment[rows]
+        E = t.shape[1]
+        n_cells = n_groups * P
+        key = design.group[rows] * P
+        if E == 1:  # the pattern is the 0/1 column itself, added in place
+            np.add(key, t[:, 0], out=key, casting="unsafe")
+        else:
+            key += (t @ (2 ** np.arange(E))).astype(np.int64)
+        levels = []
+        for column in coded.columns:
+            if column.n_categories:
+                key *= column.n_categories
+                key += column.values[rows]
+                levels.append(column.n_categories)
+        # the numeric controls and the outcome, centred, side by side (each column written
+        # in one pass): their cross-products are one matrix product
+        numeric = [(o, c) for o, c in zip(coded.offsets(), coded.columns, strict=True)
+                   if not c.n_categories]  # fmt: skip
+        m = len(numeric)
+        u = np.empty((key.shape[0], m + 1), order="F")
+        for i, (offset, column) in enumerate(numeric):
+            np.subtract(column.values[rows], cbar[offset], out=u[:, i])
+        np.subtract(design.outcome[rows], ybar, out=u[:, m])
+        w = None if design.weights is None else design.weights[rows]
+        wu = u if w is None else u * w[:, None]
+        shape = (n_cells, *levels)
+        size = int(np.prod(shape))
+        count = np.bincount(key, weights=w, minlength=size).astype(float).reshape(shape)
+        sums = [np.bincount(key, weights=wu[:, i], minlength=size).reshape(shape)
+                for i in range(m + 1)]  # fmt: skip
+        gram = wu.T @ u
+
+        def kept(array, axes):  # summed over every other axis
+            return array.sum(axis=tuple(a for a in range(array.ndim) if a not in axes))
+
+        # per control column: its raw sums per cell, its total, its cross-products with
+        # every column and the outcome, and the centre its moments are taken about
+        p = coded.shape[1]
+        per_cell, total = np.zeros((n_cells, p)), np.zeros(p)
+        raw, with_y, centre = np.zeros((p, p)), np.zeros(p), np.zeros(p)
+        places = []  # (columns, numeric index or categorical axis)
+        i = axis = 0
+        for offset, column in zip(coded.offsets(), coded.columns, strict=True):
+            if column.n_categories:
+                axis += 1
+                places.append((slice(offset, offset + column.width), None, axis))
+            else:
+                places.append((slice(offset, offset + 1), i, None))
+                i += 1
+        for columns, index, axis in places:
+            if index is not None:  # a numeric control, centred already
+                per_cell[:, columns] = kept(sums[index], (0,))[:, None]
+                total[columns] = sums[index].sum()
+                with_y[columns] = gram[index, m]
+                continue
+            per_cell[:, columns] = kept(count, (0, axis))[:, 1:]
+            total[columns] = kept(count, (axis,))[1:]
+            with_y[columns] = kept(sums[m], (axis,))[1:]
+            centre[columns] = cbar[columns]
+        for a, (columns_a, index_a, axis_a) in enumerate(places):
+            for columns_b, index_b, axis_b in places[a:]:
+                if index_a is not None and index_b is not None:
+                    block = np.array([[gram[index_a, index_b]]])
+                elif index_a is not None:
+                    block = kept(sums[index_a], (axis_b,))[None, 1:]
+                elif index_b is not None:
+                    block = kept(sums[index_b], (axis_a,))[1:, None]
+                elif axis_a == axis_b:  # one categorical control: a row is in one category
+                    block = np.diag(total[columns_a])
+                else:
+                    block = kept(count, (axis_a, axis_b))[1:, 1:]
+                raw[columns_a, columns_b] = block
+                raw[columns_b, columns_a] = block.T
+        n, y_total = count.sum(), sums[m].sum()
+        cell_count = kept(count, (0,))
+        control_sums = per_cell - cell_count[:, None] * centre[None, :]
+        ctc = raw - np.outer(centre, total) - np.outer(total, centre) + n * np.outer(centre, centre)
+        bits = (np.arange(P)[:, None] >> np.arange(E)[None, :]) & 1
+        patterns = np.hstack([np.ones((P, 1)), bits])  # (P, D): v of each pattern
+        return cls(
+            vv=np.einsum("gp,pd,pe->gde", cell_count.reshape(n_groups, P), patterns, patterns),
+            vc=np.einsum("pd,gpc->gdc", patterns, control_sums.reshape(n_groups, P, p)),
+            vy=kept(sums[m], (0,)).reshape(n_groups, P) @ patterns,
+            ctc=ctc,
+            cty=with_y - centre * y_total,
+            yty=float(gram[m, m]),
+        )
+
     def plus(self, other: "GroupMoments") -> "GroupMoments":
         return GroupMoments(*(a + b for a, b in zip(self, other, strict=True)))
+
+
+#: Most joint cells (group, treatment pattern, categories of the categorical controls)
+#: whose rows are counted in one table (8 MiB a table); beyond it the indicator columns
+#: are formed, chunk by chunk.
+JOINT_CELLS = 1 << 20
+
+
+def _reads_codes(design: "RowDesign") -> bool:
+    """Whether the moments come from the coded controls (:meth:`GroupMoments._of_coded_cells`):
+    the controls are coded, the treatment columns 0/1, and the joint cells few enough."""
+    if design.coded is None or design.arm_patterns is None:
+        return False
+    categories = [c.n_categories for c in design.coded.columns if c.n_categories]
+    return design.Z.shape[0] * design.arm_patterns * float(np.prod(categories)) <= JOINT_CELLS
 
 
 class PooledMoments(NamedTuple):
@@ -272,8 +425,8 @@ class PooledMoments(NamedTuple):
     @classmethod
     def of_rows(cls, design: "RowDesign") -> "PooledMoments":
         n = design.n_rows
-        p = design.controls.shape[1]
-        cbar = design.controls.mean(axis=0) if n else np.zeros(p)
+        p = design.n_controls
+        cbar = design.control_means() if n else np.zeros(p)
         ybar = float(design.outcome.mean()) if n else 0.0
         xbar = np.concatenate([cbar, np.zeros(design.n_coef - p)])
         return cls(group_moments(design, xbar=xbar, ybar=ybar), cbar, ybar, float(n))
@@ -492,9 +645,13 @@ def design_means(moments: GroupMoments, Z: np.ndarray, cbar: np.ndarray) -> np.n
 
 def group_moments(design: "RowDesign", *, xbar, ybar: float, chunk_rows: int | None = None):
     """:class:`GroupMoments` of all rows, accumulated in chunks (bounds the extra memory)."""
-    p = design.controls.shape[1]
     cbar = np.asarray(xbar)[design.layout.controls]
     D = 1 + design.n_effects
+    # the control columns a chunk's rows are expanded to: read as codes, categories are
+    # never expanded, so only the numeric columns count
+    p = design.n_controls
+    if _reads_codes(design):
+        p = sum(not c.n_categories for c in design.coded.columns)
     chunk_rows = chunk_rows or min(CHUNK_ROWS, max(1, CHUNK_VALUES // (D * (D + p + 1))))
     total = None
     for start in range(0, max(design.n_rows, 1), chunk_rows):
@@ -568,7 +725,6 @@ def least_squares_fit(
         unit_se=np.where(full[:, None], unit_se, np.inf),
     )
     return ControlsFit(beta, beta_se, float(sigma), int(n_rows)), group_start
-
 
 
 def gaussian_row_data(design: "RowDesign") -> GaussianRows:

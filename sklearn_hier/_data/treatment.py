@@ -29,6 +29,7 @@ is an error naming the known ones: after fitting on ``"ally"``/``"none"``, a
 """
 
 import datetime
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -48,13 +49,19 @@ CODE_COUNTS = range(3, 11)
 NEAR_COLLINEAR = 1e-6
 
 
-def _as_indicator(array: np.ndarray) -> np.ndarray | None:
-    """0/1 floats when every value is 0/1 or False/True, else None."""
+def _as_indicator(array: np.ndarray, distinct: np.ndarray | None = None) -> np.ndarray | None:
+    """0/1 floats when every value is 0/1 or False/True, else None (``distinct``: the
+    array's distinct values, when known: for numbers and booleans, whose conversion is
+    value by value, checking them is checking every value)."""
     try:
         coded = np.asarray(array).astype(np.float64)
     except (TypeError, ValueError):
         return None
-    return coded if np.isin(coded, _NUMERIC_ARMS).all() else None
+    if distinct is not None and coded.dtype == np.float64 and array.dtype.kind in "biuf":
+        checked = np.asarray(distinct).astype(np.float64)
+    else:
+        checked = coded
+    return coded if np.isin(checked, _NUMERIC_ARMS).all() else None
 
 
 def _as_numbers(array: np.ndarray) -> np.ndarray | None:
@@ -277,6 +284,25 @@ class TreatmentColumn:
         """The coding of one training column (``declared``: a Categorical's categories;
         ``weights``: the rows each value stands for, when the values are distinct
         combinations of rows rather than the rows themselves)."""
+        return cls._learn(
+            array, name=name, treatment_type=treatment_type, treated_value=treated_value,
+            control_value=control_value, declared=declared, weights=weights,
+        )[0]  # fmt: skip
+
+    @classmethod
+    def _learn(
+        cls,
+        array: np.ndarray,
+        *,
+        name: str,
+        treatment_type: str,
+        treated_value,
+        control_value,
+        declared,
+        weights,
+    ) -> tuple["TreatmentColumn", np.ndarray | None]:
+        """:meth:`learn`, and the column as 0/1 floats when every value is 0/1 or
+        False/True (None otherwise): a 0/1 column's encoding, found while learning."""
         _check_missing(array, name)
         values = pd.unique(array)
         labels = canonical_labels(values)
@@ -287,8 +313,9 @@ class TreatmentColumn:
                 f"{_called(name)} has only one value ({_shown(values)}); treated and "
                 "control rows (or at least two doses) are needed to estimate an effect."
             )
-        numbers = _as_numbers(array)
-        indicator = _as_indicator(array)
+        # the dose's values, converted only where a rule reads them
+        numbers = functools.cache(lambda: _as_numbers(array))
+        indicator = _as_indicator(array, values)
         kind = treatment_type
         if kind == "auto":
             if declared is not None:
@@ -296,7 +323,7 @@ class TreatmentColumn:
             elif indicator is not None or treated_value is not None:
                 kind = "binary"
             elif len(values) > 2:
-                if numbers is not None and _integer_codes(array, labels):
+                if numbers() is not None and _integer_codes(array, labels):
                     raise ValueError(
                         f"{_called(name)} has the integer values {_shown(labels)}: codes of "
                         f"{len(labels)} arms or a dose, which treatment_type='auto' cannot tell "
@@ -305,7 +332,7 @@ class TreatmentColumn:
                         "With several treatment columns of different kinds, pass the arms as a "
                         "pandas Categorical (always arms) or the dose as floats (always a dose)."
                     )
-                kind = "continuous" if numbers is not None else "categorical"
+                kind = "continuous" if numbers() is not None else "categorical"
             elif control_value is not None:
                 kind = "binary"
             else:
@@ -316,13 +343,14 @@ class TreatmentColumn:
                     f"{name} == 'yes')."
                 )
         if kind == "binary":
-            return cls._binary(labels, indicator, name, treated_value, control_value)
+            return cls._binary(labels, indicator, name, treated_value, control_value), indicator
         if treated_value is not None:
             raise ValueError(
                 f"treated_value is for a binary treatment; {name!r} is {kind} (one effect per "
                 "arm, or a slope). Leave treated_value=None."
             )
         if kind == "continuous":
+            numbers = numbers()
             if numbers is None:
                 raise ValueError(
                     f"treatment_type='continuous' needs numbers; {name!r} has values "
@@ -340,7 +368,7 @@ class TreatmentColumn:
                 )
             mean = float(np.average(numbers, weights=weights))
             sd = float(np.sqrt(np.average((numbers - mean) ** 2, weights=weights)))
-            return cls(name=name, kind="continuous", mean=mean, sd=sd)
+            return cls(name=name, kind="continuous", mean=mean, sd=sd), indicator
         levels = list(declared) if declared is not None else sorted_levels(labels)
         present = set(labels)
         empty = [v for v in levels if v not in present]
@@ -357,7 +385,8 @@ class TreatmentColumn:
                 f"levels are {[str(v) for v in levels]}."
             )
         ordered = (reference, *[v for v in levels if v != reference])
-        return cls(name=name, kind="categorical", control_value=reference, levels=ordered)
+        column = cls(name=name, kind="categorical", control_value=reference, levels=ordered)
+        return column, indicator
 
     @classmethod
     def _binary(cls, values, indicator, name, treated_value, control_value):
@@ -631,15 +660,18 @@ class TreatmentCoding:
                 )
         columns, matrices = [], []
         for name, array, declared in parts:
-            column = TreatmentColumn.learn(
+            column, indicator = TreatmentColumn._learn(
                 array, name=name, treatment_type=treatment_type, treated_value=treated_value,
                 control_value=controls.get(name) if controls is not None else control_value,
                 declared=declared, weights=weights,
             )  # fmt: skip
             columns.append(column)
-            matrices.append(column.encode(array))
+            if column.kind == "binary" and not column.labelled and indicator is not None:
+                matrices.append(indicator[:, None])  # what encode finds again: the 0/1 floats
+            else:
+                matrices.append(column.encode(array))
         coding = cls(tuple(columns))
-        matrix = np.hstack(matrices)
+        matrix = matrices[0] if len(matrices) == 1 else np.hstack(matrices)
         coding.check_rank(matrix)
         return coding, matrix
 
