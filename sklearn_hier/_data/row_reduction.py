@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import numpy as np
+import pandas as pd
 
 from .._base.families import FamilyCells, family_of, padded_cell_count
 from .._base.spec import ModelSpec, effect_units
@@ -136,7 +137,7 @@ def reduce_chunk(rows: RowDesign, outcome: OutcomeRows, *, index: int, start: in
         if sample_share > 0:
             keep = np.random.default_rng([seed, index, start]).random(rows.n_rows) < sample_share
             sample = (rows.take(keep), outcome.take(keep))
-    if plan.wanted:
+    if plan.wanted and not _surely_more_cells(rows, plan.limit):
         cells = fam.cells(
             rows.columns(slice(None)), rows.group, rows.treatment, outcome.y,
             trials=outcome.trials, exposure=outcome.exposure, n_categories=n_categories,
@@ -149,6 +150,17 @@ def reduce_chunk(rows: RowDesign, outcome: OutcomeRows, *, index: int, start: in
     return RowReduction(
         fam.name, moments, treated, totals, events, sample, cells, patterns,
     )  # fmt: skip
+
+
+def _surely_more_cells(rows: RowDesign, limit: float) -> bool:
+    """Whether the rows surely make more than ``limit`` cells: a control alone takes more
+    distinct values in the first rows. A hash count over a few rows, where collapsing
+    every row into cells sorts them all (half a minute at 10 million rows with a
+    continuous control, only to find too many cells)."""
+    if not np.isfinite(limit) or rows.n_controls == 0 or rows.n_rows <= limit:
+        return False
+    head = rows.control_rows(slice(0, min(rows.n_rows, 4 * int(limit))))
+    return any(len(pd.unique(head[:, k])) > limit for k in range(head.shape[1]))
 
 
 def _chunk_pass(rows: RowDesign, outcome: OutcomeRows, *, index: int, start: int, chunk):
