@@ -87,6 +87,18 @@ def _entry_product(a, b) -> list:
              for j in range(len(b[0]))] for i in range(len(a))]  # fmt: skip
 
 
+def _symmetric_product(a, b) -> list:
+    """``a @ b`` where the product is known to be symmetric: the lower triangle computed,
+    the upper one its mirror."""
+    size = len(a)
+    out = [[0.0] * size for _ in range(size)]
+    for i in range(size):
+        for j in range(i + 1):
+            out[i][j] = _sum_of_products([(a[i][k], b[k][j]) for k in range(len(b))])
+            out[j][i] = out[i][j]
+    return out
+
+
 def _entry_transpose(a) -> list:
     return [list(column) for column in zip(*a, strict=True)]
 
@@ -176,16 +188,17 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     vv = _entries(stats.vv)
     factor = _entries(scale_tril, lower=True)
     factor_t = _entry_transpose(factor)
-    scaled = _entry_product(_entry_product(factor_t, vv), factor)
+    scaled = _symmetric_product(_entry_product(factor_t, vv), factor)
     for d in range(width):
         scaled[d][d] = scaled[d][d] + s2
     blocks = _entry_cholesky(scaled)  # Q_g = K_g K_g'
     inverse_factor = _entry_product(_entry_inverse_lower(blocks), factor_t)  # A_g = K_g^-1 L'
-    inverse = _entry_product(_entry_transpose(inverse_factor), inverse_factor)  # F_g = A_g' A_g
+    inverse = _symmetric_product(_entry_transpose(inverse_factor), inverse_factor)  # F_g = A_g'A_g
     # Omega F_g = (I - B_g F_g) / s2, from (B_g + s2 Omega) F_g = I: free of Sigma^-1
     weighted = [[((1.0 if i == j else 0.0) - x) / s2 for j, x in enumerate(row)]
                 for i, row in enumerate(_entry_product(vv, inverse))]  # fmt: skip
-    shrunk = _entry_product(weighted, vv)  # Omega F_g B_g
+    # Omega F_g B_g = Omega (B_g + s2 Omega)^-1 B_g: symmetric, as (B_g^-1 + s2 Omega^-1)^-1
+    shrunk = _symmetric_product(weighted, vv)
     # [C_g, r_g]: the controls' and the outcome's sums against v
     columns = jnp.concatenate([stats.vx[:, :, 1 : 1 + p], stats.vy[..., None]], axis=-1)
     half = _entry_matrix_product(inverse_factor, columns)  # C_g^-1 [C_g, r_g]
