@@ -2,7 +2,8 @@
 
 Compiling the sampler for a new model shape takes seconds; JAX can keep compiled
 programs on disk and reuse them in later processes. sklearn_hier switches this
-on when it first samples (importing it changes nothing in JAX's configuration),
+on when it first prepares data for a fit (importing it changes nothing in JAX's
+configuration),
 in a per-user directory only its owner can write (JAX treats the cache as
 trusted code), unless the user has configured a cache by then.
 
@@ -28,7 +29,7 @@ _CHECKED = False
 
 
 def ensure_persistent_cache() -> None:
-    """Turn the cache on before the first compilation of a sampler (once per process)."""
+    """Turn the cache on before the first compiled program of a fit (once per process)."""
     global _CHECKED
     if not _CHECKED:
         _CHECKED = True

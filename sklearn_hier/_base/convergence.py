@@ -107,9 +107,9 @@ def _ess(draws: np.ndarray) -> np.ndarray:
 
 
 def ess_tail(draws: np.ndarray, prob: float | None = None) -> np.ndarray:
-    """Tail ESS of each quantity: the smaller ESS of the indicators of lying below its
-    lower and upper quantiles. ``prob`` is the central probability between them
-    (ArviZ's ``stats.ci_prob`` setting by default, as ``arviz_stats.ess`` takes it)."""
+    """Tail ESS of each quantity: the smaller ESS of the indicators of lying at or below its
+    ``1 - prob`` and ``prob`` quantiles (``prob`` is ArviZ's ``stats.ci_prob`` setting by
+    default, as ``arviz_stats.ess`` takes it)."""
     draws = np.asarray(draws, dtype=float)
     out = np.full(draws.shape[0], np.nan)
     if draws.shape[2] < 4:

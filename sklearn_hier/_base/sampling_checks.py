@@ -17,6 +17,8 @@ __all__ = ["SamplingWarning", "diagnostics_table", "check_sampling", "pareto_smo
 RHAT_MAX = 1.01
 #: Bulk and tail ESS wanted per chain; 400 in all for the usual four chains.
 ESS_PER_CHAIN = 100
+#: Draws summarised at once by the convergence checks (bounds their memory: 16 MB each).
+SUMMARY_VALUES = 2_000_000
 
 
 class SamplingWarning(UserWarning):
@@ -28,18 +30,17 @@ def diagnostics_table(idata, var_names) -> pd.DataFrame:
     # parameters with no elements (e.g. lambda without group predictors) have nothing to check
     var_names = [v for v in var_names if v in idata.posterior and idata.posterior[v].size > 0]
     posterior = idata.posterior
-    # every element of every parameter as one (quantities, chain, draw) array
-    blocks = [
-        np.moveaxis(np.asarray(posterior[name].values, dtype=float), (0, 1), (-2, -1))
-        .reshape(-1, posterior.sizes["chain"], posterior.sizes["draw"])
-        for name in var_names
-    ]  # fmt: skip
-    sizes = [len(block) for block in blocks]
-    summary = convergence_summary(np.concatenate(blocks)) if blocks else {}
-    bounds = np.cumsum([0] + sizes)
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    # every element of a parameter as one (quantities, chain, draw) array, summarised a
+    # block of quantities at a time (each block's ranks and FFTs take a few copies of it)
+    block = max(1, SUMMARY_VALUES // (n_chains * n_draws))
     rows = []
-    for name, size, start, stop in zip(var_names, sizes, bounds[:-1], bounds[1:], strict=True):
-        part = {key: values[start:stop] for key, values in summary.items()}
+    for name in var_names:
+        values = np.asarray(posterior[name].values).reshape(n_chains, n_draws, -1)
+        size = values.shape[-1]
+        parts = [convergence_summary(np.moveaxis(values[..., i : i + block], -1, 0))
+                 for i in range(0, size, block)]  # fmt: skip
+        part = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         rows.append(
             {
                 "parameter": name,

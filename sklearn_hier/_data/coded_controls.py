@@ -15,6 +15,16 @@ import numpy as np
 FEW_CODES = 16
 
 
+def code_counts(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """(n_codes,) float: how often each code 0 .. n_codes - 1 occurs among ``codes`` (other
+    values, such as -1 for a missing one, are not counted). Few codes are counted by
+    comparisons, which stream a byte a row each, where a ``bincount`` streams eight."""
+    if n_codes <= FEW_CODES:
+        return np.array([np.count_nonzero(codes == k) for k in range(n_codes)], dtype=float)
+    found = codes[codes >= 0] if (codes < 0).any() else codes
+    return np.bincount(found, minlength=n_codes)[:n_codes].astype(float)
+
+
 class CodedColumn(NamedTuple):
     """One control: a number per row (``n_categories == 0``), or each row's category code
     (0 .. n_categories - 1), which enters as ``n_categories - 1`` indicator columns."""
@@ -64,12 +74,8 @@ class CodedControls(NamedTuple):
             if not column.n_categories:
                 means.append([np.mean(column.values, dtype=np.float64)])
                 continue
-            if column.n_categories <= FEW_CODES:  # a byte a row per comparison, not eight
-                counts = [np.count_nonzero(column.values == k)
-                          for k in range(1, column.n_categories)]  # fmt: skip
-            else:
-                counts = np.bincount(column.values, minlength=column.n_categories)[1:]
-            means.append(np.asarray(counts, dtype=float) / self.n_rows)
+            counts = code_counts(column.values, column.n_categories)[1:]
+            means.append(counts / self.n_rows)
         return np.concatenate(means) if means else np.zeros(0)
 
     def take(self, index) -> "CodedControls":

@@ -22,7 +22,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from .._base.coefficient_layout import CoefficientLayout
 from .._base.input_checks import check_no_missing, find_columns
-from .coded_controls import CodedColumn, CodedControls
+from .coded_controls import CodedColumn, CodedControls, code_counts
 
 #: Above this many groups the default NUTS fit is slow and memory hungry.
 MANY_GROUPS = 20_000
@@ -224,8 +224,6 @@ class ColumnCoding:
 
 #: Up to this many inner bin edges, values are binned by comparisons rather than a search.
 FEW_EDGES = 16
-#: Up to this many categories, a column's codes are counted by comparisons, not bincount.
-FEW_CODES = 16
 
 
 def _code_dtype(n_codes: int) -> np.dtype:
@@ -239,10 +237,7 @@ def _code_dtype(n_codes: int) -> np.dtype:
 
 def _present_codes(codes: np.ndarray, n_codes: int) -> np.ndarray:
     """Whether each code 0 .. n_codes - 1 occurs among ``codes`` (-1, missing, ignored)."""
-    if n_codes <= FEW_CODES:  # a comparison a code streams a byte a row; a count, eight
-        return np.array([bool((codes == k).any()) for k in range(n_codes)], dtype=bool)
-    found = codes[codes >= 0] if (codes < 0).any() else codes
-    return np.bincount(found, minlength=n_codes)[:n_codes] > 0
+    return code_counts(codes, n_codes) > 0
 
 
 def _looked_up(lookup: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -483,11 +478,12 @@ class Design:
             [(bins.get(c), weights) for c in modifiers] + [()] * len(control_cols),
         )  # fmt: skip
         mod_codings, modifier_levels, level_codes = [], [], []
-        for result in coded[: len(modifiers)]:
+        for result in coded[: len(modifiers)]:  # every modifier learned before any is judged
             m, levels, codes = result()
             mod_codings.append(m)
             modifier_levels.append(levels)
             level_codes.append(codes)
+        for m, levels in zip(mod_codings, modifier_levels, strict=True):
             if len(levels) < 2:
                 found = f"a single level ({levels[0]!r})" if len(levels) else "no values"
                 raise ValueError(
@@ -752,7 +748,8 @@ def _coded_column(coding: ColumnCoding, column: pd.Series, codes=None) -> CodedC
         if codes is None:
             codes = coding.positions(column)
         return CodedColumn(codes, len(coding.categories))
-    if coding.kind == "numeric" and isinstance(column.dtype, np.dtype):
+    numbers = isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf"
+    if coding.kind == "numeric" and numbers:  # (object-held numbers take encode's float copy)
         return CodedColumn(column.to_numpy())  # converted where it is read: no float copy
     return CodedColumn(coding.encode(column)[:, 0])
 
@@ -781,9 +778,10 @@ def _coded_columns(columns: list, learners: list, arguments: list) -> list:
     """Per column, a function that returns ``learner(column, *arguments)`` (or raises its
     error).
 
-    Columns are coded independently, and the passes that code them (hashing text,
-    comparisons, counts, selections) run outside the GIL: on large frames they run on
-    a few threads, the longest first (text to hash, values to bin). On small frames
+    Columns are coded independently, and most passes that code them (comparisons,
+    counts, selections, hashing Arrow-backed text) release the GIL: on large frames
+    they run on a few threads, the longest first (text to hash, values to bin). Text
+    held as Python objects hashes under the GIL and gains little. On small frames
     each column is coded when its result is asked for.
     """
     workers = min(len(columns), getattr(os, "process_cpu_count", os.cpu_count)() or 1)

@@ -127,8 +127,7 @@ def reduce_chunk(rows: RowDesign, outcome: OutcomeRows, *, index: int, start: in
         # 0/1 columns: the rows with t != 0 are counted in the moments (sum of v = [1, t])
         treated = moments.moments.vv[:, 0, 1:].copy()
     else:
-        treated = np.stack([np.bincount(rows.group, weights=t != 0, minlength=rows.Z.shape[0])
-                            for t in rows.treatment.T], axis=1)  # fmt: skip
+        treated = rows.treated_counts
     fam = family_of(family)
     cells = patterns = sample = events = None
     totals = np.zeros(2)

@@ -279,18 +279,7 @@ class TreatmentColumn:
 
     # ------------------------------------------------------------ learning
     @classmethod
-    def learn(cls, array: np.ndarray, *, name: str, treatment_type: str, treated_value=None,
-              control_value=None, declared=None, weights=None) -> "TreatmentColumn":  # fmt: skip
-        """The coding of one training column (``declared``: a Categorical's categories;
-        ``weights``: the rows each value stands for, when the values are distinct
-        combinations of rows rather than the rows themselves)."""
-        return cls._learn(
-            array, name=name, treatment_type=treatment_type, treated_value=treated_value,
-            control_value=control_value, declared=declared, weights=weights,
-        )[0]  # fmt: skip
-
-    @classmethod
-    def _learn(
+    def learn(
         cls,
         array: np.ndarray,
         *,
@@ -301,8 +290,11 @@ class TreatmentColumn:
         declared,
         weights,
     ) -> tuple["TreatmentColumn", np.ndarray | None]:
-        """:meth:`learn`, and the column as 0/1 floats when every value is 0/1 or
-        False/True (None otherwise): a 0/1 column's encoding, found while learning."""
+        """The coding of one training column (``declared``: a Categorical's categories;
+        ``weights``: the rows each value stands for, when the values are distinct
+        combinations of rows rather than the rows themselves), and the column as 0/1
+        floats when every value is 0/1 or False/True (None otherwise): a 0/1 column's
+        encoding, found while learning."""
         _check_missing(array, name)
         values = pd.unique(array)
         labels = canonical_labels(values)
@@ -660,7 +652,7 @@ class TreatmentCoding:
                 )
         columns, matrices = [], []
         for name, array, declared in parts:
-            column, indicator = TreatmentColumn._learn(
+            column, indicator = TreatmentColumn.learn(
                 array, name=name, treatment_type=treatment_type, treated_value=treated_value,
                 control_value=controls.get(name) if controls is not None else control_value,
                 declared=declared, weights=weights,

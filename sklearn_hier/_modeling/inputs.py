@@ -73,7 +73,7 @@ def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z, prior_sd) -> np.n
 def prepare(spec: ModelSpec, X, y, treatment, *, seed: int = 0) -> PreparedData:
     """Validate the input, learn the design, reduce the data and form the model's inputs:
     all of fit but sampling."""
-    ensure_persistent_cache()  # the data stage compiles its group lookups too
+    ensure_persistent_cache()  # before anything of the fit compiles
     learned, reduced = reduce_input(spec, X, y, treatment, seed=seed)
     return model_inputs(spec, reduced, learned)
 

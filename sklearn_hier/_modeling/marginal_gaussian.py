@@ -197,7 +197,7 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     # Omega F_g = (I - B_g F_g) / s2, from (B_g + s2 Omega) F_g = I: free of Sigma^-1
     weighted = [[((1.0 if i == j else 0.0) - x) / s2 for j, x in enumerate(row)]
                 for i, row in enumerate(_entry_product(vv, inverse))]  # fmt: skip
-    # Omega F_g B_g = Omega (B_g + s2 Omega)^-1 B_g: symmetric, as (B_g^-1 + s2 Omega^-1)^-1
+    # Omega F_g B_g = (I - B_g F_g) B_g / s2 = (B_g - B_g F_g B_g) / s2: symmetric
     shrunk = _symmetric_product(weighted, vv)
     # [C_g, r_g]: the controls' and the outcome's sums against v
     columns = jnp.concatenate([stats.vx[:, :, 1 : 1 + p], stats.vy[..., None]], axis=-1)

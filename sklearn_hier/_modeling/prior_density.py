@@ -22,8 +22,11 @@ from .marginal_gaussian import has_noise_scale, variance_log_prior
 def log_prior(draws: dict, priors: Priors, sizes: ModelSizes, units: PriorUnits | None):
     """(chain, draw) log prior density of the draws (the sampler's site names, with
     leading chain and draw axes)."""
+    # only the sites priors are placed on go to the program (not the offsets' draws)
+    named = {"sigma", "Intercept", "b", *family_of(sizes.family).extra_parameters}
+    sites = {k: v for k, v in draws.items() if k in named or k.startswith(("sd_", "L_"))}
     with jax.enable_x64(True):
-        total = _compiled_log_prior(sizes)(draws, priors, units)
+        total = _compiled_log_prior(sizes)(sites, priors, units)
     return np.asarray(total, dtype=np.float64)
 
 

@@ -183,16 +183,16 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
     chain; otherwise it is a single chain's key.
     """
     model = functools.partial(model_of(sizes), sizes=sizes)
+
     # NUTS moves one flat vector: its state updates are then one operation each, not one
     # per sample site (each compiled operation costs about as much to launch as its
     # arithmetic on a few numbers, and a leapfrog step has dozens of them)
-    unravel_of = {}
+    def kernels(unravel):
+        def potential_fn_gen(data, priors):
+            return lambda z: potential_energy(model, (data, priors), {}, unravel(z))
 
-    def potential_fn_gen(data, priors):
-        unravel = unravel_of["site_values"]
-        return lambda z: potential_energy(model, (data, priors), {}, unravel(z))
+        return hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
 
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
     total = settings.num_warmup + settings.num_samples
     every = max(1, total // 50)
 
@@ -200,7 +200,8 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         key_init, key_run = jax.random.split(key)
         args = (data, priors)
         init, spreads = _unconstrained_init(key_init, data, priors, sizes)
-        flat_init, unravel_of["site_values"] = ravel_pytree(init)
+        flat_init, unravel = ravel_pytree(init)
+        init_kernel, sample_kernel = kernels(unravel)
         state = init_kernel(
             flat_init,
             settings.num_warmup,
@@ -254,9 +255,7 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         _, buffer = jax.lax.fori_loop(0, total, body, (state, buffer))
         z = buffer.pop("z")
         constrained = jax.vmap(
-            lambda flat: constrain_fn(
-                model, args, {}, unravel_of["site_values"](flat), return_deterministic=True
-            )
+            lambda flat: constrain_fn(model, args, {}, unravel(flat), return_deterministic=True)
         )(z)
         return constrained, buffer
 
