@@ -43,3 +43,9 @@ def test_equal_to_arviz_element_by_element(n_chains, n_draws):
     assert np.isnan(summary["r_hat"][2]) and np.isnan(summary["ess_bulk"][2])
     if n_chains > 1 and n_draws >= 100:
         assert summary["r_hat"][3] > 1.5  # the chains that disagree are flagged
+
+
+def test_quantities_that_all_hold_a_nan_summarise_as_nan():
+    draws = np.full((3, 2, 50), np.nan)
+    summary = convergence_summary(draws)
+    assert all(np.isnan(values).all() and values.shape == (3,) for values in summary.values())

@@ -117,6 +117,8 @@ def ess_tail(draws: np.ndarray, prob: float | None = None) -> np.ndarray:
     prob = rcParams["stats.ci_prob"] if prob is None else prob
     low, high = sorted((prob, 1.0 - prob))
     valid = ~np.isnan(draws).any(axis=(1, 2))
+    if not valid.any():
+        return out
     kept = draws[valid]
     flat = kept.reshape(kept.shape[0], -1)
     quantiles = np.quantile(flat, [low, high], axis=-1)  # (2, quantities)
@@ -134,6 +136,8 @@ def convergence_summary(draws: np.ndarray, prob: float | None = None) -> dict:
     if n_draws < 4:
         return out
     valid = ~np.isnan(draws).any(axis=(1, 2))
+    if not valid.any():  # every quantity has a NaN draw: nothing to summarise
+        return out
     kept = draws[valid]
     split = _split_chains(kept)
     scores = _normal_scores(split)

@@ -197,8 +197,9 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     # Omega F_g = (I - B_g F_g) / s2, from (B_g + s2 Omega) F_g = I: free of Sigma^-1
     weighted = [[((1.0 if i == j else 0.0) - x) / s2 for j, x in enumerate(row)]
                 for i, row in enumerate(_entry_product(vv, inverse))]  # fmt: skip
-    # Omega F_g B_g = (I - B_g F_g) B_g / s2 = (B_g - B_g F_g B_g) / s2: symmetric
-    shrunk = _symmetric_product(weighted, vv)
+    # Omega F_g B_g: symmetric in exact arithmetic, but formed from I - B_g F_g, whose
+    # entries cancel to rounding when sigma is tiny; both triangles are kept as computed
+    shrunk = _entry_product(weighted, vv)
     # [C_g, r_g]: the controls' and the outcome's sums against v
     columns = jnp.concatenate([stats.vx[:, :, 1 : 1 + p], stats.vy[..., None]], axis=-1)
     half = _entry_matrix_product(inverse_factor, columns)  # C_g^-1 [C_g, r_g]
