@@ -946,6 +946,8 @@ KEY_TABLE_SIZE = 1 << 20
 def _integer_level_table(levels: np.ndarray) -> np.ndarray | None:
     """Code of each value ``levels[0] + i`` (-1 where none) for integer levels spanning
     fewer than LOOKUP_SPAN values (the usual 0/1 and 1..k codings); None otherwise."""
+    if levels.size == 0:  # no rows: nothing to look up (the caller reports the empty column)
+        return None
     span = levels[-1] - levels[0]
     if span >= LOOKUP_SPAN or not np.array_equal(levels, np.round(levels)):
         return None
