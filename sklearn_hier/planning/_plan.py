@@ -112,6 +112,10 @@ class StudyPlan:
             )  # fmt: skip
         j = 1 if i == 0 else i - 1
         slope = (w[i] - w[j]) / (n[i] - n[j])
+        if below.size and not slope < 0:
+            # narrow enough already, and no fall below it to extrapolate along (the
+            # smallest sizes' widths tie, as where the prior alone sets them)
+            return float(np.exp(n[0]))
         if not slope < 0:
             raise ValueError(f"the width of group {group!r} does not fall with n.")
         return float(np.exp(n[i] + (target - w[i]) / slope))
