@@ -29,3 +29,30 @@ def test_arviz_summarises_the_fit_as_the_diagnostics_do(bernoulli):
     for name in ("b_treatment", "sd_effect"):
         assert abs(float(table.loc[name, "r_hat"]) - ours.loc[name, "r_hat_max"]) < 0.006
         assert abs(float(table.loc[name, "ess_bulk"]) - ours.loc[name, "ess_bulk_min"]) < 1.0
+
+
+def test_the_tree_is_laid_out_as_arviz_lays_out_a_dict():
+    """The fit's DataTree, built one Dataset per group, is what ``arviz_base.from_dict``
+    makes of the same draws: dimensions (given and default), coordinates, attributes."""
+    import arviz_base
+
+    from sklearn_hier._results.inference_data import labelled_tree
+
+    rng = np.random.default_rng(0)
+    groups = {
+        "posterior": {
+            "Intercept": rng.normal(size=(2, 5)),
+            "group_effect": rng.normal(size=(2, 5, 3, 2)),  # group, effect
+            "cutpoints": rng.normal(size=(2, 5, 4)),  # a default dimension name
+        },
+        "sample_stats": {"diverging": np.zeros((2, 5), dtype=bool)},
+        "constant_data": {"group_n": np.array([4, 5, 6]), "Z": rng.normal(size=(3, 2))},
+    }
+    coords = {"group": ["a", "b", "c"], "effect": ["x", "y"], "unused": [1, 2]}
+    dims = {"group_effect": ["group", "effect"], "group_n": ["group"], "Z": ["group"]}
+    ours = labelled_tree(groups, coords=coords, dims=dims)
+    theirs = arviz_base.from_dict(groups, coords=coords, dims=dims)
+    for name in groups:
+        mine, reference = ours[name].to_dataset(), theirs[name].to_dataset()
+        mine.attrs.pop("created_at"), reference.attrs.pop("created_at")
+        assert mine.identical(reference), name

@@ -112,6 +112,38 @@ def test_fast_plan_tables_curve_and_sample_size_for_a_target_width():
     assert len(ax.get_lines()) == 6 + 3 + 1
 
 
+def _plan_of_widths(widths: dict) -> StudyPlan:
+    """A plan whose groups' median widths are given (``{group: [width per size]}``) at
+    100, 200 and 400 rows; the first group has the smallest share."""
+    rows = [
+        {"n_rows": n, "effect": "treatment", "group": group, "share": 0.1 * (k + 1),
+         "width": width}
+        for k, (group, series) in enumerate(widths.items())
+        for n, width in zip([100, 200, 400], series, strict=True)
+    ]  # fmt: skip
+    empty = pd.DataFrame()
+    return StudyPlan(pd.DataFrame(rows), empty, empty, mode="fast", prob=0.95, scale="link")
+
+
+def test_a_target_met_at_the_smallest_planned_size():
+    # widths that fall: the answer is extrapolated below the smallest size, with a warning
+    falling = _plan_of_widths({"small": [0.5, 0.4, 0.3], "large": [0.3, 0.2, 0.1]})
+    with pytest.warns(UserWarning, match="smallest planned size"):
+        n = falling.n_for_width(0.6)
+    slope = np.log(0.4 / 0.5) / np.log(2.0)
+    assert n == pytest.approx(100 * np.exp(np.log(0.6 / 0.5) / slope))
+    assert n < 100
+    # widths that tie at the smallest sizes (the prior alone sets them): nothing to
+    # extrapolate along, so the smallest planned size, not an error
+    flat = _plan_of_widths({"small": [0.5, 0.5, 0.4], "large": [0.3, 0.2, 0.1]})
+    with pytest.warns(UserWarning, match="smallest planned size"):
+        assert flat.n_for_width(0.6) == pytest.approx(100.0)
+    # a width that never falls and never reaches the target is an error
+    rising = _plan_of_widths({"small": [0.5, 0.6, 0.7], "large": [0.3, 0.2, 0.1]})
+    with pytest.warns(UserWarning, match="extrapolated"), pytest.raises(ValueError, match="fall"):
+        rising.n_for_width(0.1)
+
+
 def test_the_same_random_state_gives_the_same_plan():
     a = Assumptions(average_effect=0.3, sd_effect=0.2)
     first = plan_study(SHARES, a, [300], n_simulations=2, random_state=7)

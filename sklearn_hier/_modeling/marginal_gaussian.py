@@ -35,6 +35,8 @@ The additive structure's offsets are few (levels, not groups) but overlap
 across modifiers, so its system is solved densely.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -517,11 +519,28 @@ def _phi_system(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict):
     return _system(data, priors, sizes, trils, phi["sigma"] if has_noise_scale(sizes) else 1.0)
 
 
+@functools.cache
+def _traced_once(sizes: ModelSizes):
+    """log p(y | phi) as its own jitted function of the variance parameters.
+
+    A sampler's program holds the model several times (the initial trace, the start's
+    gradient, the loop's gradient, the constrained draws): called through one jitted
+    function, its thousands of per-group operations are traced (and differentiated)
+    once per process instead of once per use. XLA inlines the call, so the compiled
+    program is the same; what it saves is the time to trace, paid by every first fit,
+    on a warm compilation cache too."""
+    return jax.jit(
+        lambda data, priors, trils, sigma: _loglik(
+            data, _system(data, priors, sizes, trils, sigma), sizes
+        )
+    )
+
+
 def marginal_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     """p(phi) p(y | phi): the variance parameters with the linear ones integrated out."""
     priors = in_units(priors, data.prior_units)  # per-parameter scales (a dose's units)
     trils, sigma = _variance_parameters(data, priors, sizes)
-    loglik = _loglik(data, _system(data, priors, sizes, trils, sigma), sizes)
+    loglik = _traced_once(sizes)(data, priors, trils, sigma)
     numpyro.factor("marginal_loglik", priors.temper * loglik)
 
 
