@@ -56,3 +56,6 @@ def test_the_tree_is_laid_out_as_arviz_lays_out_a_dict():
         mine, reference = ours[name].to_dataset(), theirs[name].to_dataset()
         mine.attrs.pop("created_at"), reference.attrs.pop("created_at")
         assert mine.identical(reference), name
+        for dim in reference.coords:  # the labels keep their NumPy dtype (identical does not check)
+            assert mine[dim].dtype == reference[dim].dtype, (name, dim)
+            assert list(mine.indexes[dim]) == list(reference.indexes[dim])

@@ -52,3 +52,16 @@ def test_cache_can_be_switched_off(tmp_path):
     cache = tmp_path / "cache"
     _run({"SKLEARN_HIER_CACHE_DIR": str(cache), "SKLEARN_HIER_COMPILATION_CACHE": "0"})
     assert not cache.exists()
+
+
+def test_a_fit_and_its_reports_leave_dask_unloaded(tmp_path):
+    # xarray imports dask (and dask.array: half a second) the first time it checks an
+    # array for Dask; the fit's arrays are NumPy's, so a process that never uses Dask
+    # never pays it
+    pytest.importorskip("dask.array")
+    _run(
+        {"SKLEARN_HIER_CACHE_DIR": str(tmp_path / "cache")},
+        SCRIPT.replace("HierarchicalHTE(", "est = HierarchicalHTE(", 1)
+        + "est.effect_by_group(); est.predict_effect(d.X); est.diagnostics()\n"
+        "import sys\nassert not [m for m in sys.modules if m.startswith('dask')]\n",
+    )

@@ -29,7 +29,9 @@ effect the shapes are those of a single binary treatment.
 
 import arviz_base
 import numpy as np
+import pandas as pd
 import xarray as xr
+from xarray.indexes import PandasIndex
 
 from .._base.coefficient_layout import CoefficientLayout
 from .._base.families import FAMILIES, family_of
@@ -177,6 +179,31 @@ def build_inference_data(
     )
 
 
+def numpy_variable(dims, values) -> xr.Variable:
+    """An xarray Variable holding a NumPy array as it is.
+
+    For every array it is handed, xarray asks whether it is a Dask array, and asking
+    imports ``dask.array`` where Dask is installed: half a second of a new process's
+    first fit, for arrays that are NumPy's by construction. ``fastpath`` skips that
+    question and the conversions that only other kinds of array need; arrays of objects
+    (which xarray may convert, dates among them) take the usual path.
+    """
+    values = np.asarray(values)
+    return xr.Variable(dims, values, fastpath=values.dtype.kind in "biufcUS")
+
+
+def numpy_coordinates(coords: dict) -> xr.Coordinates:
+    """Indexed coordinates (``{dim: labels}``) made from their pandas indexes, which keep
+    the labels' NumPy dtype; xarray's own path from an array to an index asks the Dask
+    question of :func:`numpy_variable` too (importing ``dask``)."""
+    indexes = {}
+    for dim, labels in coords.items():
+        labels = np.asarray(labels)
+        indexes[dim] = PandasIndex(pd.Index(labels), dim, coord_dtype=labels.dtype)
+    variables = {dim: index.create_variables()[dim] for dim, index in indexes.items()}
+    return xr.Coordinates(variables, indexes)
+
+
 #: The leading dimensions of every variable in a group of draws.
 SAMPLE_DIMS = ("chain", "draw")
 
@@ -200,12 +227,11 @@ def labelled_tree(groups: dict, *, coords: dict, dims: dict) -> xr.DataTree:
             values = np.asarray(values)
             named = (*sample_dims, *dims.get(name, ()))
             named += tuple(f"{name}_dim_{i}" for i in range(values.ndim - len(named)))
-            data_vars[name] = (named, values)
+            data_vars[name] = numpy_variable(named, values)
             for dim, length in zip(named, values.shape, strict=True):
                 used[dim] = length
-        group_coords = {
-            dim: coords[dim] if dim in coords else np.arange(length) for dim, length in used.items()
-        }
+        labels = {dim: coords.get(dim, np.arange(length)) for dim, length in used.items()}
+        group_coords = numpy_coordinates(labels)
         attrs = arviz_base.make_attrs(sample_dims=list(sample_dims))
         tree[group] = xr.Dataset(data_vars, coords=group_coords, attrs=attrs)
     return xr.DataTree.from_dict(tree)
@@ -234,5 +260,5 @@ def add_group_draws(idata, name: str, draws: np.ndarray) -> None:
     dims = ("chain", "draw", "group") + (("effect",) if draws.ndim == 3 else ())
     # a DataTree node takes DataArrays (it stores a bare (dims, values) tuple as an object)
     idata.posterior[name] = xr.DataArray(
-        draws.reshape((sizes["chain"], sizes["draw"]) + draws.shape[1:]), dims=dims
+        numpy_variable(dims, draws.reshape((sizes["chain"], sizes["draw"]) + draws.shape[1:]))
     )

@@ -32,9 +32,12 @@ from .._sampling.variational import converged
 from .draw_summaries import HeterogeneitySummary, heterogeneity, interval, summarize
 from .inference_data import (
     EXTRA_PARAMETERS,
+    SAMPLE_DIMS,
     add_group_draws,
     build_inference_data,
     flat,
+    numpy_coordinates,
+    numpy_variable,
 )
 
 #: Draw-by-row values evaluated at once (bounds memory to a few hundred MB).
@@ -632,10 +635,10 @@ def assemble_posterior(
     idata = posterior.idata
     # the prior density of every draw, for power-scaling prior sensitivity (psense)
     lprior = log_prior(result.draws, spec.priors, prepared.sizes, prepared.data.prior_units)
-    idata["log_prior"] = xr.DataTree(xr.Dataset(
-        {"lprior": (("chain", "draw"), lprior)},
-        coords={"chain": idata.posterior["chain"].values, "draw": idata.posterior["draw"].values},
-    ))  # fmt: skip
+    sample = numpy_coordinates({dim: idata.posterior[dim].values for dim in SAMPLE_DIMS})
+    idata["log_prior"] = xr.DataTree(
+        xr.Dataset({"lprior": numpy_variable(SAMPLE_DIMS, lprior)}, coords=sample)
+    )
     if prepared.expansion is not None:
         posterior.approximation = "laplace"
         posterior.approximation_check = check_approximation(
