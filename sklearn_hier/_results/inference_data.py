@@ -232,7 +232,9 @@ def labelled_tree(groups: dict, *, coords: dict, dims: dict) -> xr.DataTree:
                 used[dim] = length
         labels = {dim: coords.get(dim, np.arange(length)) for dim, length in used.items()}
         group_coords = numpy_coordinates(labels)
-        attrs = arviz_base.make_attrs(sample_dims=list(sample_dims))
+        # the attributes ArviZ gives a group, taken from ArviZ itself: make_attrs records
+        # the sample dimensions only from arviz-base 1.1 on, dict_to_dataset in every version
+        attrs = arviz_base.dict_to_dataset({}, sample_dims=list(sample_dims)).attrs
         tree[group] = xr.Dataset(data_vars, coords=group_coords, attrs=attrs)
     return xr.DataTree.from_dict(tree)
 
