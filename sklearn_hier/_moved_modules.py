@@ -34,7 +34,6 @@ MOVED = {
     "_variational": "_sampling.variational",
     "_draws": "_sampling.draws",
     "_compilation_cache": "_base.compilation_cache",
-    "_compiler_options": "_sampling.compiler_options",
     "_posterior": "_results.posterior",
     "_inference_data": "_results.inference_data",
     "_summary": "_results.draw_summaries",

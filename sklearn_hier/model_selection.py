@@ -49,7 +49,6 @@ from ._modeling.marginal_gaussian import (
     variance_log_prior,
 )
 from ._modeling.model_data import ModelData
-from ._sampling.compiler_options import tiny_array_options
 from ._sampling.draws import as_jax
 from ._sampling.run import run_inference
 from .diagnostics import pareto_smoothed_log_weights
@@ -80,8 +79,7 @@ def _compiled_densities(sizes: ModelSizes):
     def log_prior(priors, phi):
         return jax.vmap(functools.partial(variance_log_prior, priors, sizes))(phi)
 
-    options = tiny_array_options()
-    return jax.jit(loglik, compiler_options=options), jax.jit(log_prior, compiler_options=options)
+    return jax.jit(loglik), jax.jit(log_prior)
 
 
 class _Densities:

@@ -34,7 +34,6 @@ from .._base.spec import ModelSpec, Priors
 from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
 from .._modeling.marginal_gaussian import complete_draw, marginal_model
 from .._modeling.model_data import ModelData
-from .compiler_options import tiny_array_options
 from .draws import SamplerResult, as_jax
 from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
 
@@ -259,11 +258,9 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         )(z)
         return constrained, buffer
 
-    options = tiny_array_options() if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL else None
     if settings.vectorized:
-        batched = jax.vmap(one_chain, in_axes=(0, None, None, None, None))
-        return jax.jit(batched, compiler_options=options)
-    return jax.jit(one_chain, compiler_options=options)
+        return jax.jit(jax.vmap(one_chain, in_axes=(0, None, None, None, None)))
+    return jax.jit(one_chain)
 
 
 @functools.lru_cache(maxsize=32)
@@ -280,7 +277,7 @@ def compiled_completion(sizes: ModelSizes):
             batch_size=COMPLETION_BATCH,
         )
 
-    return jax.jit(complete, compiler_options=tiny_array_options())
+    return jax.jit(complete)
 
 
 def run_nuts(
