@@ -95,16 +95,16 @@ def test_progress_bar_is_validated():
         )
 
 
-def test_a_progress_bar_changes_neither_the_program_nor_the_draws(tomz, tomz_weeks, capsys):
-    """The bar is the host's business: the same compiled sampler runs with and without it
-    (no new compilation), and gives the same draws."""
-    assert "progress_bar" not in inference.SamplerSettings.__dataclass_fields__
+def test_a_progress_bar_changes_not_the_draws(tomz, tomz_weeks, capsys):
+    """The bar is the host's business: its program (the only one calling back to the host)
+    is compiled once, and gives the same draws as the program without a bar."""
     capsys.readouterr()
     before = inference.compiled_sampler.cache_info()
-    shown = HierarchicalHTE(modifiers=TW_MODIFIERS, random_state=0, **fast(progress_bar=True))
-    shown.fit(tomz_weeks[TW_COLUMNS], tomz_weeks["force"], treatment=tomz_weeks["alliance"])
+    for _ in range(2):
+        shown = HierarchicalHTE(modifiers=TW_MODIFIERS, random_state=0, **fast(progress_bar=True))
+        shown.fit(tomz_weeks[TW_COLUMNS], tomz_weeks["force"], treatment=tomz_weeks["alliance"])
     after = inference.compiled_sampler.cache_info()
-    assert after.misses == before.misses and after.hits == before.hits + 1
+    assert after.misses - before.misses <= 1 and after.hits - before.hits >= 1
     settings = FAST_SETTINGS
     total = settings["num_chains"] * (settings["num_warmup"] + settings["num_samples"])
     assert f"{total}/{total}" in capsys.readouterr().err

@@ -28,6 +28,11 @@ def default_cache_dir() -> Path:
 _CHECKED = False
 
 
+def cache_enabled() -> bool:
+    """Whether compiled programs may be kept on disk (``SKLEARN_HIER_COMPILATION_CACHE``)."""
+    return os.environ.get("SKLEARN_HIER_COMPILATION_CACHE", "1") != "0"
+
+
 def ensure_persistent_cache() -> None:
     """Turn the cache on before the first compiled program of a fit (once per process)."""
     global _CHECKED
@@ -38,7 +43,7 @@ def ensure_persistent_cache() -> None:
 
 def enable_persistent_cache() -> Path | None:
     """Point JAX's compilation cache at our directory; return it (None when left alone)."""
-    if os.environ.get("SKLEARN_HIER_COMPILATION_CACHE", "1") == "0":
+    if not cache_enabled():
         return None
     if jax.config.jax_compilation_cache_dir or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         return None  # the user chose a cache (or none) already

@@ -13,6 +13,7 @@ accelerators). Everything runs in float64 inside :func:`jax.enable_x64`,
 without changing the user's global JAX configuration.
 """
 
+import dataclasses
 import functools
 import os
 import sys
@@ -30,6 +31,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from .._base.compilation_cache import ensure_persistent_cache
+from .._base.executable_store import stored_program
 from .._base.spec import ModelSpec, Priors
 from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
 from .._modeling.marginal_gaussian import complete_draw, marginal_model
@@ -62,15 +64,16 @@ class SamplerSettings:
     dense_mass: bool
     regularize_mass_matrix: bool
     vectorized: bool
+    progress: bool = False
 
 
 class _Progress:
     """The progress bars of the runs now sampling, by number.
 
-    Every compiled sampler reports its progress to the host a few dozen times a run,
-    whether a bar is shown or not, so showing one never changes (or recompiles) the
-    program: the run's number is an argument, and number 0 (no bar) is ignored here.
-    Numbers keep concurrent fits (threads, joblib) on their own bars.
+    A sampler compiled to show progress reports it to the host a few dozen times a run;
+    the run's number is an argument, so every fit of that program (threads, joblib) keeps
+    to its own bar. Without a bar the program has no call to the host: one it cannot
+    have if it is to be kept on disk whole (see :mod:`.._base.executable_store`).
     """
 
     def __init__(self):
@@ -235,14 +238,12 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         def body(i, carry):
             state, buffer = carry
             state = sample_kernel(state, model_args=args)
-            # always compiled in: one program with and without a bar (see _Progress); it
-            # runs only while a bar is shown, since each call to the host costs a
-            # millisecond or more (a tenth of a short fit's time, when called regardless)
-            jax.lax.cond(
-                (progress != 0) & (i % every == every - 1),
-                lambda: jax.debug.callback(_PROGRESS.advance, progress, every, ordered=False),
-                lambda: None,
-            )
+            if settings.progress:  # each call to the host costs a millisecond or more
+                jax.lax.cond(
+                    i % every == every - 1,
+                    lambda: jax.debug.callback(_PROGRESS.advance, progress, every, ordered=False),
+                    lambda: None,
+                )
             slot = jnp.maximum(i - settings.num_warmup, 0)
             buffer = jax.tree.map(
                 lambda buf, x: jax.lax.dynamic_update_index_in_dim(buf, x, slot, 0),
@@ -293,13 +294,19 @@ def run_nuts(
 ) -> SamplerResult:
     """Sample the posterior; reuses the compiled sampler for these sizes and settings.
 
-    ``progress`` shows a bar; the program run is the same either way.
+    ``progress`` shows a bar, from a program of its own (the draws are the same).
     """
+    settings = dataclasses.replace(settings, progress=bool(progress))
     with jax.enable_x64(True):
-        sampler = compiled_sampler(sizes, settings)
         keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
         data, priors = as_jax(data), as_jax(priors)
         accept = jnp.asarray(target_accept, dtype=jnp.float64)
+        unshown = jnp.asarray(0, dtype=jnp.int32)  # the bar's number: its value, not shape
+        sampler = stored_program(
+            compiled_sampler(sizes, settings),
+            (keys if settings.vectorized else keys[0], data, priors, accept, unshown),
+            name="nuts", static=(sizes, settings),
+        )  # fmt: skip
     number = 0
     if progress:
         # under vmap the host callback fires once for the whole batch of chains
@@ -341,7 +348,9 @@ def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, 
     phi = {k: np.reshape(v, (-1,) + np.shape(v)[2:]) for k, v in draws.items()}
     with jax.enable_x64(True):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-        rest = jax.device_get(compiled_completion(sizes)(key, data, priors, as_jax(phi)))
+        args = (key, data, priors, as_jax(phi))
+        complete = stored_program(compiled_completion(sizes), args, name="completion", static=sizes)
+        rest = jax.device_get(complete(*args))
     return {k: np.reshape(v, shape + np.shape(v)[1:]) for k, v in rest.items()}
 
 

@@ -1,0 +1,166 @@
+"""Programs kept on disk as lowered StableHLO, so a new process runs them without tracing.
+
+JAX's persistent compilation cache (:mod:`.compilation_cache`) saves the compile, but
+to find its entry a new process must first trace the program and lower it to XLA: for
+the NUTS sampler, with its thousands of per-group operations, most of a second of every
+first fit, on a warm cache too. This store keeps each program as JAX exports it
+(:mod:`jax.export`: StableHLO, a format JAX keeps readable across versions) and calls
+the loaded program instead; its compile is then found in JAX's cache as before.
+
+A stored program is only valid for exactly what produced it, so its file is named by a
+hash of all of it: the program's name and static settings, the tree, shapes and dtypes
+of its arguments, the source of this library, the versions of jax, jaxlib and numpyro,
+JAX's configuration, and the platform. Anything else misses, is traced as usual and
+writes its own file. A file that fails to load is removed and traced anew.
+
+The store lives in ``<cache directory>/programs`` (see :mod:`.compilation_cache`) and
+is off with ``SKLEARN_HIER_COMPILATION_CACHE=0``. It is read only from a directory that
+the user owns and that no one else can write, as JAX's own cache requires. Programs that
+call back to the host (a progress bar) cannot be exported and are traced as before.
+"""
+
+import functools
+import hashlib
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .compilation_cache import cache_enabled, default_cache_dir
+
+#: Programs kept loaded in this process (each a compiled executable of a few MB).
+LOADED_MAX = 32
+
+_LOCK = threading.Lock()
+_LOADED: OrderedDict = OrderedDict()
+_FINGERPRINT: list = []
+
+
+def store_directory() -> Path | None:
+    """Where programs are kept, or None when the store is off or unsafe to read."""
+    if not cache_enabled():
+        return None
+    directory = default_cache_dir() / "programs"
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        status = directory.stat()
+    except OSError:
+        return None
+    owned = not hasattr(os, "getuid") or status.st_uid == os.getuid()
+    if not owned or status.st_mode & 0o022 or not os.access(directory, os.W_OK):
+        return None
+    return directory
+
+
+def _environment_fingerprint() -> str:
+    """What every stored program of this process depends on besides its own arguments."""
+    if not _FINGERPRINT:
+        import jaxlib
+        import numpyro
+
+        digest = hashlib.sha256()
+        package = Path(__file__).resolve().parent.parent
+        for path in sorted(package.rglob("*.py")):
+            digest.update(str(path.relative_to(package)).encode())
+            digest.update(path.read_bytes())
+        device = jax.devices()[0]
+        for part in (
+            jax.__version__, jaxlib.__version__, numpyro.__version__,
+            device.platform, device.client.platform_version,
+            repr(sorted(jax.config.values.items())),
+        ):  # fmt: skip
+            digest.update(str(part).encode())
+            digest.update(b"\0")
+        _FINGERPRINT.append(digest.hexdigest())
+    return _FINGERPRINT[0]
+
+
+def stored_program(jitted, args: tuple, *, name: str, static):
+    """``jitted`` compiled for arguments shaped like ``args``: from the store, or traced,
+    exported and stored. Returns a callable taking the same arguments as ``jitted``
+    (or ``jitted`` itself when the store is off or the program cannot be exported).
+
+    ``static`` is everything that shapes the program besides the arguments (the model's
+    sizes, the sampler's settings); it must have a stable ``repr``. Call this under the
+    ``jax.enable_x64`` setting the program will run with: it compiles the program now,
+    once, rather than in whichever thread first calls it.
+    """
+    directory = store_directory()
+    if directory is None:
+        return jitted
+    leaves, tree = jax.tree.flatten(args)
+    key = hashlib.sha256(
+        "\n".join([_environment_fingerprint(), name, repr(static), _signature(leaves, tree)])
+        .encode()
+    ).hexdigest()  # fmt: skip
+    with _LOCK:
+        program = _LOADED.get(key)
+        if program is not None:
+            _LOADED.move_to_end(key)
+            return program
+        path = directory / f"{name}-{key[:40]}.jaxexport"
+        exported = _load(path)
+        if exported is None:
+            exported = _export(jitted, tree, leaves)
+            if exported is None:
+                return jitted
+            _save(exported, path)
+        compiled = jax.jit(exported.call).lower(*leaves).compile()
+        program = functools.partial(_call_flat, compiled)
+        _LOADED[key] = program
+        while len(_LOADED) > LOADED_MAX:
+            _LOADED.popitem(last=False)
+    return program
+
+
+def _call_flat(compiled, *args):
+    return compiled(*jax.tree.leaves(args))
+
+
+def _signature(leaves, tree) -> str:
+    return "|".join([str(tree)] + [
+        f"{np.shape(leaf)}:{jnp.result_type(leaf)}:{getattr(leaf, 'weak_type', '')}"
+        for leaf in leaves
+    ])  # fmt: skip
+
+
+def _export(jitted, tree, leaves):
+    """The program as a function of the arguments' leaves: JAX exports trees of its own
+    containers only, and the model's inputs are this library's."""
+
+    def flat(*flat_args):
+        return jitted(*tree.unflatten(flat_args))
+
+    try:
+        return jax.export.export(jax.jit(flat))(*leaves)
+    except Exception:  # a program that calls back to the host cannot be exported
+        return None
+
+
+def _load(path: Path):
+    try:
+        with open(path, "rb") as file:
+            return jax.export.deserialize(bytearray(file.read()))
+    except FileNotFoundError:
+        return None
+    except Exception:  # a truncated or foreign file: trace anew
+        path.unlink(missing_ok=True)
+        return None
+
+
+def _save(exported, path: Path) -> None:
+    temporary = None
+    try:
+        blob = exported.serialize()
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+        with os.fdopen(handle, "wb") as file:
+            file.write(blob)
+        os.replace(temporary, path)  # readers see the whole file or none
+    except Exception:  # a full or read-only disk: the program runs, unstored
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,144 @@
+"""Programs kept on disk exported: the same answers as tracing them, keyed by what shapes
+them, never read from a directory others can write, and rebuilt from a damaged file."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sklearn_hier._base import executable_store as store
+
+
+@pytest.fixture
+def private_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKLEARN_HIER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SKLEARN_HIER_COMPILATION_CACHE", raising=False)
+    monkeypatch.setattr(store, "_LOADED", type(store._LOADED)())
+    return tmp_path / "cache" / "programs"
+
+
+class Traced:
+    """A jitted function that counts how often JAX traces it."""
+
+    def __init__(self):
+        self.traces = 0
+        self.jitted = jax.jit(self.body)
+
+    def body(self, inputs, scale):
+        self.traces += 1
+        a, b = inputs["a"], inputs["b"]
+        factor = jnp.linalg.cholesky(a @ a.T + jnp.eye(a.shape[0]))
+        return {"solved": jax.scipy.linalg.solve_triangular(factor, b, lower=True) * scale}
+
+
+def _arguments(n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return ({"a": rng.normal(size=(n, n)), "b": rng.normal(size=n)}, np.float64(2.0))
+
+
+def test_a_stored_program_gives_what_tracing_gives_and_is_not_traced_again(private_store):
+    traced = Traced()
+    args = _arguments()
+    with jax.enable_x64(True):
+        expected = traced.jitted(*args)["solved"]
+        program = store.stored_program(traced.jitted, args, name="solve", static=("v", 1))
+        np.testing.assert_array_equal(program(*args)["solved"], expected)
+        assert len(list(private_store.glob("solve-*.jaxexport"))) == 1
+        store._LOADED.clear()  # as in a new process: read back from the file
+        fresh = Traced()
+        reloaded = store.stored_program(fresh.jitted, args, name="solve", static=("v", 1))
+        other = _arguments(seed=1)  # other values of the same shapes: the same program
+        np.testing.assert_array_equal(reloaded(*other)["solved"], traced.jitted(*other)["solved"])
+    assert fresh.traces == 0
+
+
+def test_another_shape_or_static_setting_is_another_program(private_store):
+    traced = Traced()
+    with jax.enable_x64(True):
+        store.stored_program(traced.jitted, _arguments(3), name="solve", static=1)
+        store.stored_program(traced.jitted, _arguments(4), name="solve", static=1)
+        store.stored_program(traced.jitted, _arguments(3), name="solve", static=2)
+        again = store.stored_program(traced.jitted, _arguments(3), name="solve", static=1)
+        np.testing.assert_allclose(
+            again(*_arguments(3))["solved"], traced.jitted(*_arguments(3))["solved"]
+        )
+    assert len(list(private_store.glob("solve-*.jaxexport"))) == 3
+
+
+def test_a_damaged_file_is_replaced(private_store):
+    traced = Traced()
+    args = _arguments()
+    with jax.enable_x64(True):
+        store.stored_program(traced.jitted, args, name="solve", static=0)
+        (path,) = private_store.glob("solve-*.jaxexport")
+        path.write_bytes(path.read_bytes()[:100])
+        store._LOADED.clear()
+        program = store.stored_program(traced.jitted, args, name="solve", static=0)
+        np.testing.assert_array_equal(program(*args)["solved"], traced.jitted(*args)["solved"])
+    assert path.stat().st_size > 100
+
+
+def test_the_store_is_off_when_asked_or_when_others_can_write_it(private_store, monkeypatch):
+    traced = Traced()
+    with jax.enable_x64(True):
+        monkeypatch.setenv("SKLEARN_HIER_COMPILATION_CACHE", "0")
+        assert store.stored_program(traced.jitted, _arguments(), name="x", static=0) is (
+            traced.jitted
+        )
+        assert not private_store.exists()
+        monkeypatch.delenv("SKLEARN_HIER_COMPILATION_CACHE")
+        private_store.mkdir(parents=True)
+        os.chmod(private_store, 0o777)
+        assert store.store_directory() is None
+        assert store.stored_program(traced.jitted, _arguments(), name="x", static=0) is (
+            traced.jitted
+        )
+
+
+def test_a_program_with_host_callbacks_runs_unstored(private_store):
+    seen = []
+
+    @jax.jit
+    def reporting(x):
+        jax.debug.callback(seen.append, x)
+        return x * 2.0
+
+    with jax.enable_x64(True):
+        program = store.stored_program(reporting, (np.float64(3.0),), name="cb", static=0)
+        assert float(program(np.float64(3.0))) == 6.0
+    assert seen and not list(private_store.glob("cb-*"))
+
+
+@pytest.mark.slow
+def test_a_new_process_samples_from_the_stored_program_without_tracing_it(tmp_path):
+    script = """
+import sys, numpy as np
+from sklearn_hier import HierarchicalHTE, NUTSSampler
+from sklearn_hier.datasets import make_grouped_hte
+import sklearn_hier._sampling.run as run
+if sys.argv[1] == "reuse":
+    def traced(*args, **kwargs):
+        raise AssertionError("the sampler was traced again")
+    run._unconstrained_init = traced
+d = make_grouped_hte(300, n_levels=(2, 3), random_state=0)
+est = HierarchicalHTE(modifiers=["m0", "m1"], random_state=0,
+                      sampler=NUTSSampler(num_warmup=100, num_samples=100, num_chains=2,
+                                          progress_bar=False))
+est.fit(d.X, d.y, treatment=d.treatment)
+np.save(sys.argv[2], est.idata_.posterior["sd_effect"].values)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION")}
+    env.update(JAX_PLATFORMS="cpu", SKLEARN_HIER_CACHE_DIR=str(tmp_path / "cache"))
+    draws = []
+    for mode in ("store", "reuse"):
+        out = tmp_path / f"{mode}.npy"
+        result = subprocess.run([sys.executable, "-c", script, mode, str(out)], env=env,
+                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        draws.append(np.load(out))
+    np.testing.assert_array_equal(draws[0], draws[1])
+    assert list((tmp_path / "cache" / "programs").glob("nuts-*.jaxexport"))
