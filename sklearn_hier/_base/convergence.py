@@ -35,12 +35,15 @@ def _average_ranks(flat: np.ndarray) -> np.ndarray:
     ordered = np.take_along_axis(flat, order, axis=-1)
     starts = np.ones((n_rows, size), dtype=bool)  # where a run of equal values begins
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    ranks = np.empty((n_rows, size))
+    if starts.all():  # no ties (continuous draws): each value's rank is its sorted position
+        np.put_along_axis(ranks, order, np.arange(1.0, size + 1.0)[None, :], axis=-1)
+        return ranks
     run = np.cumsum(starts.ravel()) - 1  # each sorted value's run, numbered over all rows
     first = np.flatnonzero(starts.ravel())
     length = np.diff(np.append(first, starts.size))
     # a run of length L starting at (0-based) position s holds ranks s+1 .. s+L: mean s+(L+1)/2
     mean_rank = (first % size) + (length + 1) / 2.0
-    ranks = np.empty((n_rows, size))
     np.put_along_axis(ranks, order, mean_rank[run].reshape(n_rows, size), axis=-1)
     return ranks
 

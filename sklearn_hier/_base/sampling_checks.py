@@ -3,7 +3,9 @@
 Public through :mod:`sklearn_hier.diagnostics`; the fitting stages use it directly.
 """
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -31,20 +33,38 @@ def diagnostics_table(idata, var_names) -> pd.DataFrame:
     var_names = [v for v in var_names if v in idata.posterior and idata.posterior[v].size > 0]
     posterior = idata.posterior
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    # every element of a parameter as one (quantities, chain, draw) array, summarised a
-    # block of quantities at a time (each block's ranks and FFTs take a few copies of it)
-    block = max(1, SUMMARY_VALUES // (n_chains * n_draws))
+    # every element of every parameter as one (quantities, chain, draw) array, summarised
+    # a block of quantities at a time (each block's ranks and FFTs take a few copies of
+    # it), the blocks shared among the machine's cores (NumPy's sorts and FFTs release the
+    # GIL: half the time on two cores): a few passes of array operations, not one per
+    # parameter
+    values = {name: np.asarray(posterior[name].values).reshape(n_chains, n_draws, -1)
+              for name in var_names}  # fmt: skip
+    sizes = {name: v.shape[-1] for name, v in values.items()}
+    bounds = np.cumsum([0] + list(sizes.values()))
+    total = int(bounds[-1])
+    workers = max(1, min(os.cpu_count() or 1, total))
+    block = max(1, min(SUMMARY_VALUES // (n_chains * n_draws), -(-total // workers)))
+
+    def summarised(start: int) -> dict:
+        """The quantities ``start .. start + block`` of all the parameters, in order."""
+        pieces = []
+        for name, first in zip(var_names, bounds[:-1], strict=True):
+            low, high = max(start - first, 0), min(start + block - first, sizes[name])
+            if low < high:
+                pieces.append(values[name][..., low:high])
+        return convergence_summary(np.moveaxis(np.concatenate(pieces, axis=-1), -1, 0))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(summarised, range(0, total, block)))
+    summary = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     rows = []
-    for name in var_names:
-        values = np.asarray(posterior[name].values).reshape(n_chains, n_draws, -1)
-        size = values.shape[-1]
-        parts = [convergence_summary(np.moveaxis(values[..., i : i + block], -1, 0))
-                 for i in range(0, size, block)]  # fmt: skip
-        part = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    for name, start, stop in zip(var_names, bounds[:-1], bounds[1:], strict=True):
+        part = {key: values[start:stop] for key, values in summary.items()}
         rows.append(
             {
                 "parameter": name,
-                "size": size,
+                "size": sizes[name],
                 # NaN (e.g. a chain that never moved) counts as the worst value
                 "r_hat_max": float(np.max(np.nan_to_num(part["r_hat"], nan=np.inf))),
                 "ess_bulk_min": float(np.min(np.nan_to_num(part["ess_bulk"], nan=0.0))),

@@ -34,3 +34,15 @@ def as_jax(tree):
         return jnp.asarray(v) if v.dtype.kind in "iub" else jnp.asarray(v, dtype=jnp.float64)
 
     return jax.tree.map(convert, tree)
+
+
+def as_arguments(tree):
+    """Every array and number of a pytree as a NumPy array with the dtype :func:`as_jax`
+    gives it: what a compiled program takes as it is. Converting to JAX arrays outside a
+    program would run (and, in a new process, compile) an operation per array."""
+
+    def convert(v):
+        v = np.asarray(v)
+        return v if v.dtype.kind in "iub" else np.asarray(v, dtype=np.float64)
+
+    return jax.tree.map(convert, tree)

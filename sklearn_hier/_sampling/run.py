@@ -36,7 +36,7 @@ from .._base.spec import ModelSpec, Priors
 from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
 from .._modeling.marginal_gaussian import complete_draw, marginal_model
 from .._modeling.model_data import ModelData
-from .draws import SamplerResult, as_jax
+from .draws import SamplerResult, as_arguments
 from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
 
 #: From this many rows on, warm-up's mass-matrix estimates are used as they are.
@@ -179,10 +179,12 @@ def _initial_inverse_mass(sizes: ModelSizes, spreads: dict, dense: bool):
 
 @functools.lru_cache(maxsize=32)
 def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
-    """A jitted ``run(key(s), data, priors, target_accept, progress) -> (draws, stats)``.
+    """A jitted ``run(seed, chain, data, priors, target_accept, progress) -> (draws, stats)``.
 
-    With ``settings.vectorized`` the first argument is a batch of keys, one per
-    chain; otherwise it is a single chain's key.
+    ``chain`` numbers the chain (with ``settings.vectorized``, a vector of numbers, one
+    per chain): its random stream is ``seed``'s, folded with its number. The keys are
+    made inside the program, as NumPy numbers go in: each JAX operation run on its own
+    outside a program is a small program of its own, compiled in every new process.
     """
     model = functools.partial(model_of(sizes), sizes=sizes)
 
@@ -198,7 +200,8 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
     total = settings.num_warmup + settings.num_samples
     every = max(1, total // 50)
 
-    def one_chain(key, data, priors, target_accept, progress):
+    def one_chain(seed, chain, data, priors, target_accept, progress):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), chain)
         key_init, key_run = jax.random.split(key)
         args = (data, priors)
         init, spreads = _unconstrained_init(key_init, data, priors, sizes)
@@ -260,16 +263,17 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         return constrained, buffer
 
     if settings.vectorized:
-        return jax.jit(jax.vmap(one_chain, in_axes=(0, None, None, None, None)))
+        return jax.jit(jax.vmap(one_chain, in_axes=(None, 0, None, None, None, None)))
     return jax.jit(one_chain)
 
 
 @functools.lru_cache(maxsize=32)
 def compiled_completion(sizes: ModelSizes):
-    """A jitted ``complete(key, data, priors, phi) -> draws``: for each draw of the
+    """A jitted ``complete(seed, data, priors, phi) -> draws``: for each draw of the
     variance parameters (leading axis of ``phi``), one exact draw of the rest."""
 
-    def complete(key, data, priors, phi):
+    def complete(seed, data, priors, phi):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)  # not any chain's stream
         n_draws = jax.tree.leaves(phi)[0].shape[0]
         keys = jax.random.split(key, n_draws)
         return jax.lax.map(
@@ -297,14 +301,15 @@ def run_nuts(
     ``progress`` shows a bar, from a program of its own (the draws are the same).
     """
     settings = dataclasses.replace(settings, progress=bool(progress))
+    seed = np.int64(seed)
+    chains = np.arange(num_chains, dtype=np.int32)
+    accept = np.float64(target_accept)
     with jax.enable_x64(True):
-        keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
-        data, priors = as_jax(data), as_jax(priors)
-        accept = jnp.asarray(target_accept, dtype=jnp.float64)
-        unshown = jnp.asarray(0, dtype=jnp.int32)  # the bar's number: its value, not shape
+        data, priors = as_arguments(data), as_arguments(priors)
         sampler = stored_program(
             compiled_sampler(sizes, settings),
-            (keys if settings.vectorized else keys[0], data, priors, accept, unshown),
+            (seed, chains if settings.vectorized else chains[0], data, priors, accept,
+             np.int32(0)),  # the bar's number: its value, not its shape, changes per fit
             name="nuts", static=(sizes, settings),
         )  # fmt: skip
     number = 0
@@ -312,23 +317,22 @@ def run_nuts(
         # under vmap the host callback fires once for the whole batch of chains
         per_run = 1 if settings.vectorized else num_chains
         number = _PROGRESS.open(per_run * (settings.num_warmup + settings.num_samples))
-    with jax.enable_x64(True):
-        shown = jnp.asarray(number, dtype=jnp.int32)
+    shown = np.int32(number)
     try:
         if settings.vectorized:
             with jax.enable_x64(True):
-                draws, stats = jax.device_get(sampler(keys, data, priors, accept, shown))
+                draws, stats = jax.device_get(sampler(seed, chains, data, priors, accept, shown))
         else:
 
-            def chain(key):
+            def chain(number):
                 # enable_x64 is thread-local: each worker must set it, or it would
                 # trace (and compile) a float32 program of its own.
                 with jax.enable_x64(True):
-                    return jax.device_get(sampler(key, data, priors, accept, shown))
+                    return jax.device_get(sampler(seed, number, data, priors, accept, shown))
 
             workers = max(1, min(num_chains, os.cpu_count() or 1))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                per_chain = list(pool.map(chain, keys))
+                per_chain = list(pool.map(chain, chains))
             draws, stats = jax.tree.map(lambda *xs: np.stack(xs), *per_chain)
     finally:
         _PROGRESS.close(number)
@@ -347,8 +351,7 @@ def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, 
     shape = np.shape(next(v for k, v in draws.items() if k.startswith("sd_")))[:2]  # (chain, draw)
     phi = {k: np.reshape(v, (-1,) + np.shape(v)[2:]) for k, v in draws.items()}
     with jax.enable_x64(True):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-        args = (key, data, priors, as_jax(phi))
+        args = (np.int64(seed), data, priors, as_arguments(phi))
         complete = stored_program(compiled_completion(sizes), args, name="completion", static=sizes)
         rest = jax.device_get(complete(*args))
     return {k: np.reshape(v, shape + np.shape(v)[1:]) for k, v in rest.items()}
