@@ -142,3 +142,21 @@ np.save(sys.argv[2], est.idata_.posterior["sd_effect"].values)
         draws.append(np.load(out))
     np.testing.assert_array_equal(draws[0], draws[1])
     assert list((tmp_path / "cache" / "programs").glob("nuts-*.jaxexport"))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
+def test_the_completion_prepared_beside_the_sampler_is_the_one_a_fit_runs(private_store):
+    """The completion's program is traced from the sampler's result shapes while the
+    sampler compiles; had those shapes differed from the draws' the fit completes, there
+    would be a second completion program in the store."""
+    from conftest import FAST
+
+    from sklearn_hier import HierarchicalHTE
+    from sklearn_hier.datasets import make_grouped_hte
+
+    d = make_grouped_hte(200, n_levels=(2, 3), random_state=3)
+    est = HierarchicalHTE(modifiers=d.modifiers, random_state=0, **FAST)
+    est.fit(d.X, d.y, treatment=d.treatment)
+    assert len(list(private_store.glob("nuts-*.jaxexport"))) == 1
+    assert len(list(private_store.glob("completion-*.jaxexport"))) == 1
+    assert np.isfinite(est.idata_.posterior["group_effect"].values).all()

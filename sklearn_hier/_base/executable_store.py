@@ -19,7 +19,6 @@ the user owns and that no one else can write, as JAX's own cache requires. Progr
 call back to the host (a progress bar) cannot be exported and are traced as before.
 """
 
-import functools
 import hashlib
 import os
 import tempfile
@@ -80,15 +79,43 @@ def _environment_fingerprint() -> str:
     return _FINGERPRINT[0]
 
 
-def stored_program(jitted, args: tuple, *, name: str, static):
-    """``jitted`` compiled for arguments shaped like ``args``: from the store, or traced,
-    exported and stored. Returns a callable taking the same arguments as ``jitted``
-    (or ``jitted`` itself when the store is off or the program cannot be exported).
+class StoredProgram:
+    """An exported program for one signature of arguments, compiled on first use (or by
+    :meth:`compile`, from any thread: the compile runs once, others wait for it).
 
-    ``static`` is everything that shapes the program besides the arguments (the model's
-    sizes, the sampler's settings); it must have a stable ``repr``. Call this under the
-    ``jax.enable_x64`` setting the program will run with: it compiles the program now,
-    once, rather than in whichever thread first calls it.
+    Called like the function it was exported from. ``out_shapes`` are its results'
+    shapes and dtypes, known before it is compiled.
+    """
+
+    def __init__(self, exported, leaves):
+        self.exported = exported
+        self.out_shapes = jax.tree.unflatten(exported.out_tree, [
+            jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.out_avals
+        ])  # fmt: skip
+        self._arguments = [jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)) for x in leaves]
+        self._compiled = None
+        self._lock = threading.Lock()
+
+    def compile(self):
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = jax.jit(self.exported.call).lower(*self._arguments).compile()
+                self._arguments = None
+        return self._compiled
+
+    def __call__(self, *args):
+        return self.compile()(*jax.tree.leaves(args))
+
+
+def stored_program(jitted, args: tuple, *, name: str, static):
+    """``jitted`` for arguments shaped like ``args``, as a :class:`StoredProgram`: read
+    from the store, or traced, exported and stored. ``jitted`` itself when the store is
+    off or the program cannot be exported (it calls back to the host).
+
+    ``args`` may hold arrays or ``jax.ShapeDtypeStruct``; ``static`` is everything that
+    shapes the program besides them (the model's sizes, the sampler's settings) and must
+    have a stable ``repr``. Call this under the ``jax.enable_x64`` setting the program
+    will run with.
     """
     directory = store_directory()
     if directory is None:
@@ -110,21 +137,16 @@ def stored_program(jitted, args: tuple, *, name: str, static):
             if exported is None:
                 return jitted
             _save(exported, path)
-        compiled = jax.jit(exported.call).lower(*leaves).compile()
-        program = functools.partial(_call_flat, compiled)
+        program = StoredProgram(exported, leaves)
         _LOADED[key] = program
         while len(_LOADED) > LOADED_MAX:
             _LOADED.popitem(last=False)
     return program
 
 
-def _call_flat(compiled, *args):
-    return compiled(*jax.tree.leaves(args))
-
-
 def _signature(leaves, tree) -> str:
     return "|".join([str(tree)] + [
-        f"{np.shape(leaf)}:{jnp.result_type(leaf)}:{getattr(leaf, 'weak_type', '')}"
+        f"{np.shape(leaf)}:{jnp.result_type(leaf)}:{bool(getattr(leaf, 'weak_type', False))}"
         for leaf in leaves
     ])  # fmt: skip
 

@@ -31,7 +31,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from .._base.compilation_cache import ensure_persistent_cache
-from .._base.executable_store import stored_program
+from .._base.executable_store import StoredProgram, stored_program
 from .._base.spec import ModelSpec, Priors
 from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
 from .._modeling.marginal_gaussian import complete_draw, marginal_model
@@ -312,6 +312,10 @@ def run_nuts(
              np.int32(0)),  # the bar's number: its value, not its shape, changes per fit
             name="nuts", static=(sizes, settings),
         )  # fmt: skip
+        if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL:
+            _prepare_completion(sizes, seed, data, priors, sampler, num_chains, settings.vectorized)
+        if isinstance(sampler, StoredProgram):
+            sampler.compile()  # here, not in whichever chain's thread calls it first
     number = 0
     if progress:
         # under vmap the host callback fires once for the whole batch of chains
@@ -343,6 +347,35 @@ def run_nuts(
     stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(np.int64)
     stats["reached_max_treedepth"] = stats["tree_depth"] >= settings.max_tree_depth
     return SamplerResult(draws=draws, stats=stats)
+
+
+def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vectorized: bool):
+    """Read or trace, and compile, the completion's program in a thread of its own, while
+    this one compiles the sampler: a new process's first fit waits for the longer of the
+    two compiles, not for both. Only where the sampler's results' shapes are known
+    before it runs (a stored program)."""
+    if not isinstance(sampler, StoredProgram):
+        return
+    constrained = sampler.out_shapes[0]  # one chain's (draw, ...); (chain, draw, ...) under vmap
+
+    def as_phi(shape):  # the draws of all chains, as _completed hands them over
+        dtype = shape.dtype if np.dtype(shape.dtype).kind in "iub" else np.float64
+        draws = shape.shape[1:] if vectorized else shape.shape
+        return jax.ShapeDtypeStruct((num_chains * draws[0],) + draws[1:], dtype)
+
+    phi = jax.tree.map(as_phi, constrained)
+
+    def work():
+        try:
+            with jax.enable_x64(True):
+                program = stored_program(compiled_completion(sizes), (seed, data, priors, phi),
+                                         name="completion", static=sizes)  # fmt: skip
+                if isinstance(program, StoredProgram):
+                    program.compile()
+        except Exception:  # noqa: BLE001 - the completion then compiles when first called
+            return
+
+    threading.Thread(target=work, name="sklearn_hier-completion", daemon=True).start()
 
 
 def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, seed: int) -> dict:
