@@ -48,6 +48,29 @@ def test_log_prior_is_the_sum_of_the_stated_priors():
 
 
 @pytest.mark.parametrize("treatment_kind", ["binary", "dose"])
+def test_the_completion_computes_the_log_prior_of_its_draws(treatment_kind):
+    """The marginal model's completion returns the log prior density with its draws: the
+    same values as evaluating the priors afterwards, a dose's units included."""
+    from sklearn_hier._base.sampler_settings import resolve_sampler
+    from sklearn_hier._base.spec import ModelSpec
+    from sklearn_hier._modeling.inputs import prepare
+    from sklearn_hier._modeling.prior_density import log_prior
+    from sklearn_hier._sampling.run import run_inference
+
+    d = make_grouped_hte(300, n_levels=(2, 3), random_state=1)
+    treatment = d.treatment
+    if treatment_kind == "dose":
+        treatment = pd.Series(np.random.default_rng(2).gamma(2.0, 5.0, 300), name="dose")
+    est = HierarchicalHTE(modifiers=d.modifiers, prior_sd_scale=0.7, random_state=0, **FAST)
+    spec = ModelSpec.from_params(resolve_sampler(est.get_params(deep=False), stacklevel=2))
+    prepared = prepare(spec, d.X, d.y, treatment, seed=0)
+    result = run_inference(spec, prepared.sizes, prepared.data, n_rows=prepared.n_rows, seed=0)
+    assert result.log_prior is not None and result.log_prior.shape == (2, 200)
+    again = log_prior(result.draws, spec.priors, prepared.sizes, prepared.data.prior_units)
+    np.testing.assert_allclose(result.log_prior, again, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("treatment_kind", ["binary", "dose"])
 def test_prior_draws_follow_the_stated_priors(treatment_kind):
     """sample_prior's draws against the priors' own distributions (Kolmogorov-Smirnov,
     2,000 draws each; five tests per case at 0.001 each, Bonferroni 0.005 per case). A

@@ -34,10 +34,12 @@ def log_prior(draws: dict, priors: Priors, sizes: ModelSizes, units: PriorUnits 
 def _compiled_log_prior(sizes: ModelSizes):
     """One compiled program (op by op, a new process compiled each of its dozens of
     operations separately: about a second)."""
-    return jax.jit(functools.partial(_log_prior, sizes=sizes))
+    return jax.jit(functools.partial(log_prior_density, sizes=sizes))
 
 
-def _log_prior(draws: dict, priors: Priors, units: PriorUnits | None, *, sizes: ModelSizes):
+def log_prior_density(draws: dict, priors: Priors, units: PriorUnits | None, *, sizes: ModelSizes):
+    """The log prior density as a JAX function of the draws (any leading axes; sites
+    other than those priors are placed on are ignored), for use inside a program."""
     priors = in_units(priors, units)
     total = variance_log_prior(priors, sizes, draws)  # sds, correlations, Gaussian sigma
     family = family_of(sizes.family)

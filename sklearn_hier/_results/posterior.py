@@ -634,7 +634,9 @@ def assemble_posterior(
     posterior = posterior_from_draws(params, spec, prepared, result, seed=seed)
     idata = posterior.idata
     # the prior density of every draw, for power-scaling prior sensitivity (psense)
-    lprior = log_prior(result.draws, spec.priors, prepared.sizes, prepared.data.prior_units)
+    lprior = result.log_prior
+    if lprior is None:
+        lprior = log_prior(result.draws, spec.priors, prepared.sizes, prepared.data.prior_units)
     sample = numpy_coordinates({dim: idata.posterior[dim].values for dim in SAMPLE_DIMS})
     idata["log_prior"] = xr.DataTree(
         xr.Dataset({"lprior": numpy_variable(SAMPLE_DIMS, lprior)}, coords=sample)

@@ -13,11 +13,14 @@ class SamplerResult:
 
     ``losses`` holds the optimisation's loss per step for variational inference
     (``None`` for NUTS, whose ``stats`` hold divergences, tree depths, ...).
+    ``log_prior`` is the ``(chain, draw)`` log prior density where the sampler computed
+    it with the draws (the marginal model's completion); None elsewhere.
     """
 
     draws: dict[str, np.ndarray]
     stats: dict[str, np.ndarray]
     losses: np.ndarray | None = None
+    log_prior: np.ndarray | None = None
 
     def flat(self, name: str) -> np.ndarray:
         """Draws of ``name`` as ``(chain * draw, ...)``, chains concatenated."""

@@ -36,6 +36,7 @@ from .._base.spec import ModelSpec, Priors
 from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
 from .._modeling.marginal_gaussian import complete_draw, marginal_model
 from .._modeling.model_data import ModelData
+from .._modeling.prior_density import log_prior_density
 from .draws import SamplerResult, as_arguments
 from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
 
@@ -269,18 +270,21 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
 
 @functools.lru_cache(maxsize=32)
 def compiled_completion(sizes: ModelSizes):
-    """A jitted ``complete(seed, data, priors, phi) -> draws``: for each draw of the
-    variance parameters (leading axis of ``phi``), one exact draw of the rest."""
+    """A jitted ``complete(seed, data, priors, phi) -> (draws, log_prior)``: for each draw
+    of the variance parameters (leading axis of ``phi``), one exact draw of the rest, and
+    the log prior density of the whole draw (computed here, one program fewer to load)."""
 
     def complete(seed, data, priors, phi):
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)  # not any chain's stream
         n_draws = jax.tree.leaves(phi)[0].shape[0]
         keys = jax.random.split(key, n_draws)
-        return jax.lax.map(
+        rest = jax.lax.map(
             lambda item: complete_draw(item[0], data, priors, sizes, item[1]),
             (keys, phi),
             batch_size=COMPLETION_BATCH,
         )
+        lprior = log_prior_density({**phi, **rest}, priors, data.prior_units, sizes=sizes)
+        return rest, lprior
 
     return jax.jit(complete)
 
@@ -340,13 +344,15 @@ def run_nuts(
             draws, stats = jax.tree.map(lambda *xs: np.stack(xs), *per_chain)
     finally:
         _PROGRESS.close(number)
+    log_prior = None
     if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL:
-        draws.update(_completed(sizes, data, priors, draws, seed))
+        rest, log_prior = _completed(sizes, data, priors, draws, seed)
+        draws.update(rest)
     draws = {k: np.asarray(v) for k, v in draws.items()}
     stats = {k: np.asarray(v) for k, v in stats.items()}
     stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(np.int64)
     stats["reached_max_treedepth"] = stats["tree_depth"] >= settings.max_tree_depth
-    return SamplerResult(draws=draws, stats=stats)
+    return SamplerResult(draws=draws, stats=stats, log_prior=log_prior)
 
 
 def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vectorized: bool):
@@ -378,16 +384,18 @@ def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vec
     threading.Thread(target=work, name="sklearn_hier-completion", daemon=True).start()
 
 
-def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, seed: int) -> dict:
+def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, seed: int):
     """Intercept, coefficients and offsets for every draw of the marginal model, all
-    chains in one batched program (after sampling, so the chains' threads never run it)."""
+    chains in one batched program (after sampling, so the chains' threads never run it),
+    and the ``(chain, draw)`` log prior density."""
     shape = np.shape(next(v for k, v in draws.items() if k.startswith("sd_")))[:2]  # (chain, draw)
     phi = {k: np.reshape(v, (-1,) + np.shape(v)[2:]) for k, v in draws.items()}
     with jax.enable_x64(True):
         args = (np.int64(seed), data, priors, as_arguments(phi))
         complete = stored_program(compiled_completion(sizes), args, name="completion", static=sizes)
-        rest = jax.device_get(complete(*args))
-    return {k: np.reshape(v, shape + np.shape(v)[1:]) for k, v in rest.items()}
+        rest, log_prior = jax.device_get(complete(*args))
+    rest = {k: np.reshape(v, shape + np.shape(v)[1:]) for k, v in rest.items()}
+    return rest, np.reshape(np.asarray(log_prior, dtype=np.float64), shape)
 
 
 def sampler_settings(spec: ModelSpec, *, n_rows: int) -> SamplerSettings:
