@@ -38,6 +38,7 @@ LOADED_MAX = 32
 _LOCK = threading.Lock()
 _LOADED: OrderedDict = OrderedDict()
 _FINGERPRINT: list = []
+_LINEAR_ALGEBRA_BOUND: list = []
 
 
 def store_directory() -> Path | None:
@@ -99,12 +100,23 @@ class StoredProgram:
     def compile(self):
         with self._lock:
             if self._compiled is None:
+                _bind_linear_algebra()
                 self._compiled = jax.jit(self.exported.call).lower(*self._arguments).compile()
                 self._arguments = None
         return self._compiled
 
     def __call__(self, *args):
         return self.compile()(*jax.tree.leaves(args))
+
+
+def _bind_linear_algebra() -> None:
+    """jaxlib binds its CPU LAPACK kernels (Cholesky, triangular solves) when it first
+    lowers a linear-algebra operation; older jax (0.8 among them) does not when it calls
+    an exported program, whose kernels would then run unbound (a crash). Lowering a tiny Cholesky,
+    without compiling it, binds them all, once per process."""
+    if not _LINEAR_ALGEBRA_BOUND:
+        jax.jit(jnp.linalg.cholesky).lower(jax.ShapeDtypeStruct((2, 2), jnp.float32))
+        _LINEAR_ALGEBRA_BOUND.append(True)
 
 
 def stored_program(jitted, args: tuple, *, name: str, static):
