@@ -188,16 +188,21 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     # and log|P~_g| = log|Q_g| - log|Sigma|, whose last term cancels the prior's.
     # Per group everything is entry by entry (see the small-block algebra above).
     vv = _entries(stats.vv)
-    factor = _entries(scale_tril, lower=True)
+    # the variance parameters enter every group's algebra: each is broadcast over the
+    # groups once, so that its gradient is one sum over the groups, not one per use
+    per_group = stats.vv[..., 0, 0].shape
+    factor = [[x if _is_zero(x) else jnp.broadcast_to(x, per_group) for x in row]
+              for row in _entries(scale_tril, lower=True)]  # fmt: skip
+    s2_groups = jnp.broadcast_to(s2, per_group)
     factor_t = _entry_transpose(factor)
     scaled = _symmetric_product(_entry_product(factor_t, vv), factor)
     for d in range(width):
-        scaled[d][d] = scaled[d][d] + s2
+        scaled[d][d] = scaled[d][d] + s2_groups
     blocks = _entry_cholesky(scaled)  # Q_g = K_g K_g'
     inverse_factor = _entry_product(_entry_inverse_lower(blocks), factor_t)  # A_g = K_g^-1 L'
     inverse = _symmetric_product(_entry_transpose(inverse_factor), inverse_factor)  # F_g = A_g'A_g
     # Omega F_g = (I - B_g F_g) / s2, from (B_g + s2 Omega) F_g = I: free of Sigma^-1
-    weighted = [[((1.0 if i == j else 0.0) - x) / s2 for j, x in enumerate(row)]
+    weighted = [[((1.0 if i == j else 0.0) - x) / s2_groups for j, x in enumerate(row)]
                 for i, row in enumerate(_entry_product(vv, inverse))]  # fmt: skip
     # Omega F_g B_g: symmetric in exact arithmetic, but formed from I - B_g F_g, whose
     # entries cancel to rounding when sigma is tiny; both triangles are kept as computed
