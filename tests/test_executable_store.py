@@ -82,6 +82,55 @@ def test_a_damaged_file_is_replaced(private_store):
     assert path.stat().st_size > 100
 
 
+def test_a_file_that_reads_but_does_not_compile_is_removed_and_the_program_traced(private_store):
+    traced = Traced()
+    args = _arguments()
+    with jax.enable_x64(True):
+        program = store.stored_program(traced.jitted, args, name="solve", static=0)
+        (path,) = private_store.glob("solve-*.jaxexport")
+
+        def broken(*_):
+            raise ValueError("the module does not parse")
+
+        program.exported = type("Damaged", (), {"call": staticmethod(broken)})()
+        np.testing.assert_array_equal(program(*args)["solved"], traced.jitted(*args)["solved"])
+    assert not path.exists() and not store._LOADED
+
+
+def test_a_file_others_could_have_written_is_never_run(private_store):
+    args = _arguments()
+    with jax.enable_x64(True):
+        store.stored_program(Traced().jitted, args, name="solve", static=0)
+        (path,) = private_store.glob("solve-*.jaxexport")
+        os.chmod(path, 0o666)
+        store._LOADED.clear()
+        fresh = Traced()
+        program = store.stored_program(fresh.jitted, args, name="solve", static=0)
+        program(*args)
+    assert fresh.traces == 1  # traced anew, not read
+    assert not path.stat().st_mode & 0o022  # and stored again, privately
+
+
+def test_python_numbers_and_numpy_scalars_are_different_signatures():
+    leaves, tree = jax.tree.flatten((1.0,))
+    numpy_leaves, numpy_tree = jax.tree.flatten((np.float64(1.0),))
+    assert store._signature(leaves, tree) != store._signature(numpy_leaves, numpy_tree)
+
+
+def test_the_chains_and_the_completion_draw_from_separate_streams():
+    from sklearn_hier._sampling.run import chain_streams, completion_stream
+
+    with jax.enable_x64(True):
+        seed = np.int64(12345)
+        chains = [jax.random.fold_in(chain_streams(seed), c) for c in range(8)]
+        completion = completion_stream(seed)
+        keys = [tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in [*chains, completion]]
+        # and none is a key the chains split off at their start
+        for k in [*chains, completion]:
+            keys += [tuple(np.asarray(jax.random.key_data(x)).ravel()) for x in jax.random.split(k)]
+    assert len(set(keys)) == len(keys)
+
+
 def test_the_store_is_off_when_asked_or_when_others_can_write_it(private_store, monkeypatch):
     traced = Traced()
     with jax.enable_x64(True):
@@ -149,9 +198,9 @@ def test_the_completion_prepared_beside_the_sampler_is_the_one_a_fit_runs(privat
     """The completion's program is traced from the sampler's result shapes while the
     sampler compiles; had those shapes differed from the draws' the fit completes, there
     would be a second completion program in the store."""
-    from conftest import FAST
+    from conftest import FAST, FAST_SETTINGS
 
-    from sklearn_hier import HierarchicalHTE
+    from sklearn_hier import HierarchicalHTE, NUTSSampler
     from sklearn_hier.datasets import make_grouped_hte
 
     d = make_grouped_hte(200, n_levels=(2, 3), random_state=3)
@@ -160,3 +209,11 @@ def test_the_completion_prepared_beside_the_sampler_is_the_one_a_fit_runs(privat
     assert len(list(private_store.glob("nuts-*.jaxexport"))) == 1
     assert len(list(private_store.glob("completion-*.jaxexport"))) == 1
     assert np.isfinite(est.idata_.posterior["group_effect"].values).all()
+    # a bar's sampler calls back to the host: it is not offered to the store
+    shown = HierarchicalHTE(
+        modifiers=d.modifiers,
+        random_state=0,
+        sampler=NUTSSampler(**{**FAST_SETTINGS, "progress_bar": True}),
+    )
+    shown.fit(d.X, d.y, treatment=d.treatment)
+    assert len(list(private_store.glob("nuts-*.jaxexport"))) == 1

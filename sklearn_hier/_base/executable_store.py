@@ -14,11 +14,12 @@ JAX's configuration, and the platform. Anything else misses, is traced as usual 
 writes its own file. A file that fails to load is removed and traced anew.
 
 The store lives in ``<cache directory>/programs`` (see :mod:`.compilation_cache`) and
-is off with ``SKLEARN_HIER_COMPILATION_CACHE=0``. It is read only from a directory that
-the user owns and that no one else can write, as JAX's own cache requires. Programs that
-call back to the host (a progress bar) cannot be exported and are traced as before.
+is off with ``SKLEARN_HIER_COMPILATION_CACHE=0``. It is read only from directories and
+files that the user owns and that no one else can write. Programs that call back to the
+host (a progress bar) cannot be exported and are traced as before.
 """
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -35,49 +36,60 @@ from .compilation_cache import cache_enabled, default_cache_dir
 #: Programs kept loaded in this process (each a compiled executable of a few MB).
 LOADED_MAX = 32
 
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # guards the dictionaries below, never held while tracing
 _LOADED: OrderedDict = OrderedDict()
-_FINGERPRINT: list = []
+_KEY_LOCKS: dict = {}  # one per key: a program is read or traced once, others wait
 _LINEAR_ALGEBRA_BOUND: list = []
 
 
+def _source_fingerprint() -> str:
+    """A hash of this library's source as it is when imported: the code that runs."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+_SOURCE = _source_fingerprint()
+
+
+def _private(status) -> bool:
+    """Owned by this user and writable by no one else (JAX's own cache asks the same)."""
+    owned = not hasattr(os, "getuid") or status.st_uid == os.getuid()
+    return owned and not status.st_mode & 0o022
+
+
 def store_directory() -> Path | None:
-    """Where programs are kept, or None when the store is off or unsafe to read."""
+    """Where programs are kept, or None when the store is off or unsafe to read: the
+    directory and the cache directory holding it must be private to the user."""
     if not cache_enabled():
         return None
-    directory = default_cache_dir() / "programs"
+    root = default_cache_dir()
+    directory = root / "programs"
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        status = directory.stat()
+        if not (_private(root.stat()) and _private(directory.stat())):
+            return None
     except OSError:
         return None
-    owned = not hasattr(os, "getuid") or status.st_uid == os.getuid()
-    if not owned or status.st_mode & 0o022 or not os.access(directory, os.W_OK):
-        return None
-    return directory
+    return directory if os.access(directory, os.W_OK) else None
 
 
 def _environment_fingerprint() -> str:
-    """What every stored program of this process depends on besides its own arguments."""
-    if not _FINGERPRINT:
-        import jaxlib
-        import numpyro
+    """What every stored program depends on besides its own arguments: the source, the
+    versions, the platform, and JAX's configuration now (read at every call: a setting
+    changed between fits changes what is traced)."""
+    import jaxlib
+    import numpyro
 
-        digest = hashlib.sha256()
-        package = Path(__file__).resolve().parent.parent
-        for path in sorted(package.rglob("*.py")):
-            digest.update(str(path.relative_to(package)).encode())
-            digest.update(path.read_bytes())
-        device = jax.devices()[0]
-        for part in (
-            jax.__version__, jaxlib.__version__, numpyro.__version__,
-            device.platform, device.client.platform_version,
-            repr(sorted(jax.config.values.items())),
-        ):  # fmt: skip
-            digest.update(str(part).encode())
-            digest.update(b"\0")
-        _FINGERPRINT.append(digest.hexdigest())
-    return _FINGERPRINT[0]
+    device = jax.devices()[0]
+    return "\0".join(str(part) for part in (
+        _SOURCE, jax.__version__, jaxlib.__version__, numpyro.__version__,
+        device.platform, device.client.platform_version,
+        repr(sorted(jax.config.values.items())),
+    ))  # fmt: skip
 
 
 class StoredProgram:
@@ -85,35 +97,48 @@ class StoredProgram:
     :meth:`compile`, from any thread: the compile runs once, others wait for it).
 
     Called like the function it was exported from. ``out_shapes`` are its results'
-    shapes and dtypes, known before it is compiled.
+    shapes and dtypes, known before it is compiled. A stored file that reads but does not
+    compile is removed, and the program is traced as usual instead.
     """
 
-    def __init__(self, exported, leaves):
+    def __init__(self, exported, leaves, *, jitted, path: Path, key: str):
         self.exported = exported
         self.out_shapes = jax.tree.unflatten(exported.out_tree, [
             jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.out_avals
         ])  # fmt: skip
         self._arguments = [jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)) for x in leaves]
+        self._jitted, self._path, self._key = jitted, path, key
         self._compiled = None
         self._lock = threading.Lock()
 
     def compile(self):
         with self._lock:
             if self._compiled is None:
-                _bind_linear_algebra()
-                self._compiled = jax.jit(self.exported.call).lower(*self._arguments).compile()
+                try:
+                    _bind_linear_algebra()
+                    compiled = jax.jit(self.exported.call).lower(*self._arguments).compile()
+                    self._compiled = functools.partial(_call_flat, compiled)
+                except Exception:  # a damaged file: forget it, trace as usual
+                    self._path.unlink(missing_ok=True)
+                    with _LOCK:
+                        _LOADED.pop(self._key, None)
+                    self._compiled = self._jitted
                 self._arguments = None
         return self._compiled
 
     def __call__(self, *args):
-        return self.compile()(*jax.tree.leaves(args))
+        return self.compile()(*args)
+
+
+def _call_flat(compiled, *args):
+    return compiled(*jax.tree.leaves(args))
 
 
 def _bind_linear_algebra() -> None:
     """jaxlib binds its CPU LAPACK kernels (Cholesky, triangular solves) when it first
     lowers a linear-algebra operation; older jax (0.8 among them) does not when it calls
-    an exported program, whose kernels would then run unbound (a crash). Lowering a tiny Cholesky,
-    without compiling it, binds them all, once per process."""
+    an exported program, whose kernels would then run unbound (a crash). Lowering a tiny
+    Cholesky, without compiling it, binds them all, once per process."""
     if not _LINEAR_ALGEBRA_BOUND:
         jax.jit(jnp.linalg.cholesky).lower(jax.ShapeDtypeStruct((2, 2), jnp.float32))
         _LINEAR_ALGEBRA_BOUND.append(True)
@@ -122,44 +147,55 @@ def _bind_linear_algebra() -> None:
 def stored_program(jitted, args: tuple, *, name: str, static):
     """``jitted`` for arguments shaped like ``args``, as a :class:`StoredProgram`: read
     from the store, or traced, exported and stored. ``jitted`` itself when the store is
-    off or the program cannot be exported (it calls back to the host).
+    off, the program cannot be exported (it calls back to the host), or the store fails.
 
     ``args`` may hold arrays or ``jax.ShapeDtypeStruct``; ``static`` is everything that
     shapes the program besides them (the model's sizes, the sampler's settings) and must
     have a stable ``repr``. Call this under the ``jax.enable_x64`` setting the program
     will run with.
     """
-    directory = store_directory()
-    if directory is None:
-        return jitted
-    leaves, tree = jax.tree.flatten(args)
-    key = hashlib.sha256(
-        "\n".join([_environment_fingerprint(), name, repr(static), _signature(leaves, tree)])
-        .encode()
-    ).hexdigest()  # fmt: skip
-    with _LOCK:
-        program = _LOADED.get(key)
-        if program is not None:
-            _LOADED.move_to_end(key)
-            return program
-        path = directory / f"{name}-{key[:40]}.jaxexport"
-        exported = _load(path)
-        if exported is None:
-            exported = _export(jitted, tree, leaves)
+    try:
+        directory = store_directory()
+        if directory is None:
+            return jitted
+        leaves, tree = jax.tree.flatten(args)
+        key = hashlib.sha256("\n".join(
+            [_environment_fingerprint(), name, repr(static), _signature(leaves, tree)]
+        ).encode()).hexdigest()  # fmt: skip
+        with _LOCK:
+            key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+        with key_lock:
+            with _LOCK:
+                program = _LOADED.get(key)
+                if program is not None:
+                    _LOADED.move_to_end(key)
+                    return program
+            path = directory / f"{name}-{key[:40]}.jaxexport"
+            exported = _load(path)
             if exported is None:
-                return jitted
-            _save(exported, path)
-        program = StoredProgram(exported, leaves)
-        _LOADED[key] = program
-        while len(_LOADED) > LOADED_MAX:
-            _LOADED.popitem(last=False)
-    return program
+                exported = _export(jitted, tree, leaves)
+                if exported is None:
+                    return jitted
+                _save(exported, path)
+            program = StoredProgram(exported, leaves, jitted=jitted, path=path, key=key)
+            with _LOCK:
+                _LOADED[key] = program
+                while len(_LOADED) > LOADED_MAX:
+                    _LOADED.popitem(last=False)
+        return program
+    except Exception:  # noqa: BLE001 - the store only saves time: without it, trace as usual
+        return jitted
 
 
 def _signature(leaves, tree) -> str:
+    """The arguments' tree, shapes and dtypes; Python numbers are weakly typed, as JAX
+    traces them."""
+
+    def weak(leaf) -> bool:  # NumPy's float64 is a float, but not a weakly typed one
+        return bool(getattr(leaf, "weak_type", type(leaf) in (int, float, complex)))
+
     return "|".join([str(tree)] + [
-        f"{np.shape(leaf)}:{jnp.result_type(leaf)}:{bool(getattr(leaf, 'weak_type', False))}"
-        for leaf in leaves
+        f"{np.shape(leaf)}:{jnp.result_type(leaf)}:{weak(leaf)}" for leaf in leaves
     ])  # fmt: skip
 
 
@@ -179,6 +215,8 @@ def _export(jitted, tree, leaves):
 def _load(path: Path):
     try:
         with open(path, "rb") as file:
+            if not _private(os.fstat(file.fileno())):
+                return None  # written by someone else: never run it
             return jax.export.deserialize(bytearray(file.read()))
     except FileNotFoundError:
         return None

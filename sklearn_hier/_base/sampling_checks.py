@@ -31,6 +31,9 @@ def diagnostics_table(idata, var_names) -> pd.DataFrame:
     """One row per parameter: worst R-hat and lowest bulk/tail ESS over its elements."""
     # parameters with no elements (e.g. lambda without group predictors) have nothing to check
     var_names = [v for v in var_names if v in idata.posterior and idata.posterior[v].size > 0]
+    columns = ["size", "r_hat_max", "ess_bulk_min", "ess_tail_min"]
+    if not var_names:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="parameter"))
     posterior = idata.posterior
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
     # every element of every parameter as one (quantities, chain, draw) array, summarised

@@ -178,14 +178,26 @@ def _initial_inverse_mass(sizes: ModelSizes, spreads: dict, dense: bool):
     return jnp.diag(diagonal) if dense else diagonal
 
 
+def chain_streams(seed):
+    """The root of the chains' random streams (chain ``c``'s is this folded with ``c``)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), 0)
+
+
+def completion_stream(seed):
+    """The completion's random stream: apart from every chain's (``fold_in(root, i)`` is
+    ``split(root, n)[i]`` in JAX's default PRNG, so each needs a root of its own)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+
+
 @functools.lru_cache(maxsize=32)
 def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
     """A jitted ``run(seed, chain, data, priors, target_accept, progress) -> (draws, stats)``.
 
     ``chain`` numbers the chain (with ``settings.vectorized``, a vector of numbers, one
-    per chain): its random stream is ``seed``'s, folded with its number. The keys are
-    made inside the program, as NumPy numbers go in: each JAX operation run on its own
-    outside a program is a small program of its own, compiled in every new process.
+    per chain): its random stream is :func:`chain_streams`'s, folded with its number.
+    The keys are made inside the program, as NumPy numbers go in: each JAX operation run
+    on its own outside a program is a small program of its own, compiled in every new
+    process.
     """
     model = functools.partial(model_of(sizes), sizes=sizes)
 
@@ -202,7 +214,7 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
     every = max(1, total // 50)
 
     def one_chain(seed, chain, data, priors, target_accept, progress):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), chain)
+        key = jax.random.fold_in(chain_streams(seed), chain)
         key_init, key_run = jax.random.split(key)
         args = (data, priors)
         init, spreads = _unconstrained_init(key_init, data, priors, sizes)
@@ -275,7 +287,7 @@ def compiled_completion(sizes: ModelSizes):
     the log prior density of the whole draw (computed here, one program fewer to load)."""
 
     def complete(seed, data, priors, phi):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)  # not any chain's stream
+        key = completion_stream(seed)
         n_draws = jax.tree.leaves(phi)[0].shape[0]
         keys = jax.random.split(key, n_draws)
         rest = jax.lax.map(
@@ -310,12 +322,14 @@ def run_nuts(
     accept = np.float64(target_accept)
     with jax.enable_x64(True):
         data, priors = as_arguments(data), as_arguments(priors)
-        sampler = stored_program(
-            compiled_sampler(sizes, settings),
-            (seed, chains if settings.vectorized else chains[0], data, priors, accept,
-             np.int32(0)),  # the bar's number: its value, not its shape, changes per fit
-            name="nuts", static=(sizes, settings),
-        )  # fmt: skip
+        sampler = compiled_sampler(sizes, settings)
+        if not settings.progress:  # a bar's program calls back to the host: not exportable
+            sampler = stored_program(
+                sampler,
+                (seed, chains if settings.vectorized else chains[0], data, priors, accept,
+                 np.int32(0)),  # the bar's number: its value, not its shape, changes per fit
+                name="nuts", static=(sizes, settings),
+            )  # fmt: skip
         if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL:
             _prepare_completion(sizes, seed, data, priors, sampler, num_chains, settings.vectorized)
         if isinstance(sampler, StoredProgram):
