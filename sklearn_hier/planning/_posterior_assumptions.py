@@ -109,7 +109,8 @@ def plan_from(fitted, n_rows, *, treatment: Treatment | None = None, frame=None,
     >>> t = rng.integers(0, 2, 400)
     >>> y = 0.3 * t + rng.normal(size=400)
     >>> pilot = HierarchicalHTE(modifiers=["site"], random_state=0,
-    ...     sampler=NUTSSampler(num_warmup=500, num_samples=500, num_chains=2)).fit(X, y, t)
+    ...     sampler=NUTSSampler(num_warmup=500, num_samples=500, num_chains=2,
+    ...                         target_accept=0.95)).fit(X, y, t)
     >>> plan = plan_from(pilot, [400, 1600], mode="fast", n_simulations=5, random_state=0)
     >>> list(plan.study["n_rows"])
     [400, 1600]
