@@ -174,8 +174,9 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
     sampler : NUTSSampler, SVISampler or None, default=None
         How the posterior is drawn, with every setting of that method:
         :class:`~sklearn_hier.NUTSSampler` (the exact posterior; ``None`` is
-        ``NUTSSampler()``: 4 chains of 1,000 draws after 1,000 warm-up
-        iterations, the linear parameters of the Gaussian family marginalized)
+        ``NUTSSampler()``: 4 chains of 1,000 draws, the linear parameters of the
+        Gaussian family marginalized, after 500 warm-up iterations where they are
+        and 1,000 where all parameters are sampled jointly)
         or :class:`~sklearn_hier.SVISampler` (a variational normal
         approximation). Grid searches reach its settings as
         ``sampler__num_samples`` and can compare ``sampler=[NUTSSampler(),

@@ -10,6 +10,7 @@ from sklearn.model_selection import ParameterGrid
 
 from sklearn_hier import HierarchicalHTE, NUTSSampler, SamplingWarning, SVISampler
 from sklearn_hier._base.spec import ModelSpec
+from sklearn_hier._sampling.run import sampler_settings
 
 
 def _spec(est: HierarchicalHTE) -> ModelSpec:
@@ -21,10 +22,20 @@ def _spec(est: HierarchicalHTE) -> ModelSpec:
 def test_default_is_nuts_with_the_documented_settings():
     spec = _spec(HierarchicalHTE())
     assert (spec.inference, spec.num_warmup, spec.num_samples, spec.num_chains) == (
-        "nuts", 1000, 1000, 4,
+        "nuts", "auto", 1000, 4,
     )  # fmt: skip
     assert spec.marginalize is True and spec.progress_bar == "auto"
     assert spec.target_accept is None and spec.max_tree_depth == 10
+
+
+@pytest.mark.parametrize("marginal, expected", [(True, 500), (False, 1000)])
+def test_automatic_warmup_is_shorter_for_the_marginal_model_only(marginal, expected):
+    auto = _spec(HierarchicalHTE())
+    assert sampler_settings(auto, n_rows=100, marginal=marginal).num_warmup == expected
+    chosen = _spec(HierarchicalHTE(sampler=NUTSSampler(num_warmup=700)))
+    assert sampler_settings(chosen, n_rows=100, marginal=marginal).num_warmup == 700
+    with pytest.raises(ValueError, match="num_warmup"):
+        _spec(HierarchicalHTE(sampler=NUTSSampler(num_warmup="short")))
 
 
 def test_svi_sampler_sets_the_variational_fields():

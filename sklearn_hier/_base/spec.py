@@ -26,6 +26,12 @@ NESTED_WARMUP_TREE_DEPTH = 7
 #: (long tails): 0.9 there.
 MARGINAL_TARGET_ACCEPT = {"nested": 0.8, "additive": 0.9}
 
+#: num_warmup="auto": Stan's 1,000 for the joint model; 500 for the marginal model,
+#: whose variance parameters, started from the data's scales, adapt within 300 (the
+#: draws after 300, 500 and 1,000 warm-up iterations have the same leapfrog steps and
+#: effective sample size per draw; see NUTSSampler).
+NUM_WARMUP = {"joint": 1000, "marginal": 500}
+
 #: What the model does with modifier levels never seen in training.
 UNKNOWN_LEVEL_POLICIES = ("error", "population")
 
@@ -152,7 +158,7 @@ class ModelSpec:
     reduce_data: bool
     marginalize: bool
     approximation: str
-    num_warmup: int
+    num_warmup: object  # an int, or "auto" (resolved with the model)
     num_samples: int
     num_chains: int
     target_accept: float | None
@@ -215,6 +221,12 @@ class ModelSpec:
         if marginal:
             return MARGINAL_TARGET_ACCEPT[self.structure]
         return 0.99 if self.structure == "additive" else 0.95
+
+    def resolved_num_warmup(self, *, marginal: bool) -> int:
+        """Warm-up iterations per chain; ``marginal`` as for :meth:`resolved_target_accept`."""
+        if self.num_warmup == "auto":
+            return NUM_WARMUP["marginal" if marginal else "joint"]
+        return int(self.num_warmup)
 
     def resolved_warmup_tree_depth(self) -> int:
         depth = self.warmup_max_tree_depth

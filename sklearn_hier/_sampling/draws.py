@@ -28,24 +28,22 @@ class SamplerResult:
         return values.reshape((-1,) + values.shape[2:])
 
 
+def argument_dtype(dtype) -> np.dtype:
+    """The dtype an array enters a compiled program with: its own if integer or
+    boolean, float64 otherwise."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype.kind in "iub" else np.dtype(np.float64)
+
+
 def as_jax(tree):
-    """Every array and number of a pytree (dicts, NamedTuples, ...) as a JAX array:
-    float64 unless integer or boolean."""
-
-    def convert(v):
-        v = np.asarray(v)
-        return jnp.asarray(v) if v.dtype.kind in "iub" else jnp.asarray(v, dtype=jnp.float64)
-
-    return jax.tree.map(convert, tree)
+    """Every array and number of a pytree (dicts, NamedTuples, ...) as a JAX array, of
+    the dtype :func:`argument_dtype` gives it."""
+    return jax.tree.map(jnp.asarray, as_arguments(tree))
 
 
 def as_arguments(tree):
-    """Every array and number of a pytree as a NumPy array with the dtype :func:`as_jax`
-    gives it: what a compiled program takes as it is. Converting to JAX arrays outside a
-    program would run (and, in a new process, compile) an operation per array."""
-
-    def convert(v):
-        v = np.asarray(v)
-        return v if v.dtype.kind in "iub" else np.asarray(v, dtype=np.float64)
-
-    return jax.tree.map(convert, tree)
+    """Every array and number of a pytree as a NumPy array of the dtype
+    :func:`argument_dtype` gives it: what a compiled program takes as it is. Converting
+    to JAX arrays outside a program would run (and, in a new process, compile) an
+    operation per array."""
+    return jax.tree.map(lambda v: np.asarray(v, dtype=argument_dtype(np.asarray(v).dtype)), tree)

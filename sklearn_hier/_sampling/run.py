@@ -37,7 +37,7 @@ from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
 from .._modeling.marginal_gaussian import complete_draw, marginal_model
 from .._modeling.model_data import ModelData
 from .._modeling.prior_density import log_prior_density
-from .draws import SamplerResult, as_arguments
+from .draws import SamplerResult, argument_dtype, as_arguments
 from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
 
 #: From this many rows on, warm-up's mass-matrix estimates are used as they are.
@@ -369,6 +369,11 @@ def run_nuts(
     return SamplerResult(draws=draws, stats=stats, log_prior=log_prior)
 
 
+def _completion_program(sizes: ModelSizes, args: tuple):
+    """The completion's program for arguments like ``args``: stored, or traced."""
+    return stored_program(compiled_completion(sizes), args, name="completion", static=sizes)
+
+
 def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vectorized: bool):
     """Read or trace, and compile, the completion's program in a thread of its own, while
     this one compiles the sampler: a new process's first fit waits for the longer of the
@@ -379,17 +384,16 @@ def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vec
     constrained = sampler.out_shapes[0]  # one chain's (draw, ...); (chain, draw, ...) under vmap
 
     def as_phi(shape):  # the draws of all chains, as _completed hands them over
-        dtype = shape.dtype if np.dtype(shape.dtype).kind in "iub" else np.float64
         draws = shape.shape[1:] if vectorized else shape.shape
-        return jax.ShapeDtypeStruct((num_chains * draws[0],) + draws[1:], dtype)
+        all_chains = (num_chains * draws[0],) + draws[1:]
+        return jax.ShapeDtypeStruct(all_chains, argument_dtype(shape.dtype))
 
     phi = jax.tree.map(as_phi, constrained)
 
     def work():
         try:
             with jax.enable_x64(True):
-                program = stored_program(compiled_completion(sizes), (seed, data, priors, phi),
-                                         name="completion", static=sizes)  # fmt: skip
+                program = _completion_program(sizes, (seed, data, priors, phi))
                 if isinstance(program, StoredProgram):
                     program.compile()
         except Exception:  # noqa: BLE001 - the completion then compiles when first called
@@ -406,16 +410,17 @@ def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, 
     phi = {k: np.reshape(v, (-1,) + np.shape(v)[2:]) for k, v in draws.items()}
     with jax.enable_x64(True):
         args = (np.int64(seed), data, priors, as_arguments(phi))
-        complete = stored_program(compiled_completion(sizes), args, name="completion", static=sizes)
+        complete = _completion_program(sizes, args)
         rest, log_prior = jax.device_get(complete(*args))
     rest = {k: np.reshape(v, shape + np.shape(v)[1:]) for k, v in rest.items()}
     return rest, np.reshape(np.asarray(log_prior, dtype=np.float64), shape)
 
 
-def sampler_settings(spec: ModelSpec, *, n_rows: int) -> SamplerSettings:
-    """The NUTS settings a specification asks for (with its defaults resolved)."""
+def sampler_settings(spec: ModelSpec, *, n_rows: int, marginal: bool) -> SamplerSettings:
+    """The NUTS settings a specification asks for (with its defaults resolved);
+    ``marginal``: whether NUTS samples the marginal model."""
     return SamplerSettings(
-        num_warmup=spec.num_warmup,
+        num_warmup=spec.resolved_num_warmup(marginal=marginal),
         num_samples=spec.num_samples,
         max_tree_depth=spec.max_tree_depth,
         warmup_max_tree_depth=spec.resolved_warmup_tree_depth(),
@@ -448,15 +453,14 @@ def run_inference(
             num_draws=spec.n_draws,
         )
         return run_svi(sizes, settings, data, priors, num_chains=spec.num_chains, seed=seed)
+    marginal = sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL
     return run_nuts(
         sizes,
-        sampler_settings(spec, n_rows=n_rows),
+        sampler_settings(spec, n_rows=n_rows, marginal=marginal),
         data,
         priors,
         num_chains=spec.num_chains,
-        target_accept=spec.resolved_target_accept(
-            marginal=sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL
-        ),
+        target_accept=spec.resolved_target_accept(marginal=marginal),
         seed=seed,
         progress=show_progress(spec.progress_bar),
     )
