@@ -130,6 +130,45 @@ def _entry_inverse_lower(factor) -> list:
     return inverse
 
 
+#: Up to this size a block's inverse and determinant come from its cofactors.
+COFACTOR_MAX_SIZE = 3
+
+
+def _entry_symmetric_inverse(a) -> tuple[list, jnp.ndarray]:
+    """Inverse and log-determinant of a small symmetric positive-definite matrix given by
+    its entries, from its cofactors (sizes 1 to ``COFACTOR_MAX_SIZE``).
+
+    One division and one logarithm per group, where a Cholesky factor takes a square root
+    per diagonal entry and a division per entry below it: each result of such an
+    operation that several others read becomes a loop of its own in the compiled
+    program (and in its gradient), and on arrays over a hundred groups each loop costs
+    more to launch than its arithmetic. The cancellation in the determinant is the one
+    the factor's last pivot has: no less accurate.
+    """
+    size = len(a)
+    if size == 1:
+        return [[1.0 / a[0][0]]], jnp.log(a[0][0])
+    if size == 2:
+        det = a[0][0] * a[1][1] - a[0][1] * a[0][1]
+        cofactors = [[a[1][1], -a[0][1]], [-a[0][1], a[0][0]]]
+    else:
+
+        def minor(i, j):  # the cofactor of entry (i, j): a 2 x 2 determinant, signed
+            rows = [r for r in range(3) if r != i]
+            cols = [c for c in range(3) if c != j]
+            value = (a[rows[0]][cols[0]] * a[rows[1]][cols[1]]
+                     - a[rows[0]][cols[1]] * a[rows[1]][cols[0]])  # fmt: skip
+            return value if (i + j) % 2 == 0 else -value
+
+        cofactors = [[None] * 3 for _ in range(3)]
+        for i in range(3):
+            for j in range(i + 1):
+                cofactors[i][j] = cofactors[j][i] = minor(i, j)
+        det = sum(a[0][j] * cofactors[0][j] for j in range(3))
+    scale = 1.0 / det
+    return [[x * scale for x in row] for row in cofactors], jnp.log(det)
+
+
 def _entry_matrix_product(a, columns) -> jnp.ndarray:
     """``a @ columns`` per group: ``a`` by entries, ``columns`` an array ``(G, D, K)``."""
     return jnp.stack([sum(a[i][k][:, None] * columns[:, k, :] for k in range(len(a[i])))
@@ -154,6 +193,39 @@ def _population_prior(data: ModelData, priors: Priors, n_coef: int):
         [jnp.reshape(priors.intercept**2, (1,)), jnp.full(n_coef, priors.coef**2)]
     )
     return mean, var
+
+
+# ------------------------------------------------------------------ the dense system
+@jax.custom_vjp
+def log_det_and_quadratic(matrix, vector):
+    """``(log|A|, v' A^-1 v)`` of a positive-definite ``A``, through its Cholesky factor.
+
+    Its gradient is written out, ``(g_det A^-1 - g_quad a a', 2 g_quad a)`` with
+    ``a = A^-1 v``, rather than traced back through the factorisation and the solve:
+    one inverse from the factor where JAX's derivatives of the two take several
+    triangular solves and a dozen small operations, each of which costs about as much to
+    launch on a CPU as its arithmetic.
+    """
+    return log_det_and_quadratic_forward(matrix, vector)[0]
+
+
+def log_det_and_quadratic_forward(matrix, vector):
+    chol = jnp.linalg.cholesky(matrix)
+    eye = jnp.eye(chol.shape[0], dtype=chol.dtype)
+    inverse_chol = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)  # A^-1 = C'C
+    half = inverse_chol @ vector
+    return (2.0 * jnp.sum(jnp.log(jnp.diag(chol))), half @ half), (inverse_chol, half)
+
+
+def log_det_and_quadratic_backward(residuals, cotangents):
+    inverse_chol, half = residuals
+    g_det, g_quad = cotangents
+    solved = inverse_chol.T @ half  # A^-1 v
+    inverse = inverse_chol.T @ inverse_chol
+    return g_det * inverse - g_quad * jnp.outer(solved, solved), 2.0 * g_quad * solved
+
+
+log_det_and_quadratic.defvjp(log_det_and_quadratic_forward, log_det_and_quadratic_backward)
 
 
 # ------------------------------------------------------------------ nested structure
@@ -200,7 +272,15 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
         scaled[d][d] = scaled[d][d] + s2_groups
     blocks = _entry_cholesky(scaled)  # Q_g = K_g K_g'
     inverse_factor = _entry_product(_entry_inverse_lower(blocks), factor_t)  # A_g = K_g^-1 L'
-    inverse = _symmetric_product(_entry_transpose(inverse_factor), inverse_factor)  # F_g = A_g'A_g
+    if width <= COFACTOR_MAX_SIZE:
+        # F_g = L Q_g^-1 L' from Q_g's cofactors: the likelihood and its gradient need no
+        # factor of Q_g (only the conditional draws read A_g, and a program that does not
+        # read it compiles without it)
+        inverse_q, logdet_q = _entry_symmetric_inverse(scaled)
+        inverse = _symmetric_product(_entry_product(factor, inverse_q), factor_t)
+    else:
+        inverse = _symmetric_product(_entry_transpose(inverse_factor), inverse_factor)  # A_g'A_g
+        logdet_q = 2.0 * sum(jnp.log(blocks[d][d]) for d in range(width))
     # Omega F_g = (I - B_g F_g) / s2, from (B_g + s2 Omega) F_g = I: free of Sigma^-1
     weighted = [[((1.0 if i == j else 0.0) - x) / s2_groups for j, x in enumerate(row)]
                 for i, row in enumerate(_entry_product(vv, inverse))]  # fmt: skip
@@ -209,7 +289,7 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     shrunk = _entry_product(weighted, vv)
     # [C_g, r_g]: the controls' and the outcome's sums against v
     columns = jnp.concatenate([stats.vx[:, :, 1 : 1 + p], stats.vy[..., None]], axis=-1)
-    half = _entry_matrix_product(inverse_factor, columns)  # C_g^-1 [C_g, r_g]
+    solved_columns = _entry_matrix_product(inverse, columns)  # F_g [C_g, r_g]
     like = stats.vv[..., 0, 0]
     shrunk = _assembled(shrunk, like)
     weighted_columns = _entry_matrix_product(weighted, columns)
@@ -224,8 +304,9 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
         (zt.T @ weighted_columns.reshape(n_groups, -1))
         .reshape(q1, width, p + 1).transpose(1, 0, 2).reshape(n_a, p + 1)
     )  # sum_g Phi_g' Omega F_g [C_g, r_g]  # fmt: skip
-    flat = half.reshape(n_groups * width, p + 1)
-    within = flat.T @ flat  # sum_g [C_g, r_g]' F_g [C_g, r_g]
+    within = columns.reshape(n_groups * width, p + 1).T @ solved_columns.reshape(
+        n_groups * width, p + 1
+    )  # sum_g [C_g, r_g]' F_g [C_g, r_g]
     # the prior of w_group = to_w a (independent normals) and of b
     mean_w, var_w = _population_prior(data, priors, n_a + p - 1)
     controls = slice(1, 1 + p)
@@ -240,9 +321,10 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     )  # fmt: skip
     schur = jnp.concatenate([top, bottom], axis=0)
     rhs = jnp.concatenate([s2 * (cross[:, p] + prior_shift), stats.xty[controls] - within[:p, p]])
-    logdet_blocks = 2.0 * sum(jnp.log(blocks[d][d]) for d in range(width))
+    logdet_blocks = logdet_q
     return {
         "s2": s2,
+        "matrix": schur,
         "chol": jnp.linalg.cholesky(schur),
         "rhs": rhs,
         "inverse": _assembled(inverse, like),
@@ -257,20 +339,16 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
 
 
 def _nested_loglik(data: ModelData, system: dict) -> jnp.ndarray:
-    chol, rhs, s2 = system["chol"], system["rhs"], system["s2"]
-    half_solved = jax.scipy.linalg.solve_triangular(chol, rhs, lower=True)
+    rhs, s2 = system["rhs"], system["s2"]
+    log_det, quadratic = log_det_and_quadratic(system["matrix"], rhs)
     n_groups, width = data.likelihood.vy.shape
     k = rhs.shape[0]
     # log|Prec| = sum_g log|P_g| + log|Schur|, each block carrying 1 / s2, with
     # log|P~_g| = log|Q_g| - log|Sigma|; the -G log|Sigma| cancels the prior's +G log|Sigma|
-    log_prec = (
-        jnp.sum(system["logdet_blocks"])
-        + 2.0 * jnp.sum(jnp.log(jnp.diag(chol)))
-        - (width * n_groups + k) * jnp.log(s2)
-    )
+    log_prec = jnp.sum(system["logdet_blocks"]) + log_det - (width * n_groups + k) * jnp.log(s2)
     log_prior_cov = jnp.sum(jnp.log(system["var_w"]))
     # y'y - r' Prec^-1 r plus the prior mean's term, times s2: the penalised residual sum
-    penalised = system["constant"] - half_solved @ half_solved
+    penalised = system["constant"] - quadratic
     return (
         -0.5 * data.likelihood.n_rows * jnp.log(2.0 * jnp.pi * s2)
         - 0.5 * penalised / s2
@@ -359,6 +437,7 @@ def _additive_system(data: ModelData, priors: Priors, scale_trils, sigma, sizes:
     rhs = data.levels.mty + s2 * (prior_precision @ prior_mean)
     return {
         "s2": s2,
+        "matrix": prec,
         "chol": jnp.linalg.cholesky(prec),
         "rhs": rhs,
         "prior_quad": prior_mean @ prior_precision @ prior_mean,
@@ -367,12 +446,12 @@ def _additive_system(data: ModelData, priors: Priors, scale_trils, sigma, sizes:
 
 
 def _additive_loglik(data: ModelData, system: dict) -> jnp.ndarray:
-    chol, s2 = system["chol"], system["s2"]
-    half_solved = jax.scipy.linalg.solve_triangular(chol, system["rhs"], lower=True)
-    log_prec = 2.0 * jnp.sum(jnp.log(jnp.diag(chol))) - chol.shape[0] * jnp.log(s2)
+    s2 = system["s2"]
+    log_det, quadratic = log_det_and_quadratic(system["matrix"], system["rhs"])
+    log_prec = log_det - system["rhs"].shape[0] * jnp.log(s2)
     return (
         -0.5 * data.likelihood.n_rows * jnp.log(2.0 * jnp.pi * s2)
-        - 0.5 * (data.likelihood.yty - half_solved @ half_solved) / s2
+        - 0.5 * (data.likelihood.yty - quadratic) / s2
         - 0.5 * system["prior_quad"]
         - 0.5 * system["log_prior_cov"]
         - 0.5 * log_prec
