@@ -229,7 +229,7 @@ log_det_and_quadratic.defvjp(log_det_and_quadratic_forward, log_det_and_quadrati
 
 
 # ------------------------------------------------------------------ nested structure
-def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
+def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma, *, factored: bool) -> dict:
     """Everything the marginal likelihood and the conditional draws share.
 
     The nested structure is eliminated in the coordinates of its group-level regression
@@ -247,6 +247,10 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     square of the whole design, which is what keeps a gradient with several effects cheap.
     The controls enter through ``C_g = sum v c'`` and the outcome through ``r_g = sum v y``,
     handled together as the columns of ``[C_g, r_g]``.
+
+    ``factored``: also the factor ``A_g`` with ``A_g'A_g = F_g``, which the conditional
+    draws need. Without it, blocks of up to ``COFACTOR_MAX_SIZE`` terms are inverted from
+    their cofactors, the cheaper program to differentiate (the sampler's).
     """
     stats, regression = data.likelihood, data.regression
     zt, to_w = regression.zt, regression.to_w
@@ -270,16 +274,15 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
     scaled = _symmetric_product(_entry_product(factor_t, vv), factor)
     for d in range(width):
         scaled[d][d] = scaled[d][d] + s2_groups
-    blocks = _entry_cholesky(scaled)  # Q_g = K_g K_g'
-    inverse_factor = _entry_product(_entry_inverse_lower(blocks), factor_t)  # A_g = K_g^-1 L'
-    if width <= COFACTOR_MAX_SIZE:
-        # F_g = L Q_g^-1 L' from Q_g's cofactors: the likelihood and its gradient need no
-        # factor of Q_g (only the conditional draws read A_g, and a program that does not
-        # read it compiles without it)
+    inverse_factor = None
+    if width <= COFACTOR_MAX_SIZE and not factored:
+        # F_g = L Q_g^-1 L' from Q_g's cofactors: what the likelihood and its gradient need
         inverse_q, logdet_q = _entry_symmetric_inverse(scaled)
         inverse = _symmetric_product(_entry_product(factor, inverse_q), factor_t)
-    else:
-        inverse = _symmetric_product(_entry_transpose(inverse_factor), inverse_factor)  # A_g'A_g
+    else:  # the draws need a factor of F_g too: F_g = A_g'A_g, A_g = K_g^-1 L', Q_g = K_g K_g'
+        blocks = _entry_cholesky(scaled)
+        inverse_factor = _entry_product(_entry_inverse_lower(blocks), factor_t)
+        inverse = _symmetric_product(_entry_transpose(inverse_factor), inverse_factor)
         logdet_q = 2.0 * sum(jnp.log(blocks[d][d]) for d in range(width))
     # Omega F_g = (I - B_g F_g) / s2, from (B_g + s2 Omega) F_g = I: free of Sigma^-1
     weighted = [[((1.0 if i == j else 0.0) - x) / s2_groups for j, x in enumerate(row)]
@@ -328,7 +331,7 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma) -> dict:
         "chol": jnp.linalg.cholesky(schur),
         "rhs": rhs,
         "inverse": _assembled(inverse, like),
-        "inverse_factor": _assembled(inverse_factor, like),
+        "inverse_factor": None if inverse_factor is None else _assembled(inverse_factor, like),
         "weighted": _assembled(weighted, like),
         "columns": columns,
         # y'y - sum_g r_g' F_g r_g, and the prior mean's own term (times s2)
@@ -578,9 +581,12 @@ def _variance_parameters(data: ModelData, priors: Priors, sizes: ModelSizes):
     return trils, sigma
 
 
-def _system(data: ModelData, priors: Priors, sizes: ModelSizes, trils, sigma):
+def _system(data: ModelData, priors: Priors, sizes: ModelSizes, trils, sigma, *, factored=True):
+    """The marginal model's system; ``factored``: with the factors the conditional draws
+    need (the likelihood alone needs none, and is cheaper to differentiate without)."""
     if sizes.structure == "nested":
-        return _nested_system(data, priors, _full_width(trils[0], sizes), sigma)
+        scale_tril = _full_width(trils[0], sizes)
+        return _nested_system(data, priors, scale_tril, sigma, factored=factored)
     return _additive_system(data, priors, trils, sigma, sizes)
 
 
@@ -615,7 +621,7 @@ def _traced_once(sizes: ModelSizes):
     on a warm compilation cache too."""
     return jax.jit(
         lambda data, priors, trils, sigma: _loglik(
-            data, _system(data, priors, sizes, trils, sigma), sizes
+            data, _system(data, priors, sizes, trils, sigma, factored=False), sizes
         )
     )
 
