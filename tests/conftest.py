@@ -18,6 +18,7 @@ def fast(**settings) -> dict:
     """``FAST`` with other NUTS settings (``marginalize=False``, ``progress_bar=True``...)."""
     return dict(sampler=NUTSSampler(**{**FAST_SETTINGS, **settings}))
 
+
 TW_MODIFIERS = ["white", "male", "intl", "hawk"]
 TW_COLUMNS = TW_MODIFIERS + ["regime", "stakes", "costs", "region"]
 

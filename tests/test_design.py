@@ -162,11 +162,14 @@ def test_simulated_groups_carry_the_average_true_effect_of_their_rows():
     assert (pd.crosstab(row_group, d.group).to_numpy() > 0).sum() == design.n_groups
 
 
-def test_compiled_group_lookup_matches_the_general_path():
+def test_compiled_group_lookup_matches_the_general_path(monkeypatch):
+    import sklearn_hier._data.design as design_module
     from sklearn_hier._data.design import _lookup_known_groups
 
     d = make_grouped_hte(5000, n_levels=(2, 3, 5), random_state=2)
     design, row_group = Design.learn(d.X, modifiers=d.modifiers, group_predictors=None, bins=None)
+    assert _lookup_known_groups(design, d.X) is None  # too few rows to compile for
+    monkeypatch.setattr(design_module, "COMPILED_LOOKUP_MIN_ROWS", 0)
     fast = _lookup_known_groups(design, d.X)
     np.testing.assert_array_equal(fast, row_group)
     # a level never seen, a non-integer value, or a missing value: left to the general path

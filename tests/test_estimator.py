@@ -166,7 +166,8 @@ def test_row_likelihood_matches_reduced_likelihood(simulated, fitted):
 @pytest.mark.slow
 def test_sampling_problems_warn(simulated):
     est = HierarchicalHTE(
-        modifiers=simulated.modifiers, random_state=0,
+        modifiers=simulated.modifiers,
+        random_state=0,
         sampler=NUTSSampler(num_warmup=5, num_samples=20, num_chains=2),
     )
     with warnings.catch_warnings(record=True) as caught:
@@ -239,9 +240,7 @@ def test_additive_structure_outputs(simulated):
     )
     label = "m0=1, m1=2"
     np.testing.assert_allclose(post["group_effect"].sel(group=label), expected, atol=1e-10)
-    assert {"sd_effect[m0, treatment]", "sd_effect[m1, treatment]"} <= set(
-        est.coefficients().index
-    )
+    assert {"sd_effect[m0, treatment]", "sd_effect[m1, treatment]"} <= set(est.coefficients().index)
 
 
 @pytest.mark.slow

@@ -217,3 +217,30 @@ def test_the_completion_prepared_beside_the_sampler_is_the_one_a_fit_runs(privat
     )
     shown.fit(d.X, d.y, treatment=d.treatment)
     assert len(list(private_store.glob("nuts-*.jaxexport"))) == 1
+
+
+def test_a_full_store_removes_the_least_recently_used_programs(private_store, monkeypatch):
+    """Past STORE_MAX_BYTES, writing a program removes the programs used longest ago (a
+    program read counts as used) and the partial files of writes abandoned long ago."""
+    private_store.mkdir(parents=True, mode=0o700)
+    hour = 3600.0
+    for age, name in [(5, "old"), (4, "read"), (3, "middle"), (2, "recent")]:
+        path = private_store / f"{name}-0.jaxexport"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (0, os.stat(path).st_mtime - age * hour))
+    abandoned, writing = private_store / ".partial-a", private_store / ".partial-b"
+    for path, age in [(abandoned, 2 * hour), (writing, 60.0)]:
+        path.write_bytes(b"x")
+        os.utime(path, (0, os.stat(path).st_mtime - age))
+    os.utime(private_store / "read-0.jaxexport")  # as _load marks a program it reads
+    traced = Traced()
+    args = _arguments()
+    with jax.enable_x64(True):
+        store.stored_program(traced.jitted, args, name="solve", static=("v", 1))
+    written = next(private_store.glob("solve-*.jaxexport"))
+    os.utime(written, (0, 0))
+    assert store._load(written) is not None and os.stat(written).st_mtime > 0  # marked used
+    monkeypatch.setattr(store, "STORE_MAX_BYTES", written.stat().st_size + 2500)
+    store._evict(private_store, keep=written)
+    left = {p.name for p in private_store.iterdir()}
+    assert left == {written.name, "read-0.jaxexport", "recent-0.jaxexport", ".partial-b"}

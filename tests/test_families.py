@@ -318,8 +318,12 @@ def test_new_families_recover_group_effects_and_their_own_parameters(family):
         2400, n_levels=(2, 3), effect_mean=0.6, effect_slopes=[0.4, -0.3], sigma_theta=0.2,
         family=family, student_df=4.0, count_shape=2.0, random_state=5,
     )  # fmt: skip
-    est = HierarchicalHTE(modifiers=d.modifiers, family=family, random_state=0,
-                          sampler=NUTSSampler(num_warmup=500, num_samples=500, num_chains=2))
+    est = HierarchicalHTE(
+        modifiers=d.modifiers,
+        family=family,
+        random_state=0,
+        sampler=NUTSSampler(num_warmup=500, num_samples=500, num_chains=2),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamplingWarning)
         est.fit(d.X, d.y, treatment=d.treatment)

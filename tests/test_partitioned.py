@@ -70,9 +70,7 @@ def test_gaussian_statistics_equal_those_in_memory(treatment, monkeypatch):
                                   partitioned.design.modifiers[2].edges)  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "family", ["bernoulli", "binomial", "poisson", "student", "negbinomial"]
-)
+@pytest.mark.parametrize("family", ["bernoulli", "binomial", "poisson", "student", "negbinomial"])
 def test_exact_cells_equal_those_in_memory(family, monkeypatch):
     import sklearn_hier._data.partitioned
 

@@ -85,8 +85,11 @@ def test_design_never_fails_internally(data):
 def test_fit_and_predict_never_fail_internally(data):
     X, y, t = data
     modifiers = [c for c in X.columns if c.startswith("m")]
-    est = HierarchicalHTE(modifiers=modifiers, random_state=0,
-                          sampler=NUTSSampler(num_warmup=10, num_samples=10, num_chains=1))
+    est = HierarchicalHTE(
+        modifiers=modifiers,
+        random_state=0,
+        sampler=NUTSSampler(num_warmup=10, num_samples=10, num_chains=1),
+    )
     try:
         with warnings.catch_warnings():
             # SamplingWarning (10 draws) and the prior-scale warning are expected here

@@ -50,8 +50,7 @@ def test_slope_intervals_cover_one_for_a_correct_model_and_zero_for_a_constant_e
     heterogeneous = _slope_intervals(0.3)
     covered, p_value = _consistent_with_nominal(heterogeneous, 1.0)
     assert p_value > 0.01, (
-        f"{covered}/{N_DATA_SETS} intervals cover 1; mean slope "
-        f"{heterogeneous[:, 1].mean():.2f}"
+        f"{covered}/{N_DATA_SETS} intervals cover 1; mean slope {heterogeneous[:, 1].mean():.2f}"
     )
     # A constant effect: the estimates' spread is noise, slope 0.
     constant = _slope_intervals(0.0)

@@ -50,8 +50,10 @@ def _fit(X, y, t, **params):
         (lambda X, y, t: (X, y[:-1], t), "y has 39 values but X has 40 rows"),
         (lambda X, y, t: (X, y, t[:-2]), "treatment has 38 values but X has 40 rows"),
         (lambda X, y, t: (X, y, t + 1), r"two values \['1', '2'\] that are not 0/1"),
-        (lambda X, y, t: (X, y, np.where(t == 1, "a", np.where(y > 0, "b", "c"))[:-1]),
-         "treatment has 39 values but X has 40 rows"),
+        (
+            lambda X, y, t: (X, y, np.where(t == 1, "a", np.where(y > 0, "b", "c"))[:-1]),
+            "treatment has 39 values but X has 40 rows",
+        ),
         (lambda X, y, t: (X, y, np.ones_like(t)), "treatment has only one value"),
         (lambda X, y, t: (X, y, np.where(t == 1, "yes", "no")), "Pass treated_value="),
         (lambda X, y, t: (X, y, None), "treatment is required"),

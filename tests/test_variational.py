@@ -35,8 +35,9 @@ def test_group_effects_agree_with_nuts(nuts):
 def test_low_rank_guide_orders_groups_like_nuts(nuts):
     # the low-rank guide is coarser (meant for thousands of groups): same ordering,
     # means within two posterior sds
-    est = HierarchicalHTE(modifiers=DATA.modifiers, random_state=0,
-                          sampler=SVISampler(guide="lowrank", steps=4000))
+    est = HierarchicalHTE(
+        modifiers=DATA.modifiers, random_state=0, sampler=SVISampler(guide="lowrank", steps=4000)
+    )
     svi = est.fit(DATA.X, DATA.y, treatment=DATA.treatment).effect_by_group()
     assert np.corrcoef(svi["mean"], nuts["mean"])[0, 1] > 0.9  # 8 groups: a noisy correlation
     assert (np.abs(svi["mean"] - nuts["mean"]) / nuts["sd"]).max() < 2.0

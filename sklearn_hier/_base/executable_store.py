@@ -14,9 +14,12 @@ JAX's configuration, and the platform. Anything else misses, is traced as usual 
 writes its own file. A file that fails to load is removed and traced anew.
 
 The store lives in ``<cache directory>/programs`` (see :mod:`.compilation_cache`) and
-is off with ``SKLEARN_HIER_COMPILATION_CACHE=0``. It is read only from directories and
-files that the user owns and that no one else can write. Programs that call back to the
-host (a progress bar) cannot be exported and are traced as before.
+is off with ``SKLEARN_HIER_COMPILATION_CACHE=0``. It holds at most ``STORE_MAX_BYTES``:
+writing a program past that removes the least recently used ones (every program read
+is marked used), and the partial file of a write abandoned by a process that died. It
+is read only from directories and files that the user owns and that no one else can
+write. Programs that call back to the host (a progress bar) cannot be exported and are
+traced as before.
 """
 
 import functools
@@ -24,6 +27,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -35,6 +39,13 @@ from .compilation_cache import cache_enabled, default_cache_dir
 
 #: Programs kept loaded in this process (each a compiled executable of a few MB).
 LOADED_MAX = 32
+
+#: Most bytes of programs kept on disk (each file is about a megabyte; every release of
+#: the library, and every model shape, writes its own).
+STORE_MAX_BYTES = 256 * 2**20
+
+#: A partial file older than this was left by a write that never finished.
+ABANDONED_WRITE_SECONDS = 3600.0
 
 _LOCK = threading.Lock()  # guards the dictionaries below, never held while tracing
 _LOADED: OrderedDict = OrderedDict()
@@ -217,12 +228,17 @@ def _load(path: Path):
         with open(path, "rb") as file:
             if not _private(os.fstat(file.fileno())):
                 return None  # written by someone else: never run it
-            return jax.export.deserialize(bytearray(file.read()))
+            exported = jax.export.deserialize(bytearray(file.read()))
     except FileNotFoundError:
         return None
     except Exception:  # a truncated or foreign file: trace anew
         path.unlink(missing_ok=True)
         return None
+    try:
+        os.utime(path)  # used now: among the last to be removed when the store is full
+    except OSError:
+        pass
+    return exported
 
 
 def _save(exported, path: Path) -> None:
@@ -233,6 +249,30 @@ def _save(exported, path: Path) -> None:
         with os.fdopen(handle, "wb") as file:
             file.write(blob)
         os.replace(temporary, path)  # readers see the whole file or none
+        temporary = None
+        _evict(path.parent, keep=path)
     except Exception:  # a full or read-only disk: the program runs, unstored
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
+
+
+def _evict(directory: Path, *, keep: Path) -> None:
+    """Remove the least recently used programs while the store holds more than
+    ``STORE_MAX_BYTES`` (never ``keep``, just written), and abandoned partial files."""
+    now, programs = time.time(), []
+    for path in directory.iterdir():
+        try:
+            status = path.stat()
+        except OSError:  # removed meanwhile by another process
+            continue
+        if path.name.startswith(".partial-"):
+            if now - status.st_mtime > ABANDONED_WRITE_SECONDS:
+                path.unlink(missing_ok=True)
+        elif path.suffix == ".jaxexport" and path != keep:
+            programs.append((status.st_mtime, status.st_size, path))
+    total = keep.stat().st_size + sum(size for _, size, _ in programs)
+    for _, size, path in sorted(programs):
+        if total <= STORE_MAX_BYTES:
+            break
+        path.unlink(missing_ok=True)
+        total -= size

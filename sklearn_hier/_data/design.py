@@ -900,6 +900,8 @@ def _lookup_known_groups(design: "Design", X: pd.DataFrame) -> np.ndarray | None
     Level codes, combined keys and group indices come from lookup tables in a
     single compiled JAX pass over the columns, at memory speed.
     """
+    if len(X) < COMPILED_LOOKUP_MIN_ROWS:
+        return None
     inputs = _integer_key_inputs(design.modifiers, design.modifier_levels, X)
     group_table = design.key_table()
     if inputs is None or group_table is None:
@@ -935,6 +937,11 @@ def _known_group_kernel(columns, lows, spans, offsets, tables, weights, group_ta
     key, seen, clean = _level_key_kernel(columns, lows, spans, offsets, tables, weights)
     return jnp.where(seen, group_table[key], -1), clean
 
+
+#: Fewest rows whose groups are found by the compiled pass: the program is compiled for
+#: each number of rows (tens of milliseconds, in every new process), which below this
+#: costs more than the general path's whole lookup.
+COMPILED_LOOKUP_MIN_ROWS = 100_000
 
 #: Widest range of integer levels looked up through a table rather than a search.
 LOOKUP_SPAN = 1 << 16
