@@ -49,11 +49,11 @@ class NUTSSampler(_SamplerSettings):
         Warm-up iterations per chain. ``"auto"`` uses 1,000 (Stan's default) when all
         parameters are sampled jointly, and 500 when NUTS samples the marginal model's
         variance parameters alone (Gaussian, ``marginalize=True``, or the Laplace path):
-        a few parameters, started from the data's own scales (the initial step's mass
-        matrix too), whose adapted step size and mass matrix reach, within 300
-        iterations, the draws per second and effective sample size per draw of 1,000
-        (nested and additive structures, 2,000 to 400,000 rows, with and without
-        heterogeneity). Every warm-up iteration costs as much as a kept draw.
+        a few parameters, started (and their mass matrix) at the data's own scales,
+        whose draws after 500 warm-up iterations (300 in the nested structure) take the
+        leapfrog steps and reach the effective sample size per draw of those after
+        1,000 (nested and additive structures, 2,000 to 400,000 rows, with and without
+        heterogeneity). Every warm-up iteration costs about as much as a kept draw.
     num_samples, num_chains : int, default=1000, 4
         Kept draws per chain, and chains.
     target_accept : float, default=None
