@@ -58,9 +58,7 @@ def brms(code: str, data_csv: Path, seed: int, folder: Path) -> tuple[pd.DataFra
     out = folder / f"brms_{seed}.csv"
     code = re.sub(r"seed = \d+", f"seed = {seed}", code)
     script = folder / f"fit_{seed}.R"
-    script.write_text(
-        f'data <- read.csv("{data_csv}")\n' + code + EPILOGUE.format(out=out)
-    )
+    script.write_text(f'data <- read.csv("{data_csv}")\n' + code + EPILOGUE.format(out=out))
     started = time.perf_counter()
     subprocess.run(["Rscript", str(script)], check=True, capture_output=True, text=True)
     return pd.read_csv(out), time.perf_counter() - started

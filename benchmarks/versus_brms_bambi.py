@@ -64,7 +64,7 @@ def run_sklearn_hier(df: pd.DataFrame, draws: int, warmup) -> tuple[dict, pd.Dat
     table = est.effect_by_group()
     groups = table[MODIFIERS].assign(median=table["median"])
     return {
-        "warmup": est.posterior_.spec.resolved_num_warmup(marginal=True),
+        "warmup": est.idata_.sample_stats.attrs["num_warmup"],
         "compile_s": first - warm,
         "sampling_s": warm,
         "min_ess_bulk": float(arviz_stats.ess(key, method="bulk").to_array().min()),

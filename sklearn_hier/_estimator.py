@@ -175,8 +175,9 @@ class HierarchicalHTE(EffectVocabularyMixin, BaseEstimator):
         How the posterior is drawn, with every setting of that method:
         :class:`~sklearn_hier.NUTSSampler` (the exact posterior; ``None`` is
         ``NUTSSampler()``: 4 chains of 1,000 draws, the linear parameters of the
-        Gaussian family marginalized, after 500 warm-up iterations where they are
-        and 1,000 where all parameters are sampled jointly)
+        Gaussian family marginalized, after 500 warm-up iterations where NUTS samples
+        the marginal model (the Gaussian family's, or the Laplace approximation's) and
+        1,000 where all parameters are sampled jointly)
         or :class:`~sklearn_hier.SVISampler` (a variational normal
         approximation). Grid searches reach its settings as
         ``sampler__num_samples`` and can compare ``sampler=[NUTSSampler(),
@@ -302,7 +303,7 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         "reduce_data": ["boolean"],
         "approximation": [StrOptions({"auto", "none", "laplace"})],
         "sampler": [NUTSSampler, SVISampler, None],
-        "num_warmup": [UNSET, Interval(Integral, 1, None, closed="left")],
+        "num_warmup": [UNSET, Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "num_samples": [UNSET, Interval(Integral, 1, None, closed="left")],
         "num_chains": [UNSET, Interval(Integral, 1, None, closed="left")],
         "target_accept": [UNSET, Interval(Real, 0, 1, closed="neither"), None],

@@ -97,11 +97,14 @@ def test_nested_marginal_likelihood_is_the_integrated_normal_density(seed, n_eff
     sizes = ModelSizes("nested", "gaussian_marginal", rows.Z.shape[0], rows.n_coef,
                        n_effects=n_effects)  # fmt: skip
     phi = {"sd_group": np.asarray(sd), "L_group": _factor(np.ones(len(sd)), rho), "sigma": sigma}
-    with jax.enable_x64(True):
-        value = float(marginal_loglik(as_jax(data), as_jax(PRIORS), sizes, as_jax(phi)))
     M, D, m0, y, s2 = _dense(rows, *_nested_offsets(rows, sd, rho), sigma)
     exact = multivariate_normal(M @ m0, M @ D @ M.T + s2 * np.eye(rows.n_rows)).logpdf(y)
-    assert value == pytest.approx(exact, rel=1e-10, abs=1e-8)
+    # the draws' path (the blocks factored) and the sampler's (inverted from cofactors)
+    for factored in (True, False):
+        with jax.enable_x64(True):
+            value = float(marginal_loglik(as_jax(data), as_jax(PRIORS), sizes, as_jax(phi),
+                                          factored=factored))  # fmt: skip
+        assert value == pytest.approx(exact, rel=1e-10, abs=1e-8)
 
 
 def _nested_conditional_moments(rows, sd, rho, sigma):

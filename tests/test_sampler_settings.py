@@ -105,5 +105,6 @@ def test_the_fitted_settings_are_frozen(simulated):
     assert est.posterior_.spec.num_samples == 200
     assert est.posterior_.params["sampler"].num_samples == 200
     assert est.idata_.posterior.sizes["draw"] == 200
+    assert est.idata_.sample_stats.attrs["num_warmup"] == 200  # the warm-up it ran
     again = pickle.loads(pickle.dumps(est))
     assert again.posterior_.params["sampler"] == NUTSSampler(**FAST["sampler"].get_params())

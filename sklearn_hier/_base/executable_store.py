@@ -274,5 +274,8 @@ def _evict(directory: Path, *, keep: Path) -> None:
     for _, size, path in sorted(programs):
         if total <= STORE_MAX_BYTES:
             break
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # in use elsewhere, or not ours to remove: the next one instead
+            continue
         total -= size

@@ -204,12 +204,16 @@ def log_det_and_quadratic(matrix, vector):
     ``a = A^-1 v``, rather than traced back through the factorisation and the solve:
     one inverse from the factor where JAX's derivatives of the two take several
     triangular solves and a dozen small operations, each of which costs about as much to
-    launch on a CPU as its arithmetic.
+    launch on a CPU as its arithmetic. (``A`` is read symmetrised, as by
+    ``jnp.linalg.cholesky``, and the gradient is symmetric.) Reverse mode only, the
+    sampler's: forward-mode derivatives (``jax.jvp``, ``jax.hessian``) are not defined.
     """
-    return log_det_and_quadratic_forward(matrix, vector)[0]
+    chol = jnp.linalg.cholesky(matrix)
+    half = jax.scipy.linalg.solve_triangular(chol, vector, lower=True)
+    return 2.0 * jnp.sum(jnp.log(jnp.diag(chol))), half @ half
 
 
-def log_det_and_quadratic_forward(matrix, vector):
+def _log_det_and_quadratic_forward(matrix, vector):
     chol = jnp.linalg.cholesky(matrix)
     eye = jnp.eye(chol.shape[0], dtype=chol.dtype)
     inverse_chol = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)  # A^-1 = C'C
@@ -217,7 +221,7 @@ def log_det_and_quadratic_forward(matrix, vector):
     return (2.0 * jnp.sum(jnp.log(jnp.diag(chol))), half @ half), (inverse_chol, half)
 
 
-def log_det_and_quadratic_backward(residuals, cotangents):
+def _log_det_and_quadratic_backward(residuals, cotangents):
     inverse_chol, half = residuals
     g_det, g_quad = cotangents
     solved = inverse_chol.T @ half  # A^-1 v
@@ -225,7 +229,7 @@ def log_det_and_quadratic_backward(residuals, cotangents):
     return g_det * inverse - g_quad * jnp.outer(solved, solved), 2.0 * g_quad * solved
 
 
-log_det_and_quadratic.defvjp(log_det_and_quadratic_forward, log_det_and_quadratic_backward)
+log_det_and_quadratic.defvjp(_log_det_and_quadratic_forward, _log_det_and_quadratic_backward)
 
 
 # ------------------------------------------------------------------ nested structure
@@ -602,11 +606,12 @@ def _loglik(data: ModelData, system: dict, sizes: ModelSizes) -> jnp.ndarray:
     return (_nested_loglik if sizes.structure == "nested" else _additive_loglik)(data, system)
 
 
-def _phi_system(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict):
+def _phi_system(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict, *, factored=True):
     """The system at one draw ``phi`` of the constrained variance parameters."""
     priors = in_units(priors, data.prior_units)
     trils = [phi[f"sd_{name}"][:, None] * phi[f"L_{name}"] for name in _variance_sites(sizes)]
-    return _system(data, priors, sizes, trils, phi["sigma"] if has_noise_scale(sizes) else 1.0)
+    sigma = phi["sigma"] if has_noise_scale(sizes) else 1.0
+    return _system(data, priors, sizes, trils, sigma, factored=factored)
 
 
 @functools.cache
@@ -694,9 +699,12 @@ def conditional_moments(data: ModelData, priors: Priors, sizes: ModelSizes, phi:
 
 
 # ------------------------------------------------------------------ reweighting
-def marginal_loglik(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:
-    """log p(y | phi) for one draw ``phi`` of the (constrained) variance parameters."""
-    return _loglik(data, _phi_system(data, priors, sizes, phi), sizes)
+def marginal_loglik(
+    data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict, *, factored: bool = True
+) -> jnp.ndarray:
+    """log p(y | phi) for one draw ``phi`` of the (constrained) variance parameters;
+    ``factored=False``: by the sampler's path (blocks inverted from their cofactors)."""
+    return _loglik(data, _phi_system(data, priors, sizes, phi, factored=factored), sizes)
 
 
 def variance_log_prior(priors: Priors, sizes: ModelSizes, phi: dict) -> jnp.ndarray:

@@ -167,7 +167,7 @@ def build_inference_data(
         "group_n": n,
         "group_n_treated": _effects_last(np.asarray(n_treated).reshape(len(n), -1), single),
     }
-    return labelled_tree(
+    tree = labelled_tree(
         {"posterior": posterior, "sample_stats": result.stats, "constant_data": constant_data},
         coords=coords,
         dims={
@@ -177,6 +177,9 @@ def build_inference_data(
             "group_n_treated": ["group", *per_effect],
         },
     )
+    if result.num_warmup is not None:  # what num_warmup="auto" resolved to, on record
+        tree["sample_stats"].attrs["num_warmup"] = int(result.num_warmup)
+    return tree
 
 
 def numpy_variable(dims, values) -> xr.Variable:

@@ -21,6 +21,7 @@ class SamplerResult:
     stats: dict[str, np.ndarray]
     losses: np.ndarray | None = None
     log_prior: np.ndarray | None = None
+    num_warmup: int | None = None  # NUTS: the warm-up iterations each chain ran
 
     def flat(self, name: str) -> np.ndarray:
         """Draws of ``name`` as ``(chain * draw, ...)``, chains concatenated."""

@@ -366,7 +366,8 @@ def run_nuts(
     stats = {k: np.asarray(v) for k, v in stats.items()}
     stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(np.int64)
     stats["reached_max_treedepth"] = stats["tree_depth"] >= settings.max_tree_depth
-    return SamplerResult(draws=draws, stats=stats, log_prior=log_prior)
+    return SamplerResult(draws=draws, stats=stats, log_prior=log_prior,
+                         num_warmup=settings.num_warmup)  # fmt: skip
 
 
 def _completion_program(sizes: ModelSizes, args: tuple):
