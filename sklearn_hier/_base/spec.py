@@ -27,9 +27,9 @@ NESTED_WARMUP_TREE_DEPTH = 7
 MARGINAL_TARGET_ACCEPT = {"nested": 0.8, "additive": 0.9}
 
 #: num_warmup="auto": Stan's 1,000 for the joint model; 500 for the marginal model,
-#: whose variance parameters, started from the data's scales, adapt within 300 (the
-#: draws after 300, 500 and 1,000 warm-up iterations have the same leapfrog steps and
-#: effective sample size per draw; see NUTSSampler).
+#: whose variance parameters start from the data's scales (its draws after 500 and 1,000
+#: warm-up iterations have the same leapfrog steps and effective sample size per draw,
+#: and after 300 in the nested structure; see NUTSSampler).
 NUM_WARMUP = {"joint": 1000, "marginal": 500}
 
 #: What the model does with modifier levels never seen in training.

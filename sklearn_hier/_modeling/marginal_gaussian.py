@@ -281,13 +281,13 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma, *, factor
     inverse_factor = None
     if width <= COFACTOR_MAX_SIZE and not factored:
         # F_g = L Q_g^-1 L' from Q_g's cofactors: what the likelihood and its gradient need
-        inverse_q, logdet_q = _entry_symmetric_inverse(scaled)
+        inverse_q, logdet_blocks = _entry_symmetric_inverse(scaled)
         inverse = _symmetric_product(_entry_product(factor, inverse_q), factor_t)
     else:  # the draws need a factor of F_g too: F_g = A_g'A_g, A_g = K_g^-1 L', Q_g = K_g K_g'
         blocks = _entry_cholesky(scaled)
         inverse_factor = _entry_product(_entry_inverse_lower(blocks), factor_t)
         inverse = _symmetric_product(_entry_transpose(inverse_factor), inverse_factor)
-        logdet_q = 2.0 * sum(jnp.log(blocks[d][d]) for d in range(width))
+        logdet_blocks = 2.0 * sum(jnp.log(blocks[d][d]) for d in range(width))
     # Omega F_g = (I - B_g F_g) / s2, from (B_g + s2 Omega) F_g = I: free of Sigma^-1
     weighted = [[((1.0 if i == j else 0.0) - x) / s2_groups for j, x in enumerate(row)]
                 for i, row in enumerate(_entry_product(vv, inverse))]  # fmt: skip
@@ -328,7 +328,6 @@ def _nested_system(data: ModelData, priors: Priors, scale_tril, sigma, *, factor
     )  # fmt: skip
     schur = jnp.concatenate([top, bottom], axis=0)
     rhs = jnp.concatenate([s2 * (cross[:, p] + prior_shift), stats.xty[controls] - within[:p, p]])
-    logdet_blocks = logdet_q
     return {
         "s2": s2,
         "matrix": schur,
