@@ -949,7 +949,7 @@ progress_bar, inference, svi_steps, svi_guide, svi_learning_rate : deprecated
         >>> from sklearn_hier import HierarchicalHTE, NUTSSampler
         >>> from sklearn_hier.datasets import make_grouped_hte
         >>> d = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
-        >>> short = NUTSSampler(num_warmup=500, num_samples=500, num_chains=2)
+        >>> short = NUTSSampler(num_warmup=200, num_samples=200, num_chains=2)
         >>> est = HierarchicalHTE(modifiers=d.modifiers, sampler=short, random_state=0)
         >>> import warnings
         >>> with warnings.catch_warnings():

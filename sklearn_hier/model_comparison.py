@@ -159,7 +159,7 @@ def leave_one_group_out(estimator: HierarchicalHTE, X, y, treatment, *, groups=N
     >>> from sklearn_hier.datasets import make_grouped_hte
     >>> from sklearn_hier.model_comparison import leave_one_group_out
     >>> d = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
-    >>> short = NUTSSampler(num_warmup=300, num_samples=300, num_chains=1)
+    >>> short = NUTSSampler(num_warmup=200, num_samples=200, num_chains=1)
     >>> est = HierarchicalHTE(modifiers=d.modifiers, sampler=short, random_state=0)
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")  # short chains may warn
@@ -219,7 +219,7 @@ def psis_loo(estimator: HierarchicalHTE, X, y, treatment, *, subsample=None, see
     >>> from sklearn_hier.datasets import make_grouped_hte
     >>> from sklearn_hier.model_comparison import psis_loo
     >>> d = make_grouped_hte(2000, n_levels=(2, 2), random_state=0)
-    >>> short = NUTSSampler(num_warmup=300, num_samples=300, num_chains=1)
+    >>> short = NUTSSampler(num_warmup=200, num_samples=200, num_chains=1)
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")  # short chains may warn
     ...     est = HierarchicalHTE(modifiers=d.modifiers, sampler=short, random_state=0)

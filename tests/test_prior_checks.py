@@ -125,8 +125,15 @@ def test_prior_draws_on_the_response_scale_for_a_binary_outcome():
 
 def test_a_tight_wrong_prior_is_flagged_and_saved_fits_keep_the_log_prior(tmp_path):
     """The effect is 1.0 but its prior is normal(0, 0.05): power-scaling that prior moves
-    the effect's posterior (a prior-data conflict), which the table must flag; the log
-    prior density travels with a saved model."""
+    the effect's posterior, which the table must flag; the log prior density travels with
+    a saved model.
+
+    Whether the likelihood's sensitivity crosses the threshold too (a "prior-data
+    conflict" rather than a "strong prior") is not asserted: the groups' offsets take up
+    the effect the prior denies ``b_treatment``, and over 4 seeds that sensitivity was
+    0.016-0.030 with 2,000 draws but 0.040-0.075 with these 400, whose Monte Carlo error
+    alone puts it near the threshold of 0.05 either way. The prior's own sensitivity was
+    0.084-0.143 with 400 draws (0.090-0.115 with 2,000)."""
     d = make_grouped_hte(400, n_levels=(2, 2), effect_mean=1.0, random_state=4)
     est = HierarchicalHTE(modifiers=d.modifiers, prior_coef_scale=0.05, random_state=0, **FAST)
     with warnings.catch_warnings():
@@ -134,7 +141,8 @@ def test_a_tight_wrong_prior_is_flagged_and_saved_fits_keep_the_log_prior(tmp_pa
         est.fit(d.X, d.y, treatment=d.treatment)
     table = prior_sensitivity(est, d.X, d.y, d.treatment)
     assert table.loc["b_treatment", "prior"] > 0.05
-    assert "conflict" in table.loc["b_treatment", "diagnosis"]
+    assert table.loc["b_treatment", "diagnosis"].startswith("potential")
+    assert "prior" in table.loc["b_treatment", "diagnosis"]
     assert {"sd_effect", "b_treatment"} <= set(table.index)
     est.save(tmp_path / "model.nc")
     loaded = HierarchicalHTE.load(tmp_path / "model.nc")

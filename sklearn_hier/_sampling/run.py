@@ -289,12 +289,14 @@ def compiled_completion(sizes: ModelSizes):
     def complete(seed, data, priors, phi):
         key = completion_stream(seed)
         n_draws = jax.tree.leaves(phi)[0].shape[0]
-        keys = jax.random.split(key, n_draws)
+        # draw i's stream is the completion's folded with i: one call site of the generator
+        # (splitting the key into one per draw first would be another)
         rest = jax.lax.map(
-            lambda item: complete_draw(item[0], data, priors, sizes, item[1]),
-            (keys, phi),
+            lambda item: complete_draw(jax.random.fold_in(key, item[0]), data, priors, sizes,
+                                       item[1]),
+            (jnp.arange(n_draws), phi),
             batch_size=COMPLETION_BATCH,
-        )
+        )  # fmt: skip
         lprior = log_prior_density({**phi, **rest}, priors, data.prior_units, sizes=sizes)
         return rest, lprior
 
