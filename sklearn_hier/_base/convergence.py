@@ -27,33 +27,67 @@ def _split_chains(draws: np.ndarray) -> np.ndarray:
     return np.concatenate([draws[..., :half], draws[..., -half:]], axis=1)
 
 
-def _average_ranks(flat: np.ndarray) -> np.ndarray:
-    """Ranks (1-based, ties averaged) along the last axis of a 2-d array: one sort and a
-    few linear passes (``scipy.stats.rankdata`` along an axis costs six times more)."""
+def _sorted_normal_scores(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks over all chains and draws of each quantity (ties averaged), as normal scores,
+    and each quantity's draws sorted (``(quantities, values)``): one sort serves both.
+
+    Without ties a value's rank is its sorted position, so every quantity's scores are
+    one table of ``size`` normal quantiles put in place; rows with ties take their runs'
+    mean ranks (``scipy.stats.rankdata`` along an axis costs six times more, and the
+    normal quantile of every value once more again)."""
+    flat = draws.reshape(draws.shape[0], -1)
     n_rows, size = flat.shape
     order = np.argsort(flat, axis=-1)  # ties share one mean rank: any order among them serves
     ordered = np.take_along_axis(flat, order, axis=-1)
     starts = np.ones((n_rows, size), dtype=bool)  # where a run of equal values begins
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    ranks = np.empty((n_rows, size))
-    if starts.all():  # no ties (continuous draws): each value's rank is its sorted position
-        np.put_along_axis(ranks, order, np.arange(1.0, size + 1.0)[None, :], axis=-1)
-        return ranks
-    run = np.cumsum(starts.ravel()) - 1  # each sorted value's run, numbered over all rows
-    first = np.flatnonzero(starts.ravel())
-    length = np.diff(np.append(first, starts.size))
-    # a run of length L starting at (0-based) position s holds ranks s+1 .. s+L: mean s+(L+1)/2
-    mean_rank = (first % size) + (length + 1) / 2.0
-    np.put_along_axis(ranks, order, mean_rank[run].reshape(n_rows, size), axis=-1)
-    return ranks
+    ranks = np.broadcast_to(np.arange(1.0, size + 1.0), (n_rows, size))
+    tied = np.flatnonzero(~starts.all(axis=1))
+    if tied.size:
+        ranks = np.array(ranks)
+        runs = starts[tied]
+        run = np.cumsum(runs.ravel()) - 1  # each sorted value's run, numbered over the rows
+        first = np.flatnonzero(runs.ravel())
+        length = np.diff(np.append(first, runs.size))
+        # a run of length L starting at (0-based) position s holds ranks s+1 .. s+L: mean
+        # s + (L+1)/2
+        mean_rank = (first % size) + (length + 1) / 2.0
+        ranks[tied] = mean_rank[run].reshape(tied.size, size)
+    untied_scores = _scores_of_ranks(np.arange(1.0, size + 1.0), size)
+    sorted_scores = np.broadcast_to(untied_scores, (n_rows, size))
+    if tied.size:
+        sorted_scores = np.array(sorted_scores)
+        sorted_scores[tied] = _scores_of_ranks(ranks[tied], size)
+    scores = np.empty((n_rows, size))
+    np.put_along_axis(scores, order, sorted_scores, axis=-1)
+    return scores.reshape(draws.shape), ordered
 
 
-def _normal_scores(draws: np.ndarray) -> np.ndarray:
-    """Ranks over all chains and draws of each quantity (ties averaged), as normal scores."""
-    flat = draws.reshape(draws.shape[0], -1)
-    ranks = _average_ranks(flat)
-    size = flat.shape[1]
-    return special.ndtri((ranks - _BLOM) / (size - 2.0 * _BLOM + 1.0)).reshape(draws.shape)
+def _scores_of_ranks(ranks: np.ndarray, size: int) -> np.ndarray:
+    return special.ndtri((ranks - _BLOM) / (size - 2.0 * _BLOM + 1.0))
+
+
+def _sorted_quantile(ordered: np.ndarray, prob: float) -> np.ndarray:
+    """Each row's ``prob`` quantile from its sorted values, as ``np.quantile`` interpolates
+    (its default, linear, and its arithmetic: from the upper value where the fraction is
+    at least a half)."""
+    size = ordered.shape[-1]
+    position = (size - 1) * prob
+    below = int(np.floor(position))
+    above = min(below + 1, size - 1)
+    fraction = position - below
+    low, high = ordered[:, below], ordered[:, above]
+    step = high - low
+    return high - step * (1.0 - fraction) if fraction >= 0.5 else low + step * fraction
+
+
+def _sorted_median(ordered: np.ndarray) -> np.ndarray:
+    """Each row's median from its sorted values, as ``np.median`` takes it."""
+    size = ordered.shape[-1]
+    middle = size // 2
+    if size % 2:
+        return ordered[:, middle]
+    return (ordered[:, middle - 1] + ordered[:, middle]) / 2.0
 
 
 def _rhat_basic(draws: np.ndarray) -> np.ndarray:
@@ -109,6 +143,19 @@ def _ess(draws: np.ndarray) -> np.ndarray:
     return ess
 
 
+def _tail_indicators(kept: np.ndarray, quantiles) -> np.ndarray:
+    """The split chains of the indicators of lying at or below each of two quantiles,
+    stacked: ``(2 * quantities, chains, draws)``."""
+    below = [(kept <= q[:, None, None]).astype(float) for q in quantiles]
+    return _split_chains(np.concatenate(below))
+
+
+def _tail_probabilities(prob: float | None) -> tuple[float, float]:
+    prob = rcParams["stats.ci_prob"] if prob is None else prob
+    low, high = sorted((prob, 1.0 - prob))
+    return low, high
+
+
 def ess_tail(draws: np.ndarray, prob: float | None = None) -> np.ndarray:
     """Tail ESS of each quantity: the smaller ESS of the indicators of lying at or below its
     ``1 - prob`` and ``prob`` quantiles (``prob`` is ArviZ's ``stats.ci_prob`` setting by
@@ -117,16 +164,14 @@ def ess_tail(draws: np.ndarray, prob: float | None = None) -> np.ndarray:
     out = np.full(draws.shape[0], np.nan)
     if draws.shape[2] < 4:
         return out
-    prob = rcParams["stats.ci_prob"] if prob is None else prob
-    low, high = sorted((prob, 1.0 - prob))
     valid = ~np.isnan(draws).any(axis=(1, 2))
     if not valid.any():
         return out
     kept = draws[valid]
     flat = kept.reshape(kept.shape[0], -1)
-    quantiles = np.quantile(flat, [low, high], axis=-1)  # (2, quantities)
-    below = [(kept <= q[:, None, None]).astype(float) for q in quantiles]
-    out[valid] = np.minimum(_ess(_split_chains(below[0])), _ess(_split_chains(below[1])))
+    quantiles = np.quantile(flat, _tail_probabilities(prob), axis=-1)  # (2, quantities)
+    low, high = np.split(_ess(_tail_indicators(kept, quantiles)), 2)
+    out[valid] = np.minimum(low, high)
     return out
 
 
@@ -142,12 +187,21 @@ def convergence_summary(draws: np.ndarray, prob: float | None = None) -> dict:
     if not valid.any():  # every quantity has a NaN draw: nothing to summarise
         return out
     kept = draws[valid]
+    n_kept = kept.shape[0]
     split = _split_chains(kept)
-    scores = _normal_scores(split)
-    out["ess_bulk"][valid] = _ess(scores)
-    out["ess_tail"][valid] = ess_tail(kept, prob)
+    scores, ordered = _sorted_normal_scores(split)
+    # the tail's quantiles are of all draws: those the split chains hold, unless a middle
+    # draw was dropped from an odd count
+    if n_draws % 2 == 0:
+        quantiles = [_sorted_quantile(ordered, p) for p in _tail_probabilities(prob)]
+    else:
+        quantiles = np.quantile(kept.reshape(n_kept, -1), _tail_probabilities(prob), axis=-1)
+    # bulk and both tails' ESS in one batch of FFTs
+    ess = _ess(np.concatenate([scores, _tail_indicators(kept, quantiles)]))
+    out["ess_bulk"][valid] = ess[:n_kept]
+    out["ess_tail"][valid] = np.minimum(ess[n_kept : 2 * n_kept], ess[2 * n_kept :])
     if n_chains >= 2:
-        median = np.median(split.reshape(split.shape[0], -1), axis=-1)[:, None, None]
-        folded = _normal_scores(np.abs(split - median))
+        median = _sorted_median(ordered)[:, None, None]
+        folded, _ = _sorted_normal_scores(np.abs(split - median))
         out["r_hat"][valid] = np.maximum(_rhat_basic(scores), _rhat_basic(folded))
     return out
