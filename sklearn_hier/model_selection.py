@@ -42,7 +42,7 @@ from ._base.spec import ModelSpec, Priors, PriorUnits, in_units
 from ._data.sufficient_statistics import RowDesign, gaussian_statistics
 from ._estimator import HierarchicalHTE
 from ._modeling.hierarchical import ModelSizes
-from ._modeling.inputs import PreparedData, prepare
+from ._modeling.inputs import prepare
 from ._modeling.marginal_gaussian import (
     additive_normal_equations,
     marginal_loglik,
@@ -334,7 +334,7 @@ class HierarchicalHTECV(BaseEstimator):
         folds = [test for _, test in check_cv(self.cv, y).split(as_frame(X), y, groups)]
         _check_every_arm_trains(prepared, folds)
         self.n_splits_ = len(folds)
-        train_data = [self._training_fold(prepared, test) for test in folds]
+        train_data = [self._training_fold(sizes, data, rows, test) for test in folds]
         grid_priors = [
             ModelSpec.from_params(clone(base).set_params(**params).get_params(deep=False)).priors
             for params in candidates
@@ -384,16 +384,14 @@ class HierarchicalHTECV(BaseEstimator):
         return self
 
     @staticmethod
-    def _training_fold(prepared: PreparedData, test: np.ndarray) -> ModelData:
-        """The statistics of all rows but ``test``, centred as the whole data are (and
-        with the model's padding columns, see :mod:`._modeling.control_padding`)."""
-        sizes, data, rows = prepared.sizes, prepared.data, prepared.rows
-        padding = prepared.control_padding
+    def _training_fold(
+        sizes: ModelSizes, data: ModelData, rows: RowDesign, test: np.ndarray
+    ) -> ModelData:
+        """The statistics of all rows but ``test``, centred as the whole data are."""
         held_out = RowDesign(rows.controls[test], rows.Z, rows.group[test],
                              rows.treatment[test], rows.outcome[test])  # fmt: skip
         stats = data.likelihood
-        centre = (padding.drop(stats.xbar), stats.ybar)
-        test_stats = padding.statistics(gaussian_statistics(held_out, centre=centre)[0])
+        test_stats, _, _ = gaussian_statistics(held_out, centre=(stats.xbar, stats.ybar))
         fold = data._replace(likelihood=stats.minus(test_stats.pad(sizes.n_groups)))
         if sizes.structure == "additive":
             mtm, mty = additive_normal_equations(

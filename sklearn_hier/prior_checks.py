@@ -59,7 +59,7 @@ def prior_sensitivity(estimator: HierarchicalHTE, X, y, treatment, *, var_names=
     >>> from sklearn_hier.datasets import make_grouped_hte
     >>> from sklearn_hier.prior_checks import prior_sensitivity
     >>> d = make_grouped_hte(300, n_levels=(2, 2), random_state=0)
-    >>> short = NUTSSampler(num_warmup=300, num_samples=300, num_chains=2)
+    >>> short = NUTSSampler(num_warmup=200, num_samples=200, num_chains=2)
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")  # short chains may warn
     ...     est = HierarchicalHTE(modifiers=d.modifiers, sampler=short, random_state=0)

@@ -1,7 +1,5 @@
 """HierarchicalHTECV: prior scales chosen by importance-reweighted cross-validation."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 from conftest import FAST
@@ -10,8 +8,6 @@ from sklearn.model_selection import KFold
 
 from sklearn_hier import HierarchicalHTE, HierarchicalHTECV, NUTSSampler
 from sklearn_hier._data.sufficient_statistics import RowDesign, gaussian_statistics
-from sklearn_hier._modeling.control_padding import ControlPadding
-from sklearn_hier._modeling.hierarchical import ModelSizes
 from sklearn_hier._modeling.model_data import ModelData
 from sklearn_hier.datasets import make_grouped_hte
 
@@ -34,20 +30,17 @@ def test_training_fold_statistics_are_the_sums_over_its_rows():
     rows = RowDesign(rng.normal(size=(n, 2)), rng.normal(size=(n_groups, 1)),
                      rng.integers(0, n_groups, n), rng.integers(0, 2, n).astype(float),
                      rng.normal(size=n))  # fmt: skip
-    # the model's statistics carry two zero control columns (the marginal model's padding)
-    padding = ControlPadding.of(2)
-    assert padding.extra == 2
-    whole = gaussian_statistics(rows)[0]
-    data = ModelData(padding.statistics(whole))
+    data = ModelData(gaussian_statistics(rows)[0])
     test = np.sort(rng.choice(n, 100, replace=False))
     train = np.setdiff1d(np.arange(n), test)
-    sizes = ModelSizes("nested", "gaussian_marginal", n_groups, rows.n_coef + padding.extra)
-    prepared = SimpleNamespace(sizes=sizes, data=data, rows=rows, control_padding=padding)
-    fold = HierarchicalHTECV._training_fold(prepared, test)
+    from sklearn_hier._modeling.hierarchical import ModelSizes
+
+    sizes = ModelSizes("nested", "gaussian_marginal", n_groups, rows.n_coef)
+    fold = HierarchicalHTECV._training_fold(sizes, data, rows, test)
     subset = RowDesign(rows.controls[train], rows.Z, rows.group[train], rows.treatment[train],
                        rows.outcome[train])  # fmt: skip
-    direct = padding.statistics(gaussian_statistics(subset, centre=(whole.xbar, whole.ybar))[0])
-    assert fold.likelihood.vx.shape[-1] == whole.vx.shape[-1] + 2
+    stats = data.likelihood
+    direct, _, _ = gaussian_statistics(subset, centre=(stats.xbar, stats.ybar))
     for key in direct.SUMMED:
         np.testing.assert_allclose(getattr(fold.likelihood, key), getattr(direct, key),
                                    rtol=1e-10, atol=1e-8)  # fmt: skip

@@ -50,8 +50,7 @@ def test_conditional_moments_equal_the_moments_of_the_exact_conditional_draws():
             jax.jit(jax.vmap(lambda k: complete_draw(k, data, priors, sizes, phi)))(keys)
         )
     G = prepared.design.n_groups
-    # the model's draws of b hold its padding coefficients after the control's
-    blocks = CoefficientLayout(1, 1, 1).blocks(prepared.control_padding.drop(draws["b"]))
+    blocks = CoefficientLayout(1, 1, 1).blocks(draws["b"])
     effects = blocks.treatment + blocks.interactions[:, 0, 0, None] * prepared.design.Z[:, 0]
     effects = effects + draws["u"][:, :G, 1]
     mean = moments["theta_mean"][:G, 1]

@@ -40,14 +40,6 @@ class StartValues(NamedTuple):
     def of_site(self, name: str):
         return self.loc.get(name, 0.0), self.spread.get(name, 1.0)
 
-    def with_coefficients(self, padded) -> "StartValues":
-        """The start of ``b`` (if it has one) through ``padded(values, fill)``: the model's
-        layout of the coefficients (see :mod:`.control_padding`)."""
-        if "b" not in self.loc:
-            return self
-        return StartValues({**self.loc, "b": padded(self.loc["b"], 0.0)},
-                           {**self.spread, "b": padded(self.spread["b"], 1.0)})  # fmt: skip
-
     def merged(self, other: "StartValues") -> "StartValues":
         return StartValues({**self.loc, **other.loc}, {**self.spread, **other.spread})
 

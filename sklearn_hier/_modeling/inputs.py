@@ -26,7 +26,6 @@ from .._data.sufficient_statistics import (
     padded_group_count,
 )
 from .._data.treatment import TreatmentCoding
-from .control_padding import ControlPadding
 from .geometry import centred_groups, least_squares_start, scale_start, start_centred
 from .hierarchical import Likelihood, ModelSizes
 from .marginal_gaussian import additive_normal_equations
@@ -51,9 +50,6 @@ class PreparedData:
     n_features_in: int
     feature_names_in: np.ndarray | None
     expansion: LaplaceExpansion | None = None  # the approximate likelihood's, if any
-    # the zero control columns the model's data carry (the draws of ``b`` have them too,
-    # until the results stage drops them)
-    control_padding: ControlPadding = ControlPadding(0)
 
 
 def _centered_groups(spec: ModelSpec, reduced: ReducedData, Z, prior_sd) -> np.ndarray:
@@ -99,22 +95,12 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
     enter (centred groups, additive level bases), padded for compiled-sampler reuse."""
     design, treatment, categories = learned.design, learned.treatment, learned.categories
     kind, xbar = likelihood_kind(spec, reduced), reduced.xbar
-    n_controls = len(design.control_names)
-    start = least_squares_start(reduced.controls_fit, n_group_terms=xbar.size - n_controls)
-    likelihood = reduced.likelihood
-    # the marginal model's controls padded with zero columns (its programs are shared by
-    # models with a few controls fewer); the joint model samples every coefficient, so a
-    # padding coefficient would cost it a dimension
-    padding = ControlPadding(n_controls)
-    if kind == Likelihood.GAUSSIAN_MARGINAL:
-        padding = ControlPadding.of(n_controls)
-        likelihood = padding.statistics(likelihood)
-        start = start.with_coefficients(padding.coefficients)
-    model_xbar = padding.coefficients(xbar)
-    n_model_controls = n_controls + padding.extra
+    start = least_squares_start(
+        reduced.controls_fit, n_group_terms=xbar.size - len(design.control_names)
+    )
     # every fit carries the multipliers (ones but for a dose's terms): one pytree layout,
     # so refits of any treatment kind reuse the compiled sampler
-    units = PriorUnits.of(effect_units(treatment), n_controls=n_model_controls,
+    units = PriorUnits.of(effect_units(treatment), n_controls=len(design.control_names),
                           n_predictors=len(design.predictor_names),
                           varying_slopes=spec.varying_slopes)  # fmt: skip
     width = units.sd.size  # the terms that vary by group
@@ -143,11 +129,13 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
             )
     regression = signed_scales = None
     if spec.structure == "nested" and kind == Likelihood.GAUSSIAN_MARGINAL:
-        regression = group_regression(design.Z, n_model_controls, treatment.n_effects, model_xbar)
+        regression = group_regression(
+            design.Z, len(design.control_names), treatment.n_effects, xbar
+        )
         scales = scale_start(reduced.group_start, design.Z, priors.sd, width)
         start, signed_scales = start.merged(scales.start), scales.signed
     n_padded = padded_group_count(design.n_groups)
-    data = ModelData(likelihood=likelihood, centred=centred, levels=levels, start=start,
+    data = ModelData(likelihood=reduced.likelihood, centred=centred, levels=levels, start=start,
                      prior_units=units,
                      regression=regression, signed_scales=signed_scales)  # fmt: skip
     data = data.pad(n_padded)
@@ -158,7 +146,7 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
         structure=spec.structure,
         likelihood=kind,
         n_groups=n_padded,
-        n_coef=design.layout(treatment.n_effects).size + padding.extra,
+        n_coef=design.layout(treatment.n_effects).size,
         level_dims=level_dims,
         family=spec.family,
         n_categories=len(categories) if categories is not None else 0,
@@ -170,5 +158,4 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
         sizes=sizes, n=reduced.n, n_treated=reduced.n_treated, n_rows=reduced.n_rows,
         patterns=reduced.patterns, categories=categories, n_features_in=learned.n_features_in,
         feature_names_in=learned.feature_names_in, expansion=reduced.expansion,
-        control_padding=padding,
     )  # fmt: skip

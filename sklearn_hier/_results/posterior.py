@@ -8,7 +8,6 @@ plots, persistence and cross-validation talk to it through its public methods;
 the estimator is a thin scikit-learn façade over it.
 """
 
-import dataclasses
 import warnings
 from dataclasses import dataclass, field
 
@@ -20,7 +19,7 @@ from scipy import sparse
 from .._base.families import family_of
 from .._base.input_checks import frame_as_in_fit
 from .._base.sampling_checks import SamplingWarning, check_sampling
-from .._base.spec import ModelSpec, PriorUnits, effect_units, in_units, prior_scale_table
+from .._base.spec import ModelSpec, PriorUnits, effect_units, prior_scale_table
 from .._data.design import Design, as_shown, group_labels, label_seed_words
 from .._data.laplace import ApproximationCheck, check_approximation
 from .._data.row_inputs import positive_column
@@ -588,35 +587,11 @@ def _svi_diagnostics(losses: np.ndarray) -> pd.DataFrame:
     )
 
 
-def without_control_padding(
-    result: SamplerResult, prepared: PreparedData, spec: ModelSpec
-) -> SamplerResult:
-    """The draws without the model's padding coefficients (see
-    :mod:`.._modeling.control_padding`), and their log prior without those coefficients'
-    prior density; the draws as they are if they hold none."""
-    padding, b = prepared.control_padding, result.draws.get("b")
-    size = prepared.design.layout(prepared.treatment.n_effects).size
-    if not padding.extra or b is None or np.shape(b)[-1] == size:
-        return result
-    if np.shape(b)[-1] != size + padding.extra:
-        raise ValueError(
-            f"draws of b hold {np.shape(b)[-1]} coefficients; the design has {size} and the "
-            f"model {size + padding.extra}"
-        )
-    log_prior = result.log_prior
-    if log_prior is not None:
-        scale = in_units(spec.priors, prepared.data.prior_units).coef
-        log_prior = log_prior - padding.log_density(b, scale)
-    draws = {**result.draws, "b": padding.drop(b)}
-    return dataclasses.replace(result, draws=draws, log_prior=log_prior)
-
-
 def posterior_from_draws(
     params: dict, spec: ModelSpec, prepared: PreparedData, result: SamplerResult, *, seed: int
 ) -> FittedPosterior:
     """Draws (a fit's, or the priors') as a :class:`FittedPosterior`: the labelled ArviZ
     DataTree and, off the Gaussian family, each group's effect on the response scale."""
-    result = without_control_padding(result, prepared, spec)
     design = prepared.design
     idata = build_inference_data(
         result,
@@ -656,15 +631,12 @@ def assemble_posterior(
 ) -> FittedPosterior:
     """The fitted posterior from the sampler's draws (:func:`posterior_from_draws`), with
     the log prior density of every draw and the convergence checks."""
-    result = without_control_padding(result, prepared, spec)
     posterior = posterior_from_draws(params, spec, prepared, result, seed=seed)
     idata = posterior.idata
     # the prior density of every draw, for power-scaling prior sensitivity (psense)
     lprior = result.log_prior
     if lprior is None:
-        padding = prepared.control_padding
-        lprior = log_prior(result.draws, spec.priors, padding.unpadded_sizes(prepared.sizes),
-                           padding.unpadded_units(prepared.data.prior_units))  # fmt: skip
+        lprior = log_prior(result.draws, spec.priors, prepared.sizes, prepared.data.prior_units)
     sample = numpy_coordinates({dim: idata.posterior[dim].values for dim in SAMPLE_DIMS})
     idata["log_prior"] = xr.DataTree(
         xr.Dataset({"lprior": numpy_variable(SAMPLE_DIMS, lprior)}, coords=sample)
