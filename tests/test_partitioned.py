@@ -2,6 +2,7 @@
 the same rows in memory, every family's reduction included, and bad input gets the same clear
 errors."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -120,24 +121,16 @@ def test_laplace_statistics_equal_those_in_memory():
     assert abs(partitioned.expansion.check_rows.n_rows - 3000 * min(1, 20_000 / 3000)) == 0
 
 
-@pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
-def test_fit_on_a_local_cluster_and_predict_by_partition():
-    """A fit through a distributed LocalCluster: its posterior is the in-memory one (the same
-    statistics; the chains differ only through floating-point summation order), and
-    predict_effect maps over the partitions."""
-    distributed = pytest.importorskip("distributed")
+def _fit_by_partition_matches_memory(scheduler):
+    """A fit on 3 partitions under ``scheduler`` (a context): its posterior is the in-memory
+    one (the same statistics; the chains differ only through floating-point summation
+    order), and predict_effect maps over the partitions."""
     d, df = _frame(1500)
     columns = list(d.X.columns)
     settings = dict(modifiers=d.modifiers, bins={"x0": 3}, random_state=0, **FAST)
     ddf = dd.from_pandas(df, npartitions=3, sort=False)
     memory = HierarchicalHTE(**settings).fit(df[columns], df["y"], treatment=df["t"])
-    with (
-        dask.config.set(scheduler=None),
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster),
-    ):
+    with scheduler():
         est = HierarchicalHTE(**settings).fit(ddf[columns], ddf["y"], treatment=ddf["t"])
         predicted = est.predict_effect(ddf[columns]).compute()
         with_interval = est.predict_effect(ddf[columns], return_interval=True).compute()
@@ -147,6 +140,30 @@ def test_fit_on_a_local_cluster_and_predict_by_partition():
     np.testing.assert_allclose(predicted.to_numpy(), est.predict_effect(df[columns]))
     assert list(with_interval.columns) == ["effect", "lower", "upper"]
     assert predicted.index.equals(df.index)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
+def test_fit_by_partition_and_predict_by_partition():
+    _fit_by_partition_matches_memory(lambda: dask.config.set(scheduler="threads"))
+
+
+@pytest.mark.slow  # a local Dask cluster
+@pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
+def test_fit_on_a_local_cluster_and_predict_by_partition():
+    distributed = pytest.importorskip("distributed")
+
+    @contextlib.contextmanager
+    def cluster():
+        with (
+            dask.config.set(scheduler=None),
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+            ) as local,
+            distributed.Client(local),
+        ):
+            yield
+
+    _fit_by_partition_matches_memory(cluster)
 
 
 def test_parquet_dataset_read_through_dask(tmp_path):
