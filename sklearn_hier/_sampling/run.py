@@ -282,19 +282,23 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
 
 @functools.lru_cache(maxsize=32)
 def compiled_completion(sizes: ModelSizes):
-    """A jitted ``complete(seed, data, priors, phi) -> (draws, log_prior)``: for each draw
-    of the variance parameters (leading axis of ``phi``), one exact draw of the rest, and
-    the log prior density of the whole draw (computed here, one program fewer to load)."""
+    """A jitted ``complete(seed, first, data, priors, phi) -> (draws, log_prior)``: for each
+    draw of the variance parameters (leading axis of ``phi``), one exact draw of the rest,
+    and the log prior density of the whole draw (computed here, one program fewer to load).
 
-    def complete(seed, data, priors, phi):
+    The draws are numbered from ``first`` over all chains, chain after chain: draw ``i``'s
+    stream is the completion's folded with ``i``, so a chain completed on its own (as soon
+    as it is sampled) gets what completing every chain at once would give."""
+
+    def complete(seed, first, data, priors, phi):
         key = completion_stream(seed)
         n_draws = jax.tree.leaves(phi)[0].shape[0]
-        # draw i's stream is the completion's folded with i: one call site of the generator
-        # (splitting the key into one per draw first would be another)
+        # one call site of the generator per draw's stream (splitting the key into one per
+        # draw first would be another)
         rest = jax.lax.map(
             lambda item: complete_draw(jax.random.fold_in(key, item[0]), data, priors, sizes,
                                        item[1]),
-            (jnp.arange(n_draws), phi),
+            (first + jnp.arange(n_draws), phi),
             batch_size=COMPLETION_BATCH,
         )  # fmt: skip
         lprior = log_prior_density({**phi, **rest}, priors, data.prior_units, sizes=sizes)
@@ -332,7 +336,8 @@ def run_nuts(
                  np.int32(0)),  # the bar's number: its value, not its shape, changes per fit
                 name="nuts", static=(sizes, settings),
             )  # fmt: skip
-        if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL:
+        marginal = sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL
+        if marginal:
             _prepare_completion(sizes, seed, data, priors, sampler, num_chains, settings.vectorized)
         if isinstance(sampler, StoredProgram):
             sampler.compile()  # here, not in whichever chain's thread calls it first
@@ -342,28 +347,41 @@ def run_nuts(
         per_run = 1 if settings.vectorized else num_chains
         number = _PROGRESS.open(per_run * (settings.num_warmup + settings.num_samples))
     shown = np.int32(number)
+    log_prior = None
     try:
         if settings.vectorized:
             with jax.enable_x64(True):
                 draws, stats = jax.device_get(sampler(seed, chains, data, priors, accept, shown))
+            if marginal:
+                rest, log_prior = _completed(sizes, data, priors, draws, seed, first=0)
+                draws.update(rest)
         else:
 
             def chain(number):
                 # enable_x64 is thread-local: each worker must set it, or it would
                 # trace (and compile) a float32 program of its own.
                 with jax.enable_x64(True):
-                    return jax.device_get(sampler(seed, number, data, priors, accept, shown))
+                    draws, stats = jax.device_get(
+                        sampler(seed, number, data, priors, accept, shown)
+                    )
+                    if not marginal:
+                        return draws, stats, None
+                    # completed in this chain's thread while others still sample: the
+                    # completion then costs the fit a share of its time, not all of it
+                    one = jax.tree.map(lambda x: x[None], draws)  # (1 chain, draw, ...)
+                    first = int(number) * settings.num_samples
+                    rest, lprior = _completed(sizes, data, priors, one, seed, first=first)
+                    draws.update({k: v[0] for k, v in rest.items()})
+                    return draws, stats, lprior[0]
 
             workers = max(1, min(num_chains, os.cpu_count() or 1))
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 per_chain = list(pool.map(chain, chains))
-            draws, stats = jax.tree.map(lambda *xs: np.stack(xs), *per_chain)
+            draws, stats = jax.tree.map(lambda *xs: np.stack(xs), *[c[:2] for c in per_chain])
+            if marginal:
+                log_prior = np.stack([c[2] for c in per_chain])
     finally:
         _PROGRESS.close(number)
-    log_prior = None
-    if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL:
-        rest, log_prior = _completed(sizes, data, priors, draws, seed)
-        draws.update(rest)
     draws = {k: np.asarray(v) for k, v in draws.items()}
     stats = {k: np.asarray(v) for k, v in stats.items()}
     stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(np.int64)
@@ -386,17 +404,16 @@ def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vec
         return
     constrained = sampler.out_shapes[0]  # one chain's (draw, ...); (chain, draw, ...) under vmap
 
-    def as_phi(shape):  # the draws of all chains, as _completed hands them over
-        draws = shape.shape[1:] if vectorized else shape.shape
-        all_chains = (num_chains * draws[0],) + draws[1:]
-        return jax.ShapeDtypeStruct(all_chains, argument_dtype(shape.dtype))
+    def as_phi(shape):  # the draws _completed hands over: all chains' under vmap, else one's
+        draws = (num_chains * shape.shape[1],) + shape.shape[2:] if vectorized else shape.shape
+        return jax.ShapeDtypeStruct(draws, argument_dtype(shape.dtype))
 
     phi = jax.tree.map(as_phi, constrained)
 
     def work():
         try:
             with jax.enable_x64(True):
-                program = _completion_program(sizes, (seed, data, priors, phi))
+                program = _completion_program(sizes, (seed, np.int64(0), data, priors, phi))
                 if isinstance(program, StoredProgram):
                     program.compile()
         except Exception:  # noqa: BLE001 - the completion then compiles when first called
@@ -405,14 +422,15 @@ def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vec
     threading.Thread(target=work, name="sklearn_hier-completion", daemon=True).start()
 
 
-def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, seed: int):
-    """Intercept, coefficients and offsets for every draw of the marginal model, all
-    chains in one batched program (after sampling, so the chains' threads never run it),
-    and the ``(chain, draw)`` log prior density."""
+def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, seed: int,
+               *, first: int):  # fmt: skip
+    """Intercept, coefficients and offsets for every draw of the marginal model (``draws``
+    ``(chain, draw, ...)``, numbered from ``first``) in one batched program, and their
+    ``(chain, draw)`` log prior density."""
     shape = np.shape(next(v for k, v in draws.items() if k.startswith("sd_")))[:2]  # (chain, draw)
     phi = {k: np.reshape(v, (-1,) + np.shape(v)[2:]) for k, v in draws.items()}
     with jax.enable_x64(True):
-        args = (np.int64(seed), data, priors, as_arguments(phi))
+        args = (np.int64(seed), np.int64(first), data, priors, as_arguments(phi))
         complete = _completion_program(sizes, args)
         rest, log_prior = jax.device_get(complete(*args))
     rest = {k: np.reshape(v, shape + np.shape(v)[1:]) for k, v in rest.items()}
