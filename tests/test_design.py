@@ -58,6 +58,28 @@ def test_quantile_bins_keep_edges_and_bin_means():
         assert design.Z[g, 0] == pytest.approx(X["age"][row_group == g].mean())
 
 
+def test_bins_whose_edges_agree_in_their_first_digits_stay_apart():
+    """Incomes within one unit of 123,456 binned in three: to 4 significant digits every
+    edge reads 1.235e+05, so the labels take as many digits as tell the bins apart (one
+    label names one group), and new rows find their bins by value."""
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"income": 123_456 + rng.uniform(0, 1, 300)})
+    design, row_group = Design.learn(
+        X, modifiers=["income"], group_predictors="modifiers", bins={"income": 3}
+    )
+    coding = design.modifiers[0]
+    assert design.n_groups == 3 and len(set(coding.categories)) == 3
+    for g in range(3):  # each group is one bin's rows
+        inside = X["income"][row_group == g]
+        assert inside.min() >= coding.edges[g] and inside.max() <= coding.edges[g + 1]
+    groups, _ = design.assign(X.iloc[:50])
+    np.testing.assert_array_equal(groups, row_group[:50])
+    # edges that differ in their first 4 digits keep their 4-digit labels
+    plain, _ = Design.learn(X.assign(income=X["income"] - 123_456), modifiers=["income"],
+                            group_predictors="modifiers", bins={"income": 3})  # fmt: skip
+    assert all(len(label) <= len("[0.0001234, 0.3333)") for label in plain.modifiers[0].categories)
+
+
 def test_given_edges_and_out_of_range_values():
     X = _frame()
     design, _ = Design.learn(

@@ -81,7 +81,7 @@ class ColumnCoding:
                     "use fewer bins or leave it unbinned."
                 )
             codes = cls._bin_codes(values, edges)
-            labels = [cls._bin_label(edges, k) for k in range(edges.size - 1)]
+            labels = cls._bin_labels(edges)
             # drop bins no training value fell in: a level with no rows cannot be a group
             index = codes.astype(np.intp)  # bincount's index type, converted once for both
             rows = np.bincount(index, minlength=edges.size - 1)
@@ -134,16 +134,25 @@ class ColumnCoding:
         return codes
 
     @staticmethod
-    def _bin_label(edges: np.ndarray, k: int) -> str:
-        closing = "]" if k == edges.size - 2 else ")"
-        return f"[{edges[k]:.4g}, {edges[k + 1]:.4g}{closing}"
+    def _bin_labels(edges: np.ndarray) -> list[str]:
+        """Each bin's label, ``[low, high)`` (the last closed), its edges to 4 significant
+        digits, or as many more as tell every edge apart: edges that agree in their first
+        digits (123456.2 and 123456.7) would otherwise label two bins alike (one label
+        names one level) or a bin as empty."""
+        for digits in range(4, 18):  # 17 significant digits tell any two doubles apart
+            shown = [f"{edge:.{digits}g}" for edge in edges]
+            if len(set(shown)) == len(shown):
+                break
+        last = edges.size - 2
+        return [f"[{shown[k]}, {shown[k + 1]}{']' if k == last else ')'}"
+                for k in range(edges.size - 1)]  # fmt: skip
 
     def levels_of(self, series: pd.Series) -> pd.Series:
         """Row values as levels: numbers for numeric, labels for binned and categorical."""
         if self.kind == "numeric":
             return series.astype(float)
         if self.kind == "binned":
-            all_labels = [self._bin_label(self.edges, k) for k in range(self.edges.size - 1)]
+            all_labels = self._bin_labels(self.edges)
             codes = self._bin_codes(series.to_numpy(dtype=float), self.edges)
             labels = np.asarray(all_labels, dtype=object)[codes]
             return pd.Series(labels, index=series.index, name=series.name)
@@ -175,7 +184,7 @@ class ColumnCoding:
         return positions
 
     def _bin_positions_of_codes(self, codes: np.ndarray) -> np.ndarray:
-        labels = [self._bin_label(self.edges, k) for k in range(self.edges.size - 1)]
+        labels = self._bin_labels(self.edges)
         lookup = pd.Index(self.categories, dtype=object).get_indexer(
             np.asarray(labels, dtype=object)
         )
