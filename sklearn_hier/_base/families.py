@@ -263,8 +263,9 @@ class Family:
 
     def simulate(self, eta: np.ndarray, rng, *, trials=None, exposure=None,
                  params=None) -> np.ndarray:  # fmt: skip
-        """An outcome drawn at ``eta`` (n,) with these parameters; ``rng`` a NumPy
-        ``Generator`` or ``RandomState``. Categorical outcomes come as codes 0..K-1."""
+        """An outcome drawn at ``eta`` (``(n,)``, or ``(draws, n)`` with each parameter
+        shaped ``(draws, 1)``, cutpoints ``(draws, K)``) with these parameters; ``rng`` a
+        NumPy ``Generator`` or ``RandomState``. Categorical outcomes come as codes 0..K-1."""
         raise NotImplementedError
 
 
@@ -502,9 +503,10 @@ class Ordinal(Family):
         return {"cutpoints": np.cumsum(np.concatenate([raw[:1], np.exp(raw[1:])]))}
 
     def simulate(self, eta, rng, *, trials=None, exposure=None, params=None) -> np.ndarray:
-        above = expit(np.asarray(eta)[:, None] - params["cutpoints"][None, :])  # P(y > k)
+        cutpoints = np.asarray(params["cutpoints"])
+        above = expit(np.asarray(eta)[..., None] - cutpoints[..., None, :])  # P(y > k)
         u = rng.uniform(size=np.shape(eta))
-        return (u[:, None] < above).sum(axis=1).astype(float)
+        return (u[..., None] < above).sum(axis=-1).astype(float)
 
 
 class _WeightedRows(Family):

@@ -100,15 +100,11 @@ def replicated_outcomes(posterior: FittedPosterior, X, treatment, *, seed: int) 
     n_draws = posterior.draws("group_intercept").shape[0]
     _check_memory(n_draws, n_rows, "replicated outcomes")
     family = family_of(posterior.family)
-    params = {name: posterior.draws(name) for name in family.extra_parameters}
+    params = _family_parameters(posterior)  # every draw at once, over (draws, rows)
     rng = np.random.default_rng(seed)
     out = np.empty((n_draws, n_rows))
     for rows, eta, trials, exposure in _linear_predictors(posterior, frame, treatment):
-        for s in range(n_draws):  # the families simulate one parameter draw at a time
-            draw = {name: value[s] for name, value in params.items()}
-            out[s, rows] = family.simulate(
-                eta[s], rng, trials=trials, exposure=exposure, params=draw
-            )
+        out[:, rows] = family.simulate(eta, rng, trials=trials, exposure=exposure, params=params)
     return out
 
 
