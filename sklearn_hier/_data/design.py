@@ -136,16 +136,24 @@ class ColumnCoding:
     @staticmethod
     def _bin_labels(edges: np.ndarray) -> list[str]:
         """Each bin's label, ``[low, high)`` (the last closed), its edges to 4 significant
-        digits, or as many more as tell every edge apart: edges that agree in their first
-        digits (123456.2 and 123456.7) would otherwise label two bins alike (one label
-        names one level) or a bin as empty."""
-        for digits in range(4, 18):  # 17 significant digits tell any two doubles apart
+        digits where those labels tell every bin apart (a saved model's bins are found by
+        these labels), else to as many digits as tell every edge apart: edges that agree
+        in their first digits (123456.2 and 123456.7) would label two bins alike, and one
+        label names one level."""
+
+        def labels(digits: int) -> list[str]:
             shown = [f"{edge:.{digits}g}" for edge in edges]
-            if len(set(shown)) == len(shown):
-                break
-        last = edges.size - 2
-        return [f"[{shown[k]}, {shown[k + 1]}{']' if k == last else ')'}"
-                for k in range(edges.size - 1)]  # fmt: skip
+            last = edges.size - 2
+            return [f"[{shown[k]}, {shown[k + 1]}{']' if k == last else ')'}"
+                    for k in range(edges.size - 1)]  # fmt: skip
+
+        four = labels(4)
+        if len(set(four)) == len(four):
+            return four
+        for digits in range(5, 17):  # 17 significant digits tell any two doubles apart
+            if len({f"{edge:.{digits}g}" for edge in edges}) == edges.size:
+                return labels(digits)
+        return labels(17)
 
     def levels_of(self, series: pd.Series) -> pd.Series:
         """Row values as levels: numbers for numeric, labels for binned and categorical."""
