@@ -41,10 +41,11 @@ def _sorted_normal_scores(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ordered = np.take_along_axis(flat, order, axis=-1)
     starts = np.ones((n_rows, size), dtype=bool)  # where a run of equal values begins
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    ranks = np.broadcast_to(np.arange(1.0, size + 1.0), (n_rows, size))
+    # in sorted order, an untied row's ranks are 1 .. size: one table of scores for all
+    sorted_scores = np.broadcast_to(_scores_of_ranks(np.arange(1.0, size + 1.0), size),
+                                    (n_rows, size))  # fmt: skip
     tied = np.flatnonzero(~starts.all(axis=1))
     if tied.size:
-        ranks = np.array(ranks)
         runs = starts[tied]
         run = np.cumsum(runs.ravel()) - 1  # each sorted value's run, numbered over the rows
         first = np.flatnonzero(runs.ravel())
@@ -52,12 +53,8 @@ def _sorted_normal_scores(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # a run of length L starting at (0-based) position s holds ranks s+1 .. s+L: mean
         # s + (L+1)/2
         mean_rank = (first % size) + (length + 1) / 2.0
-        ranks[tied] = mean_rank[run].reshape(tied.size, size)
-    untied_scores = _scores_of_ranks(np.arange(1.0, size + 1.0), size)
-    sorted_scores = np.broadcast_to(untied_scores, (n_rows, size))
-    if tied.size:
         sorted_scores = np.array(sorted_scores)
-        sorted_scores[tied] = _scores_of_ranks(ranks[tied], size)
+        sorted_scores[tied] = _scores_of_ranks(mean_rank[run].reshape(tied.size, size), size)
     scores = np.empty((n_rows, size))
     np.put_along_axis(scores, order, sorted_scores, axis=-1)
     return scores.reshape(draws.shape), ordered
