@@ -40,6 +40,7 @@ from ._base.coefficient_layout import CoefficientLayout
 from ._base.families import family_of
 from ._base.sampler_settings import FLAT_PARAMS, sampler_from_flat
 from ._base.spec import ModelSpec, Priors
+from ._modeling.hierarchical import with_fixed_slopes
 
 #: Treatment kinds a design can carry.
 TREATMENT_KINDS = ("binary", "arms", "dose", "several")
@@ -279,12 +280,6 @@ def _enough_events(design: SBCDesign, y: np.ndarray, min_events: int) -> bool:
     )
 
 
-def _fixed_slopes(offsets: np.ndarray, width: int) -> np.ndarray:
-    """Offsets over (intercept, effects): zero for the effects that do not vary."""
-    missing = width - offsets.shape[-1]
-    return np.concatenate([offsets, np.zeros(offsets.shape[:-1] + (missing,))], axis=-1)
-
-
 def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng, varying_slopes=True):
     family = family_of(design.family)
     x, xc = design.columns, design.centred_columns
@@ -302,7 +297,7 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng, varying_s
     truth = {}
     if structure == "nested":
         sd, chol = _varying_scales(sd_scale, priors.lkj, rng)
-        u = _fixed_slopes(rng.normal(size=(G, varying)) @ (sd[:, None] * chol).T, width)
+        u = with_fixed_slopes(rng.normal(size=(G, varying)) @ (sd[:, None] * chol).T, width - 1)
         truth["sd_intercept"] = sd[0]
         if varying_slopes:
             for e, name in enumerate(design.effect_names):
@@ -317,7 +312,7 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng, varying_s
             sd, chol = _varying_scales(sd_scale, priors.lkj, rng)
             standard = rng.normal(size=(values.size, varying))
             offsets = projection @ (standard @ (sd[:, None] * chol).T)
-            u += _fixed_slopes(offsets, width)[design.codes[:, k]]
+            u += with_fixed_slopes(offsets, width - 1)[design.codes[:, k]]
             name = f"m{k + 1}"
             truth[f"sd_intercept[{name}]"] = sd[0]
             for e, effect in enumerate(design.effect_names[: varying - 1]):
@@ -355,7 +350,7 @@ def _draw_once(design: SBCDesign, structure: str, priors: Priors, rng, varying_s
     for e, name in enumerate(design.effect_names):
         truth[f"population_effect[{name}]"] = group_effect[g, e].mean()
     if structure == "nested":
-        u_new = _fixed_slopes((sd[:, None] * chol) @ rng.normal(size=varying), width)
+        u_new = with_fixed_slopes((sd[:, None] * chol) @ rng.normal(size=varying), width - 1)
         unseen = b_t + lam @ np.asarray(UNSEEN_GROUP) + u_new[1:]
         for e, name in enumerate(design.effect_names):
             truth[f"unseen_effect[{name}]"] = unseen[e]

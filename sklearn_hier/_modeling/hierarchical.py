@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
@@ -65,11 +66,15 @@ class ModelSizes(NamedTuple):
 
 def with_fixed_slopes(offsets: jnp.ndarray, n_effects: int) -> jnp.ndarray:
     """(n, 1 + E) offsets from the varying terms' (n, width): the effects' offsets are zero
-    where only the intercept varies, so every later stage sees one layout."""
+    where only the intercept varies, so every later stage sees one layout.
+
+    NumPy in, NumPy out (the simulations of :mod:`sklearn_hier._sbc`, in float64 whatever
+    JAX's configuration); JAX arrays and traced values stay in JAX."""
     missing = 1 + n_effects - offsets.shape[-1]
     if missing == 0:
         return offsets
-    return jnp.concatenate([offsets, jnp.zeros(offsets.shape[:-1] + (missing,))], axis=-1)
+    xp = jnp if isinstance(offsets, jax.Array) else np
+    return xp.concatenate([offsets, xp.zeros(offsets.shape[:-1] + (missing,))], axis=-1)
 
 
 def variance_priors(priors: Priors, dims: int) -> tuple:
