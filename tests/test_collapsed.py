@@ -1,8 +1,11 @@
 """The marginal (collapsed) Gaussian model: its likelihood, conditional draws and posterior."""
 
+import warnings
+
 import jax
 import numpy as np
 import pytest
+import sklearn.base
 from conftest import FAST, fast
 from scipy.stats import multivariate_normal
 
@@ -420,3 +423,24 @@ def test_the_dense_systems_written_gradient_is_the_traced_one(condition):
     for got, want in zip(written, expected, strict=True):
         scale = np.max(np.abs(want))
         np.testing.assert_allclose(got, want, atol=1e-7 * scale, rtol=1e-6)
+
+
+def test_completion_in_short_batches_gives_the_draws_of_one_batch(gaussian_fit, monkeypatch):
+    """The draws are completed a batch at a time, each draw from its own row of its
+    chain's normals: batches of 64 (200 draws: three whole, and a last one of 8 padded
+    with copies of its last draw) give the draws, and their log prior, of the one padded
+    batch of 250 the fixture's fit ran."""
+    from sklearn_hier import SamplingWarning
+    from sklearn_hier._sampling import run
+
+    fitted, simulated = gaussian_fit
+    monkeypatch.setattr(run, "COMPLETION_BATCH", 64)
+    again = sklearn.base.clone(fitted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        again.fit(simulated.X, simulated.y, treatment=simulated.treatment)
+    for group, name in [("posterior", "group_effect"), ("posterior", "Intercept"),
+                        ("posterior", "b_treatment"), ("log_prior", "lprior")]:  # fmt: skip
+        np.testing.assert_allclose(
+            again.idata_[group][name].values, fitted.idata_[group][name].values, atol=1e-10
+        )

@@ -117,18 +117,30 @@ def test_python_numbers_and_numpy_scalars_are_different_signatures():
     assert store._signature(leaves, tree) != store._signature(numpy_leaves, numpy_tree)
 
 
-def test_the_chains_and_the_completion_draw_from_separate_streams():
-    from sklearn_hier._sampling.run import chain_streams, completion_stream
+def test_the_chains_draw_from_separate_streams():
+    from sklearn_hier._sampling.run import chain_streams
 
     with jax.enable_x64(True):
         seed = np.int64(12345)
         chains = [jax.random.fold_in(chain_streams(seed), c) for c in range(8)]
-        completion = completion_stream(seed)
-        keys = [tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in [*chains, completion]]
+        keys = [tuple(np.asarray(jax.random.key_data(k)).ravel()) for k in chains]
         # and none is a key the chains split off at their start
-        for k in [*chains, completion]:
+        for k in chains:
             keys += [tuple(np.asarray(jax.random.key_data(x)).ravel()) for x in jax.random.split(k)]
     assert len(set(keys)) == len(keys)
+
+
+def test_each_chain_is_completed_from_a_stream_of_its_own():
+    """The completion's normals: the same for the same seed and chain, and apart for
+    another chain or another seed."""
+    from sklearn_hier._sampling.run import completion_noise
+
+    def first(seed, chain):
+        return completion_noise(seed, chain).standard_normal(16)
+
+    np.testing.assert_array_equal(first(12345, 0), first(12345, 0))
+    others = [first(12345, 1), first(12346, 0), first(0, 12345)]
+    assert all(not np.allclose(first(12345, 0), other) for other in others)
 
 
 def test_the_store_is_off_when_asked_or_when_others_can_write_it(private_store, monkeypatch):

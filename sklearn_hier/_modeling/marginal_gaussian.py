@@ -638,25 +638,53 @@ def marginal_model(data: ModelData, priors: Priors, sizes: ModelSizes) -> None:
     numpyro.factor("marginal_loglik", priors.temper * loglik)
 
 
-def complete_draw(key, data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict) -> dict:
-    """Exact draw of Intercept, b and the offsets given one draw ``phi`` of the variance parameters.
+def completion_noise_size(data: ModelData, sizes: ModelSizes) -> int:
+    """How many standard normals one conditional draw takes (:func:`complete_from_noise`):
+    one per coordinate of the dense system's unknowns, and in the nested structure one per
+    group term. Read off the data's shapes, without tracing the system."""
+    if sizes.structure == "nested":
+        # the unknowns beta = (a, b): every column of the groups' [v, c] sums but the first
+        return int(np.shape(data.likelihood.vx)[-1] + np.size(data.likelihood.vy))
+    return int(np.shape(data.levels.mty)[0])
+
+
+def completion_draw_bytes(data: ModelData, sizes: ModelSizes) -> int:
+    """About how much memory one conditional draw holds while it is drawn: its system (the
+    dense matrix and its factor) and, in the nested structure, the groups' per-draw
+    arrays (their blocks, and their blocks times the columns of ``[C_g, r_g]``)."""
+    unknowns = completion_noise_size(data, sizes)
+    if sizes.structure != "nested":
+        return 8 * (2 * unknowns**2 + sizes.n_groups * (1 + sizes.n_effects))
+    n_groups, width = np.shape(data.likelihood.vy)
+    dense = int(np.shape(data.likelihood.vx)[-1])
+    columns = dense - int(np.shape(data.regression.to_w)[0]) + 1  # the controls' and r_g
+    return 8 * (2 * dense**2 + n_groups * width * (2 * columns + 4 * width))
+
+
+def complete_from_noise(noise, data: ModelData, priors: Priors, sizes: ModelSizes,
+                        phi: dict) -> dict:  # fmt: skip
+    """Exact draw of Intercept, b and the offsets given one draw ``phi`` of the variance
+    parameters, from ``noise``: :func:`completion_noise_size` standard normals.
 
     ``phi`` holds the constrained values of the variance parameters
     (``sd_*``, ``L_*``, ``sigma``); returns the same sites as the joint model.
     """
+    expected = completion_noise_size(data, sizes)
+    if noise.shape != (expected,):
+        raise ValueError(f"a conditional draw takes {expected} standard normals, not {noise.shape}")
     system = _phi_system(data, priors, sizes, phi)
-    # every standard normal of the draw in one call: each call site of the generator is a
-    # copy of its rounds in the compiled program (a fifth of a second to compile each)
-    size = system["rhs"].shape[0]
-    if sizes.structure == "nested":
-        size += data.likelihood.vy.size  # the groups' terms
-    noise = jax.random.normal(key, (size,))
     if sizes.structure == "nested":
         draws = _nested_conditional(noise, data, system)
     else:
         draws = _additive_conditional(noise, data, system, sizes)
     w = draws.pop("w")
     return {**draws, "Intercept": w[0] + data.likelihood.ybar, "b": w[1:]}
+
+
+def complete_draw(key, data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict) -> dict:
+    """:func:`complete_from_noise` with its standard normals drawn from the JAX key ``key``."""
+    noise = jax.random.normal(key, (completion_noise_size(data, sizes),))
+    return complete_from_noise(noise, data, priors, sizes, phi)
 
 
 # ------------------------------------------------------------------ conditional moments

@@ -34,7 +34,12 @@ from .._base.compilation_cache import ensure_persistent_cache
 from .._base.executable_store import StoredProgram, stored_program
 from .._base.spec import ModelSpec, Priors
 from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
-from .._modeling.marginal_gaussian import complete_draw, marginal_model
+from .._modeling.marginal_gaussian import (
+    complete_from_noise,
+    completion_draw_bytes,
+    completion_noise_size,
+    marginal_model,
+)
 from .._modeling.model_data import ModelData
 from .._modeling.prior_density import log_prior_density
 from .draws import SamplerResult, argument_dtype, as_arguments
@@ -49,9 +54,10 @@ from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
 #: and the step size shrinks to match: twice the leapfrog steps per draw.
 UNREGULARIZED_MASS_ROWS = 20_000
 
-#: Draws completed at once after sampling the marginal model (bounds the memory
-#: of the conditional draws: each holds a few arrays of groups x columns).
-COMPLETION_BATCH = 50
+#: Most draws completed by one call of the completion's program after sampling the
+#: marginal model, and the memory a call may hold (see :func:`completion_batch`).
+COMPLETION_BATCH = 250
+COMPLETION_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -183,10 +189,14 @@ def chain_streams(seed):
     return jax.random.fold_in(jax.random.PRNGKey(seed), 0)
 
 
-def completion_stream(seed):
-    """The completion's random stream: apart from every chain's (``fold_in(root, i)`` is
-    ``split(root, n)[i]`` in JAX's default PRNG, so each needs a root of its own)."""
-    return jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+def completion_noise(seed, chain) -> np.random.Generator:
+    """The generator of the standard normals that complete chain ``chain``'s draws, one
+    row per draw in order, batch after batch: NumPy's, apart from every JAX stream of the
+    chains.
+
+    Drawn on the host rather than in the completion's program: JAX's generator is a
+    program of its own rounds, and in the completion's it took a third of the compile."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 1, int(chain)]))
 
 
 @functools.lru_cache(maxsize=32)
@@ -282,25 +292,13 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
 
 @functools.lru_cache(maxsize=32)
 def compiled_completion(sizes: ModelSizes):
-    """A jitted ``complete(seed, first, data, priors, phi) -> (draws, log_prior)``: for each
-    draw of the variance parameters (leading axis of ``phi``), one exact draw of the rest,
-    and the log prior density of the whole draw (computed here, one program fewer to load).
+    """A jitted ``complete(data, priors, phi, noise) -> (draws, log_prior)``: for each draw
+    of the variance parameters (leading axis of ``phi``), one exact draw of the rest from
+    its row of ``noise`` (standard normals), and the log prior density of the whole draw
+    (computed here, one program fewer to load)."""
 
-    The draws are numbered from ``first`` over all chains, chain after chain: draw ``i``'s
-    stream is the completion's folded with ``i``, so a chain completed on its own (as soon
-    as it is sampled) gets what completing every chain at once would give."""
-
-    def complete(seed, first, data, priors, phi):
-        key = completion_stream(seed)
-        n_draws = jax.tree.leaves(phi)[0].shape[0]
-        # one call site of the generator per draw's stream (splitting the key into one per
-        # draw first would be another)
-        rest = jax.lax.map(
-            lambda item: complete_draw(jax.random.fold_in(key, item[0]), data, priors, sizes,
-                                       item[1]),
-            (first + jnp.arange(n_draws), phi),
-            batch_size=COMPLETION_BATCH,
-        )  # fmt: skip
+    def complete(data, priors, phi, noise):
+        rest = jax.vmap(lambda z, one: complete_from_noise(z, data, priors, sizes, one))(noise, phi)
         lprior = log_prior_density({**phi, **rest}, priors, data.prior_units, sizes=sizes)
         return rest, lprior
 
@@ -338,7 +336,7 @@ def run_nuts(
             )  # fmt: skip
         marginal = sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL
         if marginal:
-            _prepare_completion(sizes, seed, data, priors, sampler, num_chains, settings.vectorized)
+            _prepare_completion(sizes, data, priors, sampler, settings.vectorized)
         if isinstance(sampler, StoredProgram):
             sampler.compile()  # here, not in whichever chain's thread calls it first
     number = 0
@@ -353,7 +351,7 @@ def run_nuts(
             with jax.enable_x64(True):
                 draws, stats = jax.device_get(sampler(seed, chains, data, priors, accept, shown))
             if marginal:
-                rest, log_prior = _completed(sizes, data, priors, draws, seed, first=0)
+                rest, log_prior = _completed(sizes, data, priors, draws, seed, chains)
                 draws.update(rest)
         else:
 
@@ -369,8 +367,7 @@ def run_nuts(
                     # completed in this chain's thread while others still sample: the
                     # completion then costs the fit a share of its time, not all of it
                     one = jax.tree.map(lambda x: x[None], draws)  # (1 chain, draw, ...)
-                    first = int(number) * settings.num_samples
-                    rest, lprior = _completed(sizes, data, priors, one, seed, first=first)
+                    rest, lprior = _completed(sizes, data, priors, one, seed, [number])
                     draws.update({k: v[0] for k, v in rest.items()})
                     return draws, stats, lprior[0]
 
@@ -390,12 +387,29 @@ def run_nuts(
                          num_warmup=settings.num_warmup)  # fmt: skip
 
 
+def completion_batch(data: ModelData, sizes: ModelSizes) -> int:
+    """Draws completed by one call of the completion's program: ``COMPLETION_BATCH``, or
+    fewer where their arrays would hold more than ``COMPLETION_BYTES``. The program is
+    compiled for this many draws whatever the run's length (one program serves every
+    ``num_samples``; a short last batch is padded), and each call costs a dispatch, so
+    the batch is as large as the memory allows."""
+    return max(1, min(COMPLETION_BATCH, COMPLETION_BYTES // completion_draw_bytes(data, sizes)))
+
+
 def _completion_program(sizes: ModelSizes, args: tuple):
     """The completion's program for arguments like ``args``: stored, or traced."""
     return stored_program(compiled_completion(sizes), args, name="completion", static=sizes)
 
 
-def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vectorized: bool):
+def _completion_arguments(data: ModelData, priors: Priors, sizes: ModelSizes, phi: dict):
+    """The completion's arguments for one batch ``phi`` of draws (leaves ``(batch, ...)``),
+    with a placeholder for their noise: its shape, ``(batch, normals per draw)``."""
+    batch = jax.tree.leaves(phi)[0].shape[0]
+    noise = jax.ShapeDtypeStruct((batch, completion_noise_size(data, sizes)), np.float64)
+    return data, priors, phi, noise
+
+
+def _prepare_completion(sizes, data, priors, sampler, vectorized: bool):
     """Read or trace, and compile, the completion's program in a thread of its own, while
     this one compiles the sampler: a new process's first fit waits for the longer of the
     two compiles, not for both. Only where the sampler's results' shapes are known
@@ -403,9 +417,10 @@ def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vec
     if not isinstance(sampler, StoredProgram):
         return
     constrained = sampler.out_shapes[0]  # one chain's (draw, ...); (chain, draw, ...) under vmap
+    per_draw, batch = (2 if vectorized else 1), completion_batch(data, sizes)
 
-    def as_phi(shape):  # the draws _completed hands over: all chains' under vmap, else one's
-        draws = (num_chains * shape.shape[1],) + shape.shape[2:] if vectorized else shape.shape
+    def as_phi(shape):  # one batch of draws, as _completed hands them over
+        draws = (batch,) + shape.shape[per_draw:]
         return jax.ShapeDtypeStruct(draws, argument_dtype(shape.dtype))
 
     phi = jax.tree.map(as_phi, constrained)
@@ -413,7 +428,9 @@ def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vec
     def work():
         try:
             with jax.enable_x64(True):
-                program = _completion_program(sizes, (seed, np.int64(0), data, priors, phi))
+                program = _completion_program(
+                    sizes, _completion_arguments(data, priors, sizes, phi)
+                )
                 if isinstance(program, StoredProgram):
                     program.compile()
         except Exception:  # noqa: BLE001 - the completion then compiles when first called
@@ -423,18 +440,36 @@ def _prepare_completion(sizes, seed, data, priors, sampler, num_chains: int, vec
 
 
 def _completed(sizes: ModelSizes, data: ModelData, priors: Priors, draws: dict, seed: int,
-               *, first: int):  # fmt: skip
+               chains) -> tuple[dict, np.ndarray]:  # fmt: skip
     """Intercept, coefficients and offsets for every draw of the marginal model (``draws``
-    ``(chain, draw, ...)``, numbered from ``first``) in one batched program, and their
-    ``(chain, draw)`` log prior density."""
-    shape = np.shape(next(v for k, v in draws.items() if k.startswith("sd_")))[:2]  # (chain, draw)
-    phi = {k: np.reshape(v, (-1,) + np.shape(v)[2:]) for k, v in draws.items()}
+    ``(chain, draw, ...)``, those of the chains numbered ``chains``), and their ``(chain,
+    draw)`` log prior density: :func:`completion_batch` draws per call of one program, the
+    last batch padded (with copies of the last draw, whose results are dropped)."""
+    n_draws = np.shape(next(v for k, v in draws.items() if k.startswith("sd_")))[1]
+    size, batch = completion_noise_size(data, sizes), completion_batch(data, sizes)
+    padded = -(-n_draws // batch) * batch
+    per_chain = []
     with jax.enable_x64(True):
-        args = (np.int64(seed), np.int64(first), data, priors, as_arguments(phi))
-        complete = _completion_program(sizes, args)
-        rest, log_prior = jax.device_get(complete(*args))
-    rest = {k: np.reshape(v, shape + np.shape(v)[1:]) for k, v in rest.items()}
-    return rest, np.reshape(np.asarray(log_prior, dtype=np.float64), shape)
+        complete = None
+        for index, chain in enumerate(chains):
+            phi = as_arguments({
+                k: np.pad(np.asarray(v[index]), [(0, padded - n_draws)]
+                          + [(0, 0)] * (np.ndim(v) - 2), mode="edge")
+                for k, v in draws.items()
+            })  # fmt: skip
+            noise = np.zeros((padded, size))
+            noise[:n_draws] = completion_noise(seed, chain).standard_normal((n_draws, size))
+            results = []
+            for start in range(0, padded, batch):
+                args = (data, priors, {k: v[start : start + batch] for k, v in phi.items()},
+                        noise[start : start + batch])  # fmt: skip
+                if complete is None:
+                    complete = _completion_program(sizes, args)
+                results.append(complete(*args))  # dispatched: the next batch is set up meanwhile
+            results = jax.device_get(results)
+            per_chain.append(jax.tree.map(lambda *xs: np.concatenate(xs)[:n_draws], *results))
+    rest, log_prior = jax.tree.map(lambda *xs: np.stack(xs), *per_chain)
+    return rest, np.asarray(log_prior, dtype=np.float64)
 
 
 def sampler_settings(spec: ModelSpec, *, n_rows: int, marginal: bool) -> SamplerSettings:
