@@ -27,7 +27,6 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
-from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from .._base.compilation_cache import ensure_persistent_cache
@@ -43,6 +42,7 @@ from .._modeling.marginal_gaussian import (
 from .._modeling.model_data import ModelData
 from .._modeling.prior_density import log_prior_density
 from .draws import SamplerResult, argument_dtype, as_arguments
+from .nuts import nuts
 from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
 
 #: From this many rows on, warm-up's mass-matrix estimates are used as they are.
@@ -211,15 +211,6 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
     """
     model = functools.partial(model_of(sizes), sizes=sizes)
 
-    # NUTS moves one flat vector: its state updates are then one operation each, not one
-    # per sample site (each compiled operation costs about as much to launch as its
-    # arithmetic on a few numbers, and a leapfrog step has dozens of them)
-    def kernels(unravel):
-        def potential_fn_gen(data, priors):
-            return lambda z: potential_energy(model, (data, priors), {}, unravel(z))
-
-        return hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-
     total = settings.num_warmup + settings.num_samples
     every = max(1, total // 50)
 
@@ -229,17 +220,19 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         args = (data, priors)
         init, spreads = _unconstrained_init(key_init, data, priors, sizes)
         flat_init, unravel = ravel_pytree(init)
-        init_kernel, sample_kernel = kernels(unravel)
-        state = init_kernel(
-            flat_init,
-            settings.num_warmup,
-            inverse_mass_matrix=_initial_inverse_mass(sizes, spreads, settings.dense_mass),
-            target_accept_prob=target_accept,
+        # NUTS moves one flat vector: its state updates are then one operation each, not one
+        # per sample site (each compiled operation costs about as much to launch as its
+        # arithmetic on a few numbers, and a leapfrog step has dozens of them)
+        init_kernel, sample_kernel = nuts(
+            lambda z: potential_energy(model, args, {}, unravel(z)),
+            num_warmup=settings.num_warmup,
             max_tree_depth=(settings.warmup_max_tree_depth, settings.max_tree_depth),
             dense_mass=settings.dense_mass,
+            target_accept_prob=target_accept,
             regularize_mass_matrix=settings.regularize_mass_matrix,
-            model_args=args,
-            rng_key=key_run,
+        )
+        state = init_kernel(
+            flat_init, _initial_inverse_mass(sizes, spreads, settings.dense_mass), key_run
         )
 
         def record(state):
@@ -254,8 +247,9 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
             }
 
         # One loop over warm-up and sampling keeps a single copy of the NUTS kernel
-        # in the compiled program (about half the compile time of two loops).
-        # Warm-up iterations write to slot 0, which the first kept draw overwrites.
+        # in the compiled program (about half the compile time of two loops). Its first
+        # iteration (-1) only computes the start's gradient (see nuts). It and the
+        # warm-up iterations write to slot 0, which the first kept draw overwrites.
         buffer = jax.tree.map(
             lambda x: jnp.zeros((settings.num_samples,) + jnp.shape(x), jnp.result_type(x)),
             record(state),
@@ -263,10 +257,10 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
 
         def body(i, carry):
             state, buffer = carry
-            state = sample_kernel(state, model_args=args)
+            state = sample_kernel(state)
             if settings.progress:  # each call to the host costs a millisecond or more
                 jax.lax.cond(
-                    i % every == every - 1,
+                    (i >= 0) & (i % every == every - 1),
                     lambda: jax.debug.callback(_PROGRESS.advance, progress, every, ordered=False),
                     lambda: None,
                 )
@@ -278,7 +272,7 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
             )
             return state, buffer
 
-        _, buffer = jax.lax.fori_loop(0, total, body, (state, buffer))
+        _, buffer = jax.lax.fori_loop(-1, total, body, (state, buffer))
         z = buffer.pop("z")
         constrained = jax.vmap(
             lambda flat: constrain_fn(model, args, {}, unravel(flat), return_deterministic=True)
