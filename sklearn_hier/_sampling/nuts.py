@@ -74,7 +74,7 @@ def _checkpoint_range(n):
 
 
 class _Trajectory(NamedTuple):
-    edges: jax.Array  # (2, 3, d): the tree's left and right ends, each (z, r, grad)
+    edges: jax.Array  # (2, 4, d): the tree's left and right ends, each (z, r, grad, M^-1 r)
     proposal: jax.Array  # (2 d + 2,): z, grad, potential energy, energy
     weight: jax.Array  # log of the tree's summed weights
     r_sum: jax.Array
@@ -88,7 +88,7 @@ class _Trajectory(NamedTuple):
     sub_r_sum: jax.Array
     sub_n: jax.Array  # leaves so far
     going_right: jax.Array
-    checkpoints: jax.Array  # (max depth, 2, d): momentum and momentum sum
+    checkpoints: jax.Array  # (max depth, 3, d): momentum, momentum sum, velocity
     done: jax.Array
 
 
@@ -107,8 +107,11 @@ def trajectory(value_and_grad, z, r, potential_energy, z_grad, inverse_mass, ste
     """
     d = z.shape[0]
     dtype = z.dtype
-    energy_start = potential_energy + 0.5 * jnp.sum(_velocity(inverse_mass, r) * r)
-    start = jnp.stack([z, r, z_grad])
+    # velocities are kept beside the momenta they come from: with a dense mass matrix
+    # each is a matrix product, computed once per leaf
+    v = _velocity(inverse_mass, r)
+    energy_start = potential_energy + 0.5 * jnp.sum(v * r)
+    start = jnp.stack([z, r, z_grad, v])
     false = jnp.array(False)
     state = _Trajectory(
         edges=jnp.stack([start, start]),
@@ -124,7 +127,7 @@ def trajectory(value_and_grad, z, r, potential_energy, z_grad, inverse_mass, ste
         sub_r_sum=jnp.zeros_like(r),
         sub_n=jnp.zeros((), jnp.int32),
         going_right=false,
-        checkpoints=jnp.zeros((max_depth_bound, 2, d), dtype),
+        checkpoints=jnp.zeros((max_depth_bound, 3, d), dtype),
         done=(max_depth <= 0) & ~refresh,
     )
     max_depth = jnp.where(refresh, 1, max_depth)
@@ -135,11 +138,12 @@ def trajectory(value_and_grad, z, r, potential_energy, z_grad, inverse_mass, ste
         first = s.sub_n == 0
         going_right = jnp.where(first, u[0] < 0.5, s.going_right)
         # a subtree grows from the tree's end on its side: the last leaf built
-        z, r, grad = jnp.where(going_right, s.edges[1], s.edges[0])
+        z, r, grad, _ = jnp.where(going_right, s.edges[1], s.edges[0])
         eps = jnp.where(refresh, 0.0, jnp.where(going_right, step_size, -step_size))
         r = r - 0.5 * eps * grad
-        z = z + eps * _velocity(inverse_mass, r)
+        z = jnp.where(refresh, z, z + eps * _velocity(inverse_mass, r))  # exactly z
         pe, grad = value_and_grad(z)
+        pe = pe.astype(dtype)
         r = r - 0.5 * eps * grad
         v = _velocity(inverse_mass, r)
         energy = pe + 0.5 * jnp.sum(v * r)
@@ -159,22 +163,20 @@ def trajectory(value_and_grad, z, r, potential_energy, z_grad, inverse_mass, ste
         # an even leaf opens subtrees: it is their checkpoint (in place: one row)
         kept = s.checkpoints[idx_max]
         checkpoints = s.checkpoints.at[idx_max].set(
-            jnp.where(s.sub_n % 2 == 0, jnp.stack([r, sub_r_sum]), kept)
+            jnp.where(s.sub_n % 2 == 0, jnp.stack([r, sub_r_sum, v]), kept)
         )
-        r_ckpt, r_sum_ckpt = checkpoints[:, 0], checkpoints[:, 1]
-        turns = _turning(_velocity(inverse_mass, r_ckpt), v[None], r_ckpt, r[None],
-                         sub_r_sum[None] - r_sum_ckpt + r_ckpt)  # fmt: skip
+        r_ckpt, r_sum_ckpt, v_ckpt = checkpoints[:, 0], checkpoints[:, 1], checkpoints[:, 2]
+        turns = _turning(v_ckpt, v[None], r_ckpt, r[None], sub_r_sum[None] - r_sum_ckpt + r_ckpt)
         sub_turning = jnp.any(turns & (slots >= idx_min) & (slots <= idx_max))
 
-        edges = s.edges.at[going_right.astype(jnp.int32)].set(jnp.stack([z, r, grad]))
+        edges = s.edges.at[going_right.astype(jnp.int32)].set(jnp.stack([z, r, grad, v]))
         sub_n = s.sub_n + 1
         closed = (sub_n == (1 << s.depth)) | sub_turning | diverging
 
         # a closed subtree joins the tree: biased progressive sampling
         moves = refresh | ((u[2] < jnp.exp(sub_weight - s.weight)) & ~sub_turning & ~diverging)
         r_sum = s.r_sum + sub_r_sum
-        r_ends = edges[:, 1]
-        v_ends = _velocity(inverse_mass, r_ends)
+        r_ends, v_ends = edges[:, 1], edges[:, 3]
         tree_turning = sub_turning | _turning(v_ends[0], v_ends[1], r_ends[0], r_ends[1], r_sum)
         depth = s.depth + 1
         ends = tree_turning | diverging | (depth >= max_depth)
