@@ -131,7 +131,6 @@ def trajectory(value_and_grad, z, r, potential_energy, z_grad, inverse_mass, ste
         done=(max_depth <= 0) & ~refresh,
     )
     max_depth = jnp.where(refresh, 1, max_depth)
-    slots = jnp.arange(max_depth_bound)
 
     def step(s: _Trajectory) -> _Trajectory:
         u = jax.random.uniform(jax.random.fold_in(rng_key, s.n_steps), (3,), dtype)
@@ -160,14 +159,24 @@ def trajectory(value_and_grad, z, r, potential_energy, z_grad, inverse_mass, ste
 
         # U-turns of the subtrees this leaf closes, against the checkpoints
         idx_min, idx_max = _checkpoint_range(s.sub_n)
-        # an even leaf opens subtrees: it is their checkpoint (in place: one row)
-        kept = s.checkpoints[idx_max]
-        checkpoints = s.checkpoints.at[idx_max].set(
-            jnp.where(s.sub_n % 2 == 0, jnp.stack([r, sub_r_sum, v]), kept)
+        # an even leaf opens subtrees: it is their checkpoint. Written, and checked, one
+        # row at a time: with hundreds of parameters, a pass over every row each step
+        # cost a quarter of the step
+        checkpoints = jax.lax.cond(
+            s.sub_n % 2 == 0,
+            lambda c: c.at[idx_max].set(jnp.stack([r, sub_r_sum, v])),
+            lambda c: c,
+            s.checkpoints,
         )
-        r_ckpt, r_sum_ckpt, v_ckpt = checkpoints[:, 0], checkpoints[:, 1], checkpoints[:, 2]
-        turns = _turning(v_ckpt, v[None], r_ckpt, r[None], sub_r_sum[None] - r_sum_ckpt + r_ckpt)
-        sub_turning = jnp.any(turns & (slots >= idx_min) & (slots <= idx_max))
+
+        def check(carry):
+            i, _ = carry
+            r_ckpt, r_sum_ckpt, v_ckpt = checkpoints[i]
+            return i - 1, _turning(v_ckpt, v, r_ckpt, r, sub_r_sum - r_sum_ckpt + r_ckpt)
+
+        _, sub_turning = jax.lax.while_loop(
+            lambda carry: (carry[0] >= idx_min) & ~carry[1], check, (idx_max, jnp.array(False))
+        )
 
         edges = s.edges.at[going_right.astype(jnp.int32)].set(jnp.stack([z, r, grad, v]))
         sub_n = s.sub_n + 1
