@@ -148,19 +148,23 @@ def _unconstrained_init(rng_key, data, priors, sizes):
     where the data supply a centre and spread (``init_loc_<site>``,
     ``init_spread_<site>``): then centre + spread * uniform(-2, 2).
 
+    The uniforms of all sites are one draw from ``rng_key``, cut site by site: a draw
+    from JAX's generator is a program of its own rounds, compiled in every new process.
+
     Also returns each site's spread, broadcast to its shape: the scale on which
     warm-up first moves it (see :func:`_initial_inverse_mass`)."""
     trace = handlers.trace(handlers.seed(model_of(sizes), 0)).get_trace(data, priors, sizes)
-    latent = [
-        (name, site)
+    shapes = {
+        name: jnp.shape(biject_to(site["fn"].support).inv(site["value"]))
         for name, site in trace.items()
         if site["type"] == "sample" and not site["is_observed"]
-    ]
-    keys = jax.random.split(rng_key, len(latent))
+    }
+    sizes_flat = [int(np.prod(shape, dtype=np.int64)) for shape in shapes.values()]
+    uniforms = jax.random.uniform(rng_key, (sum(sizes_flat),), minval=-2.0, maxval=2.0)
+    ends = np.cumsum(sizes_flat)
     init, spreads = {}, {}
-    for key, (name, site) in zip(keys, latent, strict=True):
-        shape = jnp.shape(biject_to(site["fn"].support).inv(site["value"]))
-        jitter = jax.random.uniform(key, shape, minval=-2.0, maxval=2.0)
+    for (name, shape), start, end in zip(shapes.items(), ends - sizes_flat, ends, strict=True):
+        jitter = jnp.reshape(uniforms[start:end], shape)
         centre, spread = data.start.of_site(name)
         init[name] = centre + spread * jitter
         spreads[name] = jnp.broadcast_to(jnp.asarray(spread, dtype=jitter.dtype), shape)
@@ -184,9 +188,20 @@ def _initial_inverse_mass(sizes: ModelSizes, spreads: dict, dense: bool):
     return jnp.diag(diagonal) if dense else diagonal
 
 
-def chain_streams(seed):
-    """The root of the chains' random streams (chain ``c``'s is this folded with ``c``)."""
-    return jax.random.fold_in(jax.random.PRNGKey(seed), 0)
+def chain_keys(seed, chains) -> np.ndarray:
+    """The random keys of the chains numbered ``chains``: per chain, the key of its
+    initial values and the key of its NUTS run (``(chain, 2, 2)`` unsigned 32-bit words,
+    JAX's raw threefry keys), from NumPy's seed sequence of the fit's seed and the chain's
+    number.
+
+    Made on the host: derived inside the sampler's program, the keys' rounds of JAX's
+    generator were tens of compiled operations, compiled in every new process, and made
+    one by one outside a program, each would be a program of its own."""
+    return np.stack([
+        np.random.SeedSequence([int(seed), 0, int(chain)]).generate_state(4, np.uint32)
+        .reshape(2, 2)
+        for chain in np.atleast_1d(chains)
+    ])  # fmt: skip
 
 
 def completion_noise(seed, chain) -> np.random.Generator:
@@ -201,22 +216,18 @@ def completion_noise(seed, chain) -> np.random.Generator:
 
 @functools.lru_cache(maxsize=32)
 def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
-    """A jitted ``run(seed, chain, data, priors, target_accept, progress) -> (draws, stats)``.
+    """A jitted ``run(keys, data, priors, target_accept, progress) -> (draws, stats)``.
 
-    ``chain`` numbers the chain (with ``settings.vectorized``, a vector of numbers, one
-    per chain): its random stream is :func:`chain_streams`'s, folded with its number.
-    The keys are made inside the program, as NumPy numbers go in: each JAX operation run
-    on its own outside a program is a small program of its own, compiled in every new
-    process.
+    ``keys``: a chain's keys from :func:`chain_keys` (``(2, 2)``; with
+    ``settings.vectorized``, ``(chain, 2, 2)``, one row per chain).
     """
     model = functools.partial(model_of(sizes), sizes=sizes)
 
     total = settings.num_warmup + settings.num_samples
     every = max(1, total // 50)
 
-    def one_chain(seed, chain, data, priors, target_accept, progress):
-        key = jax.random.fold_in(chain_streams(seed), chain)
-        key_init, key_run = jax.random.split(key)
+    def one_chain(keys, data, priors, target_accept, progress):
+        key_init, key_run = keys[0], keys[1]
         args = (data, priors)
         init, spreads = _unconstrained_init(key_init, data, priors, sizes)
         flat_init, unravel = ravel_pytree(init)
@@ -280,7 +291,7 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
         return constrained, buffer
 
     if settings.vectorized:
-        return jax.jit(jax.vmap(one_chain, in_axes=(None, 0, None, None, None, None)))
+        return jax.jit(jax.vmap(one_chain, in_axes=(0, None, None, None, None)))
     return jax.jit(one_chain)
 
 
@@ -317,6 +328,7 @@ def run_nuts(
     settings = dataclasses.replace(settings, progress=bool(progress))
     seed = np.int64(seed)
     chains = np.arange(num_chains, dtype=np.int32)
+    keys = chain_keys(seed, chains)
     accept = np.float64(target_accept)
     with jax.enable_x64(True):
         data, priors = as_arguments(data), as_arguments(priors)
@@ -324,7 +336,7 @@ def run_nuts(
         if not settings.progress:  # a bar's program calls back to the host: not exportable
             sampler = stored_program(
                 sampler,
-                (seed, chains if settings.vectorized else chains[0], data, priors, accept,
+                (keys if settings.vectorized else keys[0], data, priors, accept,
                  np.int32(0)),  # the bar's number: its value, not its shape, changes per fit
                 name="nuts", static=(sizes, settings),
             )  # fmt: skip
@@ -343,7 +355,7 @@ def run_nuts(
     try:
         if settings.vectorized:
             with jax.enable_x64(True):
-                draws, stats = jax.device_get(sampler(seed, chains, data, priors, accept, shown))
+                draws, stats = jax.device_get(sampler(keys, data, priors, accept, shown))
             if marginal:
                 rest, log_prior = _completed(sizes, data, priors, draws, seed, chains)
                 draws.update(rest)
@@ -354,7 +366,7 @@ def run_nuts(
                 # trace (and compile) a float32 program of its own.
                 with jax.enable_x64(True):
                     draws, stats = jax.device_get(
-                        sampler(seed, number, data, priors, accept, shown)
+                        sampler(keys[number], data, priors, accept, shown)
                     )
                     if not marginal:
                         return draws, stats, None
