@@ -51,6 +51,21 @@ def test_cell_loglik_equals_row_loglik(chunk_rows, treatments):
             assert reduced == pytest.approx(direct, rel=1e-10, abs=1e-8)
 
 
+@pytest.mark.parametrize("treatments", ["binary", "arms_and_dose"])
+def test_chunks_reduced_side_by_side_give_the_serial_sums(monkeypatch, treatments):
+    """Chunks reduced on several threads add up, in the rows' order, to the very sums of
+    one thread: bit for bit, however the threads interleave."""
+    import sklearn_hier._data.sufficient_statistics as statistics
+
+    design = _random_design(np.random.default_rng(3), n=2000, treatments=treatments)
+    results = {}
+    for cpus in (1, 4):
+        monkeypatch.setattr(statistics, "usable_cpus", lambda cpus=cpus: cpus)
+        results[cpus] = gaussian_statistics(design, chunk_rows=97)[0]
+    for name in ("vv", "vx", "vy", "xtx", "xty", "yty"):
+        np.testing.assert_array_equal(getattr(results[4], name), getattr(results[1], name))
+
+
 def test_column_means_match_the_rows():
     design = _random_design(np.random.default_rng(1))
     full = design.columns(slice(None))

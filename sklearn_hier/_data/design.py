@@ -8,7 +8,6 @@ training data were and unseen categories are caught with a clear error.
 
 import functools
 import hashlib
-import os
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from .._base.coefficient_layout import CoefficientLayout
 from .._base.input_checks import check_no_missing, find_columns
+from .._base.threads import usable_cpus
 from .coded_controls import CodedColumn, CodedControls, code_counts
 
 #: Above this many groups the default NUTS fit is slow and memory hungry.
@@ -801,7 +801,7 @@ def _coded_columns(columns: list, learners: list, arguments: list) -> list:
     held as Python objects hashes under the GIL and gains little. On small frames
     each column is coded when its result is asked for.
     """
-    workers = min(len(columns), getattr(os, "process_cpu_count", os.cpu_count)() or 1)
+    workers = min(len(columns), usable_cpus())
     if workers < 2 or len(columns[0]) < PARALLEL_ROWS:
         return [functools.partial(f, c, *a)
                 for f, c, a in zip(learners, columns, arguments, strict=True)]  # fmt: skip

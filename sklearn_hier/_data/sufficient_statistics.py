@@ -20,12 +20,14 @@ cross-products of the controls and the outcome; everything else is assembled
 exactly from those moments.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
 from .._base.coefficient_layout import CoefficientLayout
+from .._base.threads import usable_cpus
 from .coded_controls import CodedControls
 
 #: Rows handled at once when accumulating statistics (bounds the extra memory) ...
@@ -653,9 +655,21 @@ def group_moments(design: "RowDesign", *, xbar, ybar: float, chunk_rows: int | N
     if _reads_codes(design):
         p = sum(not c.n_categories for c in design.coded.columns)
     chunk_rows = chunk_rows or min(CHUNK_ROWS, max(1, CHUNK_VALUES // (D * (D + p + 1))))
+    starts = range(0, max(design.n_rows, 1), chunk_rows)
+
+    def of_chunk(start: int) -> GroupMoments:
+        return GroupMoments.of_rows(design, slice(start, start + chunk_rows), cbar, ybar)
+
+    workers = min(len(starts), usable_cpus())
+    if workers < 2:
+        parts = map(of_chunk, starts)
+    else:
+        # chunks side by side: their counts hold the GIL, but their arithmetic (keys,
+        # centring, cross-products) does not, and overlaps another chunk's counts
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(of_chunk, starts))
     total = None
-    for start in range(0, max(design.n_rows, 1), chunk_rows):
-        part = GroupMoments.of_rows(design, slice(start, start + chunk_rows), cbar, ybar)
+    for part in parts:  # added in the rows' order whatever the threads: the same sums
         total = part if total is None else total.plus(part)
     return total
 
