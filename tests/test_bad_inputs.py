@@ -69,6 +69,27 @@ FIT_CASES = [
     ("2d_y", _y(lambda y: np.column_stack([y, y])), MODS, ValueError, "y must be 1-D"),
     ("short_y", _y(lambda y: y[:-1]), MODS, ValueError, "y has 119 values but X has 120 rows"),
     (
+        "constant_y",
+        _y(lambda y: np.full(y.size, 2.5)),
+        MODS,
+        ValueError,
+        "y is reproduced exactly by the groups .* with 106 rows to spare",
+    ),
+    (
+        "y_computed_from_modifiers_and_treatment",
+        lambda X, y, t: (X, X["m0"] + 2.0 * X["m1"] + 0.5 * np.asarray(t) * X["m1"], t),
+        MODS,
+        ValueError,
+        "y is reproduced exactly by the groups",
+    ),
+    (
+        "y_computed_from_modifiers_row_by_row",
+        lambda X, y, t: (X, X["m0"] - 3.0 * X["m1"], t),
+        {**MODS, "reduce_data": False},
+        ValueError,
+        "y is reproduced exactly by the groups",
+    ),
+    (
         "nan_in_treatment",
         _t(lambda t: np.where(np.arange(t.size) == 2, np.nan, t)),
         MODS,
@@ -356,6 +377,18 @@ def test_bad_fit_input(change, params, error, message):
     est = HierarchicalHTE(**{**FAST, "random_state": 0, **params})
     with pytest.raises(error, match=message):
         est.fit(X, y, treatment=t)
+
+
+def test_an_exact_fit_without_rows_to_spare_is_not_refused():
+    """One row per group and arm: the groups reproduce any outcome, but with no rows to
+    spare the posterior stays proper (the likelihood is bounded as sigma shrinks)."""
+    X = pd.DataFrame({"m": np.repeat(np.arange(6), 2)})
+    y = np.random.default_rng(0).normal(size=12)
+    est = HierarchicalHTE(modifiers=["m"], random_state=0, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamplingWarning)
+        est.fit(X, y, treatment=np.tile([0, 1], 6))
+    assert np.isfinite(est.predict_effect(X)).all()
 
 
 def test_additive_structure_with_nothing_left_to_vary():

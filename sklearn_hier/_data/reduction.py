@@ -30,6 +30,7 @@ from .row_inputs import (
     auxiliary_columns,
     model_outcome,
     reject_collinear_controls,
+    reject_exact_fit,
     reject_treatment_named_in_x,
     trials_and_exposure,
     warn_prior_scale,
@@ -128,7 +129,8 @@ def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, desig
     if family.identity_link:
         warn_prior_scale(spec, counts["outcome_sd"], stacklevel=stacklevel + 1)
     if family.sufficient_statistics:
-        group_start = gaussian_statistics(rows)[2]  # the groups' own estimates, for centring
+        _, controls_fit, group_start = gaussian_statistics(rows)  # the groups' own estimates
+        reject_exact_fit(controls_fit)
         return ReducedData(gaussian_row_data(rows), group_start=group_start, **counts)
     cells = family.cells(
         rows.columns(slice(None)) - xbar, rows.group, rows.treatment, outcome.y,

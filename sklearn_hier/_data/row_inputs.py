@@ -14,7 +14,7 @@ import pandas as pd
 from .._base.families import family_of
 from .._base.input_checks import check_no_missing, column_vector, find_columns, numeric_outcome
 from .._base.spec import ModelSpec
-from .sufficient_statistics import CHUNK_ROWS
+from .sufficient_statistics import CHUNK_ROWS, ControlsFit
 from .treatment import NEAR_COLLINEAR
 
 
@@ -25,6 +25,10 @@ def is_count(value) -> bool:
 
 #: Bins of the controls' score per group when the training rows do not repeat.
 PATTERN_BINS = 256
+
+#: A Gaussian fit leaving less than this share of the outcome's sum of squares unexplained
+#: (residual sd a millionth of the outcome's) is exact up to rounding.
+EXACT_FIT_SHARE = 1e-12
 
 
 def auxiliary_columns(spec: ModelSpec) -> list:
@@ -215,4 +219,21 @@ def warn_prior_scale(spec: ModelSpec, scale: float, stacklevel: int) -> None:
             "in its units.",
             UserWarning,
             stacklevel=stacklevel,
+        )
+
+
+def reject_exact_fit(fit: ControlsFit) -> None:
+    """Refuse a Gaussian outcome that the groups and controls reproduce exactly, with rows to
+    spare: a constant outcome, or one equal within every group and arm (a copy of a modifier,
+    say). The likelihood then grows without bound as sigma shrinks, faster than any prior on
+    sigma falls, so the posterior is improper: sampling piles up at sigma = 0, where every
+    group's interval collapses or is undefined."""
+    if fit.residual_dof >= 1 and fit.residual_share <= EXACT_FIT_SHARE:
+        raise ValueError(
+            "y is reproduced exactly by the groups (each group's intercept and treatment "
+            f"slopes) and the controls, with {fit.residual_dof} rows to spare: its residual "
+            "sum of squares is 0 (a constant outcome, or y equal within every group and arm, "
+            "such as a copy of a modifier). The Gaussian model's noise sd then has no lower "
+            "bound and its posterior is improper. Check that y is the outcome meant, and "
+            "that no modifier or control is computed from it."
         )

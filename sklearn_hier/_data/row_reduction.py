@@ -27,7 +27,12 @@ from .laplace import (
     laplace_expansion,
 )
 from .reduced import ReducedData
-from .row_inputs import CentredMoments, reject_collinear_controls, warn_prior_scale
+from .row_inputs import (
+    CentredMoments,
+    reject_collinear_controls,
+    reject_exact_fit,
+    warn_prior_scale,
+)
 from .row_patterns import RowPatterns
 from .sufficient_statistics import (
     PooledMoments,
@@ -196,6 +201,7 @@ def reduce_source(spec: ModelSpec, source: RowSource, *, design: Design,
     if family.sufficient_statistics:
         stats = statistics_from_moments(moments, Z, xbar, pooled.ybar)
         controls_fit, group_start = least_squares_fit(moments, n_rows=n_rows, ybar=pooled.ybar)
+        reject_exact_fit(controls_fit)
         return ReducedData(stats, controls_fit=controls_fit, group_start=group_start, **counts)
     method = approximation_method(
         spec, n_rows,

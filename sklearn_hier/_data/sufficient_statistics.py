@@ -526,6 +526,10 @@ class ControlsFit(NamedTuple):
     beta_se: np.ndarray  # (p,)
     sigma: float
     n_rows: int
+    #: the fit's residual sum of squares, its share of the outcome's (centred) sum of
+    #: squares, and its degrees of freedom (rows less the groups' and controls' ranks)
+    residual_share: float = 1.0
+    residual_dof: int = 1
 
     @property
     def usable(self) -> bool:
@@ -725,7 +729,9 @@ def least_squares_fit(
     unexplained = np.diag(np.linalg.pinv(within_ctc)) if p else np.zeros(0)
     rank = int(np.linalg.matrix_rank(vv[vv[:, 0, 0] > 0], tol=1e-10).sum()) if len(vv) else 0
     dof = max(n_rows - rank - p, 1)
-    sigma = np.sqrt(max(within_yty - float(beta @ within_cty), 1e-12) / dof)
+    residual = within_yty - float(beta @ within_cty)
+    sigma = np.sqrt(max(residual, 1e-12) / dof)
+    control_rank = int(np.linalg.matrix_rank(within_ctc)) if p else 0
     # a (near) exact fit would start sigma at ~0, where the Gaussian is degenerate:
     # start no lower than a thousandth of the outcome's sd (of 1 for a constant outcome)
     sigma = max(sigma, 1e-3 * (np.sqrt(yty / n_rows) if yty > 0 else 1.0))
@@ -738,7 +744,12 @@ def least_squares_fit(
         se=np.where(full[:, None], sigma * unit_se, 1.0),
         unit_se=np.where(full[:, None], unit_se, np.inf),
     )
-    return ControlsFit(beta, beta_se, float(sigma), int(n_rows)), group_start
+    fit = ControlsFit(
+        beta, beta_se, float(sigma), int(n_rows),
+        residual_share=max(residual, 0.0) / yty if yty > 0 else 0.0,
+        residual_dof=int(n_rows - rank - control_rank),
+    )  # fmt: skip
+    return fit, group_start
 
 
 def gaussian_row_data(design: "RowDesign") -> GaussianRows:
