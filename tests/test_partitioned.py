@@ -199,6 +199,10 @@ def test_bad_partitioned_input_gets_clear_errors():
         est.fit(dholed[columns], dholed["y"], treatment=dholed["t"])
     with pytest.raises(ValueError, match="column 't' of X is also a treatment column"):
         est.fit(ddf[columns + ["t"]], ddf["y"], treatment=ddf["t"])
+    # an outcome the groups reproduce exactly: refused as in memory
+    copied = dd.from_pandas(df["m0"] + 2.0 * df["m1"], npartitions=3, sort=False)
+    with pytest.raises(ValueError, match="y is reproduced exactly by the groups"):
+        est.fit(ddf[columns], copied, treatment=ddf["t"])
     with pytest.raises(ValueError, match="reduce_data=False"):
         HierarchicalHTE(modifiers=d.modifiers, reduce_data=False).fit(
             ddf[columns], ddf["y"], treatment=ddf["t"]

@@ -526,10 +526,10 @@ class ControlsFit(NamedTuple):
     beta_se: np.ndarray  # (p,)
     sigma: float
     n_rows: int
-    #: the fit's residual sum of squares, its share of the outcome's (centred) sum of
-    #: squares, and its degrees of freedom (rows less the groups' and controls' ranks)
-    residual_share: float = 1.0
-    residual_dof: int = 1
+    #: the share of the outcome's (centred) sum of squares the fit leaves unexplained, and
+    #: its degrees of freedom (rows less the groups' and the controls' ranks)
+    residual_share: float
+    residual_dof: int
 
     @property
     def usable(self) -> bool:

@@ -159,11 +159,11 @@ def _unconstrained_init(rng_key, data, priors, sizes):
         for name, site in trace.items()
         if site["type"] == "sample" and not site["is_observed"]
     }
-    sizes_flat = [int(np.prod(shape, dtype=np.int64)) for shape in shapes.values()]
-    uniforms = jax.random.uniform(rng_key, (sum(sizes_flat),), minval=-2.0, maxval=2.0)
-    ends = np.cumsum(sizes_flat)
+    lengths = [int(np.prod(shape, dtype=np.int64)) for shape in shapes.values()]
+    uniforms = jax.random.uniform(rng_key, (sum(lengths),), minval=-2.0, maxval=2.0)
+    ends = np.cumsum(lengths)
     init, spreads = {}, {}
-    for (name, shape), start, end in zip(shapes.items(), ends - sizes_flat, ends, strict=True):
+    for (name, shape), start, end in zip(shapes.items(), ends - lengths, ends, strict=True):
         jitter = jnp.reshape(uniforms[start:end], shape)
         centre, spread = data.start.of_site(name)
         init[name] = centre + spread * jitter
