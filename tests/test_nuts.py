@@ -37,7 +37,7 @@ def _our_chain(n, max_depth=10, potential=_potential):
 
     @jax.jit
     def run(step_size, start, seed):
-        state = sample(init(jnp.full(4, start), None, jax.random.PRNGKey(seed)))  # gradient
+        state = sample(init(jnp.full(4, start), None, seed))  # gradient
         adapt = state.adapt_state._replace(step_size=step_size)
         return _transitions(sample, state._replace(adapt_state=adapt), n)
 
@@ -102,7 +102,7 @@ def test_the_first_call_computes_the_start_and_moves_nothing():
                             regularize_mass_matrix=True)  # fmt: skip
         z = jnp.array([0.3, -1.0, 2.0, 0.5])
         state, first = jax.jit(lambda z: (lambda s: (s, sample(s)))(
-            init(z, None, jax.random.PRNGKey(0))))(z)  # fmt: skip
+            init(z, None, 0)))(z)  # fmt: skip
         assert int(state.i) == -1
         assert int(first.i) == 0
         np.testing.assert_array_equal(first.z, z)
@@ -141,7 +141,7 @@ def test_warm_up_adapts_and_the_draws_have_the_targets_moments():
         init, sample = nuts(potential, num_warmup=500, max_tree_depth=(10, 10),
                             dense_mass=True, target_accept_prob=0.8,
                             regularize_mass_matrix=True)  # fmt: skip
-        state = init(jnp.array([2.0, -2.0]), None, jax.random.PRNGKey(5))
+        state = init(jnp.array([2.0, -2.0]), None, 5)
         _, z, _, diverging = jax.jit(_transitions, static_argnums=(0, 2))(sample, state, 4501)
         z = np.asarray(z)[501:]
     assert not np.any(np.asarray(diverging)[501:])

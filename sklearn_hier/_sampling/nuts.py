@@ -27,12 +27,18 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from numpyro.infer.hmc import momentum_generator
+import numpy as np
 from numpyro.infer.hmc_util import HMCAdaptState, IntegratorState, warmup_adapter
+
+from . import streams
 
 #: A leapfrog step whose energy error passes this is a divergence (NumPyro's and
 #: Stan's threshold).
 MAX_DELTA_ENERGY = 1000.0
+
+#: What NumPyro's adapter is given for a key: it splits it, for a step-size search
+#: that is not run here, and the result is dropped.
+_UNUSED_KEY = np.zeros(2, np.uint32)
 
 
 class NUTSState(NamedTuple):
@@ -48,7 +54,7 @@ class NUTSState(NamedTuple):
     accept_prob: jax.Array
     diverging: jax.Array
     adapt_state: HMCAdaptState
-    rng_key: jax.Array
+    seed: jax.Array  # the chain's stream (see streams), read at transition i + 1
 
 
 def _velocity(inverse_mass, r):
@@ -94,13 +100,15 @@ class _Trajectory(NamedTuple):
 
 
 def trajectory(value_and_grad, z, r, potential_energy, z_grad, inverse_mass, step_size,
-               rng_key, max_depth, max_depth_bound: int, refresh=False):  # fmt: skip
+               seed, transition, max_depth, max_depth_bound: int, refresh=False):  # fmt: skip
     """One NUTS transition from ``(z, r)``: returns the proposal's ``(z, grad,
     potential energy, energy)``, the leapfrog steps taken, the mean acceptance
     probability over them, and whether the trajectory diverged.
 
     ``max_depth`` (traced) bounds this trajectory's doublings; ``max_depth_bound`` (a
-    Python int, at least ``max_depth``) sizes the checkpoints.
+    Python int, at least ``max_depth``) sizes the checkpoints. The ``n``-th leapfrog
+    step's three uniforms are the stream ``seed``'s slots ``d + 3 n`` to ``d + 3 n + 2``
+    of ``transition`` (the first ``d`` are the momentum's).
 
     ``refresh`` (traced): instead, one step of length zero, whose leaf is the proposal:
     ``z`` with its potential energy and gradient, computed by the loop's own copy of
@@ -134,7 +142,7 @@ def trajectory(value_and_grad, z, r, potential_energy, z_grad, inverse_mass, ste
     max_depth = jnp.where(refresh, 1, max_depth)
 
     def step(s: _Trajectory) -> _Trajectory:
-        u = jax.random.uniform(jax.random.fold_in(rng_key, s.n_steps), (3,), dtype)
+        u = streams.uniforms(seed, transition, d + 3 * s.n_steps + jnp.arange(3)).astype(dtype)
         first = s.sub_n == 0
         going_right = jnp.where(first, u[0] < 0.5, s.going_right)
         # a subtree grows from the tree's end on its side: the last leaf built
@@ -218,8 +226,9 @@ def trajectory(value_and_grad, z, r, potential_energy, z_grad, inverse_mass, ste
 def nuts(potential_fn, *, num_warmup: int, max_tree_depth: tuple[int, int],
          dense_mass: bool, target_accept_prob, regularize_mass_matrix: bool):  # fmt: skip
     """``(init, sample)`` for NUTS on ``potential_fn`` (a flat vector to a scalar):
-    ``init(z, inverse_mass_matrix, rng_key) -> NUTSState``, ``sample(state) ->
-    NUTSState``.
+    ``init(z, inverse_mass_matrix, seed) -> NUTSState``, ``sample(state) ->
+    NUTSState``; ``seed`` (``uint64``) names the chain's stream of random numbers
+    (:mod:`.streams`), transition ``t`` reading its slots of position ``t``.
 
     The first call of ``sample`` after ``init`` only computes the potential energy and
     gradient at the start (it moves nothing; its state's ``i`` is then 0); call it
@@ -235,30 +244,35 @@ def nuts(potential_fn, *, num_warmup: int, max_tree_depth: tuple[int, int],
     )
     bound = max(max_tree_depth)
 
-    def init(z, inverse_mass_matrix, rng_key):
+    def init(z, inverse_mass_matrix, seed):
         # the potential energy and gradient at z come from the first call of sample: a
         # program looping over sample then holds one copy of the gradient, not two (the
         # gradient was a fifth of the sampler's compile time)
-        key_run, key_adapt = jax.random.split(rng_key)
         placeholder = jnp.zeros((), z.dtype)
         adapt_state = adapt_init(
-            IntegratorState(z, None, placeholder, jnp.zeros_like(z)), key_adapt, 1.0,
+            IntegratorState(z, None, placeholder, jnp.zeros_like(z)), _UNUSED_KEY, 1.0,
             inverse_mass_matrix=inverse_mass_matrix,
         )  # fmt: skip
+        # the adapter's key only feeds a step-size search this adapter does not run;
+        # without it, its update splits no key (JAX's generator, compiled in the loop)
+        adapt_state = adapt_state._replace(rng_key=None)
         first = jnp.full((), -1, jnp.result_type(int))
         return NUTSState(first, z, jnp.zeros_like(z), placeholder, placeholder,
                          jnp.zeros((), jnp.result_type(int)), placeholder, jnp.array(False),
-                         adapt_state, key_run)  # fmt: skip
+                         adapt_state, jnp.asarray(seed, jnp.uint64))  # fmt: skip
 
     def sample(state: NUTSState) -> NUTSState:
-        key, key_momentum, key_tree = jax.random.split(state.rng_key, 3)
         adapt = state.adapt_state
-        r = momentum_generator(state.z, adapt.mass_matrix_sqrt, key_momentum)
+        transition = state.i + 1
+        d = state.z.shape[0]
+        eps = streams.normals(state.seed, transition, jnp.arange(d)).astype(state.z.dtype)
+        sqrt = adapt.mass_matrix_sqrt
+        r = sqrt * eps if sqrt.ndim == 1 else sqrt @ eps
         refresh = state.i < 0
         warming = state.i < num_warmup
         z, grad, pe, energy, n_steps, accept_prob, diverging = trajectory(
             value_and_grad, state.z, r, state.potential_energy, state.z_grad,
-            adapt.inverse_mass_matrix, adapt.step_size, key_tree,
+            adapt.inverse_mass_matrix, adapt.step_size, state.seed, transition,
             jnp.where(warming, max_tree_depth[0], max_tree_depth[1]), bound, refresh,
         )  # fmt: skip
         adapt = jax.lax.cond(
@@ -268,6 +282,6 @@ def nuts(potential_fn, *, num_warmup: int, max_tree_depth: tuple[int, int],
             adapt,
         )
         return NUTSState(state.i + 1, z, grad, pe, energy, n_steps, accept_prob, diverging,
-                         adapt, key)  # fmt: skip
+                         adapt, state.seed)  # fmt: skip
 
     return init, sample

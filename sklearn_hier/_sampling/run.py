@@ -41,6 +41,7 @@ from .._modeling.marginal_gaussian import (
 )
 from .._modeling.model_data import ModelData
 from .._modeling.prior_density import log_prior_density
+from . import streams
 from .draws import SamplerResult, argument_dtype, as_arguments
 from .nuts import nuts
 from .variational import FULL_RANK_MAX_GROUPS, SVISettings, run_svi
@@ -143,13 +144,13 @@ def model_of(sizes: ModelSizes):
     return marginal_model if sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL else hte_model
 
 
-def _unconstrained_init(rng_key, data, priors, sizes):
+def _unconstrained_init(seed, data, priors, sizes):
     """Stan-style initial values, uniform(-2, 2) on the unconstrained scale, except
     where the data supply a centre and spread (``init_loc_<site>``,
     ``init_spread_<site>``): then centre + spread * uniform(-2, 2).
 
-    The uniforms of all sites are one draw from ``rng_key``, cut site by site: a draw
-    from JAX's generator is a program of its own rounds, compiled in every new process.
+    The uniforms of all sites are the first of the stream ``seed`` (:mod:`.streams`),
+    cut site by site.
 
     Also returns each site's spread, broadcast to its shape: the scale on which
     warm-up first moves it (see :func:`_initial_inverse_mass`)."""
@@ -160,7 +161,7 @@ def _unconstrained_init(rng_key, data, priors, sizes):
         if site["type"] == "sample" and not site["is_observed"]
     }
     lengths = [int(np.prod(shape, dtype=np.int64)) for shape in shapes.values()]
-    uniforms = jax.random.uniform(rng_key, (sum(lengths),), minval=-2.0, maxval=2.0)
+    uniforms = 4.0 * streams.uniforms(seed, 0, np.arange(sum(lengths))) - 2.0
     ends = np.cumsum(lengths)
     init, spreads = {}, {}
     for (name, shape), start, end in zip(shapes.items(), ends - lengths, ends, strict=True):
@@ -188,18 +189,13 @@ def _initial_inverse_mass(sizes: ModelSizes, spreads: dict, dense: bool):
     return jnp.diag(diagonal) if dense else diagonal
 
 
-def chain_keys(seed, chains) -> np.ndarray:
-    """The random keys of the chains numbered ``chains``: per chain, the key of its
-    initial values and the key of its NUTS run (``(chain, 2, 2)`` unsigned 32-bit words,
-    JAX's raw threefry keys), from NumPy's seed sequence of the fit's seed and the chain's
-    number.
-
-    Made on the host: derived inside the sampler's program, the keys' rounds of JAX's
-    generator were tens of compiled operations, compiled in every new process, and made
-    one by one outside a program, each would be a program of its own."""
+def chain_seeds(seed, chains) -> np.ndarray:
+    """The random seeds of the chains numbered ``chains``: per chain, the seed of its
+    initial values' stream and that of its NUTS run's (:mod:`.streams`; ``(chain, 2)``
+    unsigned 64-bit words), from NumPy's seed sequence of the fit's seed and the chain's
+    number."""
     return np.stack([
-        np.random.SeedSequence([int(seed), 0, int(chain)]).generate_state(4, np.uint32)
-        .reshape(2, 2)
+        np.random.SeedSequence([int(seed), 0, int(chain)]).generate_state(2, np.uint64)
         for chain in np.atleast_1d(chains)
     ])  # fmt: skip
 
@@ -216,20 +212,20 @@ def completion_noise(seed, chain) -> np.random.Generator:
 
 @functools.lru_cache(maxsize=32)
 def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
-    """A jitted ``run(keys, data, priors, target_accept, progress) -> (draws, stats)``.
+    """A jitted ``run(seeds, data, priors, target_accept, progress) -> (draws, stats)``.
 
-    ``keys``: a chain's keys from :func:`chain_keys` (``(2, 2)``; with
-    ``settings.vectorized``, ``(chain, 2, 2)``, one row per chain).
+    ``seeds``: a chain's seeds from :func:`chain_seeds` (``(2,)``; with
+    ``settings.vectorized``, ``(chain, 2)``, one row per chain).
     """
     model = functools.partial(model_of(sizes), sizes=sizes)
 
     total = settings.num_warmup + settings.num_samples
     every = max(1, total // 50)
 
-    def one_chain(keys, data, priors, target_accept, progress):
-        key_init, key_run = keys[0], keys[1]
+    def one_chain(seeds, data, priors, target_accept, progress):
+        seed_init, seed_run = seeds[0], seeds[1]
         args = (data, priors)
-        init, spreads = _unconstrained_init(key_init, data, priors, sizes)
+        init, spreads = _unconstrained_init(seed_init, data, priors, sizes)
         flat_init, unravel = ravel_pytree(init)
         # NUTS moves one flat vector: its state updates are then one operation each, not one
         # per sample site (each compiled operation costs about as much to launch as its
@@ -243,7 +239,7 @@ def compiled_sampler(sizes: ModelSizes, settings: SamplerSettings):
             regularize_mass_matrix=settings.regularize_mass_matrix,
         )
         state = init_kernel(
-            flat_init, _initial_inverse_mass(sizes, spreads, settings.dense_mass), key_run
+            flat_init, _initial_inverse_mass(sizes, spreads, settings.dense_mass), seed_run
         )
 
         def record(state):
@@ -328,7 +324,7 @@ def run_nuts(
     settings = dataclasses.replace(settings, progress=bool(progress))
     seed = np.int64(seed)
     chains = np.arange(num_chains, dtype=np.int32)
-    keys = chain_keys(seed, chains)
+    seeds = chain_seeds(seed, chains)
     accept = np.float64(target_accept)
     with jax.enable_x64(True):
         data, priors = as_arguments(data), as_arguments(priors)
@@ -336,7 +332,7 @@ def run_nuts(
         if not settings.progress:  # a bar's program calls back to the host: not exportable
             sampler = stored_program(
                 sampler,
-                (keys if settings.vectorized else keys[0], data, priors, accept,
+                (seeds if settings.vectorized else seeds[0], data, priors, accept,
                  np.int32(0)),  # the bar's number: its value, not its shape, changes per fit
                 name="nuts", static=(sizes, settings),
             )  # fmt: skip
@@ -355,7 +351,7 @@ def run_nuts(
     try:
         if settings.vectorized:
             with jax.enable_x64(True):
-                draws, stats = jax.device_get(sampler(keys, data, priors, accept, shown))
+                draws, stats = jax.device_get(sampler(seeds, data, priors, accept, shown))
             if marginal:
                 rest, log_prior = _completed(sizes, data, priors, draws, seed, chains)
                 draws.update(rest)
@@ -366,7 +362,7 @@ def run_nuts(
                 # trace (and compile) a float32 program of its own.
                 with jax.enable_x64(True):
                     draws, stats = jax.device_get(
-                        sampler(keys[number], data, priors, accept, shown)
+                        sampler(seeds[number], data, priors, accept, shown)
                     )
                     if not marginal:
                         return draws, stats, None
