@@ -90,6 +90,20 @@ FIT_CASES = [
         "y is reproduced exactly by the groups",
     ),
     (
+        "constant_y_student_t",
+        _y(lambda y: np.full(y.size, 2.5)),
+        {**MODS, "family": "student"},
+        ValueError,
+        "y is reproduced exactly .* 106 rows to spare.* 'student' family's noise scale",
+    ),
+    (
+        "y_computed_from_modifiers_student_t_row_by_row",
+        lambda X, y, t: (X, X["m0"] - 3.0 * X["m1"], t),
+        {**MODS, "family": "student", "reduce_data": False},
+        ValueError,
+        "y is reproduced exactly by the groups",
+    ),
+    (
         "nan_in_treatment",
         _t(lambda t: np.where(np.arange(t.size) == 2, np.nan, t)),
         MODS,

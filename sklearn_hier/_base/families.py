@@ -167,6 +167,10 @@ class Family:
     has_intercept: ClassVar[bool] = True
     #: Only events count as information (counts); else events and non-events.
     events_only: ClassVar[bool] = False
+    #: The likelihood has a noise scale (sigma) that an outcome reproduced exactly by the
+    #: groups and controls sends to 0 without bound: every row's density grows like
+    #: 1 / sigma, faster than any prior on sigma falls, so that posterior is improper.
+    improper_at_exact_fit: ClassVar[bool] = False
     #: Parameters of the likelihood beyond eta, as named in ``idata_`` (their draws are
     #: what :meth:`response_mean` and :meth:`row_loglik` take as ``params``).
     extra_parameters: ClassVar[tuple] = ()
@@ -276,6 +280,7 @@ def _exposure(exposure):
 class Gaussian(Family):
     name = "gaussian"
     sufficient_statistics = True
+    improper_at_exact_fit = True
     extra_parameters = ("sigma",)
 
     def prior_rows(self, priors) -> list:
@@ -546,6 +551,7 @@ class _WeightedRows(Family):
 
 class StudentT(_WeightedRows):
     name = "student"
+    improper_at_exact_fit = True
     extra_parameters = ("sigma", "nu")
     note = (
         "The Student-t likelihood has no sufficient statistics: every distinct row enters "

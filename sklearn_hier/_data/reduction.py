@@ -128,9 +128,11 @@ def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, desig
     family = family_of(spec.family)
     if family.identity_link:
         warn_prior_scale(spec, counts["outcome_sd"], stacklevel=stacklevel + 1)
-    if family.sufficient_statistics:
+    if family.sufficient_statistics or family.improper_at_exact_fit:
         _, controls_fit, group_start = gaussian_statistics(rows)  # the groups' own estimates
-        reject_exact_fit(controls_fit)
+        if family.improper_at_exact_fit:
+            reject_exact_fit(controls_fit, family.name)
+    if family.sufficient_statistics:
         return ReducedData(gaussian_row_data(rows), group_start=group_start, **counts)
     cells = family.cells(
         rows.columns(slice(None)) - xbar, rows.group, rows.treatment, outcome.y,

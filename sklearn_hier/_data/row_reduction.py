@@ -198,10 +198,12 @@ def reduce_source(spec: ModelSpec, source: RowSource, *, design: Design,
     )  # fmt: skip
     if family.identity_link:
         warn_prior_scale(spec, counts["outcome_sd"], stacklevel=stacklevel + 1)
+    if family.sufficient_statistics or family.improper_at_exact_fit:
+        controls_fit, group_start = least_squares_fit(moments, n_rows=n_rows, ybar=pooled.ybar)
+        if family.improper_at_exact_fit:
+            reject_exact_fit(controls_fit, family.name)
     if family.sufficient_statistics:
         stats = statistics_from_moments(moments, Z, xbar, pooled.ybar)
-        controls_fit, group_start = least_squares_fit(moments, n_rows=n_rows, ybar=pooled.ybar)
-        reject_exact_fit(controls_fit)
         return ReducedData(stats, controls_fit=controls_fit, group_start=group_start, **counts)
     method = approximation_method(
         spec, n_rows,
