@@ -154,7 +154,12 @@ def test_recovers_response_scale_group_effects(family):
     # several effects: the same density, other rounding); a chain that meets the neck
     # diverges a few times in a row. 20 is half a percent of the draws
     assert diagnostics.attrs["divergences"] <= 20
-    assert diagnostics["r_hat_max"].max() <= 1.01
+    # mixed chains: R-hat - 1 is about chi2_7 / 7 / (2 ESS / 8) over the 8 split halves, so
+    # at the sds' bulk ESS of about 1,000 its 99.9% point is 1.013, and the largest over
+    # every quantity goes past 1.01 for some seeds (ordinal, seeds 0-3: 1.011, 1.004,
+    # 1.004, 1.003). A chain stuck in the funnel's neck gives 1.05 and more.
+    assert diagnostics["ess_bulk_min"].min() >= 400
+    assert diagnostics["r_hat_max"].max() <= 1.02
     response = est.effect_by_group()
     table = response.merge(d.group_effects, on=d.modifiers)
     covered = (table["lower"] <= table["effect"]) & (table["effect"] <= table["upper"])
