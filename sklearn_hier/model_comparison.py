@@ -308,7 +308,7 @@ def compare_models(models: Mapping, X, y, treatment, *, method: str = "loo", gro
     >>> from sklearn_hier.datasets import make_grouped_hte
     >>> from sklearn_hier.model_comparison import compare_models
     >>> d = make_grouped_hte(400, n_levels=(2, 3), sigma_theta=0.1, random_state=0)
-    >>> short = NUTSSampler(num_warmup=500, num_samples=500, num_chains=2)
+    >>> short = NUTSSampler(num_warmup=200, num_samples=200, num_chains=4)
     >>> models = {
     ...     "groups": HierarchicalHTE(modifiers=d.modifiers, sampler=short, random_state=0),
     ...     "one group": HierarchicalHTE(modifiers=["m0"], sampler=short, random_state=0),

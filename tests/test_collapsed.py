@@ -89,6 +89,11 @@ def _nested_offsets(rows, sd, rho):
     return A, np.kron(np.eye(G), cov)
 
 
+# one program per model shape: operation by operation, a new process would compile each of
+# the likelihood's hundreds of operations on its own
+_compiled_marginal_loglik = jax.jit(marginal_loglik, static_argnames=("sizes", "factored"))
+
+
 @pytest.mark.parametrize("seed, n_effects", [(0, 1), (1, 1), (2, 2)])
 def test_nested_marginal_likelihood_is_the_integrated_normal_density(seed, n_effects):
     rows, data = _problem(seed, n_effects=n_effects)
@@ -105,8 +110,8 @@ def test_nested_marginal_likelihood_is_the_integrated_normal_density(seed, n_eff
     # the draws' path (the blocks factored) and the sampler's (inverted from cofactors)
     for factored in (True, False):
         with jax.enable_x64(True):
-            value = float(marginal_loglik(as_jax(data), as_jax(PRIORS), sizes, as_jax(phi),
-                                          factored=factored))  # fmt: skip
+            value = float(_compiled_marginal_loglik(as_jax(data), as_jax(PRIORS), sizes,
+                                                    as_jax(phi), factored=factored))  # fmt: skip
         assert value == pytest.approx(exact, rel=1e-10, abs=1e-8)
 
 
@@ -131,7 +136,7 @@ def test_nested_conditional_draws_have_the_exact_normal_moments(n_effects):
     with jax.enable_x64(True):
         data = as_jax(data)
         keys = jax.random.split(jax.random.PRNGKey(0), n_draws)
-        draws = jax.vmap(lambda key: complete_draw(key, data, PRIORS, sizes, phi))(keys)
+        draws = jax.jit(jax.vmap(lambda key: complete_draw(key, data, PRIORS, sizes, phi)))(keys)
     w = np.hstack([np.asarray(draws["Intercept"])[:, None] - rows.outcome.mean(), draws["b"]])
     beta = np.hstack([w, np.asarray(draws["u"]).reshape(n_draws, -1)])
     mean, cov = _nested_conditional_moments(rows, sd, rho, sigma)
@@ -167,7 +172,7 @@ def test_additive_marginal_likelihood_is_the_integrated_normal_density():
     for k, (sd, rho) in enumerate(zip(sds, rhos, strict=True)):
         phi[f"sd_m{k}"], phi[f"L_m{k}"] = np.asarray(sd), _tril([1.0, 1.0], rho)
     with jax.enable_x64(True):
-        value = float(marginal_loglik(as_jax(data), as_jax(PRIORS), sizes, as_jax(phi)))
+        value = float(_compiled_marginal_loglik(as_jax(data), as_jax(PRIORS), sizes, as_jax(phi)))
     # brute force: coordinates c_k (dims_k x 2) iid N(0, Sigma_k); a row's offsets sum over k
     blocks, covs = [], []
     for k, basis in enumerate(bases):

@@ -1,5 +1,6 @@
 """Outcome families: exact data reduction, recovery of response-scale effects, support checks."""
 
+import functools
 import warnings
 
 import jax
@@ -17,13 +18,20 @@ from sklearn_hier._base.spec import Priors
 from sklearn_hier.datasets import make_grouped_hte
 
 
-def _loglik(family, data, eta, n_categories, cutpoints=None):
+# the likelihoods below are traced in one program each: run operation by operation, each
+# of their dozens of operations would be compiled on its own in a new process
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _compiled_loglik(family, data, eta, n_categories, params):
     def model():
         family_of(family).likelihood(data, eta, Priors(cutpoint=2.5), n_categories)
 
+    return log_density(model, (), {}, params)[0]
+
+
+def _loglik(family, data, eta, n_categories, cutpoints=None):
     params = {} if cutpoints is None else {"cutpoints": cutpoints}
     with jax.enable_x64(True):
-        return float(log_density(model, (), {}, params)[0])
+        return float(_compiled_loglik(family, data, eta, n_categories, params))
 
 
 def _rows_of(family, rng, n, n_groups):
@@ -246,21 +254,26 @@ def _family_rows(family, rng, n=60):
     return fam, eta, y, trials, exposure, params
 
 
-def _numpyro_loglik(fam, cells, eta, params):
-    """The likelihood's own terms in the NumPyro model (the parameters' priors left out)."""
+@functools.partial(jax.jit, static_argnums=0)
+def _compiled_numpyro_loglik(fam, cells, eta, params):
     from numpyro import handlers
 
     def model(eta):
         fam.likelihood(cells, eta, Priors(cutpoint=2.5), 4)
 
+    conditioned = handlers.substitute(model, params)
+    trace = handlers.trace(conditioned).get_trace(eta)
+    return sum(
+        jnp.sum(site["fn"].log_prob(site["value"]))
+        for name, site in trace.items()
+        if site["type"] == "sample" and (site["is_observed"] or name == "loglik")
+    )
+
+
+def _numpyro_loglik(fam, cells, eta, params):
+    """The likelihood's own terms in the NumPyro model (the parameters' priors left out)."""
     with jax.enable_x64(True):
-        conditioned = handlers.substitute(model, {k: jnp.asarray(v) for k, v in params.items()})
-        trace = handlers.trace(conditioned).get_trace(jnp.asarray(eta))
-        return sum(
-            jnp.sum(site["fn"].log_prob(site["value"]))
-            for name, site in trace.items()
-            if site["type"] == "sample" and (site["is_observed"] or name == "loglik")
-        )
+        return _compiled_numpyro_loglik(fam, cells, eta, params)
 
 
 @pytest.mark.parametrize("family", SAMPLED_FAMILIES)

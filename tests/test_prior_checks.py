@@ -11,6 +11,7 @@ from conftest import FAST
 from scipy import stats
 
 from sklearn_hier import HierarchicalHTE, SamplingWarning
+from sklearn_hier._sampling import prior as prior_stage
 from sklearn_hier.datasets import make_grouped_hte
 from sklearn_hier.prior_checks import prior_effect_summary, prior_sensitivity
 
@@ -96,6 +97,22 @@ def test_prior_draws_follow_the_stated_priors(treatment_kind):
         assert stats.kstest(values, cdf).pvalue > 0.001
     predictive = prior.prior_predictive["y"].values
     assert predictive.shape == (1, 2000, 300) and np.isfinite(predictive).all()
+
+
+def test_prior_draws_of_any_number_come_from_one_program_and_extend_each_other():
+    """Prior draws come in batches from one compiled program per model shape: asking for
+    more compiles nothing new, and keeps the draws asked for before (each batch is seeded
+    by its number), while the batches differ from one another."""
+    d = make_grouped_hte(200, n_levels=(2, 2), random_state=0)
+    est = HierarchicalHTE(modifiers=d.modifiers, random_state=4)
+    prior_stage.prior_program.cache_clear()
+    few = est.sample_prior(d.X, d.y, d.treatment, n_draws=300)
+    many = est.sample_prior(d.X, d.y, d.treatment, n_draws=2 * prior_stage.PRIOR_BATCH + 50)
+    assert prior_stage.prior_program.cache_info().misses == 1
+    first, more = few.prior["sd_effect"].values[0], many.prior["sd_effect"].values[0]
+    np.testing.assert_array_equal(more[:300], first)
+    batch = prior_stage.PRIOR_BATCH
+    assert len(np.intersect1d(more[:batch], more[batch : 2 * batch])) == 0
 
 
 def test_prior_effect_summary_shows_what_a_wide_sd_prior_allows():

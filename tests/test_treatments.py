@@ -180,14 +180,16 @@ def test_correlation_parametrisation_has_the_lkj_density(dims, eta):
     def lower(partial):
         return factor_and_log_density(partial)[0][np.tril_indices(dims, -1)]
 
+    # each one program (operation by operation, a new process would compile dozens)
+    compiled, jacobian = jax.jit(factor_and_log_density), jax.jit(jax.jacobian(lower))
     differences = []
     with jax.enable_x64(True):
         for _ in range(5):
-            partial = jax.numpy.asarray(rng.uniform(-0.9, 0.9, pairs))
-            factor, log_density = factor_and_log_density(partial)
+            partial = rng.uniform(-0.9, 0.9, pairs)
+            factor, log_density = compiled(partial)
             np.testing.assert_allclose(np.diag(factor @ factor.T), 1.0)  # a correlation
             assert (np.diag(factor) > 0).all()
-            log_jacobian = np.linalg.slogdet(jax.jacobian(lower)(partial))[1]
+            log_jacobian = np.linalg.slogdet(jacobian(partial))[1]
             lkj = float(LKJCholesky(dims, eta).log_prob(factor))
             differences.append(float(log_density) - log_jacobian - lkj)
     np.testing.assert_allclose(differences, differences[0], atol=1e-9)
