@@ -130,8 +130,7 @@ def reduce_rows(spec: ModelSpec, rows: RowDesign, outcome: OutcomeRows, *, desig
         warn_prior_scale(spec, counts["outcome_sd"], stacklevel=stacklevel + 1)
     if family.sufficient_statistics or family.improper_at_exact_fit:
         _, controls_fit, group_start = gaussian_statistics(rows)  # the groups' own estimates
-        if family.improper_at_exact_fit:
-            reject_exact_fit(controls_fit, family.name)
+        reject_exact_fit(controls_fit, family)
     if family.sufficient_statistics:
         return ReducedData(gaussian_row_data(rows), group_start=group_start, **counts)
     cells = family.cells(

@@ -222,19 +222,21 @@ def warn_prior_scale(spec: ModelSpec, scale: float, stacklevel: int) -> None:
         )
 
 
-def reject_exact_fit(fit: ControlsFit, family_name: str) -> None:
+def reject_exact_fit(fit: ControlsFit, family) -> None:
     """Refuse an outcome that the groups and controls reproduce exactly, with rows to
-    spare, for a family with a noise scale (``Family.improper_at_exact_fit``): a constant
+    spare, for a family with a noise scale (``family.improper_at_exact_fit``): a constant
     outcome, or one equal within every group and arm (a copy of a modifier, say). The
     likelihood then grows without bound as sigma shrinks, faster than any prior on sigma
     falls, so the posterior is improper: sampling piles up at sigma = 0, where every
     group's interval collapses or is undefined."""
+    if not family.improper_at_exact_fit:
+        return
     if fit.residual_dof >= 1 and fit.residual_share <= EXACT_FIT_SHARE:
         raise ValueError(
             "y is reproduced exactly by the groups (each group's intercept and treatment "
             f"slopes) and the controls, with {fit.residual_dof} rows to spare: its residual "
             "sum of squares is 0 (a constant outcome, or y equal within every group and arm, "
-            f"such as a copy of a modifier). The {family_name!r} family's noise scale sigma "
+            f"such as a copy of a modifier). The {family.name!r} family's noise scale sigma "
             "then has no lower bound and its posterior is improper. Check that y is the "
             "outcome meant, and that no modifier or control is computed from it."
         )

@@ -200,8 +200,7 @@ def reduce_source(spec: ModelSpec, source: RowSource, *, design: Design,
         warn_prior_scale(spec, counts["outcome_sd"], stacklevel=stacklevel + 1)
     if family.sufficient_statistics or family.improper_at_exact_fit:
         controls_fit, group_start = least_squares_fit(moments, n_rows=n_rows, ybar=pooled.ybar)
-        if family.improper_at_exact_fit:
-            reject_exact_fit(controls_fit, family.name)
+        reject_exact_fit(controls_fit, family)
     if family.sufficient_statistics:
         stats = statistics_from_moments(moments, Z, xbar, pooled.ybar)
         return ReducedData(stats, controls_fit=controls_fit, group_start=group_start, **counts)

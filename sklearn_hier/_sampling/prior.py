@@ -23,6 +23,7 @@ from .._base.families import family_of
 from .._base.spec import Priors
 from .._modeling.hierarchical import ModelSizes, prior_model
 from .._modeling.model_data import ModelData
+from . import streams
 from .draws import SamplerResult, as_arguments
 
 #: Prior draws made by one call of the compiled program (the last batch is cut short).
@@ -44,19 +45,21 @@ def prior_sites(sizes: ModelSizes) -> list[str]:
 
 
 @functools.lru_cache(maxsize=16)
-def prior_program(sizes: ModelSizes, sites: tuple):
-    """A jitted ``draw(key, data, priors)``: ``PRIOR_BATCH`` draws of ``sites``."""
+def prior_program(sizes: ModelSizes):
+    """A jitted ``draw(key, data, priors)``: ``PRIOR_BATCH`` draws of :func:`prior_sites`."""
     # one draw at a time in a loop (NumPyro's default): a smaller program to compile than
     # the batch vectorised, and drawing is not the slow part
-    predictive = Predictive(prior_model, num_samples=PRIOR_BATCH, return_sites=list(sites))
+    predictive = Predictive(prior_model, num_samples=PRIOR_BATCH, return_sites=prior_sites(sizes))
     return jax.jit(lambda key, data, priors: predictive(key, data, priors, sizes))
 
 
 def batch_keys(seed: int, n_batches: int) -> np.ndarray:
     """One JAX key (``uint32[2]``) per batch, from NumPy's seed sequence of ``seed``: made
     on the host, so no key program is compiled for each number of batches."""
-    return np.stack([np.random.SeedSequence([int(seed), 2, batch]).generate_state(2, np.uint32)
-                     for batch in range(n_batches)])  # fmt: skip
+    return np.stack([
+        streams.seed_sequence(seed, streams.PRIOR_DRAWS, batch).generate_state(2, np.uint32)
+        for batch in range(n_batches)
+    ])  # fmt: skip
 
 
 def sample_prior(sizes: ModelSizes, data: ModelData, priors: Priors, *, n_draws: int,
@@ -65,7 +68,7 @@ def sample_prior(sizes: ModelSizes, data: ModelData, priors: Priors, *, n_draws:
     data = data._replace(centred=None).without_start()
     n_batches = -(-n_draws // PRIOR_BATCH)
     with jax.enable_x64(True):
-        draw = prior_program(sizes, tuple(prior_sites(sizes)))
+        draw = prior_program(sizes)
         data, priors = as_arguments(data), as_arguments(priors)
         batches = jax.device_get([draw(key, data, priors) for key in batch_keys(seed, n_batches)])
     draws = {k: np.concatenate([b[k] for b in batches])[:n_draws] for k in batches[0]}

@@ -195,7 +195,7 @@ def chain_seeds(seed, chains) -> np.ndarray:
     unsigned 64-bit words), from NumPy's seed sequence of the fit's seed and the chain's
     number."""
     return np.stack([
-        np.random.SeedSequence([int(seed), 0, int(chain)]).generate_state(2, np.uint64)
+        streams.seed_sequence(seed, streams.CHAIN_SEEDS, chain).generate_state(2, np.uint64)
         for chain in np.atleast_1d(chains)
     ])  # fmt: skip
 
@@ -207,7 +207,7 @@ def completion_noise(seed, chain) -> np.random.Generator:
 
     Drawn on the host rather than in the completion's program: JAX's generator is a
     program of its own rounds, and in the completion's it took a third of the compile."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), 1, int(chain)]))
+    return np.random.default_rng(streams.seed_sequence(seed, streams.COMPLETION_NOISE, chain))
 
 
 @functools.lru_cache(maxsize=32)

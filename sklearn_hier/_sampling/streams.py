@@ -17,6 +17,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+#: What each seed sequence of a fit's seed feeds (its second entropy word), so that no
+#: two uses share one: the chains' seeds, the completion's normals, the prior draws' keys.
+CHAIN_SEEDS, COMPLETION_NOISE, PRIOR_DRAWS = 0, 1, 2
+
+
+def seed_sequence(seed, use: int, index) -> np.random.SeedSequence:
+    """NumPy's seed sequence of the fit's ``seed`` for the ``index``-th of ``use``."""
+    return np.random.SeedSequence([int(seed), use, int(index)])
+
+
 #: SplitMix64's increment: the odd integer nearest 2**64 / golden ratio.
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 
