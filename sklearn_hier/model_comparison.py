@@ -219,7 +219,7 @@ def psis_loo(estimator: HierarchicalHTE, X, y, treatment, *, subsample=None, see
     >>> from sklearn_hier.datasets import make_grouped_hte
     >>> from sklearn_hier.model_comparison import psis_loo
     >>> d = make_grouped_hte(2000, n_levels=(2, 2), random_state=0)
-    >>> short = NUTSSampler(num_warmup=200, num_samples=200, num_chains=1)
+    >>> short = NUTSSampler(num_warmup=200, num_samples=200, num_chains=4)
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")  # short chains may warn
     ...     est = HierarchicalHTE(modifiers=d.modifiers, sampler=short, random_state=0)

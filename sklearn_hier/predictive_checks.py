@@ -52,7 +52,7 @@ def group_difference_check(est, X, y, treatment, *, prob=0.95, treatment_name=No
     >>> from sklearn_hier.datasets import make_grouped_hte
     >>> from sklearn_hier.predictive_checks import group_difference_check
     >>> d = make_grouped_hte(600, n_levels=(2, 3), random_state=0)
-    >>> short = NUTSSampler(num_warmup=500, num_samples=500, num_chains=2)
+    >>> short = NUTSSampler(num_warmup=200, num_samples=200, num_chains=4)
     >>> est = HierarchicalHTE(modifiers=d.modifiers, sampler=short, random_state=0)
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")  # short chains may warn

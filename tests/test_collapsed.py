@@ -17,6 +17,7 @@ from sklearn_hier._data.sufficient_statistics import (
     gaussian_statistics,
     group_regression,
 )
+from sklearn_hier._modeling.coefficient_padding import with_padded_coefficients
 from sklearn_hier._modeling.hierarchical import ModelSizes
 from sklearn_hier._modeling.marginal_gaussian import (
     additive_normal_equations,
@@ -107,11 +108,17 @@ def test_nested_marginal_likelihood_is_the_integrated_normal_density(seed, n_eff
     phi = {"sd_group": np.asarray(sd), "L_group": _factor(np.ones(len(sd)), rho), "sigma": sigma}
     M, D, m0, y, s2 = _dense(rows, *_nested_offsets(rows, sd, rho), sigma)
     exact = multivariate_normal(M @ m0, M @ D @ M.T + s2 * np.eye(rows.n_rows)).logpdf(y)
-    # the draws' path (the blocks factored) and the sampler's (inverted from cofactors)
-    for factored in (True, False):
+    # the draws' path (the blocks factored) and the sampler's (inverted from cofactors), the
+    # latter also as the sampler runs it: with coefficients of zero columns padded in (a
+    # group-level predictor and controls), which cancel
+    padded_sizes, padded_data = with_padded_coefficients(sizes, data)
+    assert padded_sizes.n_coef > sizes.n_coef
+    for sizes_, data_, factored in [(sizes, data, True), (sizes, data, False),
+                                    (padded_sizes, padded_data, False)]:  # fmt: skip
         with jax.enable_x64(True):
-            value = float(_compiled_marginal_loglik(as_jax(data), as_jax(PRIORS), sizes,
-                                                    as_jax(phi), factored=factored))  # fmt: skip
+            value = float(_compiled_marginal_loglik(
+                as_jax(data_), as_jax(PRIORS), sizes_, as_jax(phi), factored=factored
+            ))  # fmt: skip
         assert value == pytest.approx(exact, rel=1e-10, abs=1e-8)
 
 
@@ -131,13 +138,19 @@ def test_nested_conditional_draws_have_the_exact_normal_moments(n_effects):
         sd, rho = np.array([0.5, 0.4, 0.3]), _random_correlation_factor(3, 4)
     sigma = 0.8
     sizes = ModelSizes("nested", "gaussian_marginal", 4, rows.n_coef, n_effects=n_effects)
+    # drawn as the sampler's completion draws them: coefficients of zero columns padded in,
+    # whose draws are dropped
+    sizes, data = with_padded_coefficients(sizes, data)
+    kept = data.coef_kept.astype(bool)
+    assert not kept.all()
     phi = {"sd_group": sd, "L_group": _factor(np.ones(len(sd)), rho), "sigma": sigma}
     n_draws = 20_000
     with jax.enable_x64(True):
         data = as_jax(data)
         keys = jax.random.split(jax.random.PRNGKey(0), n_draws)
         draws = jax.jit(jax.vmap(lambda key: complete_draw(key, data, PRIORS, sizes, phi)))(keys)
-    w = np.hstack([np.asarray(draws["Intercept"])[:, None] - rows.outcome.mean(), draws["b"]])
+    b = np.asarray(draws["b"])[:, kept]
+    w = np.hstack([np.asarray(draws["Intercept"])[:, None] - rows.outcome.mean(), b])
     beta = np.hstack([w, np.asarray(draws["u"]).reshape(n_draws, -1)])
     mean, cov = _nested_conditional_moments(rows, sd, rho, sigma)
     se = np.sqrt(np.diag(cov) / n_draws)
@@ -171,8 +184,13 @@ def test_additive_marginal_likelihood_is_the_integrated_normal_density():
     phi = {"sigma": sigma}
     for k, (sd, rho) in enumerate(zip(sds, rhos, strict=True)):
         phi[f"sd_m{k}"], phi[f"L_m{k}"] = np.asarray(sd), _tril([1.0, 1.0], rho)
+    padded_sizes, padded_data = with_padded_coefficients(sizes, data)
+    assert padded_sizes.n_coef > sizes.n_coef
     with jax.enable_x64(True):
         value = float(_compiled_marginal_loglik(as_jax(data), as_jax(PRIORS), sizes, as_jax(phi)))
+        padded = _compiled_marginal_loglik(as_jax(padded_data), as_jax(PRIORS), padded_sizes,
+                                           as_jax(phi))  # fmt: skip
+    assert float(padded) == pytest.approx(value, rel=1e-12, abs=1e-10)
     # brute force: coordinates c_k (dims_k x 2) iid N(0, Sigma_k); a row's offsets sum over k
     blocks, covs = [], []
     for k, basis in enumerate(bases):
@@ -351,8 +369,11 @@ def test_scale_start_recovers_a_known_heterogeneity():
     assert 0.05 <= start.spread["scale_group"][0] <= 0.1  # noise / (sqrt(2) tau^2) = 0.04
     assert start.loc["scale_group"][1] == 0.0
     assert start.spread["scale_group"][1] <= np.sqrt(noise + 0.04**2)
+    # without estimates: every term on the log scale, at Stan's start (spelled out)
     none = scale_start(None, Z, prior_sd=1.0, width=2)
-    assert none.signed is None and none.start.spread == {}
+    assert none.signed.tolist() == [False, False]
+    assert none.start.loc["scale_group"].tolist() == [0.0, 0.0]
+    assert none.start.spread["scale_group"].tolist() == [1.0, 1.0]
 
 
 def test_few_groups_sample_every_scale_on_the_log_scale():
@@ -449,3 +470,21 @@ def test_completion_in_short_batches_gives_the_draws_of_one_batch(gaussian_fit, 
         np.testing.assert_allclose(
             again.idata_[group][name].values, fitted.idata_[group][name].values, atol=1e-10
         )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
+def test_fits_with_a_few_controls_more_or_fewer_share_one_sampler():
+    """The marginal model's programs are compiled for the coefficients padded up to a
+    multiple of eight: a fit without controls (5 coefficients) and one with three (8)
+    run the same sampler, and each reports its own coefficients alone."""
+    from sklearn_hier._sampling.run import compiled_sampler
+
+    before = compiled_sampler.cache_info()
+    for n_controls in (0, 3):
+        d = make_grouped_hte(200, n_levels=(2, 3), n_controls=n_controls, random_state=0)
+        est = HierarchicalHTE(modifiers=d.modifiers, random_state=0, **FAST)
+        est.fit(d.X, d.y, treatment=d.treatment)
+        assert est.idata_.posterior["b_control"].shape[-1] == n_controls
+        assert est.idata_.posterior["b_group"].shape[-1] == 2
+    after = compiled_sampler.cache_info()
+    assert after.misses - before.misses <= 1 and after.hits - before.hits >= 1

@@ -204,11 +204,12 @@ np.save(sys.argv[2], est.idata_.posterior["sd_effect"].values)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn_hier.SamplingWarning")  # short chains
-def test_the_completion_prepared_beside_the_sampler_is_the_one_a_fit_runs(private_store):
+def test_the_completion_prepared_beside_the_sampler_is_the_one_a_fit_runs(private_store,
+                                                                          tomz_weeks):
     """The completion's program is traced from the sampler's result shapes while the
     sampler compiles; had those shapes differed from the draws' the fit completes, there
     would be a second completion program in the store."""
-    from conftest import FAST, FAST_SETTINGS
+    from conftest import FAST, FAST_SETTINGS, TW_COLUMNS, TW_MODIFIERS
 
     from sklearn_hier import HierarchicalHTE, NUTSSampler
     from sklearn_hier.datasets import make_grouped_hte
@@ -219,13 +220,14 @@ def test_the_completion_prepared_beside_the_sampler_is_the_one_a_fit_runs(privat
     assert len(list(private_store.glob("nuts-*.jaxexport"))) == 1
     assert len(list(private_store.glob("completion-*.jaxexport"))) == 1
     assert np.isfinite(est.idata_.posterior["group_effect"].values).all()
-    # a bar's sampler calls back to the host: it is not offered to the store
+    # a bar's sampler calls back to the host: it is not offered to the store (the Tomz &
+    # Weeks model's, which the progress bar's own test runs too)
     shown = HierarchicalHTE(
-        modifiers=d.modifiers,
+        modifiers=TW_MODIFIERS,
         random_state=0,
         sampler=NUTSSampler(**{**FAST_SETTINGS, "progress_bar": True}),
     )
-    shown.fit(d.X, d.y, treatment=d.treatment)
+    shown.fit(tomz_weeks[TW_COLUMNS], tomz_weeks["force"], treatment=tomz_weeks["alliance"])
     assert len(list(private_store.glob("nuts-*.jaxexport"))) == 1
 
 

@@ -54,6 +54,7 @@ def test_the_completion_computes_the_log_prior_of_its_draws(treatment_kind):
     same values as evaluating the priors afterwards, a dose's units included."""
     from sklearn_hier._base.sampler_settings import resolve_sampler
     from sklearn_hier._base.spec import ModelSpec
+    from sklearn_hier._modeling.coefficient_padding import with_padded_coefficients
     from sklearn_hier._modeling.inputs import prepare
     from sklearn_hier._modeling.prior_density import log_prior
     from sklearn_hier._sampling.run import run_inference
@@ -67,6 +68,9 @@ def test_the_completion_computes_the_log_prior_of_its_draws(treatment_kind):
     prepared = prepare(spec, d.X, d.y, treatment, seed=0)
     result = run_inference(spec, prepared.sizes, prepared.data, n_rows=prepared.n_rows, seed=0)
     assert result.log_prior is not None and result.log_prior.shape == (2, 200)
+    # the sampler's programs ran with coefficients padded in (7 to 8), left out of both
+    assert with_padded_coefficients(prepared.sizes, prepared.data)[0].n_coef > prepared.sizes.n_coef
+    assert result.draws["b"].shape[-1] == prepared.sizes.n_coef
     again = log_prior(result.draws, spec.priors, prepared.sizes, prepared.data.prior_units)
     np.testing.assert_allclose(result.log_prior, again, rtol=1e-12, atol=1e-12)
 

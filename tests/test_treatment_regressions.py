@@ -20,7 +20,7 @@ from sklearn_hier.datasets import make_grouped_hte
 
 N = 300
 #: A small fit: these tests check lookups and shapes, not statistics.
-TINY = dict(sampler=NUTSSampler(num_warmup=100, num_samples=100, num_chains=1))
+TINY = dict(sampler=NUTSSampler(num_warmup=200, num_samples=200, num_chains=1))
 
 
 def _spec(**params):

@@ -45,7 +45,7 @@ def _design(rng, n=200_000, n_groups=6):
 def test_least_squares_start_is_near_the_truth():
     design, level, effect = _design(np.random.default_rng(0))
     _, controls_fit, group_start = gaussian_statistics(design)
-    start_values = least_squares_start(controls_fit, n_group_terms=3)
+    start_values = least_squares_start(controls_fit, n_controls=2, n_group_terms=3)
     loc, spread = start_values.loc, start_values.spread
     sigma_se = 1.0 / np.sqrt(2 * design.n_rows)  # sd of log(sigma-hat)
     assert loc["sigma"] == pytest.approx(np.log(1.5), abs=4 * sigma_se)

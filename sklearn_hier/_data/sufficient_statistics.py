@@ -209,6 +209,19 @@ def pad_rows(value, extra: int, fill: float = 0.0):
     return np.concatenate([value, filler])
 
 
+def spread_along(value, positions, size: int, axes=(0,), fill: float = 0.0) -> np.ndarray:
+    """``value`` placed in a larger array: along each of ``axes``, its entry ``j`` goes to
+    ``positions[j]`` of ``size``; every other entry is ``fill``."""
+    value = np.asarray(value, dtype=np.float64)
+    shape = list(value.shape)
+    index = [np.arange(n) for n in value.shape]
+    for axis in axes:
+        shape[axis], index[axis] = size, np.asarray(positions)
+    out = np.full(shape, fill)
+    out[np.ix_(*index)] = value
+    return out
+
+
 def _global_moments(c: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> dict:
     """The controls' and outcome's (weighted) cross-products."""
     wc, wy = (c, y) if w is None else (c * w[:, None], y * w)
@@ -491,6 +504,18 @@ class GaussianStatistics(NamedTuple):
         """Append empty groups (all statistics zero) up to ``n_groups``."""
         extra = n_groups - self.vv.shape[0]
         return self._replace(**{k: pad_rows(getattr(self, k), extra) for k in self.PER_GROUP})
+
+    def in_wider_design(self, columns: np.ndarray, width: int) -> "GaussianStatistics":
+        """The statistics of the same rows in a design of ``width`` columns whose column
+        ``columns[j]`` is this design's column ``j`` (column 0, the constant, stays first)
+        and whose other columns are zero: columns no row loads on."""
+        columns = np.asarray(columns)
+        return self._replace(
+            vx=spread_along(self.vx, columns, width, axes=(2,)),
+            xtx=spread_along(self.xtx, columns, width, axes=(0, 1)),
+            xty=spread_along(self.xty, columns, width),
+            xbar=spread_along(self.xbar, columns[1:] - 1, width - 1),
+        )
 
     def _combine(self, other: "GaussianStatistics", sign: float) -> "GaussianStatistics":
         if not (np.array_equal(self.xbar, other.xbar) and self.ybar == other.ybar):

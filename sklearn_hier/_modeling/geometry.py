@@ -126,7 +126,8 @@ def centred_groups(
     return centred.astype(float)
 
 
-def least_squares_start(fit: ControlsFit | None, *, n_group_terms: int) -> StartValues:
+def least_squares_start(fit: ControlsFit | None, *, n_controls: int, n_group_terms: int
+                        ) -> StartValues:  # fmt: skip
     """Where warm-up starts the parameters the data pin down.
 
     Stan starts every parameter uniformly in (-2, 2) on the unconstrained scale.
@@ -136,9 +137,15 @@ def least_squares_start(fit: ControlsFit | None, *, n_group_terms: int) -> Start
     These start at the pooled least-squares fit (``fit``), jittered uniformly by
     +-2 standard errors so that chains still start apart; every other parameter
     (the ``n_group_terms`` group-level coefficients among them) keeps Stan's start.
+
+    Without a usable fit (other families, degenerate controls) every parameter keeps
+    Stan's start, spelled out: the start values have the same sites and shapes whatever
+    the data, so fits of one model shape share one compiled program.
     """
     if fit is None or not fit.usable:
-        return StartValues.stan()  # no fit (other families), or degenerate controls
+        size = n_controls + n_group_terms
+        return StartValues(loc={"sigma": 0.0, "b": np.zeros(size)},
+                           spread={"sigma": 1.0, "b": np.ones(size)})  # fmt: skip
     return StartValues(
         # b = [controls, group-level terms]: the group-level terms keep Stan's start
         loc={"sigma": np.log(fit.sigma), "b": np.concatenate([fit.beta, np.zeros(n_group_terms)])},
@@ -165,7 +172,7 @@ class ScaleStart(NamedTuple):
     (``signed``, see ``marginal_gaussian``) and where warm-up starts them."""
 
     start: StartValues
-    signed: np.ndarray | None  # (D,) bool; None: every term on the log scale
+    signed: np.ndarray  # (D,) bool: which terms are sampled signed (else on the log scale)
 
 
 def scale_start(group_start: GroupStart | None, Z: np.ndarray, prior_sd, width: int) -> ScaleStart:
@@ -184,11 +191,16 @@ def scale_start(group_start: GroupStart | None, Z: np.ndarray, prior_sd, width: 
     with that scale as its spread; any other on the log scale, starting at the log of that
     scale with spread ``noise / (sqrt(2) (tau^2 + noise))``, the delta method's sd of
     ``log tau``. Without usable group estimates every term is on the log scale with Stan's
-    start. Only warm-up depends on the start; the coordinate changes how efficiently the
+    start (spelled out, so that the sampler's inputs have the same layout whatever the
+    data). Only warm-up depends on the start; the coordinate changes how efficiently the
     same posterior is sampled, not the posterior.
     """
+    stan = ScaleStart(
+        StartValues(loc={"scale_group": np.zeros(width)}, spread={"scale_group": np.ones(width)}),
+        np.zeros(width, dtype=bool),
+    )
     if group_start is None:
-        return ScaleStart(StartValues.stan(), None)
+        return stan
     usable = np.isfinite(group_start.unit_se).all(axis=1)
     n_usable = int(usable.sum())
     terms = [
@@ -196,7 +208,7 @@ def scale_start(group_start: GroupStart | None, Z: np.ndarray, prior_sd, width: 
         for d in range(width)
     ]
     if not terms or terms[0].dof < 1:
-        return ScaleStart(StartValues.stan(), None)
+        return stan
     tau2 = np.array([term.tau2 for term in terms])
     noise = np.array([term.noise for term in terms])
     signed = (tau2 <= SIGNED_SCALE_BELOW * noise) & (n_usable >= SIGNED_SCALE_MIN_GROUPS)

@@ -95,8 +95,9 @@ def model_inputs(spec: ModelSpec, reduced: ReducedData, learned: LearnedInput) -
     enter (centred groups, additive level bases), padded for compiled-sampler reuse."""
     design, treatment, categories = learned.design, learned.treatment, learned.categories
     kind, xbar = likelihood_kind(spec, reduced), reduced.xbar
+    n_controls = len(design.control_names)
     start = least_squares_start(
-        reduced.controls_fit, n_group_terms=xbar.size - len(design.control_names)
+        reduced.controls_fit, n_controls=n_controls, n_group_terms=xbar.size - n_controls
     )
     # every fit carries the multipliers (ones but for a dose's terms): one pytree layout,
     # so refits of any treatment kind reuse the compiled sampler

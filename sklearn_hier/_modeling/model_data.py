@@ -65,6 +65,9 @@ class ModelData(NamedTuple):
     # per-parameter multipliers of the prior scales (a dose's priors follow its units);
     # None: the scales as given
     prior_units: PriorUnits | None = None
+    # (n_coef,) 1.0 for the fit's coefficients, 0.0 for those the marginal model's programs
+    # are padded with (see ``coefficient_padding``); None: unpadded
+    coef_kept: np.ndarray | None = None
 
     def pad(self, n_groups: int) -> "ModelData":
         """Append empty groups up to ``n_groups``: an empty group adds nothing to the
@@ -81,6 +84,7 @@ class ModelData(NamedTuple):
             regression=None if self.regression is None else self.regression.pad(n_groups),
             signed_scales=self.signed_scales,
             prior_units=self.prior_units,
+            coef_kept=self.coef_kept,
         )
 
     def without_start(self) -> "ModelData":

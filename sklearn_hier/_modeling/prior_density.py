@@ -11,6 +11,7 @@ at once.
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._base.families import family_of
@@ -37,15 +38,23 @@ def _compiled_log_prior(sizes: ModelSizes):
     return jax.jit(functools.partial(log_prior_density, sizes=sizes))
 
 
-def log_prior_density(draws: dict, priors: Priors, units: PriorUnits | None, *, sizes: ModelSizes):
+def log_prior_density(draws: dict, priors: Priors, units: PriorUnits | None, *, sizes: ModelSizes,
+                      coef_kept=None):  # fmt: skip
     """The log prior density as a JAX function of the draws (any leading axes; sites
-    other than those priors are placed on are ignored), for use inside a program."""
+    other than those priors are placed on are ignored), for use inside a program.
+
+    ``coef_kept``: where the coefficients are padded (``ModelData.coef_kept``), 1 for the
+    fit's own and 0 for the padding ones, which are left out."""
     priors = in_units(priors, units)
     total = variance_log_prior(priors, sizes, draws)  # sds, correlations, Gaussian sigma
     family = family_of(sizes.family)
     if family.has_intercept:
         total = total + intercept_prior(priors).log_prob(draws["Intercept"])
-    total = total + coefficient_prior(priors, sizes.n_coef).log_prob(draws["b"])
+    coefficients = coefficient_prior(priors, sizes.n_coef)
+    if coef_kept is None:
+        total = total + coefficients.log_prob(draws["b"])
+    else:
+        total = total + jnp.sum(coefficients.base_dist.log_prob(draws["b"]) * coef_kept, -1)
     extras = family.parameter_priors(priors, sizes.n_categories)
     if has_noise_scale(sizes):
         extras.pop("sigma", None)  # counted with the variance parameters

@@ -32,6 +32,7 @@ from numpyro.infer.util import constrain_fn, potential_energy
 from .._base.compilation_cache import ensure_persistent_cache
 from .._base.executable_store import StoredProgram, stored_program
 from .._base.spec import ModelSpec, Priors
+from .._modeling.coefficient_padding import with_padded_coefficients
 from .._modeling.hierarchical import Likelihood, ModelSizes, hte_model
 from .._modeling.marginal_gaussian import (
     complete_from_noise,
@@ -300,7 +301,8 @@ def compiled_completion(sizes: ModelSizes):
 
     def complete(data, priors, phi, noise):
         rest = jax.vmap(lambda z, one: complete_from_noise(z, data, priors, sizes, one))(noise, phi)
-        lprior = log_prior_density({**phi, **rest}, priors, data.prior_units, sizes=sizes)
+        lprior = log_prior_density({**phi, **rest}, priors, data.prior_units, sizes=sizes,
+                                   coef_kept=data.coef_kept)  # fmt: skip
         return rest, lprior
 
     return jax.jit(complete)
@@ -322,6 +324,11 @@ def run_nuts(
     ``progress`` shows a bar, from a program of its own (the draws are the same).
     """
     settings = dataclasses.replace(settings, progress=bool(progress))
+    marginal = sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL
+    kept = None
+    if marginal:  # one program for nearby numbers of coefficients; the padding is dropped below
+        sizes, data = with_padded_coefficients(sizes, data)
+        kept = data.coef_kept.astype(bool)
     seed = np.int64(seed)
     chains = np.arange(num_chains, dtype=np.int32)
     seeds = chain_seeds(seed, chains)
@@ -336,7 +343,6 @@ def run_nuts(
                  np.int32(0)),  # the bar's number: its value, not its shape, changes per fit
                 name="nuts", static=(sizes, settings),
             )  # fmt: skip
-        marginal = sizes.likelihood == Likelihood.GAUSSIAN_MARGINAL
         if marginal:
             _prepare_completion(sizes, data, priors, sampler, settings.vectorized)
         if isinstance(sampler, StoredProgram):
@@ -382,6 +388,8 @@ def run_nuts(
     finally:
         _PROGRESS.close(number)
     draws = {k: np.asarray(v) for k, v in draws.items()}
+    if kept is not None:  # in C order, as every other draw (a saved fit's b is read back so)
+        draws["b"] = np.compress(kept, draws["b"], axis=-1)
     stats = {k: np.asarray(v) for k, v in stats.items()}
     stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(np.int64)
     stats["reached_max_treedepth"] = stats["tree_depth"] >= settings.max_tree_depth
