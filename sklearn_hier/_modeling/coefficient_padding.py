@@ -3,11 +3,11 @@
 A sampler's program is compiled for its inputs' shapes. Group counts are padded already
 (:data:`~sklearn_hier._data.sufficient_statistics.GROUP_PADDING`); here the Gaussian
 marginal model's population-level coefficients are padded too, with coefficients whose
-design columns are zero: up to at least :data:`MIN_PREDICTORS` group-level predictors, and
-then to a multiple of :data:`COEFFICIENT_PADDING` coefficients with controls. Models whose
-controls encode to a few columns more or fewer (a fold missing a categorical level,
-another set of controls), or which compare groupings by one or two modifiers, then run one
-program.
+design columns are zero: in the nested structure up to at least :data:`MIN_PREDICTORS`
+group-level predictors, and then to a multiple of :data:`COEFFICIENT_PADDING` coefficients
+with controls (in the additive structure, at the end). Models whose controls encode to a
+few columns more or fewer (a fold missing a categorical level, another set of controls),
+or which compare groupings by one or two modifiers, then run one program.
 
 A coefficient no row loads on leaves the posterior of every other parameter exactly as it
 was: integrated out, its prior's normalising constant and the log determinant it adds to
@@ -32,38 +32,46 @@ COEFFICIENT_PADDING = 8
 MIN_PREDICTORS = 2
 
 
-def _layouts(sizes: ModelSizes, data: ModelData) -> tuple[CoefficientLayout, CoefficientLayout]:
-    """The model's coefficient layout and the padded one. The additive structure has no
-    group-level regression in its likelihood: every coefficient is a column of its dense
-    system, so its padding goes with the controls."""
-    n_effects = sizes.n_effects
-    n_predictors = 0
-    if sizes.structure == "nested":
-        n_predictors = np.shape(data.regression.zt)[1] - 1
+def _padded_count(n_coef: int) -> int:
+    return -(-n_coef // COEFFICIENT_PADDING) * COEFFICIENT_PADDING
+
+
+def _nested_layouts(sizes: ModelSizes, data: ModelData
+                    ) -> tuple[CoefficientLayout, CoefficientLayout]:  # fmt: skip
+    """The nested model's coefficient layout and the padded one: its likelihood reads the
+    group-level predictors' terms through the group-level regression, and every coefficient
+    between the constant and them as a control, so the padding goes there."""
+    n_predictors = np.shape(data.regression.zt)[1] - 1
     layout = CoefficientLayout.of_size(sizes.n_coef, n_predictors=n_predictors,
-                                       n_effects=n_effects)  # fmt: skip
-    predictors = max(n_predictors, MIN_PREDICTORS) if sizes.structure == "nested" else 0
-    unpadded = CoefficientLayout(layout.n_controls, predictors, n_effects).size
-    extra = -(-unpadded // COEFFICIENT_PADDING) * COEFFICIENT_PADDING - unpadded
-    return layout, CoefficientLayout(layout.n_controls + extra, predictors, n_effects)
+                                       n_effects=sizes.n_effects)  # fmt: skip
+    predictors = max(n_predictors, MIN_PREDICTORS)
+    unpadded = CoefficientLayout(layout.n_controls, predictors, sizes.n_effects).size
+    n_controls = layout.n_controls + _padded_count(unpadded) - unpadded
+    return layout, CoefficientLayout(n_controls, predictors, sizes.n_effects)
 
 
-def _positions(layout: CoefficientLayout, padded: CoefficientLayout) -> np.ndarray:
-    """Where each of ``layout``'s coefficients sits in ``padded``'s (in increasing order)."""
+def _positions(sizes: ModelSizes, data: ModelData
+               ) -> tuple[np.ndarray, int, CoefficientLayout | None]:  # fmt: skip
+    """Where each of the model's coefficients sits among the padded ones (in increasing
+    order), how many those are, and (nested structure) their layout. The additive
+    structure's dense system treats every coefficient alike: its padding goes at the end."""
+    if sizes.structure != "nested":
+        return np.arange(sizes.n_coef), _padded_count(sizes.n_coef), None
+    layout, padded = _nested_layouts(sizes, data)
     q = layout.n_predictors
-    return np.concatenate([
+    positions = np.concatenate([
         np.arange(layout.n_controls),
         padded.group.start + np.arange(q),
         padded.treatment.start + np.arange(layout.n_effects),
         *[padded.interactions_of(k).start + np.arange(q) for k in range(layout.n_effects)],
     ]).astype(np.int64)  # fmt: skip
+    return positions, padded.size, padded
 
 
 def with_padded_coefficients(sizes: ModelSizes, data: ModelData) -> tuple[ModelSizes, ModelData]:
     """The Gaussian marginal model's sizes and data with its coefficients padded (see the
     module), and ``data.coef_kept`` marking the model's own: 1.0, else 0.0."""
-    layout, padded = _layouts(sizes, data)
-    positions, size = _positions(layout, padded), padded.size
+    positions, size, padded = _positions(sizes, data)
     stats = data.likelihood
     # the design's columns: the constant, then the coefficients'
     columns = np.concatenate([[0], 1 + positions])
@@ -85,9 +93,10 @@ def with_padded_coefficients(sizes: ModelSizes, data: ModelData) -> tuple[ModelS
     stats = stats.in_wider_design(columns, 1 + size)
     if regression is not None:
         # the padding predictors are zero in every group: their terms' columns are zero
-        Z = np.asarray(regression.zt)[:, 1:]
-        Z = spread_along(Z, np.arange(Z.shape[1]), padded.n_predictors, axes=(1,))
-        regression = group_regression(Z, padded.n_controls, padded.n_effects, stats.xbar)
+        zt = np.asarray(regression.zt)
+        zt = spread_along(zt, np.arange(zt.shape[1]), 1 + padded.n_predictors, axes=(1,))
+        to_w = group_regression(zt[:, 1:], padded.n_controls, padded.n_effects, stats.xbar).to_w
+        regression = regression._replace(zt=zt, to_w=to_w)  # the padding groups' rows stay zero
     units = data.prior_units
     if units is not None:
         units = units._replace(coef=spread_along(units.coef, positions, size, fill=1.0))
